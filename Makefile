@@ -1,0 +1,33 @@
+# nano-vllm-go: the two commands that matter are `make test` and `make serve`.
+GO      ?= go
+PORT    ?= 8080
+GOROOT  := $(shell $(GO) env GOROOT)
+
+.PHONY: test test-go test-browser wasm serve bench lint fuzz
+
+## test: every test, native and in headless Chromium with WebGPU.
+test: test-go
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+## wasm: the browser build, written into web/ (nanovllm.wasm, wasm_exec.js).
+wasm:
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -o web/nanovllm.wasm ./wasm
+	cp "$(GOROOT)/lib/wasm/wasm_exec.js" web/wasm_exec.js
+
+## serve: build the wasm and serve the demo page on localhost.
+serve: wasm
+	$(GO) run ./cmd/nanovllm serve --addr 127.0.0.1:$(PORT)
+
+## bench: kernel and scheduler benchmarks plus the end-to-end CLI benchmark.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./core/...
+	$(GO) run ./cmd/nanovllm bench --model random:qwen3-0.6b
+
+## lint: formatting, vet and staticcheck.
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...

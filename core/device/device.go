@@ -1,0 +1,114 @@
+// Package device defines the contract between the Qwen3 model and the
+// hardware that runs it, the way database/sql/driver sits between
+// database/sql and a database.
+//
+// The model (package qwen3) never touches numbers itself: it calls a Device
+// for every operation of the forward pass. The CPU device (package cpu) is
+// the reference implementation; the WebGPU device (package wasm/webgpu) must
+// give the same results within float tolerance.
+//
+// Operations are asynchronous by contract: a Device may execute them at once
+// (CPU) or record them and run the whole step at the next read (GPU). Only
+// ReadFloats and ArgmaxRows return data to the caller, and they are the only
+// points where a GPU device must wait.
+package device
+
+import "github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+
+// DType is the element type of a weight tensor as it is stored on disk.
+type DType uint8
+
+// Weight element types. Activations are always float32.
+const (
+	F32 DType = iota
+	BF16
+	F16
+)
+
+// Weight is a read-only parameter tensor resident on a device.
+type Weight interface {
+	// Shape is the logical row-major shape, e.g. [out_features, in_features].
+	Shape() []int
+}
+
+// Buffer is a float32 activation buffer resident on a device.
+type Buffer interface {
+	// Len is the capacity in float32 elements.
+	Len() int
+}
+
+// KVCache is the paged key/value store of every layer. Slot s of a layer
+// holds the key and value vectors (KVHeads x HeadDim each) of one token.
+type KVCache interface {
+	Spec() KVCacheSpec
+}
+
+// KVCacheSpec is the shape of a paged KV cache.
+type KVCacheSpec struct {
+	Layers    int
+	NumBlocks int
+	BlockSize int
+	KVHeads   int
+	HeadDim   int
+}
+
+// Bytes is the memory the cache occupies for keys and values in float32.
+func (s KVCacheSpec) Bytes() int64 {
+	return 2 * 4 * int64(s.Layers) * int64(s.NumBlocks) * int64(s.BlockSize) * int64(s.KVHeads) * int64(s.HeadDim)
+}
+
+// Device runs the operations of a Qwen3 forward pass.
+//
+// Row-wise operations take the number of rows to process; the shapes of
+// weights give the other dimensions. Operations that depend on the step's
+// tokens (Embed, RoPE, WriteKV, Attention, GatherRows) read the metadata of
+// the Batch passed to the last BeginStep.
+type Device interface {
+	// Name describes the device, e.g. "cpu (2 threads)" or "webgpu (swiftshader)".
+	Name() string
+
+	// UploadWeight makes a parameter tensor available to the device. data
+	// holds the raw little-endian elements; the device may keep a reference
+	// to it (the CPU device uses memory-mapped bf16 in place).
+	UploadWeight(name string, dtype DType, shape []int, data []byte) (Weight, error)
+	// NewBuffer allocates a float32 activation buffer of n elements.
+	NewBuffer(n int) (Buffer, error)
+	// NewKVCache allocates a paged KV cache.
+	NewKVCache(spec KVCacheSpec) (KVCache, error)
+
+	// BeginStep starts a model step over b.
+	BeginStep(b *scheduler.Batch) error
+
+	// Embed writes row TokenIDs[i] of table ([vocab, hidden]) to row i of out.
+	Embed(out Buffer, table Weight)
+	// RMSNorm normalises each of rows rows of x (width len(w)) and scales it
+	// by w: out = x / sqrt(mean(x^2) + eps) * w. out may alias x.
+	RMSNorm(out, x Buffer, w Weight, rows int, eps float32)
+	// Linear computes out = x · wᵀ for rows rows: w is [out_features, in_features].
+	Linear(out, x Buffer, w Weight, rows int)
+	// RoPE rotates, in place, every head of each of rows rows of x
+	// ([rows, heads*headDim]) by the position of that row's token, using the
+	// non-interleaved rotate_half form with inv_freq = theta^(-2j/headDim).
+	RoPE(x Buffer, rows, heads, headDim int, theta float64)
+	// WriteKV stores row i of k and v ([rows, KVHeads*HeadDim]) at cache slot
+	// Slots[i] of layer.
+	WriteKV(cache KVCache, layer int, k, v Buffer, rows int)
+	// Attention computes causal grouped-query attention of q ([rows,
+	// heads*HeadDim]) against the cached keys and values of layer, through
+	// each sequence's block table, scaled by 1/sqrt(HeadDim). Query head h
+	// reads KV head h / (heads / KVHeads). out is [rows, heads*HeadDim].
+	Attention(out, q Buffer, cache KVCache, layer, heads, rows int)
+	// SwiGLU computes out = silu(gate) * up over n elements.
+	SwiGLU(out, gate, up Buffer, n int)
+	// Add computes dst += src over n elements.
+	Add(dst, src Buffer, n int)
+	// GatherRows copies rows LogitsRows[k] of x (width cols) to row k of out.
+	GatherRows(out, x Buffer, cols int)
+
+	// ReadFloats copies the first len(dst) elements of src to dst, running
+	// whatever the device has recorded first.
+	ReadFloats(dst []float32, src Buffer) error
+	// ArgmaxRows returns the index of the largest of cols elements in each of
+	// rows rows of src (lowest index on ties), running what is recorded first.
+	ArgmaxRows(src Buffer, rows, cols int) ([]int32, error)
+}
