@@ -1,0 +1,171 @@
+package safetensors
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// The file names Hugging Face uses for single-file and sharded checkpoints.
+const (
+	SingleFileName = "model.safetensors"
+	IndexFileName  = "model.safetensors.index.json"
+)
+
+// Checkpoint is a model's weights, stored in one safetensors file or sharded
+// across several.
+type Checkpoint struct {
+	dir   string
+	files []*File
+	owner map[string]*File // tensor name -> file holding it
+	names []string
+	meta  map[string]string
+}
+
+// index is the shape of model.safetensors.index.json.
+type index struct {
+	Metadata  map[string]any    `json:"metadata"`
+	WeightMap map[string]string `json:"weight_map"`
+}
+
+// OpenDir opens the checkpoint in a model directory: the shards listed by
+// model.safetensors.index.json when it exists, otherwise model.safetensors.
+// A path to a single .safetensors file is accepted too.
+func OpenDir(dir string) (*Checkpoint, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	if !st.IsDir() {
+		f, err := Open(dir)
+		if err != nil {
+			return nil, err
+		}
+		return newCheckpoint(dir, []*File{f}, nil)
+	}
+	idxPath := filepath.Join(dir, IndexFileName)
+	raw, err := os.ReadFile(idxPath)
+	switch {
+	case err == nil:
+		return openSharded(dir, idxPath, raw)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	single := filepath.Join(dir, SingleFileName)
+	f, err := Open(single)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("safetensors: %s: %w (want %s or %s)", dir, ErrNoCheckpoint, SingleFileName, IndexFileName)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newCheckpoint(dir, []*File{f}, nil)
+}
+
+func openSharded(dir, idxPath string, raw []byte) (*Checkpoint, error) {
+	var idx index
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		return nil, &FormatError{File: idxPath, Problem: fmt.Sprintf("bad index JSON: %v", err)}
+	}
+	if len(idx.WeightMap) == 0 {
+		return nil, &FormatError{File: idxPath, Problem: "weight_map is missing or empty"}
+	}
+	byShard := map[string]*File{}
+	var files []*File
+	closeAll := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	for _, name := range sortedKeys(idx.WeightMap) {
+		shard := idx.WeightMap[name]
+		// Shards must sit next to the index: a name like "../x" would let a
+		// downloaded index point the loader at arbitrary files.
+		if shard == "" || shard != filepath.Base(shard) || strings.ContainsAny(shard, `/\`) || shard == "." || shard == ".." {
+			closeAll()
+			return nil, &FormatError{File: idxPath, Tensor: name, Problem: fmt.Sprintf("shard %q is not a file name in the checkpoint directory", shard)}
+		}
+		if _, ok := byShard[shard]; ok {
+			continue
+		}
+		f, err := Open(filepath.Join(dir, shard))
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("%w (listed in %s)", err, IndexFileName)
+		}
+		byShard[shard] = f
+		files = append(files, f)
+	}
+	// The index is the contract: every tensor it names must be in its shard.
+	for _, name := range sortedKeys(idx.WeightMap) {
+		f := byShard[idx.WeightMap[name]]
+		if _, ok := f.header.Lookup(name); !ok {
+			closeAll()
+			return nil, &FormatError{File: f.path, Tensor: name, Problem: fmt.Sprintf("listed in %s but missing from the shard", IndexFileName)}
+		}
+	}
+	return newCheckpoint(dir, files, idx.WeightMap)
+}
+
+// newCheckpoint indexes the tensors of files. With a weight map, a tensor is
+// served from the shard the map names; tensors a shard holds beyond the map
+// are still reachable, but a name in two files without a map entry to
+// disambiguate is an error.
+func newCheckpoint(dir string, files []*File, weightMap map[string]string) (*Checkpoint, error) {
+	c := &Checkpoint{dir: dir, files: files, owner: map[string]*File{}, meta: map[string]string{}}
+	for _, f := range files {
+		for k, v := range f.header.Metadata {
+			c.meta[k] = v
+		}
+		for _, t := range f.header.Tensors {
+			if prev, dup := c.owner[t.Name]; dup {
+				if shard, ok := weightMap[t.Name]; ok {
+					if filepath.Base(f.path) == shard {
+						c.owner[t.Name] = f
+					}
+					continue
+				}
+				c.Close()
+				return nil, &FormatError{File: f.path, Tensor: t.Name, Problem: fmt.Sprintf("also present in %s", prev.path)}
+			}
+			c.owner[t.Name] = f
+		}
+	}
+	c.names = sortedKeys(c.owner)
+	return c, nil
+}
+
+// Dir returns the directory (or file) the checkpoint was opened from.
+func (c *Checkpoint) Dir() string { return c.dir }
+
+// Names returns every tensor name in sorted order.
+func (c *Checkpoint) Names() []string { return append([]string(nil), c.names...) }
+
+// Metadata returns the union of the files' __metadata__ maps.
+func (c *Checkpoint) Metadata() map[string]string { return c.meta }
+
+// Tensor returns the named tensor, or an error wrapping ErrTensorNotFound.
+func (c *Checkpoint) Tensor(name string) (Tensor, error) {
+	f, ok := c.owner[name]
+	if !ok {
+		return Tensor{}, fmt.Errorf("safetensors: %w: %q in %s", ErrTensorNotFound, name, c.dir)
+	}
+	t, ok := f.Tensor(name)
+	if !ok {
+		return Tensor{}, fmt.Errorf("safetensors: tensor %q in %s: checkpoint is closed", name, c.dir)
+	}
+	return t, nil
+}
+
+// Close closes every file of the checkpoint.
+func (c *Checkpoint) Close() error {
+	var errs []error
+	for _, f := range c.files {
+		errs = append(errs, f.Close())
+	}
+	return errors.Join(errs...)
+}
