@@ -42,7 +42,16 @@ type Batch struct {
 	// chunk of a prefill). LogitsSeqs[k] is the index in Seqs of row k.
 	LogitsRows []int32
 	LogitsSeqs []int32
+
+	// Finished lists the sequences the scheduler ended while building this
+	// step because they can never run (FinishReason Error; Err says why).
+	// They are not part of the step; engines report them to their callers.
+	// Devices ignore this field.
+	Finished []*sequence.Sequence
 }
 
 // NumTokens is the number of tokens computed in this step.
 func (b *Batch) NumTokens() int { return len(b.TokenIDs) }
+
+// NumSeqs is the number of sequences in this step.
+func (b *Batch) NumSeqs() int { return len(b.Seqs) }
