@@ -1,0 +1,113 @@
+package tokenizer
+
+import "container/heap"
+
+// merge is what one merge rule produces: the rule's rank (its index in the
+// merges list, lower merges first) and the id of the merged token.
+type merge struct {
+	rank int32
+	id   int32
+}
+
+// pairKey packs two token ids into one map key, so looking up a merge rule
+// costs one integer hash instead of building and hashing a string.
+func pairKey(left, right int32) uint64 {
+	return uint64(uint32(left))<<32 | uint64(uint32(right))
+}
+
+// symbol is one token of a word being merged, in a doubly linked list so a
+// merge is O(1). A merged-away symbol gets length 0.
+type symbol struct {
+	id         int32
+	prev, next int32
+	len        int32 // bytes covered; 0 once merged into its left neighbour
+}
+
+// candidate is a mergeable adjacent pair in the priority queue. The queue
+// orders by rank, then by position, which is the order Hugging Face's BPE
+// applies merges in: always the lowest-ranked pair, leftmost on a tie.
+type candidate struct {
+	pos   int32 // index of the left symbol
+	rank  int32
+	id    int32
+	right int32 // id of the right symbol when queued, to detect stale entries
+	left  int32 // id of the left symbol when queued
+}
+
+type candidateHeap []candidate
+
+func (h candidateHeap) Len() int { return len(h) }
+func (h candidateHeap) Less(i, j int) bool {
+	if h[i].rank != h[j].rank {
+		return h[i].rank < h[j].rank
+	}
+	return h[i].pos < h[j].pos
+}
+func (h candidateHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *candidateHeap) Push(x any)   { *h = append(*h, x.(candidate)) }
+func (h *candidateHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// bpeScratch holds the buffers one BPE call needs, so encoding a long text
+// does not allocate per word.
+type bpeScratch struct {
+	syms []symbol
+	heap candidateHeap
+}
+
+// bpe appends the token ids of one pre-tokenized piece (raw bytes) to dst.
+func (t *Tokenizer) bpe(dst []int32, piece string, sc *bpeScratch) []int32 {
+	if len(piece) == 1 {
+		return append(dst, t.byteIDs[piece[0]])
+	}
+	syms := sc.syms[:0]
+	for i := 0; i < len(piece); i++ {
+		syms = append(syms, symbol{id: t.byteIDs[piece[i]], prev: int32(i - 1), next: int32(i + 1), len: 1})
+	}
+	syms[len(syms)-1].next = -1
+
+	h := sc.heap[:0]
+	for i := 0; i+1 < len(syms); i++ {
+		if m, ok := t.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
+			h = append(h, candidate{pos: int32(i), rank: m.rank, id: m.id, left: syms[i].id, right: syms[i+1].id})
+		}
+	}
+	heap.Init(&h)
+	for h.Len() > 0 {
+		c := heap.Pop(&h).(candidate)
+		l := &syms[c.pos]
+		// Skip entries made stale by an earlier merge next to them.
+		if l.len == 0 || l.id != c.left || l.next < 0 || syms[l.next].id != c.right {
+			continue
+		}
+		r := &syms[l.next]
+		l.id = c.id
+		l.len += r.len
+		r.len = 0
+		l.next = r.next
+		if r.next >= 0 {
+			syms[r.next].prev = c.pos
+		}
+		if l.prev >= 0 {
+			p := &syms[l.prev]
+			if m, ok := t.merges[pairKey(p.id, l.id)]; ok {
+				heap.Push(&h, candidate{pos: l.prev, rank: m.rank, id: m.id, left: p.id, right: l.id})
+			}
+		}
+		if l.next >= 0 {
+			n := &syms[l.next]
+			if m, ok := t.merges[pairKey(l.id, n.id)]; ok {
+				heap.Push(&h, candidate{pos: c.pos, rank: m.rank, id: m.id, left: l.id, right: n.id})
+			}
+		}
+	}
+	for i := int32(0); i >= 0; i = syms[i].next {
+		dst = append(dst, syms[i].id)
+	}
+	sc.syms, sc.heap = syms, h
+	return dst
+}
