@@ -1,0 +1,214 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+)
+
+// ropeKey identifies a table of RoPE angles.
+type ropeKey struct {
+	headDim int
+	theta   float64
+}
+
+// ropeTable caches cos and sin of position·inv_freq[j], j < headDim/2, for
+// positions [0, len(cos)/(headDim/2)). Angles are computed as transformers
+// does, in float32 (inv_freq, then position·inv_freq), then cos and sin of
+// that float32 angle are rounded from float64.
+type ropeTable struct {
+	invFreq  []float32
+	cos, sin []float32
+}
+
+func (d *Device) ropeTable(headDim int, theta float64, maxPos int) *ropeTable {
+	key := ropeKey{headDim, theta}
+	t := d.ropes[key]
+	half := headDim / 2
+	if t == nil {
+		t = &ropeTable{invFreq: make([]float32, half)}
+		for j := range half {
+			t.invFreq[j] = 1 / float32(math.Pow(theta, float64(float32(2*j)/float32(headDim))))
+		}
+		d.ropes[key] = t
+	}
+	for p := len(t.cos) / half; p <= maxPos; p++ {
+		for j := range half {
+			a := float64(float32(p) * t.invFreq[j])
+			t.cos = append(t.cos, float32(math.Cos(a)))
+			t.sin = append(t.sin, float32(math.Sin(a)))
+		}
+	}
+	return t
+}
+
+// RoPE implements device.Device.
+func (d *Device) RoPE(x device.Buffer, rows, heads, headDim int, theta float64) {
+	if !d.ok("RoPE") {
+		return
+	}
+	if headDim <= 0 || headDim%2 != 0 || heads <= 0 || rows > len(d.batch.Positions) {
+		d.fail("RoPE: %d rows, %d heads of %d dims for %d tokens", rows, heads, headDim, len(d.batch.Positions))
+		return
+	}
+	xs := d.floats("RoPE", x, rows*heads*headDim)
+	if xs == nil {
+		return
+	}
+	maxPos := int32(0)
+	for _, p := range d.batch.Positions[:rows] {
+		maxPos = max(maxPos, p)
+	}
+	t := d.ropeTable(headDim, theta, int(maxPos))
+	half := headDim / 2
+	width := heads * headDim
+	d.rowsParallel(rows, width, func(r int) {
+		p := int(d.batch.Positions[r])
+		cos, sin := t.cos[p*half:(p+1)*half], t.sin[p*half:(p+1)*half]
+		row := xs[r*width : (r+1)*width]
+		for h := range heads {
+			v := row[h*headDim : (h+1)*headDim]
+			for j := range half {
+				x1, x2 := v[j], v[j+half]
+				v[j] = x1*cos[j] - x2*sin[j]
+				v[j+half] = x2*cos[j] + x1*sin[j]
+			}
+		}
+	})
+}
+
+func (d *Device) cache(op string, c device.KVCache, layer int) *kvCache {
+	kc, ok := c.(*kvCache)
+	switch {
+	case !ok:
+		d.fail("%s: cache %T is not from the CPU device", op, c)
+		return nil
+	case layer < 0 || layer >= kc.spec.Layers:
+		d.fail("%s: layer %d of a %d-layer cache", op, layer, kc.spec.Layers)
+		return nil
+	case kc.spec.BlockSize != d.batch.BlockSize:
+		d.fail("%s: batch block size %d, cache block size %d", op, d.batch.BlockSize, kc.spec.BlockSize)
+		return nil
+	}
+	return kc
+}
+
+// WriteKV implements device.Device.
+func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, rows int) {
+	if !d.ok("WriteKV") {
+		return
+	}
+	c := d.cache("WriteKV", cache, layer)
+	if c == nil {
+		return
+	}
+	width := c.spec.KVHeads * c.spec.HeadDim
+	ks, vs := d.floats("WriteKV", k, rows*width), d.floats("WriteKV", v, rows*width)
+	if ks == nil || vs == nil {
+		return
+	}
+	if rows > len(d.batch.Slots) {
+		d.fail("WriteKV: %d rows for %d tokens", rows, len(d.batch.Slots))
+		return
+	}
+	slots := c.spec.NumBlocks * c.spec.BlockSize
+	for i, s := range d.batch.Slots[:rows] {
+		if s < 0 || int(s) >= slots {
+			d.fail("WriteKV: slot %d outside a cache of %d slots", s, slots)
+			return
+		}
+		copy(c.k[layer][int(s)*width:(int(s)+1)*width], ks[i*width:])
+		copy(c.v[layer][int(s)*width:(int(s)+1)*width], vs[i*width:])
+	}
+}
+
+// Attention implements device.Device: for each token and each KV head, the
+// query heads of that group score every cached key up to the token's
+// position (found through the sequence's block table), take a float32
+// softmax and sum the values. One task is one (token, KV head) pair, so a
+// key read from memory serves every query head of its group.
+func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, heads, rows int) {
+	if !d.ok("Attention") {
+		return
+	}
+	c := d.cache("Attention", cache, layer)
+	if c == nil {
+		return
+	}
+	b := d.batch
+	nkv, hd := c.spec.KVHeads, c.spec.HeadDim
+	if heads <= 0 || heads%nkv != 0 || rows != len(b.TokenIDs) {
+		d.fail("Attention: %d heads over %d KV heads, %d rows for %d tokens", heads, nkv, rows, len(b.TokenIDs))
+		return
+	}
+	qs := d.floats("Attention", q, rows*heads*hd)
+	os := d.floats("Attention", out, rows*heads*hd)
+	if qs == nil || os == nil {
+		return
+	}
+	for _, blk := range b.BlockTables {
+		if int(blk) >= c.spec.NumBlocks {
+			d.fail("Attention: block %d outside a cache of %d blocks", blk, c.spec.NumBlocks)
+			return
+		}
+	}
+	// seqOf[token] is the sequence owning each token.
+	seqOf := make([]int32, rows)
+	for i := range len(b.QueryStarts) - 1 {
+		for j := b.QueryStarts[i]; j < b.QueryStarts[i+1]; j++ {
+			seqOf[j] = int32(i)
+		}
+	}
+	group := heads / nkv
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	kl, vl := c.k[layer], c.v[layer]
+	bs := b.BlockSize
+	d.pool.run(rows*nkv, func(task int) {
+		tok, g := task/nkv, task%nkv
+		seq := int(seqOf[tok])
+		table := b.BlockTables[seq*b.BlockTableStride : (seq+1)*b.BlockTableStride]
+		n := int(b.Positions[tok]) + 1
+		sp, _ := d.scratch.Get().(*[]float32)
+		if sp == nil {
+			sp = new([]float32)
+		}
+		if cap(*sp) < group*n {
+			*sp = make([]float32, group*n)
+		}
+		scores := (*sp)[:group*n]
+		for t := range n {
+			slot := int(table[t/bs])*bs + t%bs
+			key := kl[(slot*nkv+g)*hd : (slot*nkv+g+1)*hd]
+			for h := range group {
+				qh := qs[(tok*heads+g*group+h)*hd:]
+				scores[h*n+t] = d.dot(key, qh) * scale
+			}
+		}
+		for h := range group {
+			s := scores[h*n : (h+1)*n]
+			m := s[0]
+			for _, v := range s {
+				m = max(m, v)
+			}
+			var sum float32
+			for t, v := range s {
+				e := expf(v - m)
+				s[t] = e
+				sum += e
+			}
+			inv := 1 / sum
+			for t := range s {
+				s[t] *= inv
+			}
+		}
+		for h := range group {
+			o := os[(tok*heads+g*group+h)*hd : (tok*heads+g*group+h+1)*hd]
+			clear(o)
+			for t := range n {
+				slot := int(table[t/bs])*bs + t%bs
+				d.axpy(o, scores[h*n+t], vl[(slot*nkv+g)*hd:])
+			}
+		}
+		d.scratch.Put(sp)
+	})
+}
