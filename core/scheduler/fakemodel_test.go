@@ -1,0 +1,130 @@
+package scheduler
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// mix64 is the SplitMix64 finalizer: a cheap, well-spread 64-bit mix.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// kvValue is the fake model's "keys and values" of token tok at position
+// pos, given ctx, the weighted sum of the values of every earlier position.
+// Like the deeper layers of a real transformer, a position's cache entry
+// depends on the whole prefix, so a block computed behind another prefix
+// holds different values.
+func kvValue(tok int32, pos int, ctx uint64) uint64 {
+	return mix64(uint64(uint32(tok)) ^ uint64(pos)<<32 ^ mix64(ctx))
+}
+
+// weight makes the context sum depend on where each value sits.
+func weight(pos int) uint64 { return uint64(2*pos + 1) }
+
+// nextToken is the token the fake model predicts after a prefix whose
+// context sum, last position included, is ctx.
+func nextToken(ctx uint64, vocab int) int32 { return int32(mix64(ctx^0x5eed) % uint64(vocab)) }
+
+// referenceGenerate is the fake model run the plain way, with no cache,
+// no blocks and no batching: the independent expectation.
+func referenceGenerate(prompt []int32, n, vocab int) []int32 {
+	toks := append([]int32(nil), prompt...)
+	var ctx uint64
+	for p := range toks {
+		ctx += kvValue(toks[p], p, ctx) * weight(p)
+	}
+	out := make([]int32, 0, n)
+	for len(out) < n {
+		next := nextToken(ctx, vocab)
+		out = append(out, next)
+		p := len(toks)
+		toks = append(toks, next)
+		ctx += kvValue(next, p, ctx) * weight(p)
+	}
+	return out
+}
+
+// fakeModel is a Device-like consumer of Batch: it reads and writes its
+// paged cache only through the batch's slots and block tables, as a real
+// device does, and checks the batch is self-consistent on the way.
+type fakeModel struct {
+	t        testing.TB
+	kv       []uint64
+	vocab    int
+	sampled  []int32
+	tokens   int // tokens computed over the run
+	maxChunk int // largest prefill chunk that did not finish its prompt
+	chunked  int // steps in which a prefill stopped short of its prompt
+}
+
+func newFakeModel(t testing.TB, numBlocks, blockSize, vocab int) *fakeModel {
+	return &fakeModel{t: t, kv: make([]uint64, numBlocks*blockSize), vocab: vocab}
+}
+
+// step runs the batch and returns one sampled token per logits row.
+func (f *fakeModel) step(b *Batch) []int32 {
+	t := f.t
+	n := b.NumTokens()
+	require.Len(t, b.Positions, n)
+	require.Len(t, b.Slots, n)
+	require.Len(t, b.QueryStarts, len(b.Seqs)+1)
+	require.Len(t, b.ContextLens, len(b.Seqs))
+	require.Len(t, b.BlockTables, len(b.Seqs)*b.BlockTableStride)
+	require.Equal(t, int32(n), b.QueryStarts[len(b.Seqs)])
+	require.Len(t, b.LogitsSeqs, len(b.LogitsRows))
+	f.tokens += n
+	bs := int32(b.BlockSize)
+	// ctxAt[i] is sequence i's context sum after its last token this step.
+	ctxAt := make([]uint64, len(b.Seqs))
+	for i := range b.Seqs {
+		table := b.BlockTables[i*b.BlockTableStride : (i+1)*b.BlockTableStride]
+		slotOf := func(pos int32) int32 {
+			id := table[pos/bs]
+			require.GreaterOrEqual(t, id, int32(0), "position %d beyond the block table", pos)
+			return id*bs + pos%bs
+		}
+		lo, hi := b.QueryStarts[i], b.QueryStarts[i+1]
+		require.Less(t, lo, hi, "sequence %d has no tokens", i)
+		first := b.Positions[lo]
+		// Attention reads every earlier position from the cache.
+		var ctx uint64
+		for q := range first {
+			ctx += f.kv[slotOf(q)] * weight(int(q))
+		}
+		for j := lo; j < hi; j++ {
+			pos := b.Positions[j]
+			require.Equal(t, first+(j-lo), pos, "positions of a sequence are consecutive")
+			require.Equal(t, slotOf(pos), b.Slots[j], "slot of position %d", pos)
+			v := kvValue(b.TokenIDs[j], int(pos), ctx)
+			f.kv[b.Slots[j]] = v
+			ctx += v * weight(int(pos))
+		}
+		require.Equal(t, b.Positions[hi-1]+1, b.ContextLens[i])
+		ctxAt[i] = ctx
+	}
+	f.sampled = f.sampled[:0]
+	rows := 0
+	for i, seq := range b.Seqs {
+		last := b.QueryStarts[i+1] - 1
+		wantsLogits := int(b.ContextLens[i]) == seq.Len()
+		if !wantsLogits {
+			f.chunked++
+			f.maxChunk = max(f.maxChunk, int(b.QueryStarts[i+1]-b.QueryStarts[i]))
+			continue
+		}
+		require.Less(t, rows, len(b.LogitsRows), "sequence %d finished its prompt without a logits row", i)
+		require.Equal(t, last, b.LogitsRows[rows])
+		require.Equal(t, int32(i), b.LogitsSeqs[rows])
+		f.sampled = append(f.sampled, nextToken(ctxAt[i], f.vocab))
+		rows++
+	}
+	require.Equal(t, len(b.LogitsRows), rows, "logits rows for sequences still prefilling")
+	return f.sampled
+}
