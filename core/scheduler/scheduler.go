@@ -44,14 +44,15 @@ type Scheduler struct {
 	// waiting holds Waiting and Preempted sequences, running the Running
 	// ones, each in service order (see before). Sequences that leave a
 	// queue stay in it until compact drops them, so finishing is O(1).
-	waiting, running         []*sequence.Sequence
-	numWaiting, numRunning   int
-	dirtyWaiting, dirtyRunng bool
-	live                     map[uint64]*sequence.Sequence
+	waiting, running           []*sequence.Sequence
+	numWaiting, numRunning     int
+	dirtyWaiting, dirtyRunning bool
+	live                       map[uint64]*sequence.Sequence
 
 	// The step being built, and the batch handed out, reused every step.
 	plan        []planned
 	budget      int
+	preempted   bool // the step being built preempted a sequence
 	batch       Batch
 	pending     bool
 	preemptions int64
@@ -174,7 +175,7 @@ func (s *Scheduler) finish(seq *sequence.Sequence, reason sequence.FinishReason,
 	delete(s.live, seq.ID)
 	if prev == sequence.Running {
 		s.numRunning--
-		s.dirtyRunng = true
+		s.dirtyRunning = true
 	} else {
 		s.numWaiting--
 		s.dirtyWaiting = true
@@ -194,8 +195,9 @@ func (s *Scheduler) preempt(seq *sequence.Sequence) {
 		panic(fmt.Sprintf("scheduler: preempting %v: %v", seq, err)) // only Running sequences are preempted
 	}
 	s.numRunning--
-	s.dirtyRunng = true
+	s.dirtyRunning = true
 	s.preemptions++
+	s.preempted = true
 	s.enqueueWaiting(seq)
 }
 
@@ -219,8 +221,12 @@ func (s *Scheduler) compact() {
 		})
 		s.dirtyWaiting = false
 	}
-	if s.dirtyRunng {
+	s.compactRunning()
+}
+
+func (s *Scheduler) compactRunning() {
+	if s.dirtyRunning {
 		s.running = slices.DeleteFunc(s.running, func(q *sequence.Sequence) bool { return q.Status() != sequence.Running })
-		s.dirtyRunng = false
+		s.dirtyRunning = false
 	}
 }

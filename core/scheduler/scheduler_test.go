@@ -54,8 +54,8 @@ func stepWith(t testing.TB, s *Scheduler, sampled ...int32) *Batch {
 // batchView is the part of a Batch a device reads, for comparisons.
 type batchView struct {
 	TokenIDs, Positions, Slots, QueryStarts, ContextLens, BlockTables []int32
-	Stride                                                             int
-	LogitsRows, LogitsSeqs                                             []int32
+	Stride                                                            int
+	LogitsRows, LogitsSeqs                                            []int32
 }
 
 func view(b *Batch) batchView {

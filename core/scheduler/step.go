@@ -33,7 +33,7 @@ func (s *Scheduler) Schedule() *Batch {
 	b := &s.batch
 	b.Finished = b.Finished[:0]
 
-	preempted := false
+	s.preempted = false
 	// Decodes first, so a long prefill cannot starve them.
 	for pass := range 2 {
 		for i := 0; i < len(s.running) && s.budget > 0; i++ {
@@ -47,14 +47,15 @@ func (s *Scheduler) Schedule() *Batch {
 			}
 			n := min(rem, s.budget)
 			if !s.reserve(seq, n) {
-				preempted = true
 				continue
 			}
 			s.plan = append(s.plan, planned{seq, n})
 			s.budget -= n
 		}
 	}
-	if !preempted {
+	// A step that had to preempt is short of memory: admitting more now
+	// would only lead to more preemption.
+	if !s.preempted {
 		s.admit()
 	}
 	s.fill()
@@ -118,6 +119,9 @@ func (s *Scheduler) admit() {
 		s.numWaiting--
 		s.dirtyWaiting = true
 		s.numRunning++
+		// A sequence preempted earlier in this step may come back now:
+		// drop its stale entry first.
+		s.compactRunning()
 		s.running = s.insertOrdered(s.running, seq)
 		n := min(seq.NumUncomputed(), s.budget)
 		s.plan = append(s.plan, planned{seq, n})
