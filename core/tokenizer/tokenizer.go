@@ -17,7 +17,7 @@ type Tokenizer struct {
 	present  []bool           // ids that exist; the id space may have holes
 	baseSize int              // entries in model.vocab
 
-	byteIDs [256]int32      // id of the single-byte token for each byte
+	byteIDs [256]int32       // id of the single-byte token for each byte
 	merges  map[uint64]merge // pairKey(left, right) → merge rule
 
 	added      []addedToken // longest content first
