@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+// The browser tests load the real page and the real engine (web/nanovllm.wasm)
+// in headless Chromium, with WebGPU on SwiftShader, against the server of
+// `nanovllm serve`. They need a built wasm and Chromium, and take a while,
+// so they run only when NANOVLLM_BROWSER=1 (`make test-browser` sets it).
+
+const repoRoot = "../.."
+
+// browserEnv starts the serve handler over the repository (with the
+// qwen3-tiny-vocab fixture at /models/local) and a fresh headless Chromium.
+func browserEnv(t *testing.T) (ctx context.Context, base string) {
+	t.Helper()
+	if os.Getenv("NANOVLLM_BROWSER") != "1" {
+		t.Skip("browser tests run with NANOVLLM_BROWSER=1 (make test-browser)")
+	}
+	if _, err := os.Stat(filepath.Join(repoRoot, wasmPath)); err != nil {
+		t.Fatalf("%s is missing: run 'make wasm' first (make test-browser does)", wasmPath)
+	}
+	chrome := findChromium(t)
+
+	srv := httptest.NewServer(newServeHandler(repoRoot, map[string]string{
+		"local": filepath.Join(repoRoot, "testdata", "qwen3-tiny-vocab"),
+	}))
+	t.Cleanup(srv.Close)
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chrome),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", "new"),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("enable-unsafe-webgpu", true),
+		chromedp.Flag("enable-features", "Vulkan"),
+		chromedp.Flag("use-vulkan", "swiftshader"),
+		chromedp.Flag("use-webgpu-adapter", "swiftshader"),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.WindowSize(1100, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(cancelBrowser)
+	ctx, cancel := context.WithTimeout(bctx, 8*time.Minute)
+	t.Cleanup(cancel)
+	// Forward the page's console, so a failure shows what the page said.
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			t.Logf("console %s", m)
+		}
+	}()
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")))
+	return ctx, srv.URL
+}
+
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{os.Getenv("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
+		if name == "" {
+			continue
+		}
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no Chromium found: install it (apt-get install -y chromium) or set CHROMIUM")
+	return ""
+}
+
+// evalJSON runs an async JavaScript function body in the page and decodes
+// the JSON text it returns into out.
+func evalJSON(ctx context.Context, body string, out any) error {
+	expr := "(async () => { " + body + " })().then((v) => JSON.stringify(v))"
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(s), out)
+}
+
+// greedyCase is one prompt of reference.json with its greedy continuation.
+type greedyCase struct {
+	Prompt []int32 `json:"prompt"`
+	Greedy struct {
+		Tokens []int32 `json:"tokens"`
+	} `json:"greedy"`
+}
+
+func loadGreedyCases(t *testing.T) []greedyCase {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "testdata", "qwen3-tiny-vocab", "reference.json"))
+	require.NoError(t, err)
+	var ref struct {
+		Cases []greedyCase `json:"cases"`
+	}
+	require.NoError(t, json.Unmarshal(data, &ref))
+	require.NotEmpty(t, ref.Cases)
+	return ref.Cases
+}
+
+// TestBrowserEngine drives the JavaScript API on both devices: greedy tokens
+// equal to the Hugging Face reference, one request at a time and all at
+// once (continuous batching), and OpenAI-style chat whose streamed deltas
+// join to the non-streamed reply.
+func TestBrowserEngine(t *testing.T) {
+	ctx, base := browserEnv(t)
+	cases := loadGreedyCases(t)
+	prompts := make([][]int32, len(cases))
+	for i, c := range cases {
+		prompts[i] = c.Prompt
+	}
+	promptsJSON, err := json.Marshal(prompts)
+	require.NoError(t, err)
+
+	for _, dev := range []string{"cpu", "webgpu"} {
+		t.Run(dev, func(t *testing.T) {
+			var got struct {
+				Device     string    `json:"device"`
+				Sequential [][]int32 `json:"sequential"`
+				Batched    [][]int32 `json:"batched"`
+				Finish     []string  `json:"finish"`
+				Deltas     []string  `json:"deltas"`
+				Roles      []string  `json:"roles"`
+				StreamEnd  string    `json:"streamEnd"`
+				Full       struct {
+					Choices []struct {
+						Message struct {
+							Role    string `json:"role"`
+							Content string `json:"content"`
+						} `json:"message"`
+						FinishReason string `json:"finish_reason"`
+					} `json:"choices"`
+					Usage struct {
+						PromptTokens     int `json:"prompt_tokens"`
+						CompletionTokens int `json:"completion_tokens"`
+						TotalTokens      int `json:"total_tokens"`
+					} `json:"usage"`
+				} `json:"full"`
+				GenStream []int32 `json:"genStream"`
+				Stats     map[string]any
+			}
+			script := fmt.Sprintf(`
+				const m = await import('/web/nanovllm.js');
+				const engine = await m.createEngine({model: %q, device: %q, cache: false});
+				const prompts = %s;
+				const req = (p) => ({prompt_ids: p, max_tokens: 24, temperature: 0, ignore_eos: true});
+				const sequential = [], finish = [];
+				for (const p of prompts) {
+					const r = await engine.generate(req(p));
+					sequential.push(r.token_ids);
+					finish.push(r.finish_reason);
+				}
+				const batched = (await Promise.all(prompts.map((p) => engine.generate(req(p))))).map((r) => r.token_ids);
+				const genStream = [];
+				for await (const d of engine.generateStream(req(prompts[1]))) genStream.push(...d.token_ids);
+				const messages = [{role: 'user', content: 'Write a haiku about paged attention.'}];
+				const chat = {messages, max_tokens: 20, temperature: 0, ignore_eos: true};
+				const deltas = [], roles = [];
+				let streamEnd = '';
+				for await (const c of await engine.chat.completions.create({...chat, stream: true})) {
+					const ch = c.choices[0];
+					if (ch.delta.role) roles.push(ch.delta.role);
+					if (ch.delta.content) deltas.push(ch.delta.content);
+					if (ch.finish_reason) streamEnd = ch.finish_reason;
+				}
+				const full = await engine.chat.completions.create(chat);
+				const stats = engine.stats();
+				const device = engine.device;
+				engine.close();
+				return {device, sequential, batched, finish, deltas, roles, streamEnd, full, genStream, stats};
+			`, base+"/models/local", dev, promptsJSON)
+			require.NoError(t, evalJSON(ctx, script, &got))
+			t.Logf("device %s; stats %v", got.Device, got.Stats)
+
+			for i, c := range cases {
+				require.Equal(t, c.Greedy.Tokens, got.Sequential[i], "case %d (prompt length %d), alone", i, len(c.Prompt))
+				require.Equal(t, c.Greedy.Tokens, got.Batched[i], "case %d (prompt length %d), batched", i, len(c.Prompt))
+				require.Equal(t, "length", got.Finish[i])
+			}
+			require.Equal(t, cases[1].Greedy.Tokens, got.GenStream, "streamed token ids")
+
+			require.Len(t, got.Full.Choices, 1)
+			full := got.Full.Choices[0]
+			require.Equal(t, "assistant", full.Message.Role)
+			require.Equal(t, "length", full.FinishReason)
+			require.Equal(t, 20, got.Full.Usage.CompletionTokens)
+			require.Greater(t, got.Full.Usage.PromptTokens, 10, "the chat template wraps the message")
+			require.Equal(t, got.Full.Usage.PromptTokens+20, got.Full.Usage.TotalTokens)
+			require.Equal(t, []string{"assistant"}, got.Roles, "role comes once, in the first chunk")
+			require.Equal(t, "length", got.StreamEnd)
+			require.Equal(t, full.Message.Content, strings.Join(got.Deltas, ""), "deltas join to the full reply")
+		})
+	}
+}
+
+// TestBrowserErrors checks that failures reach JavaScript as coded errors.
+func TestBrowserErrors(t *testing.T) {
+	ctx, base := browserEnv(t)
+	var got map[string]string
+	script := fmt.Sprintf(`
+		const m = await import('/web/nanovllm.js');
+		const code = async (f) => { try { await f(); return 'no error'; } catch (e) { return e.code + ': ' + e.message; } };
+		const engine = await m.createEngine({model: %[1]q, device: 'cpu', cache: false});
+		const out = {
+			missing: await code(() => m.createEngine({model: %[2]q, device: 'cpu', cache: false})),
+			badName: await code(() => m.createEngine({model: 'not a model', device: 'cpu'})),
+			badDevice: await code(() => m.createEngine({model: %[1]q, device: 'tpu'})),
+			bothPrompts: await code(() => engine.generate({prompt: 'x', prompt_ids: [1]})),
+			badToken: await code(() => engine.generate({prompt_ids: [151936]})),
+			badTemp: await code(() => engine.generate({prompt: 'x', temperature: -1})),
+			noMessages: await code(() => engine.chat.completions.create({messages: []})),
+		};
+		engine.close();
+		out.closed = await code(() => engine.generate({prompt: 'x'}));
+		return out;
+	`, base+"/models/local", base+"/models/nope")
+	require.NoError(t, evalJSON(ctx, script, &got))
+	for key, want := range map[string]string{
+		"missing":     "not-found: ",
+		"badName":     "bad-request: ",
+		"badDevice":   "bad-request: ",
+		"bothPrompts": "bad-request: ",
+		"badToken":    "bad-request: ",
+		"badTemp":     "bad-request: ",
+		"noMessages":  "bad-request: ",
+		"closed":      "bad-request: ",
+	} {
+		require.True(t, strings.HasPrefix(got[key], want), "%s: got %q, want prefix %q", key, got[key], want)
+	}
+	require.Contains(t, got["missing"], "/models/nope/config.json")
+	require.Contains(t, got["badToken"], "151936")
+}
+
+// TestBrowserPage loads index.html with a local model, chats through the
+// UI and leaves a screenshot in the temp directory for a human to look at.
+func TestBrowserPage(t *testing.T) {
+	ctx, base := browserEnv(t)
+	for _, dev := range []string{"cpu", "webgpu"} {
+		t.Run(dev, func(t *testing.T) {
+			url := fmt.Sprintf("%s/index.html?model=%s/models/local&device=%s&autoload=1", base, base, dev)
+			require.NoError(t, chromedp.Do(ctx,
+				chromedp.Navigate(url),
+				chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`)),
+			))
+			selected, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#device`)))
+			require.NoError(t, err)
+			status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#model-status`)))
+			require.NoError(t, err)
+			require.NoError(t, chromedp.Do(ctx,
+				chromedp.SetValue(chromedp.CSS(`#max-tokens`), "40"),
+				chromedp.SetValue(chromedp.CSS(`#temperature`), "0"),
+				chromedp.SendKeys(chromedp.CSS(`#prompt`), "Hello! Who are you?"),
+				chromedp.Click(chromedp.CSS(`#send`)),
+				chromedp.WaitVisible(chromedp.CSS(`.msg.assistant`)),
+				chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`)),
+			))
+			reply, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.msg.assistant .answer`)))
+			require.NoError(t, err)
+			stats, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#stats`)))
+			require.NoError(t, err)
+			require.Equal(t, dev, selected)
+			require.Contains(t, status, "Loaded")
+			require.NotEmpty(t, strings.TrimSpace(reply), "the reply must render")
+			require.Contains(t, stats, "tokens/s decode")
+			require.Contains(t, stats, "40 tokens")
+
+			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+			require.NoError(t, err)
+			shot := filepath.Join(os.TempDir(), "nanovllm-page-"+dev+".png")
+			require.NoError(t, os.WriteFile(shot, png, 0o644))
+			t.Logf("screenshot: %s; status %q; stats %q", shot, status, stats)
+		})
+	}
+}

@@ -1,0 +1,312 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"syscall/js"
+	"time"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
+	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
+)
+
+// engineHandle is the loaded engine as JavaScript sees it. One goroutine
+// (loop) runs engine steps while there is work; the JavaScript-facing
+// methods only queue requests and wake it, so no call from JavaScript ever
+// waits for a step.
+type engineHandle struct {
+	gen      generator
+	tok      *tokenizer.Tokenizer
+	defaults sampler.Params
+	info     map[string]any
+	cpu      bool
+
+	live   map[uint64]*liveRequest
+	wake   chan struct{}
+	quit   chan struct{}
+	closed bool
+	funcs  []js.Func
+
+	// Counters for stats(): steps run, and calls from Go into JavaScript
+	// made by the step loop (one per request per step).
+	steps, crossings, tokens int64
+	stepTime                 time.Duration
+}
+
+// liveRequest is a request in flight and the JavaScript callback that
+// receives its events.
+type liveRequest struct {
+	onEvent js.Value
+	prompt  int
+	tokens  []int32
+	text    strings.Builder
+}
+
+func newEngine(l *loader, m *qwen3.Model, blocks int) (*engineHandle, error) {
+	gen := m.GenerationConfig()
+	if l.gen != nil {
+		gen = *l.gen
+	}
+	defaults := sampler.FromGenerationConfig(sampler.GenerationConfig{
+		DoSample: l.gen != nil && gen.DoSample, Temperature: float32(gen.Temperature),
+		TopK: gen.TopK, TopP: float32(gen.TopP),
+	})
+	eos := gen.EOSTokenIDs
+	if len(eos) == 0 {
+		eos = l.cfg.EOSTokenIDs
+	}
+	g, err := newGenerator(m, l.tok, blocks, l.opts, eos)
+	if err != nil {
+		return nil, err
+	}
+	cfg := l.cfg
+	h := &engineHandle{
+		gen: g, tok: l.tok, defaults: defaults, cpu: l.dev.gpu == nil,
+		live: map[uint64]*liveRequest{},
+		wake: make(chan struct{}, 1),
+		quit: make(chan struct{}),
+		info: map[string]any{
+			"device":            m.Device().Name(),
+			"model_type":        "qwen3",
+			"vocab_size":        cfg.VocabSize,
+			"hidden_size":       cfg.HiddenSize,
+			"num_layers":        cfg.NumHiddenLayers,
+			"max_model_len":     cfg.MaxPositionEmbeddings,
+			"kv_cache_blocks":   blocks,
+			"kv_block_size":     l.opts.BlockSize,
+			"kv_cache_tokens":   blocks * l.opts.BlockSize,
+			"kv_cache_bytes":    m.KVCacheSpec(blocks, l.opts.BlockSize).Bytes(),
+			"max_num_seqs":      l.opts.MaxNumSeqs,
+			"eos_token_ids":     eos,
+			"default_sampling":  defaults,
+			"wasm_heap_in_use":  heapInUse(),
+		},
+	}
+	go h.loop()
+	return h, nil
+}
+
+func heapInUse() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+func (h *engineHandle) jsObject() js.Value {
+	obj := js.Global().Get("Object").New()
+	add := func(name string, fn func(args []js.Value) (any, error)) {
+		f := method(fn)
+		h.funcs = append(h.funcs, f)
+		obj.Set(name, f)
+	}
+	add("info", func([]js.Value) (any, error) { return mustJSON(h.info), nil })
+	add("submit", func(args []js.Value) (any, error) {
+		data, err := argString(args, 0, "request")
+		if err != nil {
+			return nil, err
+		}
+		if len(args) < 2 || args[1].Type() != js.TypeFunction {
+			return nil, fmt.Errorf("%w: submit needs an event callback", errBadRequest)
+		}
+		id, err := h.submit(data, args[1])
+		return float64(id), err
+	})
+	add("abort", func(args []js.Value) (any, error) {
+		if len(args) < 1 || args[0].Type() != js.TypeNumber {
+			return nil, fmt.Errorf("%w: abort needs a request id", errBadRequest)
+		}
+		h.gen.abort(uint64(args[0].Float()))
+		h.poke()
+		return nil, nil
+	})
+	add("tokenize", func(args []js.Value) (any, error) {
+		text, err := argString(args, 0, "text")
+		if err != nil {
+			return nil, err
+		}
+		return mustJSON(nonNil(h.tok.Encode(text))), nil
+	})
+	add("detokenize", func(args []js.Value) (any, error) {
+		data, err := argString(args, 0, "ids")
+		if err != nil {
+			return nil, err
+		}
+		var ids []int32
+		if err := json.Unmarshal([]byte(data), &ids); err != nil {
+			return nil, fmt.Errorf("%w: ids: %v", errBadRequest, err)
+		}
+		return h.tok.Decode(ids, false), nil
+	})
+	add("stats", func([]js.Value) (any, error) {
+		st := map[string]any{
+			"steps": h.steps, "tokens": h.tokens, "js_calls_from_step_loop": h.crossings,
+			"step_seconds": h.stepTime.Seconds(), "wasm_heap_in_use": heapInUse(),
+			"live_requests": len(h.live),
+		}
+		if h.steps > 0 {
+			st["js_calls_per_step"] = float64(h.crossings) / float64(h.steps)
+		}
+		return mustJSON(st), nil
+	})
+	add("close", func([]js.Value) (any, error) {
+		h.close()
+		return nil, nil
+	})
+	return obj
+}
+
+func nonNil(ids []int32) []int32 {
+	if ids == nil {
+		return []int32{}
+	}
+	return ids
+}
+
+// submit turns a request into prompt tokens and sampling parameters and
+// queues it. Errors in the request come back at once; errors while running
+// arrive as the request's final event.
+func (h *engineHandle) submit(data string, onEvent js.Value) (uint64, error) {
+	if h.closed {
+		return 0, fmt.Errorf("%w: the engine is closed", errBadRequest)
+	}
+	r, err := parseRequest(data)
+	if err != nil {
+		return 0, err
+	}
+	p, err := r.params(h.defaults)
+	if err != nil {
+		return 0, err
+	}
+	var prompt []int32
+	switch {
+	case r.PromptIDs != nil:
+		prompt = r.PromptIDs
+	case r.Prompt != nil:
+		prompt = h.tok.Encode(*r.Prompt)
+	default:
+		text, err := h.tok.ApplyChatTemplateJSON(r.Chat.Messages, tokenizer.ChatOptions{
+			AddGenerationPrompt: true, EnableThinking: r.Chat.EnableThinking,
+		})
+		if err != nil {
+			return 0, fmt.Errorf("%w: messages: %w", errBadRequest, err)
+		}
+		prompt = h.tok.Encode(text)
+	}
+	if len(prompt) == 0 {
+		return 0, fmt.Errorf("%w: the prompt is empty", errBadRequest)
+	}
+	vocab := h.info["vocab_size"].(int)
+	for i, id := range prompt {
+		if id < 0 || int(id) >= vocab {
+			return 0, fmt.Errorf("%w: prompt token %d is %d, outside the vocabulary [0, %d)", errBadRequest, i, id, vocab)
+		}
+	}
+	id, err := h.gen.add(prompt, p)
+	if err != nil {
+		return 0, err
+	}
+	h.live[id] = &liveRequest{onEvent: onEvent, prompt: len(prompt)}
+	h.poke()
+	return id, nil
+}
+
+func (h *engineHandle) poke() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// loop runs engine steps while requests are live and delivers each step's
+// output with one JavaScript call per request.
+func (h *engineHandle) loop() {
+	for {
+		select {
+		case <-h.wake:
+		case <-h.quit:
+			return
+		}
+		for !h.closed && h.gen.busy() {
+			start := time.Now()
+			outs, err := h.gen.step()
+			h.stepTime += time.Since(start)
+			h.steps++
+			if err != nil {
+				h.failAll(err)
+				break
+			}
+			for _, o := range outs {
+				h.deliver(o)
+			}
+			if h.cpu {
+				// The CPU device never waits on JavaScript, so without a
+				// pause the page could not repaint or deliver a Stop click
+				// until the whole reply was done. WebGPU steps wait for the
+				// GPU's readback and yield there anyway.
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+}
+
+func (h *engineHandle) deliver(o genOutput) {
+	req, ok := h.live[o.id]
+	if !ok {
+		return
+	}
+	req.tokens = append(req.tokens, o.tokens...)
+	req.text.WriteString(o.text)
+	h.tokens += int64(len(o.tokens))
+	if o.err != nil {
+		delete(h.live, o.id)
+		h.emit(req, mustJSON(errorEvent(o.err)))
+		return
+	}
+	ev := stepEvent{TokenIDs: nonNil(o.tokens), Text: o.text}
+	var u usage
+	if o.finished {
+		u = usage{PromptTokens: req.prompt, CompletionTokens: len(req.tokens), TotalTokens: req.prompt + len(req.tokens)}
+		ev.FinishReason = o.reason
+		ev.Usage = &u
+	}
+	if len(o.tokens) > 0 || o.text != "" || o.finished {
+		h.emit(req, mustJSON(ev))
+	}
+	if o.finished {
+		delete(h.live, o.id)
+		h.emit(req, mustJSON(doneEvent{Done: true, Result: &result{
+			TokenIDs: nonNil(req.tokens), Text: req.text.String(), FinishReason: o.reason, Usage: u,
+		}}))
+	}
+}
+
+func (h *engineHandle) emit(req *liveRequest, event string) {
+	h.crossings++
+	req.onEvent.Invoke(event)
+}
+
+func (h *engineHandle) failAll(err error) {
+	for id, req := range h.live {
+		h.gen.abort(id)
+		delete(h.live, id)
+		h.emit(req, mustJSON(errorEvent(err)))
+	}
+}
+
+func (h *engineHandle) close() {
+	if h.closed {
+		return
+	}
+	h.closed = true
+	h.failAll(withCode(codeAborted, fmt.Errorf("the engine was closed")))
+	close(h.quit)
+	for _, f := range h.funcs {
+		f.Release()
+	}
+	h.funcs = nil
+}

@@ -1,0 +1,355 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"syscall/js"
+	"unsafe"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
+	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
+)
+
+// loader receives a model piece by piece as web/nanovllm.js downloads it:
+// first the small JSON files, then each safetensors shard as a header (from
+// which it plans where every tensor's bytes go) and a completion notice, and
+// finally finish, which builds the model and the engine.
+//
+// Where the bytes go depends on the device. The CPU device computes on bf16
+// weights in place, so a shard is one Go byte slice that JavaScript fills
+// directly through the wasm memory (no per-chunk call into Go). The WebGPU
+// device reserves a GPU buffer per tensor, and JavaScript writes the bytes
+// there with queue.writeBuffer: they never enter the Go heap.
+type loader struct {
+	opts loadOptions
+	cfg  qwen3.Config
+	gen  *qwen3.GenerationConfig
+	tok  *tokenizer.Tokenizer
+	dev  *deviceHandle
+
+	shards map[string]*shard
+	// owner maps a tensor name to the shard holding it.
+	owner map[string]*shard
+	// reserved holds the WebGPU weights, already filled, by tensor name.
+	reserved map[string]device.Weight
+
+	funcs []js.Func
+}
+
+// shard is one safetensors file of the checkpoint.
+type shard struct {
+	name   string
+	header *safetensors.Header
+	size   int64
+	data   []byte            // CPU: the whole file, filled by JavaScript
+	file   *safetensors.File // CPU: parsed once complete
+	done   bool
+}
+
+// Files newLoader reads from its second argument.
+const (
+	fileConfig          = "config.json"
+	fileGenerationCfg   = "generation_config.json"
+	fileTokenizer       = "tokenizer.json"
+	fileTokenizerConfig = "tokenizer_config.json"
+)
+
+func newLoader(optsJSON string, files js.Value) (any, error) {
+	opts, err := parseLoadOptions(optsJSON)
+	if err != nil {
+		return nil, err
+	}
+	file := func(name string, required bool) ([]byte, error) {
+		v := files.Get(name)
+		if v.IsUndefined() || v.IsNull() {
+			if required {
+				return nil, withCode(codeBadModel, fmt.Errorf("the model has no %s", name))
+			}
+			return nil, nil
+		}
+		return bytesFromJS(v)
+	}
+	l := &loader{opts: opts, shards: map[string]*shard{}, owner: map[string]*shard{}, reserved: map[string]device.Weight{}}
+
+	data, err := file(fileConfig, true)
+	if err != nil {
+		return nil, err
+	}
+	if l.cfg, err = qwen3.ParseConfig(data); err != nil {
+		return nil, fmt.Errorf("%s: %w", fileConfig, err)
+	}
+	if data, err = file(fileGenerationCfg, false); err != nil {
+		return nil, err
+	} else if data != nil {
+		g, err := qwen3.ParseGenerationConfig(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fileGenerationCfg, err)
+		}
+		l.gen = &g
+	}
+	tokJSON, err := file(fileTokenizer, true)
+	if err != nil {
+		return nil, err
+	}
+	tokCfg, err := file(fileTokenizerConfig, true)
+	if err != nil {
+		return nil, err
+	}
+	if l.tok, err = tokenizer.LoadFiles(tokJSON, tokCfg); err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	tokJSON, tokCfg = nil, nil // let the GC have the 11 MB of JSON back
+
+	if l.dev, err = newDevice(opts); err != nil {
+		return nil, err
+	}
+	return l.jsObject(), nil
+}
+
+func (l *loader) jsObject() js.Value {
+	obj := js.Global().Get("Object").New()
+	add := func(name string, fn func(args []js.Value) (any, error)) {
+		f := method(fn)
+		l.funcs = append(l.funcs, f)
+		obj.Set(name, f)
+	}
+	add("planShard", func(args []js.Value) (any, error) {
+		name, err := argString(args, 0, "shard name")
+		if err != nil {
+			return nil, err
+		}
+		if len(args) < 2 {
+			return nil, fmt.Errorf("%w: planShard needs the header bytes", errBadRequest)
+		}
+		header, err := bytesFromJS(args[1])
+		if err != nil {
+			return nil, err
+		}
+		return l.planShard(name, header)
+	})
+	add("setIndex", func(args []js.Value) (any, error) {
+		if len(args) < 1 {
+			return nil, fmt.Errorf("%w: setIndex needs the index bytes", errBadRequest)
+		}
+		data, err := bytesFromJS(args[0])
+		if err != nil {
+			return nil, err
+		}
+		var idx struct {
+			WeightMap map[string]string `json:"weight_map"`
+		}
+		if err := json.Unmarshal(data, &idx); err != nil {
+			return nil, withCode(codeBadModel, fmt.Errorf("model.safetensors.index.json: %w", err))
+		}
+		return nil, nil // the shards' headers say everything the loader needs
+	})
+	add("shardDone", func(args []js.Value) (any, error) {
+		name, err := argString(args, 0, "shard name")
+		if err != nil {
+			return nil, err
+		}
+		n := int64(-1)
+		if len(args) > 1 && args[1].Type() == js.TypeNumber {
+			n = int64(args[1].Float())
+		}
+		return nil, l.shardDone(name, n)
+	})
+	add("finish", func([]js.Value) (any, error) {
+		return promise(func() (any, error) {
+			h, err := l.finish()
+			if err != nil {
+				return nil, err // JavaScript calls abort, which releases
+			}
+			l.release()
+			return h, nil
+		}), nil
+	})
+	add("abort", func([]js.Value) (any, error) {
+		l.release()
+		l.dev.close()
+		return nil, nil
+	})
+	return obj
+}
+
+func (l *loader) release() {
+	for _, f := range l.funcs {
+		f.Release()
+	}
+	l.funcs = nil
+}
+
+// planShard validates a shard's header and answers with the plan that
+// web/nanovllm.js follows while streaming the rest of the file: a list of
+// segments {begin, end} (absolute file offsets) each with either {ptr} (an
+// address in the wasm memory) or {buffer, offset} (a GPUBuffer).
+func (l *loader) planShard(name string, header []byte) (any, error) {
+	if _, ok := l.shards[name]; ok {
+		return nil, fmt.Errorf("%w: shard %s planned twice", errBadRequest, name)
+	}
+	// The real file size is not known before the download ends; a huge
+	// bound lets the header validate, and the tensors' extent gives the size.
+	h, err := safetensors.ReadHeader(bytes.NewReader(header), 1<<50)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	sh := &shard{name: name, header: h, size: h.DataOffset}
+	for _, t := range h.Tensors {
+		if t.End > sh.size {
+			sh.size = t.End
+		}
+		if prev, dup := l.owner[t.Name]; dup {
+			return nil, withCode(codeBadModel, fmt.Errorf("tensor %s is in both %s and %s", t.Name, prev.name, name))
+		}
+		l.owner[t.Name] = sh
+	}
+	l.shards[name] = sh
+
+	plan := js.Global().Get("Object").New()
+	segs := js.Global().Get("Array").New()
+	if l.dev.gpu == nil {
+		// One allocation for the whole file. Go's garbage collector never
+		// moves objects, so the address stays valid while sh.data lives.
+		sh.data = make([]byte, sh.size)
+		seg := js.Global().Get("Object").New()
+		seg.Set("begin", 0)
+		seg.Set("end", sh.size)
+		seg.Set("ptr", int(uintptr(unsafe.Pointer(unsafe.SliceData(sh.data)))))
+		segs.Call("push", seg)
+	} else {
+		// Tensors in file order, so JavaScript meets segments as bytes arrive.
+		ts := append([]safetensors.TensorInfo(nil), h.Tensors...)
+		sort.Slice(ts, func(i, j int) bool { return ts[i].Begin < ts[j].Begin })
+		for _, t := range ts {
+			dt, err := deviceDType(t)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			w, parts, err := l.dev.gpu.reserve(t.Name, dt, t.Shape, t.End-t.Begin)
+			if err != nil {
+				return nil, fmt.Errorf("%s: tensor %s: %w", name, t.Name, err)
+			}
+			l.reserved[t.Name] = w
+			for _, p := range parts {
+				seg := js.Global().Get("Object").New()
+				seg.Set("begin", t.Begin+p.begin)
+				seg.Set("end", t.Begin+p.end)
+				seg.Set("buffer", p.buffer)
+				seg.Set("offset", p.offset)
+				segs.Call("push", seg)
+			}
+		}
+		plan.Set("queue", l.dev.gpu.queue())
+	}
+	plan.Set("segments", segs)
+	return plan, nil
+}
+
+func (l *loader) shardDone(name string, n int64) error {
+	sh, ok := l.shards[name]
+	if !ok {
+		return fmt.Errorf("%w: shard %s was never planned", errBadRequest, name)
+	}
+	if n >= 0 && n < sh.size {
+		return withCode(codeBadModel, fmt.Errorf("%s is %d bytes, its header describes %d (truncated download?)", name, n, sh.size))
+	}
+	if sh.data != nil {
+		f, err := safetensors.Parse(sh.data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		sh.file = f
+	}
+	sh.done = true
+	return nil
+}
+
+// tensor is the qwen3.TensorFunc over the streamed shards. For WebGPU the
+// bytes are already on the GPU: the tensor carries no data, and the device
+// wrapper hands back the reserved weight instead of uploading.
+func (l *loader) tensor(name string) (safetensors.Tensor, error) {
+	sh, ok := l.owner[name]
+	if !ok {
+		return safetensors.Tensor{}, fmt.Errorf("%w: %s", safetensors.ErrTensorNotFound, name)
+	}
+	if !sh.done {
+		return safetensors.Tensor{}, withCode(codeBadModel, fmt.Errorf("shard %s holding %s was not downloaded", sh.name, name))
+	}
+	if sh.file != nil {
+		t, ok := sh.file.Tensor(name)
+		if !ok {
+			return safetensors.Tensor{}, fmt.Errorf("%w: %s", safetensors.ErrTensorNotFound, name)
+		}
+		return t, nil
+	}
+	info, _ := sh.header.Lookup(name)
+	return safetensors.Tensor{Name: info.Name, DType: info.DType, Shape: info.Shape}, nil
+}
+
+func (l *loader) finish() (js.Value, error) {
+	if len(l.shards) == 0 {
+		return js.Value{}, withCode(codeBadModel, fmt.Errorf("no safetensors shard was loaded"))
+	}
+	dev := device.Device(l.dev.dev)
+	if l.dev.gpu != nil {
+		dev = &preloaded{Device: dev, weights: l.reserved}
+	}
+	m, err := qwen3.LoadFrom(l.cfg, l.tensor, dev, qwen3.Options{})
+	if err != nil {
+		return js.Value{}, err
+	}
+	blocks, err := kvBlocks(l.opts.KVCacheBytes, m.KVBytesPerToken(), l.opts.BlockSize)
+	if err != nil {
+		return js.Value{}, err
+	}
+	if err := m.NewKVCache(blocks, l.opts.BlockSize); err != nil {
+		return js.Value{}, err
+	}
+	h, err := newEngine(l, m, blocks)
+	if err != nil {
+		return js.Value{}, err
+	}
+	return h.jsObject(), nil
+}
+
+func deviceDType(t safetensors.TensorInfo) (device.DType, error) {
+	switch t.DType {
+	case safetensors.BF16:
+		return device.BF16, nil
+	case safetensors.F16:
+		return device.F16, nil
+	case safetensors.F32:
+		return device.F32, nil
+	}
+	return 0, withCode(codeBadModel, fmt.Errorf("tensor %s has dtype %s, want BF16, F16 or F32", t.Name, t.DType))
+}
+
+// preloaded is a device whose weights were streamed in before the model
+// asked for them: UploadWeight returns the weight already on the device.
+type preloaded struct {
+	device.Device
+	weights map[string]device.Weight
+}
+
+func (p *preloaded) UploadWeight(name string, dtype device.DType, shape []int, data []byte) (device.Weight, error) {
+	w, ok := p.weights[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s was not streamed to the device", safetensors.ErrTensorNotFound, name)
+	}
+	got := w.Shape()
+	if len(got) != len(shape) {
+		return nil, fmt.Errorf("%s: streamed shape %v, model wants %v", name, got, shape)
+	}
+	for i := range got {
+		if got[i] != shape[i] {
+			return nil, fmt.Errorf("%s: streamed shape %v, model wants %v", name, got, shape)
+		}
+	}
+	return w, nil
+}

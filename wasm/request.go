@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/block"
+	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
+	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
+	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
+)
+
+// This file holds the platform-free half of the JavaScript bridge: what the
+// JSON crossing the boundary looks like and how errors are classified. It
+// compiles (and is tested) natively; the syscall/js half is in *_js.go.
+
+// Error codes shared with web/nanovllm.js (NanoVLLMError.code).
+const (
+	codeBadRequest  = "bad-request"
+	codeBadModel    = "bad-model"
+	codeNoWebGPU    = "no-webgpu"
+	codeOutOfMemory = "out-of-memory"
+	codeAborted     = "aborted"
+	codeInternal    = "internal"
+)
+
+// errBadRequest marks a request the JavaScript caller got wrong.
+var errBadRequest = errors.New("bad request")
+
+// codedError carries an explicit code for errors no sentinel describes.
+type codedError struct {
+	code string
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+// withCode attaches a code to err.
+func withCode(code string, err error) error { return &codedError{code: code, err: err} }
+
+// errorCode classifies err for JavaScript, so the page can tell a typo in a
+// model name from a broken checkpoint from a bug.
+func errorCode(err error) string {
+	var ce *codedError
+	switch {
+	case errors.As(err, &ce):
+		return ce.code
+	case errors.Is(err, errBadRequest), errors.Is(err, sampler.ErrInvalidParams),
+		errors.Is(err, scheduler.ErrPromptTooLong), errors.Is(err, scheduler.ErrEmptyPrompt),
+		errors.Is(err, qwen3.ErrBadInput), errors.Is(err, tokenizer.ErrNoChatTemplate):
+		return codeBadRequest
+	case errors.Is(err, scheduler.ErrAborted):
+		return codeAborted
+	case errors.Is(err, block.ErrOutOfBlocks):
+		return codeOutOfMemory
+	case errors.Is(err, safetensors.ErrInvalid), errors.Is(err, safetensors.ErrTensorNotFound),
+		errors.Is(err, safetensors.ErrUnsupported), errors.Is(err, qwen3.ErrInvalidConfig),
+		errors.Is(err, qwen3.ErrUnsupported), errors.Is(err, tokenizer.ErrMalformed),
+		errors.Is(err, tokenizer.ErrUnsupported):
+		return codeBadModel
+	}
+	return codeInternal
+}
+
+// loadOptions is the first argument of newLoader.
+type loadOptions struct {
+	Device       string `json:"device"`
+	KVCacheBytes int64  `json:"kvCacheBytes"`
+	Model        string `json:"model"`
+	// BlockSize is the KV block size in tokens (default 16).
+	BlockSize int `json:"blockSize"`
+	// MaxNumSeqs caps the sequences decoded together (default 16).
+	MaxNumSeqs int `json:"maxNumSeqs"`
+}
+
+// Defaults for loadOptions.
+const (
+	defaultKVCacheBytes = 256 << 20
+	defaultBlockSize    = 16
+	defaultMaxNumSeqs   = 16
+)
+
+func parseLoadOptions(data string) (loadOptions, error) {
+	var o loadOptions
+	if err := strictUnmarshal([]byte(data), &o); err != nil {
+		return o, fmt.Errorf("%w: load options: %v", errBadRequest, err)
+	}
+	if o.Device != "cpu" && o.Device != "webgpu" {
+		return o, fmt.Errorf("%w: device %q: want \"cpu\" or \"webgpu\"", errBadRequest, o.Device)
+	}
+	if o.KVCacheBytes == 0 {
+		o.KVCacheBytes = defaultKVCacheBytes
+	}
+	if o.BlockSize == 0 {
+		o.BlockSize = defaultBlockSize
+	}
+	if o.MaxNumSeqs == 0 {
+		o.MaxNumSeqs = defaultMaxNumSeqs
+	}
+	switch {
+	case o.KVCacheBytes < 0:
+		return o, fmt.Errorf("%w: kvCacheBytes %d must be positive", errBadRequest, o.KVCacheBytes)
+	case o.BlockSize < 1 || o.BlockSize > 1024:
+		return o, fmt.Errorf("%w: blockSize %d must be in [1, 1024]", errBadRequest, o.BlockSize)
+	case o.MaxNumSeqs < 1:
+		return o, fmt.Errorf("%w: maxNumSeqs %d must be positive", errBadRequest, o.MaxNumSeqs)
+	}
+	return o, nil
+}
+
+// kvBlocks is how many KV blocks of blockSize tokens fit in budget bytes
+// when one token takes bytesPerToken (all layers, keys and values).
+func kvBlocks(budget, bytesPerToken int64, blockSize int) (int, error) {
+	per := bytesPerToken * int64(blockSize)
+	if per <= 0 {
+		return 0, fmt.Errorf("%w: model has no KV cache size", errBadRequest)
+	}
+	n := budget / per
+	if n < 1 {
+		return 0, withCode(codeBadRequest, fmt.Errorf("kvCacheBytes %d holds no block of %d tokens (%d bytes each): raise it", budget, blockSize, per))
+	}
+	if n > 1<<30 {
+		n = 1 << 30
+	}
+	return int(n), nil
+}
+
+// request is one generate or chat request from the JavaScript API. Sampling
+// fields are pointers so that an absent field keeps the model's default from
+// generation_config.json.
+type request struct {
+	Prompt    *string      `json:"prompt"`
+	PromptIDs []int32      `json:"prompt_ids"`
+	Chat      *chatRequest `json:"chat"`
+
+	MaxTokens         *int            `json:"max_tokens"`
+	Temperature       *float32        `json:"temperature"`
+	TopP              *float32        `json:"top_p"`
+	TopK              *int            `json:"top_k"`
+	MinP              *float32        `json:"min_p"`
+	Seed              *uint64         `json:"seed"`
+	IgnoreEOS         bool            `json:"ignore_eos"`
+	Stop              json.RawMessage `json:"stop"` // a string or a list of strings, as in OpenAI's API
+	StopTokenIDs      []int32         `json:"stop_token_ids"`
+	RepetitionPenalty *float32        `json:"repetition_penalty"`
+	PresencePenalty   *float32        `json:"presence_penalty"`
+	FrequencyPenalty  *float32        `json:"frequency_penalty"`
+}
+
+// chatRequest is the chat part of a request: the messages are rendered with
+// the model's chat template, with the generation prompt added.
+type chatRequest struct {
+	Messages       json.RawMessage `json:"messages"`
+	EnableThinking *bool           `json:"enable_thinking"`
+}
+
+func parseRequest(data string) (*request, error) {
+	var r request
+	if err := strictUnmarshal([]byte(data), &r); err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	n := 0
+	if r.Prompt != nil {
+		n++
+	}
+	if r.PromptIDs != nil {
+		n++
+	}
+	if r.Chat != nil {
+		n++
+	}
+	if n != 1 {
+		return nil, fmt.Errorf("%w: give exactly one of prompt, prompt_ids and messages", errBadRequest)
+	}
+	if r.PromptIDs != nil && len(r.PromptIDs) == 0 {
+		return nil, fmt.Errorf("%w: prompt_ids is empty", errBadRequest)
+	}
+	return &r, nil
+}
+
+// params applies the request's sampling fields over defaults and validates
+// the result.
+func (r *request) params(defaults sampler.Params) (sampler.Params, error) {
+	p := defaults.Clone()
+	if r.MaxTokens != nil {
+		p.MaxTokens = *r.MaxTokens
+	}
+	if r.Temperature != nil {
+		p.Temperature = *r.Temperature
+	}
+	if r.TopP != nil {
+		p.TopP = *r.TopP
+	}
+	if r.TopK != nil {
+		p.TopK = *r.TopK
+	}
+	if r.MinP != nil {
+		p.MinP = *r.MinP
+	}
+	if r.Seed != nil {
+		s := *r.Seed
+		p.Seed = &s
+	}
+	if r.IgnoreEOS {
+		p.IgnoreEOS = true
+	}
+	if r.RepetitionPenalty != nil {
+		p.RepetitionPenalty = *r.RepetitionPenalty
+	}
+	if r.PresencePenalty != nil {
+		p.PresencePenalty = *r.PresencePenalty
+	}
+	if r.FrequencyPenalty != nil {
+		p.FrequencyPenalty = *r.FrequencyPenalty
+	}
+	if len(r.StopTokenIDs) > 0 {
+		p.StopTokenIDs = append(p.StopTokenIDs, r.StopTokenIDs...)
+	}
+	stop, err := parseStop(r.Stop)
+	if err != nil {
+		return p, err
+	}
+	p.Stop = append(p.Stop, stop...)
+	if err := p.Validate(); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+func parseStop(raw json.RawMessage) ([]string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var one string
+	if err := json.Unmarshal(raw, &one); err == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(raw, &many); err != nil {
+		return nil, fmt.Errorf("%w: stop must be a string or a list of strings", errBadRequest)
+	}
+	return many, nil
+}
+
+// usage counts a request's tokens, as in OpenAI's API.
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// stepEvent is what one engine step produced for one request: the new
+// token ids and the text they complete. The request's last step event
+// carries its finish reason and usage.
+type stepEvent struct {
+	TokenIDs     []int32 `json:"token_ids"`
+	Text         string  `json:"text"`
+	FinishReason string  `json:"finish_reason,omitempty"`
+	Usage        *usage  `json:"usage,omitempty"`
+}
+
+// result is a finished request.
+type result struct {
+	TokenIDs     []int32 `json:"token_ids"`
+	Text         string  `json:"text"`
+	FinishReason string  `json:"finish_reason"`
+	Usage        usage   `json:"usage"`
+}
+
+// doneEvent ends a request's event stream, with its result or its error.
+type doneEvent struct {
+	Done   bool        `json:"done"`
+	Result *result     `json:"result,omitempty"`
+	Error  *eventError `json:"error,omitempty"`
+}
+
+type eventError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func errorEvent(err error) doneEvent {
+	return doneEvent{Done: true, Error: &eventError{Code: errorCode(err), Message: err.Error()}}
+}
+
+// mustJSON marshals values whose types cannot fail to marshal.
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("marshalling %T: %v", v, err))
+	}
+	return string(b)
+}
+
+// strictUnmarshal decodes JSON rejecting unknown fields, so a misspelt
+// option ("max_token") is an error rather than silently ignored.
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}
