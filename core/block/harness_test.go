@@ -242,7 +242,7 @@ func TestManagerRandomized(t *testing.T) {
 				t.Run(harnessHashes[hash].name, func(t *testing.T) {
 					c := randChooser{rand.New(rand.NewPCG(seed, uint64(hash)))}
 					h := newHarness(t, c, hash, size.blocks, size.bs)
-					for range 1500 {
+					for range 800 {
 						h.step()
 						h.check()
 					}

@@ -119,8 +119,9 @@ func (s *Scheduler) admit() {
 		s.numWaiting--
 		s.dirtyWaiting = true
 		s.numRunning++
-		// A sequence preempted earlier in this step may come back now:
-		// drop its stale entry first.
+		// Insurance: a sequence preempted earlier in this step must not be
+		// listed twice should it come back. (By counting blocks it cannot:
+		// it would have left room for seq without being preempted.)
 		s.compactRunning()
 		s.running = s.insertOrdered(s.running, seq)
 		n := min(seq.NumUncomputed(), s.budget)
@@ -160,11 +161,17 @@ func (s *Scheduler) fill() {
 		seq, c := p.seq, p.seq.NumComputed
 		b.Seqs = append(b.Seqs, seq)
 		b.QueryStarts = append(b.QueryStarts, int32(len(b.TokenIDs)))
-		b.TokenIDs = append(b.TokenIDs, seq.TokenIDs[c:c+p.n]...)
 		ids := seq.Blocks.Blocks()
-		for pos := c; pos < c+p.n; pos++ {
-			b.Positions = append(b.Positions, int32(pos))
-			b.Slots = append(b.Slots, ids[pos/bs]*int32(bs)+int32(pos%bs))
+		if p.n == 1 { // a decode: the common case, worth its own path
+			b.TokenIDs = append(b.TokenIDs, seq.TokenIDs[c])
+			b.Positions = append(b.Positions, int32(c))
+			b.Slots = append(b.Slots, ids[c/bs]*int32(bs)+int32(c%bs))
+		} else {
+			b.TokenIDs = append(b.TokenIDs, seq.TokenIDs[c:c+p.n]...)
+			for pos := c; pos < c+p.n; pos++ {
+				b.Positions = append(b.Positions, int32(pos))
+				b.Slots = append(b.Slots, ids[pos/bs]*int32(bs)+int32(pos%bs))
+			}
 		}
 		b.ContextLens = append(b.ContextLens, int32(c+p.n))
 		row := b.BlockTables[i*stride : (i+1)*stride]
