@@ -4,7 +4,6 @@ package main
 
 import (
 	"fmt"
-	"syscall/js"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
@@ -29,12 +28,4 @@ func newDevice(opts loadOptions) (*deviceHandle, error) {
 		return newWebGPUDevice(opts)
 	}
 	return nil, fmt.Errorf("%w: unknown device %q", errBadRequest, opts.Device)
-}
-
-// gpuSegment is where part of a tensor's bytes go: bytes [begin, end) of the
-// tensor land at offset in buffer (a GPUBuffer).
-type gpuSegment struct {
-	begin, end int64
-	buffer     js.Value
-	offset     int64
 }

@@ -25,6 +25,8 @@ type engineHandle struct {
 	defaults sampler.Params
 	info     map[string]any
 	cpu      bool
+	// gpuCalls counts the WebGPU device's Go/JavaScript calls (nil on CPU).
+	gpuCalls func() int64
 
 	live   map[uint64]*liveRequest
 	wake   chan struct{}
@@ -36,6 +38,7 @@ type engineHandle struct {
 	// made by the step loop (one per request per step).
 	steps, crossings, tokens int64
 	stepTime                 time.Duration
+	gpuCallsAtLoad           int64
 }
 
 // liveRequest is a request in flight and the JavaScript callback that
@@ -86,6 +89,10 @@ func newEngine(l *loader, m *qwen3.Model, blocks int) (*engineHandle, error) {
 			"default_sampling": defaults,
 			"wasm_heap_in_use": heapInUse(),
 		},
+	}
+	if l.dev.gpu != nil {
+		h.gpuCalls = l.dev.gpu.crossings
+		h.gpuCallsAtLoad = h.gpuCalls()
 	}
 	go h.loop()
 	return h, nil
@@ -150,6 +157,13 @@ func (h *engineHandle) jsObject() js.Value {
 		}
 		if h.steps > 0 {
 			st["js_calls_per_step"] = float64(h.crossings) / float64(h.steps)
+		}
+		if h.gpuCalls != nil {
+			n := h.gpuCalls() - h.gpuCallsAtLoad
+			st["device_js_calls"] = n
+			if h.steps > 0 {
+				st["device_js_calls_per_step"] = float64(n) / float64(h.steps)
+			}
 		}
 		return mustJSON(st), nil
 	})

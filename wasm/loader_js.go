@@ -24,8 +24,9 @@ import (
 // Where the bytes go depends on the device. The CPU device computes on bf16
 // weights in place, so a shard is one Go byte slice that JavaScript fills
 // directly through the wasm memory (no per-chunk call into Go). The WebGPU
-// device reserves a GPU buffer per tensor, and JavaScript writes the bytes
-// there with queue.writeBuffer: they never enter the Go heap.
+// device opens a weight writer per tensor, and JavaScript passes it the
+// chunks of the download, which it queues into GPU buffers with
+// queue.writeBuffer: the bytes never enter the Go heap.
 type loader struct {
 	opts loadOptions
 	cfg  qwen3.Config
@@ -50,6 +51,16 @@ type shard struct {
 	data   []byte            // CPU: the whole file, filled by JavaScript
 	file   *safetensors.File // CPU: parsed once complete
 	done   bool
+
+	// WebGPU: the writers of the shard's tensors, and the tensors whose
+	// dtype the device converts on upload, copied to Go memory.
+	writers []int
+	copies  []tensorCopy
+}
+
+type tensorCopy struct {
+	info safetensors.TensorInfo
+	data []byte
 }
 
 // Files newLoader reads from its second argument.
@@ -149,6 +160,13 @@ func (l *loader) jsObject() js.Value {
 		}
 		return nil, nil // the shards' headers say everything the loader needs
 	})
+	add("write", func(args []js.Value) (any, error) {
+		// One call per chunk and tensor while weights stream to the GPU.
+		if l.dev.gpu == nil || len(args) < 2 || args[0].Type() != js.TypeNumber {
+			return nil, fmt.Errorf("%w: write(writer, chunk) is for the WebGPU device", errBadRequest)
+		}
+		return nil, l.dev.gpu.write(args[0].Int(), args[1])
+	})
 	add("shardDone", func(args []js.Value) (any, error) {
 		name, err := argString(args, 0, "shard name")
 		if err != nil {
@@ -188,7 +206,8 @@ func (l *loader) release() {
 // planShard validates a shard's header and answers with the plan that
 // web/nanovllm.js follows while streaming the rest of the file: a list of
 // segments {begin, end} (absolute file offsets) each with either {ptr} (an
-// address in the wasm memory) or {buffer, offset} (a GPUBuffer).
+// address in the wasm memory to copy the bytes to) or {writer} (the index of
+// a WebGPU weight writer to pass them to, through write).
 func (l *loader) planShard(name string, header []byte) (any, error) {
 	if _, ok := l.shards[name]; ok {
 		return nil, fmt.Errorf("%w: shard %s planned twice", errBadRequest, name)
@@ -223,7 +242,9 @@ func (l *loader) planShard(name string, header []byte) (any, error) {
 		seg.Set("ptr", int(uintptr(unsafe.Pointer(unsafe.SliceData(sh.data)))))
 		segs.Call("push", seg)
 	} else {
-		// Tensors in file order, so JavaScript meets segments as bytes arrive.
+		// Tensors in file order, so JavaScript meets segments as bytes
+		// arrive. Each tensor gets a weight writer on the GPU; JavaScript
+		// passes it the chunks (views of the fetch body) by index.
 		ts := append([]safetensors.TensorInfo(nil), h.Tensors...)
 		sort.Slice(ts, func(i, j int) bool { return ts[i].Begin < ts[j].Begin })
 		for _, t := range ts {
@@ -231,21 +252,24 @@ func (l *loader) planShard(name string, header []byte) (any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
-			w, parts, err := l.dev.gpu.reserve(t.Name, dt, t.Shape, t.End-t.Begin)
-			if err != nil {
-				return nil, fmt.Errorf("%s: tensor %s: %w", name, t.Name, err)
+			seg := js.Global().Get("Object").New()
+			seg.Set("begin", t.Begin)
+			seg.Set("end", t.End)
+			if l.dev.gpu.streams(dt) {
+				i, err := l.dev.gpu.reserve(t.Name, dt, t.Shape)
+				if err != nil {
+					return nil, fmt.Errorf("%s: tensor %s: %w", name, t.Name, err)
+				}
+				sh.writers = append(sh.writers, i)
+				seg.Set("writer", i)
+			} else {
+				// The device converts this dtype on upload, from Go memory.
+				buf := make([]byte, t.End-t.Begin)
+				sh.copies = append(sh.copies, tensorCopy{info: t, data: buf})
+				seg.Set("ptr", int(uintptr(unsafe.Pointer(unsafe.SliceData(buf)))))
 			}
-			l.reserved[t.Name] = w
-			for _, p := range parts {
-				seg := js.Global().Get("Object").New()
-				seg.Set("begin", t.Begin+p.begin)
-				seg.Set("end", t.Begin+p.end)
-				seg.Set("buffer", p.buffer)
-				seg.Set("offset", p.offset)
-				segs.Call("push", seg)
-			}
+			segs.Call("push", seg)
 		}
-		plan.Set("queue", l.dev.gpu.queue())
 	}
 	plan.Set("segments", segs)
 	return plan, nil
@@ -265,6 +289,13 @@ func (l *loader) shardDone(name string, n int64) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		sh.file = f
+	}
+	for _, i := range sh.writers {
+		tensor, w, err := l.dev.gpu.finish(i)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		l.reserved[tensor] = w
 	}
 	sh.done = true
 	return nil
@@ -287,6 +318,11 @@ func (l *loader) tensor(name string) (safetensors.Tensor, error) {
 			return safetensors.Tensor{}, fmt.Errorf("%w: %s", safetensors.ErrTensorNotFound, name)
 		}
 		return t, nil
+	}
+	for _, c := range sh.copies {
+		if c.info.Name == name {
+			return safetensors.Tensor{Name: name, DType: c.info.DType, Shape: c.info.Shape, Data: c.data}, nil
+		}
 	}
 	info, _ := sh.header.Lookup(name)
 	return safetensors.Tensor{Name: info.Name, DType: info.DType, Shape: info.Shape}, nil
@@ -340,7 +376,8 @@ type preloaded struct {
 func (p *preloaded) UploadWeight(name string, dtype device.DType, shape []int, data []byte) (device.Weight, error) {
 	w, ok := p.weights[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: %s was not streamed to the device", safetensors.ErrTensorNotFound, name)
+		// Not streamed (a dtype the device converts): upload from Go memory.
+		return p.Device.UploadWeight(name, dtype, shape, data)
 	}
 	got := w.Shape()
 	if len(got) != len(shape) {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"sync"
 	"syscall/js"
+	"time"
 )
 
 func main() {
@@ -43,7 +44,13 @@ func main() {
 		return promise(func() (any, error) { return newLoader(opts, files) }), nil
 	}))
 	api.Set("exit", method(func([]js.Value) (any, error) {
-		once.Do(func() { close(done) })
+		// Exit a moment later, not now: an engine loop may be in a short
+		// time.Sleep, whose JavaScript timer would otherwise fire into an
+		// exited program and throw.
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			once.Do(func() { close(done) })
+		}()
 		return nil, nil
 	}))
 	ready.Invoke(api)

@@ -75,8 +75,11 @@ function progressTracker() {
         ? `Downloading ${p.file}${src}: ${fmtMB(p.loaded)} of ${fmtMB(p.total)}`
         : `Downloading ${p.file}${src}: ${fmtMB(p.loaded)}`;
     } else {
-      if (p.phase === 'ready') { els.progress.max = 1; els.progress.value = 1; }
-      else if (p.phase !== 'download') els.progress.removeAttribute('value'); // indeterminate
+      if (p.phase === 'ready') {
+        els.progressBox.hidden = true; // the status line below says it
+        return;
+      }
+      els.progress.removeAttribute('value'); // indeterminate while Go works
       els.progressLabel.textContent = p.message ? capitalise(p.message) + '…' : '';
     }
   };

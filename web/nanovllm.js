@@ -28,14 +28,6 @@ const CONFIG_FILES = [
   { name: 'tokenizer_config.json', required: true },
 ];
 
-// After this many bytes written to a GPU queue, wait for the GPU to catch up
-// so the browser does not buffer a whole checkpoint in its own memory.
-const GPU_FLUSH_BYTES = 64 * 1024 * 1024;
-// Writes to a GPU buffer go through a staging array of this size: it keeps
-// every queue.writeBuffer 4-byte aligned, as WebGPU requires, whatever sizes
-// the network hands us.
-const STAGING_BYTES = 4 * 1024 * 1024;
-
 /**
  * An error from nano-vllm-go. `code` says what kind, so a page can explain it:
  * 'no-webgpu', 'not-found', 'network', 'bad-model', 'out-of-memory',
@@ -293,17 +285,18 @@ class Fetcher {
 
 // ShardWriter routes the bytes of one safetensors file, as they arrive, to the
 // destinations Go planned for them. A segment is {begin, end} (absolute file
-// offsets) plus either {buffer, offset} (a GPUBuffer and the byte offset in it)
-// or {ptr} (an address in the wasm memory, for the CPU device). Bytes no
-// segment claims are dropped.
+// offsets) plus either {ptr}, an address in the wasm memory where the CPU
+// device wants the bytes, or {writer}, the index of a WebGPU weight writer
+// that queues them into GPU buffers. Bytes no segment claims are dropped.
 class ShardWriter {
-  constructor(plan, memory) {
-    this.queue = plan.queue || null;
+  constructor(plan, memory, write) {
     this.memory = memory;
-    this.segments = Array.from(plan.segments).map((s) => ({
-      begin: Number(s.begin), end: Number(s.end), buffer: s.buffer || null,
-      offset: Number(s.offset || 0), ptr: s.ptr === undefined ? null : Number(s.ptr),
-      staged: null, stagedLen: 0, written: 0, flushed: 0,
+    this.write = write; // (writer, Uint8Array) => void, a call into Go
+    this.segments = Array.from(plan.segments, (s) => ({
+      begin: Number(s.begin), end: Number(s.end),
+      ptr: s.ptr === undefined ? null : Number(s.ptr),
+      writer: s.writer === undefined ? null : Number(s.writer),
+      written: 0,
     })).sort((a, b) => a.begin - b.begin);
     for (let i = 1; i < this.segments.length; i++) {
       if (this.segments[i].begin < this.segments[i - 1].end) {
@@ -311,10 +304,9 @@ class ShardWriter {
       }
     }
     this.next = 0; // first segment not yet complete
-    this.unflushed = 0;
   }
 
-  async write(chunk, offset) {
+  push(chunk, offset) {
     const end = offset + chunk.byteLength;
     for (let i = this.next; i < this.segments.length; i++) {
       const s = this.segments[i];
@@ -324,50 +316,19 @@ class ShardWriter {
       if (from >= to) continue;
       const part = chunk.subarray(from - offset, to - offset);
       if (s.ptr !== null) {
-        // The CPU device's weights live in wasm memory: copy straight there.
-        // Take memory.buffer afresh each time: it changes when memory grows.
+        // Copy straight into Go's memory. Take memory.buffer afresh each
+        // time: it is replaced whenever the wasm memory grows.
         new Uint8Array(this.memory.buffer, s.ptr + (from - s.begin), part.byteLength).set(part);
       } else {
-        this.stage(s, part);
+        this.write(s.writer, part);
       }
       s.written += part.byteLength;
-      if (s.written === s.end - s.begin) {
-        if (s.buffer) this.flush(s, true);
-        if (i === this.next) this.next++;
-      }
     }
-    while (this.next < this.segments.length && this.segments[this.next].written === this.segments[this.next].end - this.segments[this.next].begin) {
+    while (this.next < this.segments.length) {
+      const s = this.segments[this.next];
+      if (s.written !== s.end - s.begin) break;
       this.next++;
     }
-    if (this.queue && this.unflushed >= GPU_FLUSH_BYTES) {
-      this.unflushed = 0;
-      await this.queue.onSubmittedWorkDone();
-    }
-  }
-
-  stage(s, part) {
-    let off = 0;
-    while (off < part.byteLength) {
-      if (!s.staged) s.staged = new Uint8Array(Math.min(STAGING_BYTES, roundUp4(s.end - s.begin)));
-      const n = Math.min(part.byteLength - off, s.staged.byteLength - s.stagedLen);
-      s.staged.set(part.subarray(off, off + n), s.stagedLen);
-      s.stagedLen += n;
-      off += n;
-      if (s.stagedLen === s.staged.byteLength) this.flush(s, false);
-    }
-  }
-
-  flush(s, last) {
-    if (!s.staged || s.stagedLen === 0) { if (last) s.staged = null; return; }
-    // WebGPU wants sizes in multiples of 4: pad the tail of a tensor with
-    // zeros (the device rounds its buffers up to 4 bytes for this).
-    const n = roundUp4(s.stagedLen);
-    s.staged.fill(0, s.stagedLen, n);
-    this.queue.writeBuffer(s.buffer, s.offset + s.flushed, s.staged, 0, n);
-    this.unflushed += n;
-    s.flushed += s.stagedLen;
-    s.stagedLen = 0;
-    if (last) s.staged = null;
   }
 
   finish(name) {
@@ -377,8 +338,6 @@ class ShardWriter {
     }
   }
 }
-
-function roundUp4(n) { return (n + 3) & ~3; }
 
 // ---------------------------------------------------------------------------
 // The engine.
@@ -477,7 +436,7 @@ async function streamShard(go, loader, fetcher, shard, memory) {
   let writer = null;
   let pending = []; // chunks that arrived before the plan
   const onChunk = async (chunk, offset) => {
-    if (writer) return writer.write(chunk, offset);
+    if (writer) return writer.push(chunk, offset);
     pending.push({ chunk, offset });
     header = concat(header, chunk);
     if (headerLen < 0 && header.byteLength >= 8) {
@@ -487,8 +446,8 @@ async function streamShard(go, loader, fetcher, shard, memory) {
     }
     if (headerLen >= 0 && header.byteLength >= headerLen) {
       const plan = await callGo(go, () => loader.planShard(shard, header.subarray(0, headerLen)));
-      writer = new ShardWriter(plan, memory);
-      for (const p of pending) await writer.write(p.chunk, p.offset);
+      writer = new ShardWriter(plan, memory, (i, part) => unwrap(loader.write(i, part)));
+      for (const p of pending) writer.push(p.chunk, p.offset);
       pending = null;
       header = null;
     }
@@ -496,7 +455,6 @@ async function streamShard(go, loader, fetcher, shard, memory) {
   const n = await fetcher.stream(shard, { required: true, onChunk });
   if (!writer) throw new NanoVLLMError('bad-model', `${shard} is ${n} bytes, too short for its safetensors header`);
   writer.finish(shard);
-  if (writer.queue) await writer.queue.onSubmittedWorkDone();
   await callGo(go, () => loader.shardDone(shard, n));
 }
 

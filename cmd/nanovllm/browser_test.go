@@ -286,7 +286,7 @@ func TestBrowserPage(t *testing.T) {
 			require.Contains(t, stats, "tokens/s decode")
 			require.Contains(t, stats, "40 tokens")
 
-			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 			require.NoError(t, err)
 			shot := filepath.Join(os.TempDir(), "nanovllm-page-"+dev+".png")
 			require.NoError(t, os.WriteFile(shot, png, 0o644))
