@@ -3,14 +3,25 @@ GO      ?= go
 PORT    ?= 8080
 GOROOT  := $(shell $(GO) env GOROOT)
 
-.PHONY: test test-go test-browser wasm serve bench lint fuzz
+.PHONY: test test-go test-browser chromium wasm serve bench lint fuzz
 
 ## test: every test, native and in headless Chromium with WebGPU.
-test: test-go
+test: test-go test-browser
 
 test-go:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+## test-browser: the page, the JavaScript API and the engine on both devices
+## in headless Chromium with WebGPU on SwiftShader (installs Chromium if missing).
+test-browser: wasm chromium
+	NANOVLLM_BROWSER=1 $(GO) test -count=1 -run '^TestBrowser' ./cmd/nanovllm
+
+# chromium installs Chromium through apt when no Chromium is on the PATH.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		command -v google-chrome >/dev/null 2>&1 || \
+		(echo "installing chromium for the browser tests" && apt-get update -qq && apt-get install -y -qq chromium)
 
 ## wasm: the browser build, written into web/ (nanovllm.wasm, wasm_exec.js).
 wasm:
