@@ -1,7 +1,5 @@
 package tokenizer
 
-import "container/heap"
-
 // merge is what one merge rule produces: the rule's rank (its index in the
 // merges list, lower merges first) and the id of the merged token.
 type merge struct {
@@ -34,22 +32,56 @@ type candidate struct {
 	left  int32 // id of the left symbol when queued
 }
 
+// candidateHeap is a binary min-heap of candidates, written out rather
+// than going through container/heap, whose interface boxing allocates on
+// every Pop and dominated encoding time.
 type candidateHeap []candidate
 
-func (h candidateHeap) Len() int { return len(h) }
-func (h candidateHeap) Less(i, j int) bool {
-	if h[i].rank != h[j].rank {
-		return h[i].rank < h[j].rank
+func (c candidate) less(d candidate) bool {
+	if c.rank != d.rank {
+		return c.rank < d.rank
 	}
-	return h[i].pos < h[j].pos
+	return c.pos < d.pos
 }
-func (h candidateHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *candidateHeap) Push(x any)   { *h = append(*h, x.(candidate)) }
-func (h *candidateHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+
+func (h *candidateHeap) push(c candidate) {
+	*h = append(*h, c)
+	a := *h
+	i := len(a) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !a[i].less(a[p]) {
+			break
+		}
+		a[i], a[p] = a[p], a[i]
+		i = p
+	}
+}
+
+func (h *candidateHeap) pop() candidate {
+	a := *h
+	top := a[0]
+	n := len(a) - 1
+	a[0] = a[n]
+	a = a[:n]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && a[r].less(a[l]) {
+			m = r
+		}
+		if !a[m].less(a[i]) {
+			break
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
+	*h = a
+	return top
 }
 
 // bpeScratch holds the buffers one BPE call needs, so encoding a long text
@@ -73,12 +105,11 @@ func (t *Tokenizer) bpe(dst []int32, piece string, sc *bpeScratch) []int32 {
 	h := sc.heap[:0]
 	for i := 0; i+1 < len(syms); i++ {
 		if m, ok := t.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
-			h = append(h, candidate{pos: int32(i), rank: m.rank, id: m.id, left: syms[i].id, right: syms[i+1].id})
+			h.push(candidate{pos: int32(i), rank: m.rank, id: m.id, left: syms[i].id, right: syms[i+1].id})
 		}
 	}
-	heap.Init(&h)
-	for h.Len() > 0 {
-		c := heap.Pop(&h).(candidate)
+	for len(h) > 0 {
+		c := h.pop()
 		l := &syms[c.pos]
 		// Skip entries made stale by an earlier merge next to them.
 		if l.len == 0 || l.id != c.left || l.next < 0 || syms[l.next].id != c.right {
@@ -95,13 +126,13 @@ func (t *Tokenizer) bpe(dst []int32, piece string, sc *bpeScratch) []int32 {
 		if l.prev >= 0 {
 			p := &syms[l.prev]
 			if m, ok := t.merges[pairKey(p.id, l.id)]; ok {
-				heap.Push(&h, candidate{pos: l.prev, rank: m.rank, id: m.id, left: p.id, right: l.id})
+				h.push(candidate{pos: l.prev, rank: m.rank, id: m.id, left: p.id, right: l.id})
 			}
 		}
 		if l.next >= 0 {
 			n := &syms[l.next]
 			if m, ok := t.merges[pairKey(l.id, n.id)]; ok {
-				heap.Push(&h, candidate{pos: c.pos, rank: m.rank, id: m.id, left: l.id, right: n.id})
+				h.push(candidate{pos: c.pos, rank: m.rank, id: m.id, left: l.id, right: n.id})
 			}
 		}
 	}

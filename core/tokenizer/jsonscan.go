@@ -216,3 +216,50 @@ func (s *jsonScanner) object(field func(key string) error) error {
 		}
 	}
 }
+
+// rawValue skips one JSON value of any kind and returns its text, for
+// encoding/json to decode (and validate) the small parts of the file.
+func (s *jsonScanner) rawValue() (string, error) {
+	s.skipSpace()
+	start := s.pos
+	depth := 0
+	for s.pos < len(s.src) {
+		c := s.src[s.pos]
+		switch c {
+		case '"':
+			if _, err := s.str(); err != nil {
+				return "", err
+			}
+			if depth == 0 {
+				return s.src[start:s.pos], nil
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				// The end of the enclosing object or list ends a scalar.
+				if s.pos == start {
+					return "", fmt.Errorf("offset %d: want a value", s.pos)
+				}
+				return s.src[start:s.pos], nil
+			}
+			depth--
+		case ',', ' ', '\t', '\n', '\r', ':':
+			if depth == 0 {
+				if s.pos == start {
+					return "", fmt.Errorf("offset %d: want a value", s.pos)
+				}
+				return s.src[start:s.pos], nil
+			}
+		}
+		s.pos++
+		if depth == 0 && (c == '}' || c == ']') {
+			return s.src[start:s.pos], nil
+		}
+	}
+	if depth == 0 && s.pos > start {
+		return s.src[start:s.pos], nil
+	}
+	return "", fmt.Errorf("offset %d: unexpected end of JSON", s.pos)
+}

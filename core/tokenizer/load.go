@@ -88,12 +88,12 @@ type configJSON struct {
 // tokenizer_config.json (config may be nil). It is Load for callers that
 // fetch the bytes themselves, like the browser build.
 func LoadFiles(tokenizerJSONData, configJSONData []byte) (*Tokenizer, error) {
-	var tj tokenizerJSON
-	if err := json.Unmarshal(tokenizerJSONData, &tj); err != nil {
+	tj, err := splitTokenizerJSON(tokenizerJSONData)
+	if err != nil {
 		return nil, fmt.Errorf("%w: tokenizer.json: %w", ErrMalformed, err)
 	}
 	t := &Tokenizer{eosID: -1, padID: -1, bosID: -1}
-	if err := t.checkPipeline(&tj); err != nil {
+	if err := t.checkPipeline(tj); err != nil {
 		return nil, err
 	}
 	if err := t.loadVocab(tj.Model.Vocab); err != nil {
@@ -113,6 +113,63 @@ func LoadFiles(tokenizerJSONData, configJSONData []byte) (*Tokenizer, error) {
 	}
 	t.cache = newPieceCache(pieceCacheSize)
 	return t, nil
+}
+
+// splitTokenizerJSON decodes tokenizer.json, leaving model.vocab and
+// model.merges (nearly all of the file) raw for the fast scanner. Running
+// encoding/json over the whole file, even just to validate and skip those
+// two sections, took about as long as parsing them.
+func splitTokenizerJSON(data []byte) (*tokenizerJSON, error) {
+	var tj tokenizerJSON
+	s := &jsonScanner{src: string(data)}
+	top := map[string]json.RawMessage{}
+	err := s.object(func(key string) error {
+		if key != "model" {
+			raw, err := s.rawValue()
+			top[key] = json.RawMessage(raw)
+			return err
+		}
+		model := map[string]json.RawMessage{}
+		err := s.object(func(key string) error {
+			raw, err := s.rawValue()
+			switch key {
+			case "vocab":
+				tj.Model.Vocab = json.RawMessage(raw)
+			case "merges":
+				tj.Model.Merges = json.RawMessage(raw)
+			default:
+				model[key] = json.RawMessage(raw)
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("model: %w", err)
+		}
+		small, err := json.Marshal(model)
+		if err != nil {
+			return err
+		}
+		vocab, merges := tj.Model.Vocab, tj.Model.Merges
+		if err := json.Unmarshal(small, &tj.Model); err != nil {
+			return fmt.Errorf("model: %w", err)
+		}
+		tj.Model.Vocab, tj.Model.Merges = vocab, merges
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.peek() != 0 {
+		return nil, fmt.Errorf("offset %d: data after the top-level object", s.pos)
+	}
+	small, err := json.Marshal(top)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(small, &tj); err != nil {
+		return nil, err
+	}
+	return &tj, nil
 }
 
 // checkPipeline refuses any tokenizer.json whose normalizer, pre-tokenizer,

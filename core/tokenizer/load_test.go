@@ -55,7 +55,7 @@ func edit(t *testing.T, change func(m map[string]any)) []byte {
 // byte tokens, the given merges (in rank order) and one added token, after
 // change is applied. It keeps the error tests fast and lets BPE be checked
 // against merges chosen by hand.
-func miniJSON(t *testing.T, merges [][2]string, change func(m map[string]any)) []byte {
+func miniJSON(t testing.TB, merges [][2]string, change func(m map[string]any)) []byte {
 	t.Helper()
 	var full map[string]any
 	require.NoError(t, json.Unmarshal(miniPipeline(t), &full))
@@ -83,7 +83,7 @@ func miniJSON(t *testing.T, merges [][2]string, change func(m map[string]any)) [
 }
 
 // miniPipeline is tokenizer.json without its vocab and merges.
-func miniPipeline(t *testing.T) []byte {
+func miniPipeline(t testing.TB) []byte {
 	t.Helper()
 	out, err := pipelineOnce()
 	require.NoError(t, err)
@@ -236,4 +236,35 @@ func TestJSONScannerEscapes(t *testing.T) {
 		_, err := (&jsonScanner{src: bad}).str()
 		require.Error(t, err, bad)
 	}
+}
+
+func TestJSONScannerRawValue(t *testing.T) {
+	s := &jsonScanner{src: `{"a": [1, {"b": "]}"}], "c": true, "d": -1.5e3, "e": null}`}
+	var got []string
+	require.NoError(t, s.object(func(key string) error {
+		raw, err := s.rawValue()
+		got = append(got, key+"="+raw)
+		return err
+	}))
+	require.Equal(t, []string{`a=[1, {"b": "]}"}]`, `c=true`, `d=-1.5e3`, `e=null`}, got)
+
+	for _, bad := range []string{`{"a": }`, `{"a": [1, 2}`, `{"a": "x`} {
+		_, err := LoadFiles([]byte(bad), nil)
+		require.ErrorIs(t, err, ErrMalformed, bad)
+	}
+}
+
+// FuzzLoadFiles checks that no tokenizer.json, however broken, panics or
+// hangs Load: it either loads or says what is wrong.
+func FuzzLoadFiles(f *testing.F) {
+	f.Add(`{"model": {"vocab": {"a": 0}, "merges": [["a", "a"]]}}`)
+	f.Add(`{"model": {"vocab": {"a": 0}, "merges": ["a a"]}, "added_tokens": [{"id": 1, "content": "x"}]}`)
+	f.Add(`{"model": {"vocab": {"a": 0, "b": 0}, "merges": [["a"]]}}`)
+	f.Add(string(miniJSON(f, [][2]string{{"a", "b"}, {"ab", "c"}}, nil)))
+	f.Fuzz(func(t *testing.T, data string) {
+		tok, err := LoadFiles([]byte(data), nil)
+		if err == nil {
+			tok.Decode(tok.Encode("a<x>b"), true)
+		}
+	})
 }

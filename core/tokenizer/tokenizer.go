@@ -36,8 +36,8 @@ type Tokenizer struct {
 	chatTemplate string
 	chat         chatState
 
-	cache   *pieceCache
-	scratch sync.Pool // *bpeScratch
+	cache   *pieceCache // nil: no caching
+	scratch sync.Pool   // *bpeScratch
 }
 
 // addedToken is one entry of tokenizer.json's added_tokens.
@@ -182,6 +182,9 @@ func (t *Tokenizer) encodePiece(ids []int32, piece string, sc *bpeScratch) []int
 		if id, ok := t.vocab[byteLevelString(piece)]; ok {
 			return append(ids, id)
 		}
+	}
+	if t.cache == nil {
+		return t.bpe(ids, piece, sc)
 	}
 	if cached, ok := t.cache.get(piece); ok {
 		return append(ids, cached...)
