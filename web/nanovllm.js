@@ -645,9 +645,14 @@ export class Engine {
     return this.call(() => this.handle.detokenize(JSON.stringify(Array.from(ids))));
   }
 
-  /** Engine counters: steps, tokens, Go↔JS crossings, wasm heap size... */
+  /**
+   * Engine counters: steps, tokens, calls between Go and JavaScript, the Go
+   * heap in use and the size of the whole wasm memory (which never shrinks).
+   */
   stats() {
-    return JSON.parse(this.call(() => this.handle.stats()));
+    const s = JSON.parse(this.call(() => this.handle.stats()));
+    s.wasm_memory_bytes = this.go.instance.exports.mem.buffer.byteLength;
+    return s;
   }
 
   call(fn) {

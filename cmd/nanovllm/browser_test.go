@@ -4,16 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
+	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
 )
 
 // The browser tests load the real page and the real engine (web/nanovllm.wasm)
@@ -27,6 +32,12 @@ const repoRoot = "../.."
 // qwen3-tiny-vocab fixture at /models/local) and a fresh headless Chromium.
 func browserEnv(t *testing.T) (ctx context.Context, base string) {
 	t.Helper()
+	return browserEnvWith(t, nil)
+}
+
+// browserEnvWith is browserEnv with extra handlers by URL prefix.
+func browserEnvWith(t *testing.T, extra map[string]http.Handler) (ctx context.Context, base string) {
+	t.Helper()
 	if os.Getenv("NANOVLLM_BROWSER") != "1" {
 		t.Skip("browser tests run with NANOVLLM_BROWSER=1 (make test-browser)")
 	}
@@ -35,9 +46,14 @@ func browserEnv(t *testing.T) (ctx context.Context, base string) {
 	}
 	chrome := findChromium(t)
 
-	srv := httptest.NewServer(newServeHandler(repoRoot, map[string]string{
+	mux := http.NewServeMux()
+	mux.Handle("/", newServeHandler(repoRoot, map[string]string{
 		"local": filepath.Join(repoRoot, "testdata", "qwen3-tiny-vocab"),
 	}))
+	for prefix, h := range extra {
+		mux.Handle(prefix, h)
+	}
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
 	opts := []chromedp.ExecAllocatorOption{
@@ -293,4 +309,79 @@ func TestBrowserPage(t *testing.T) {
 			t.Logf("screenshot: %s; status %q; stats %q", shot, status, stats)
 		})
 	}
+}
+
+// TestBrowserQwen3Size loads a checkpoint of Qwen3-0.6B's shape (1.5 GB of
+// deterministic random bf16, generated as it is served) on WebGPU and checks
+// that the weights streamed to the GPU without filling the wasm memory.
+func TestBrowserQwen3Size(t *testing.T) {
+	ctx, base := browserEnvWith(t, map[string]http.Handler{"/models/big/": bigModelHandler(t)})
+	var got struct {
+		Info  map[string]any `json:"info"`
+		Stats map[string]any `json:"stats"`
+		Gen   struct {
+			TokenIDs []int32 `json:"token_ids"`
+		} `json:"gen"`
+		LoadSeconds float64 `json:"loadSeconds"`
+	}
+	script := fmt.Sprintf(`
+		const m = await import('/web/nanovllm.js');
+		const t0 = performance.now();
+		const engine = await m.createEngine({model: %q, device: 'webgpu', cache: false, kvCacheBytes: 32 << 20});
+		const loadSeconds = (performance.now() - t0) / 1000;
+		const gen = await engine.generate({prompt_ids: [9707, 11, 1879], max_tokens: 2, temperature: 0, ignore_eos: true});
+		const out = {info: engine.info, stats: engine.stats(), gen, loadSeconds};
+		engine.close();
+		return out;
+	`, base+"/models/big")
+	require.NoError(t, evalJSON(ctx, script, &got))
+	t.Logf("loaded in %.1f s; info %v; stats %v", got.LoadSeconds, got.Info, got.Stats)
+	require.Len(t, got.Gen.TokenIDs, 2)
+	mem := got.Stats["wasm_memory_bytes"].(float64)
+	require.Less(t, mem, float64(256<<20), "the wasm memory must stay under 256 MB while 1.5 GB of weights stream to the GPU")
+}
+
+// bigModelHandler serves /models/big/: Qwen3-0.6B's config, the real
+// tokenizer, and a model.safetensors of qwen3.RandomTensors written as it is
+// sent (nothing on disk).
+func bigModelHandler(t *testing.T) http.Handler {
+	t.Helper()
+	cfg := qwen3.Qwen3_0_6B
+	config, err := json.Marshal(map[string]any{
+		"model_type": "qwen3", "architectures": []string{"Qwen3ForCausalLM"},
+		"vocab_size": cfg.VocabSize, "hidden_size": cfg.HiddenSize, "intermediate_size": cfg.IntermediateSize,
+		"num_hidden_layers": cfg.NumHiddenLayers, "num_attention_heads": cfg.NumAttentionHeads,
+		"num_key_value_heads": cfg.NumKeyValueHeads, "head_dim": cfg.HeadDim, "rope_theta": cfg.RopeTheta,
+		"rms_norm_eps": cfg.RMSNormEps, "max_position_embeddings": cfg.MaxPositionEmbeddings,
+		"tie_word_embeddings": cfg.TieWordEmbeddings, "bos_token_id": cfg.BOSTokenID, "eos_token_id": cfg.EOSTokenIDs[0],
+		"hidden_act": "silu", "attention_bias": false, "use_sliding_window": false, "rope_scaling": nil,
+	})
+	require.NoError(t, err)
+	data, shapes := qwen3.RandomTensors(cfg)
+	names := make([]string, 0, len(data))
+	for n := range data {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	tensors := make([]safetensors.Tensor, len(names))
+	for i, n := range names {
+		tensors[i] = safetensors.Tensor{Name: n, DType: safetensors.BF16, Shape: shapes[n], Data: data[n]}
+	}
+	tokDir := filepath.Join(repoRoot, "testdata", "qwen3-tokenizer")
+	return http.StripPrefix("/models/big", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/config.json":
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(config)
+		case "/tokenizer.json", "/tokenizer_config.json":
+			http.ServeFile(w, r, filepath.Join(tokDir, r.URL.Path[1:]))
+		case "/model.safetensors":
+			w.Header().Set("Content-Type", "application/octet-stream")
+			if err := safetensors.Write(w, tensors, map[string]string{"format": "pt"}); err != nil {
+				t.Logf("writing the big checkpoint: %v", err)
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
 }
