@@ -80,7 +80,7 @@ func TestOpenDirErrors(t *testing.T) {
 		is    error
 	}{
 		{"empty dir", func(t *testing.T) string { return t.TempDir() }, "no safetensors checkpoint", ErrNoCheckpoint},
-		{"missing dir", func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope") }, "no such file", os.ErrNotExist},
+		{"missing dir", func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope") }, "nope", os.ErrNotExist},
 		{"missing shard", func(t *testing.T) string {
 			return shardedDir(t, map[string][]Tensor{"s1.safetensors": good}, map[string]string{"a": "s1.safetensors", "b": "s2.safetensors"})
 		}, "s2.safetensors", os.ErrNotExist},

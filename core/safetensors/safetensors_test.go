@@ -327,9 +327,8 @@ func TestMisalignedViewCopies(t *testing.T) {
 
 // countingReaderAt records the furthest byte read.
 type countingReaderAt struct {
-	r    *bytes.Reader
-	size int64 // reported size; may exceed the real bytes
-	max  int64
+	r   *bytes.Reader
+	max int64
 }
 
 func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
