@@ -46,6 +46,11 @@ type fakeHub struct {
 	mu       sync.Mutex
 	log      []request
 	cutAfter int64 // next CDN GET sends this many bytes, then drops the connection
+	// ignoreRange makes the CDN answer every GET with the whole file (200).
+	ignoreRange bool
+	// fail makes the next n requests of the given method answer 503.
+	fail       int
+	failMethod string
 	srv      *httptest.Server
 	cdn      *httptest.Server // another host, like the Hub's CDN
 }
@@ -98,7 +103,15 @@ func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.log = append(h.log, request{r.Method, r.URL.EscapedPath(), r.Header.Get("Range"), r.Header.Get("Authorization")})
 	cut := h.cutAfter
+	fail := h.fail > 0 && r.Method == h.failMethod
+	if fail {
+		h.fail--
+	}
 	h.mu.Unlock()
+	if fail {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 
 	p := r.URL.EscapedPath()
 	cdn := r.Host == strings.TrimPrefix(h.cdn.URL, "http://")
@@ -204,6 +217,9 @@ func (h *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request, sum string, c
 		w.Write(body[:cut])
 		w.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler) // drop the connection mid-body
+	}
+	if h.ignoreRange {
+		r.Header.Del("Range")
 	}
 	http.ServeContent(w, r, "blob", time.Time{}, bytes.NewReader(body))
 }

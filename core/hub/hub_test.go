@@ -389,3 +389,49 @@ func TestNewClientFromEnv(t *testing.T) {
 		})
 	}
 }
+
+func TestServerIgnoringRangeRestarts(t *testing.T) {
+	h := newFakeHub(t, repo, standardRepo())
+	h.cutAfter = 20_000
+	h.ignoreRange = true
+	c := newTestClient(t, h)
+	p, err := c.Download(context.Background(), repo, "main", "model.safetensors")
+	require.NoError(t, err)
+	got, err := os.ReadFile(p)
+	require.NoError(t, err)
+	// The 200 answer to the ranged GET is the whole file: appending it to
+	// the 20,000 bytes already there would corrupt the blob.
+	require.Equal(t, h.files["model.safetensors"].content, got)
+	require.Equal(t, 2, h.count("GET", "/cdn/"))
+}
+
+func TestTransientServerErrors(t *testing.T) {
+	h := newFakeHub(t, repo, standardRepo())
+	c := newTestClient(t, h)
+	ctx := context.Background()
+
+	// A 503 on the download is retried.
+	h.fail, h.failMethod = 2, "GET"
+	p, err := c.Download(ctx, repo, "main", "model.safetensors")
+	require.NoError(t, err)
+	require.Equal(t, 3, h.count("GET", "/cdn/"))
+
+	// A 503 on the HEAD falls back to the cache...
+	h.fail, h.failMethod = 1, "HEAD"
+	cached, err := c.Download(ctx, repo, "main", "model.safetensors")
+	require.NoError(t, err)
+	require.Equal(t, p, cached)
+
+	// ...and says so when the file is not cached.
+	h.fail, h.failMethod = 1, "HEAD"
+	_, err = c.Download(ctx, repo, "main", "config.json")
+	require.ErrorIs(t, err, ErrNotCached)
+	require.ErrorContains(t, err, "HTTP 503")
+
+	// Retries run out.
+	c.Retries = 2
+	h.fail, h.failMethod = 10, "GET"
+	h.files["other.safetensors"] = &fakeFile{content: randomBytes(1000, 9), lfs: true}
+	_, err = c.Download(ctx, repo, "main", "other.safetensors")
+	require.ErrorContains(t, err, "giving up after 3 attempts")
+}
