@@ -51,8 +51,8 @@ type fakeHub struct {
 	// fail makes the next n requests of the given method answer 503.
 	fail       int
 	failMethod string
-	srv      *httptest.Server
-	cdn      *httptest.Server // another host, like the Hub's CDN
+	srv        *httptest.Server
+	cdn        *httptest.Server // another host, like the Hub's CDN
 }
 
 func newFakeHub(t *testing.T, repo string, files map[string]*fakeFile) *fakeHub {
