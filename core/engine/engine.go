@@ -363,11 +363,12 @@ func (e *Engine) Stats() Stats {
 	return Stats{Waiting: s.Waiting, Running: s.Running, Preemptions: s.Preemptions, Blocks: e.sched.Blocks().Stats()}
 }
 
-// HasUnfinished reports whether any request is waiting or running.
+// HasUnfinished reports whether any request is waiting or running, or has
+// finished with an Output that no Step has reported yet.
 func (e *Engine) HasUnfinished() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.reqs) > 0
+	return len(e.reqs) > 0 || len(e.pending) > 0
 }
 
 // Step runs one iteration of the engine loop (see the package
