@@ -82,16 +82,22 @@ func (f *fakeModel) step(b *Batch) []int32 {
 	f.tokens += n
 	bs := int32(b.BlockSize)
 	// ctxAt[i] is sequence i's context sum after its last token this step.
+	// The per-token checks use plain comparisons: testify's reflection
+	// would dominate the simulation's run time.
 	ctxAt := make([]uint64, len(b.Seqs))
 	for i := range b.Seqs {
 		table := b.BlockTables[i*b.BlockTableStride : (i+1)*b.BlockTableStride]
 		slotOf := func(pos int32) int32 {
 			id := table[pos/bs]
-			require.GreaterOrEqual(t, id, int32(0), "position %d beyond the block table", pos)
+			if id < 0 {
+				t.Fatalf("sequence %d: position %d beyond its block table %v", i, pos, table)
+			}
 			return id*bs + pos%bs
 		}
 		lo, hi := b.QueryStarts[i], b.QueryStarts[i+1]
-		require.Less(t, lo, hi, "sequence %d has no tokens", i)
+		if lo >= hi {
+			t.Fatalf("sequence %d has no tokens", i)
+		}
 		first := b.Positions[lo]
 		// Attention reads every earlier position from the cache.
 		var ctx uint64
@@ -100,13 +106,19 @@ func (f *fakeModel) step(b *Batch) []int32 {
 		}
 		for j := lo; j < hi; j++ {
 			pos := b.Positions[j]
-			require.Equal(t, first+(j-lo), pos, "positions of a sequence are consecutive")
-			require.Equal(t, slotOf(pos), b.Slots[j], "slot of position %d", pos)
+			if pos != first+(j-lo) {
+				t.Fatalf("sequence %d: token %d at position %d, want %d (consecutive)", i, j, pos, first+(j-lo))
+			}
+			if slot := slotOf(pos); b.Slots[j] != slot {
+				t.Fatalf("sequence %d: position %d has slot %d, block table says %d", i, pos, b.Slots[j], slot)
+			}
 			v := kvValue(b.TokenIDs[j], int(pos), ctx)
 			f.kv[b.Slots[j]] = v
 			ctx += v * weight(int(pos))
 		}
-		require.Equal(t, b.Positions[hi-1]+1, b.ContextLens[i])
+		if b.ContextLens[i] != b.Positions[hi-1]+1 {
+			t.Fatalf("sequence %d: context length %d after position %d", i, b.ContextLens[i], b.Positions[hi-1])
+		}
 		ctxAt[i] = ctx
 	}
 	f.sampled = f.sampled[:0]
@@ -119,9 +131,9 @@ func (f *fakeModel) step(b *Batch) []int32 {
 			f.maxChunk = max(f.maxChunk, int(b.QueryStarts[i+1]-b.QueryStarts[i]))
 			continue
 		}
-		require.Less(t, rows, len(b.LogitsRows), "sequence %d finished its prompt without a logits row", i)
-		require.Equal(t, last, b.LogitsRows[rows])
-		require.Equal(t, int32(i), b.LogitsSeqs[rows])
+		if rows >= len(b.LogitsRows) || b.LogitsRows[rows] != last || b.LogitsSeqs[rows] != int32(i) {
+			t.Fatalf("sequence %d finished its prompt at row %d: logits rows %v, sequences %v", i, last, b.LogitsRows, b.LogitsSeqs)
+		}
 		f.sampled = append(f.sampled, nextToken(ctxAt[i], f.vocab))
 		rows++
 	}
