@@ -19,6 +19,10 @@ var (
 	repoPartRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 )
 
+// errNoCache is returned by a Client without a cache directory: writing
+// models--* folders into the working directory is never what was meant.
+var errNoCache = errors.New("hub: Client.CacheDir is empty (use NewClientFromEnv or set it)")
+
 // validateRepoID accepts "Name" or "Org/Name".
 func validateRepoID(repoID string) error {
 	parts := strings.Split(repoID, "/")

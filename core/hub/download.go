@@ -21,6 +21,9 @@ func (c *Client) Download(ctx context.Context, repoID, revision, filename string
 	if revision == "" {
 		revision = DefaultRevision
 	}
+	if c.CacheDir == "" {
+		return "", errNoCache
+	}
 	if err := validateRepoID(repoID); err != nil {
 		return "", err
 	}

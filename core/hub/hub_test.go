@@ -435,3 +435,11 @@ func TestTransientServerErrors(t *testing.T) {
 	_, err = c.Download(ctx, repo, "main", "other.safetensors")
 	require.ErrorContains(t, err, "giving up after 3 attempts")
 }
+
+func TestClientWithoutCacheDir(t *testing.T) {
+	c := &Client{}
+	_, err := c.Download(context.Background(), repo, "main", "config.json")
+	require.ErrorContains(t, err, "CacheDir is empty")
+	_, err = c.Snapshot(context.Background(), repo, "main", nil)
+	require.ErrorContains(t, err, "CacheDir is empty")
+}

@@ -37,6 +37,9 @@ func (c *Client) Snapshot(ctx context.Context, repoID, revision string, patterns
 	if revision == "" {
 		revision = DefaultRevision
 	}
+	if c.CacheDir == "" {
+		return "", errNoCache
+	}
 	if err := validateRepoID(repoID); err != nil {
 		return "", err
 	}
