@@ -46,6 +46,9 @@ type fakeHub struct {
 	mu       sync.Mutex
 	log      []request
 	cutAfter int64 // next CDN GET sends this many bytes, then drops the connection
+	// expireNext makes the CDN refuse the next n GETs with 403, like an
+	// expired signed link.
+	expireNext int
 	// ignoreRange makes the CDN answer every GET with the whole file (200).
 	ignoreRange bool
 	// fail makes the next n requests of the given method answer 503.
@@ -193,6 +196,16 @@ func (h *fakeHub) serveResolve(w http.ResponseWriter, r *http.Request, p string)
 func (h *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request, sum string, cut int64) {
 	if r.Header.Get("Authorization") != "" {
 		h.t.Errorf("CDN received an Authorization header")
+	}
+	h.mu.Lock()
+	expired := h.expireNext > 0
+	if expired {
+		h.expireNext--
+	}
+	h.mu.Unlock()
+	if expired {
+		w.WriteHeader(http.StatusForbidden)
+		return
 	}
 	var f *fakeFile
 	for _, ff := range h.files {

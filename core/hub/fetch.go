@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -170,17 +169,28 @@ func parseSize(s string) int64 {
 }
 
 // retryable reports whether a failed transfer is worth resuming: the
-// connection broke or the server had a passing failure, and the caller did
-// not cancel.
-func retryable(ctx context.Context, err error) bool {
+// connection broke, the server had a passing failure, or a CDN refused a
+// signed link that has since expired (the retry asks the Hub for a fresh
+// one) - and the caller did not cancel.
+func (c *Client) retryable(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
 	}
 	var he *HTTPError
 	if errors.As(err, &he) {
-		return he.Status >= 500 || he.Status == http.StatusTooManyRequests
+		if he.Status >= 500 || he.Status == http.StatusTooManyRequests {
+			return true
+		}
+		return (he.Status == http.StatusForbidden || he.Status == http.StatusGone) && !c.onHub(he.URL)
 	}
 	return !errors.Is(err, ErrChecksum)
+}
+
+// onHub reports whether u is on the Hub's own host (not a CDN).
+func (c *Client) onHub(u string) bool {
+	a, err1 := url.Parse(u)
+	b, err2 := url.Parse(c.endpoint())
+	return err1 == nil && err2 == nil && a.Host == b.Host
 }
 
 // fetchBlob downloads the file described by m into blob, resuming from
@@ -208,12 +218,17 @@ func (c *Client) fetchBlob(ctx context.Context, repoID, revision, filename strin
 				return fmt.Errorf("hub: downloading %s: %w", filename, ctx.Err())
 			}
 			wait *= 2
+			// CDN links are signed and expire; a long download that broke
+			// asks the Hub where the same blob lives now.
+			if fresh, err := c.head(ctx, repoID, revision, filename); err == nil && fresh.etag == m.etag {
+				m.location = fresh.location
+			}
 		}
 		lastErr = c.fetchOnce(ctx, repoID, revision, filename, m, partial)
 		if lastErr == nil {
 			break
 		}
-		if !retryable(ctx, lastErr) {
+		if !c.retryable(ctx, lastErr) {
 			return lastErr
 		}
 	}
@@ -252,10 +267,7 @@ func (c *Client) fetchOnce(ctx context.Context, repoID, revision, filename strin
 	}
 	// The bearer token is for the Hub only; a CDN on another host gets none
 	// (Go also drops it on cross-host redirects, but be explicit).
-	loc, _ := url.Parse(m.location)
-	hub, _ := url.Parse(c.endpoint())
-	auth := loc != nil && hub != nil && loc.Host == hub.Host
-	req, err := c.newRequest(ctx, http.MethodGet, m.location, auth)
+	req, err := c.newRequest(ctx, http.MethodGet, m.location, c.onHub(m.location))
 	if err != nil {
 		return err
 	}
@@ -349,7 +361,7 @@ func verify(partial, filename string, m *fileMeta) error {
 		return fmt.Errorf("hub: %w", err)
 	}
 	defer f.Close()
-	var h hash.Hash = sha256.New()
+	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
 		return fmt.Errorf("hub: verifying %s: %w", filename, err)

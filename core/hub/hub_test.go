@@ -443,3 +443,23 @@ func TestClientWithoutCacheDir(t *testing.T) {
 	_, err = c.Snapshot(context.Background(), repo, "main", nil)
 	require.ErrorContains(t, err, "CacheDir is empty")
 }
+
+func TestExpiredCDNLinkRefreshed(t *testing.T) {
+	h := newFakeHub(t, repo, standardRepo())
+	h.expireNext = 1
+	c := newTestClient(t, h)
+	p, err := c.Download(context.Background(), repo, "main", "model.safetensors")
+	require.NoError(t, err)
+	got, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, h.files["model.safetensors"].content, got)
+	require.Equal(t, 2, h.count("GET", "/cdn/"))
+	require.Equal(t, 2, h.count("HEAD", "/Org/"), "the retry asked the Hub for a fresh link")
+
+	// A 403 from the Hub itself is an answer, not a passing failure.
+	h.token = "secret"
+	h.reset()
+	_, err = c.Download(context.Background(), repo, "main", "tokenizer.json")
+	require.ErrorIs(t, err, ErrUnauthorized)
+	require.Equal(t, 1, len(h.requests()))
+}
