@@ -241,15 +241,15 @@ func (m *Manager) AppendSlot(t *Table, seqLen int) error {
 // A block is filed only once it is computed: a sequence must never find a
 // block whose keys and values are still to be written.
 func (m *Manager) Commit(t *Table, tokens []int32, numComputed int) {
+	if !m.prefixCaching {
+		return
+	}
 	bs := m.blockSize
 	full := min(numComputed, len(tokens), len(t.ids)*bs) / bs
 	for i := t.numHashed; i < full; i++ {
 		blk := tokens[i*bs : (i+1)*bs]
 		t.hash = m.hash(t.hash, blk)
 		t.numHashed = i + 1
-		if !m.prefixCaching {
-			continue
-		}
 		id := t.ids[i]
 		b := &m.meta[id]
 		if b.registered {
