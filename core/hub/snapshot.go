@@ -12,8 +12,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
 )
 
 // repoInfo is the part of GET /api/models/{repo}/revision/{rev} we use.
@@ -221,29 +222,15 @@ func shardNames(indexPath string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	var idx struct {
-		WeightMap map[string]string `json:"weight_map"`
-	}
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("hub: %s: %w", indexPath, err)
-	}
-	if len(idx.WeightMap) == 0 {
-		return nil, fmt.Errorf("hub: %s: weight_map is missing or empty", indexPath)
-	}
-	seen := map[string]bool{}
-	var shards []string
-	for _, s := range idx.WeightMap {
-		if seen[s] {
-			continue
+	idx, err := safetensors.ParseIndex(b)
+	if err != nil {
+		var fe *safetensors.FormatError
+		if errors.As(err, &fe) {
+			fe.File = indexPath
 		}
-		if err := validateFilename(s); err != nil || strings.Contains(s, "/") {
-			return nil, fmt.Errorf("hub: %s: shard %q is not a file name", indexPath, s)
-		}
-		seen[s] = true
-		shards = append(shards, s)
+		return nil, fmt.Errorf("hub: %w", err)
 	}
-	sort.Strings(shards)
-	return shards, nil
+	return idx.Shards(), nil
 }
 
 // looksLikePath tells a filesystem path from a repo id: "./x", "../x", "/x",

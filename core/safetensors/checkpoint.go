@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -26,10 +27,47 @@ type Checkpoint struct {
 	meta  map[string]string
 }
 
-// index is the shape of model.safetensors.index.json.
-type index struct {
-	Metadata  map[string]any    `json:"metadata"`
+// Index is a parsed model.safetensors.index.json.
+type Index struct {
+	// WeightMap maps each tensor name to the shard file holding it.
 	WeightMap map[string]string `json:"weight_map"`
+	// Metadata is free-form (save_pretrained writes "total_size").
+	Metadata map[string]any `json:"metadata"`
+}
+
+// ParseIndex parses and validates a sharded checkpoint's index: the weight
+// map must be non-empty and name only plain file names, since shards must
+// sit next to the index (a name like "../x" would let a downloaded index
+// point the loader at arbitrary files).
+func ParseIndex(data []byte) (*Index, error) {
+	var idx Index
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return nil, &FormatError{Problem: fmt.Sprintf("bad index JSON: %v", err)}
+	}
+	if len(idx.WeightMap) == 0 {
+		return nil, &FormatError{Problem: "weight_map is missing or empty"}
+	}
+	for _, name := range sortedKeys(idx.WeightMap) {
+		shard := idx.WeightMap[name]
+		if shard == "" || shard == "." || shard == ".." || strings.ContainsAny(shard, "/\\\x00") {
+			return nil, &FormatError{Tensor: name, Problem: fmt.Sprintf("shard %q is not a file name in the checkpoint directory", shard)}
+		}
+	}
+	return &idx, nil
+}
+
+// Shards returns the distinct shard file names, sorted.
+func (ix *Index) Shards() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ix.WeightMap {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // OpenDir opens the checkpoint in a model directory: the shards listed by
@@ -67,12 +105,9 @@ func OpenDir(dir string) (*Checkpoint, error) {
 }
 
 func openSharded(dir, idxPath string, raw []byte) (*Checkpoint, error) {
-	var idx index
-	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, &FormatError{File: idxPath, Problem: fmt.Sprintf("bad index JSON: %v", err)}
-	}
-	if len(idx.WeightMap) == 0 {
-		return nil, &FormatError{File: idxPath, Problem: "weight_map is missing or empty"}
+	idx, err := ParseIndex(raw)
+	if err != nil {
+		return nil, withFile(err, idxPath)
 	}
 	byShard := map[string]*File{}
 	var files []*File
@@ -81,17 +116,7 @@ func openSharded(dir, idxPath string, raw []byte) (*Checkpoint, error) {
 			f.Close()
 		}
 	}
-	for _, name := range sortedKeys(idx.WeightMap) {
-		shard := idx.WeightMap[name]
-		// Shards must sit next to the index: a name like "../x" would let a
-		// downloaded index point the loader at arbitrary files.
-		if shard == "" || shard != filepath.Base(shard) || strings.ContainsAny(shard, `/\`) || shard == "." || shard == ".." {
-			closeAll()
-			return nil, &FormatError{File: idxPath, Tensor: name, Problem: fmt.Sprintf("shard %q is not a file name in the checkpoint directory", shard)}
-		}
-		if _, ok := byShard[shard]; ok {
-			continue
-		}
+	for _, shard := range idx.Shards() {
 		f, err := Open(filepath.Join(dir, shard))
 		if err != nil {
 			closeAll()

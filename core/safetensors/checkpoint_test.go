@@ -145,3 +145,21 @@ func TestWeightMapDisambiguatesDuplicates(t *testing.T) {
 		})
 	}
 }
+
+func TestParseIndex(t *testing.T) {
+	idx, err := ParseIndex([]byte(`{"metadata":{"total_size":10},"weight_map":{"b":"s2.safetensors","a":"s1.safetensors","c":"s1.safetensors"}}`))
+	require.NoError(t, err)
+	require.Equal(t, []string{"s1.safetensors", "s2.safetensors"}, idx.Shards())
+	require.EqualValues(t, 10, idx.Metadata["total_size"])
+	for _, bad := range []struct{ in, want string }{
+		{`{"weight_map":{"a":"sub/s.safetensors"}}`, `tensor "a": shard "sub/s.safetensors" is not a file name`},
+		{`{"weight_map":{"a":"..\\s"}}`, `is not a file name`},
+		{`{"weight_map":{"a":""}}`, `shard "" is not a file name`},
+		{`{"weight_map":{}}`, `weight_map is missing or empty`},
+		{`[]`, `bad index JSON`},
+	} {
+		_, err := ParseIndex([]byte(bad.in))
+		require.ErrorIs(t, err, ErrInvalid, bad.in)
+		require.ErrorContains(t, err, bad.want, bad.in)
+	}
+}
