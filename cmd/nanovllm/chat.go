@@ -1,12 +1,293 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/block"
+	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
+	"github.com/nano-vllm-go/nano-vllm-go/core/engine"
+	"github.com/nano-vllm-go/nano-vllm-go/core/hub"
+	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
+	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 )
 
-// TODO(owner of chat): replace this placeholder with the real subcommand.
+const chatHelp = `Type a message and press Enter. Commands:
+  /reset        forget the conversation (the system prompt stays)
+  /think on|off let the model think before answering, or not
+  /help         show this help
+  /exit         quit (so do Ctrl-D and Ctrl-C)`
+
+// runChat implements "nanovllm chat": an interactive, streaming, multi-turn
+// conversation. Every turn's prompt is the whole conversation rendered with
+// the model's chat template; the engine's prefix cache finds the earlier
+// turns' KV blocks, so only the new part is computed.
 func runChat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("chat: not built yet")
+	return chat(ctx, args, os.Stdin, stdout, stderr)
+}
+
+func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("chat", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	model := fl.String("model", "", "model directory, Hugging Face repo id (Org/Name[@revision]), or random:qwen3-0.6b")
+	tokDir := fl.String("tokenizer", "", "tokenizer directory (default: the model's; required for random: models)")
+	system := fl.String("system", "", "system prompt")
+	think := fl.Bool("think", true, "let the model think (<think>...</think>) before it answers; /think on|off switches it")
+	maxTokens := fl.Int("max-tokens", 2048, "most tokens per reply")
+	temperature := fl.Float64("temperature", 0, "sampling temperature, 0 for greedy (default: the model's generation_config.json)")
+	topP := fl.Float64("top-p", 0, "nucleus sampling mass (default: the model's)")
+	topK := fl.Int("top-k", 0, "sample from the k most likely tokens (default: the model's)")
+	minP := fl.Float64("min-p", 0, "drop tokens less likely than min-p times the best one")
+	repetition := fl.Float64("repetition-penalty", 0, "penalty for tokens already seen, > 1 discourages repeats")
+	presence := fl.Float64("presence-penalty", 0, "subtracted from the logits of tokens already generated (-2..2)")
+	frequency := fl.Float64("frequency-penalty", 0, "subtracted per occurrence of tokens already generated (-2..2)")
+	seed := fl.Uint64("seed", 0, "random seed for reproducible replies (default: random)")
+	kvMiB := fl.Int64("kv-cache-mib", 1024, "memory for the KV cache, in MiB")
+	maxLen := fl.Int("max-model-len", 4096, "most tokens in the conversation, prompt and replies")
+	threads := fl.Int("threads", 0, "CPU threads (0: all)")
+	stats := fl.Bool("stats", true, "print token counts and speed after each reply, to stderr")
+	fl.Usage = func() {
+		fmt.Fprintf(fl.Output(), "usage: nanovllm chat --model DIR|REPO [flags]\n\n%s\n\nFlags:\n", chatHelp)
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "chat: unexpected argument %q\n", fl.Arg(0))
+		fl.Usage()
+		return errUsage
+	}
+	if *model == "" {
+		fmt.Fprintln(stderr, "chat: --model is required")
+		fl.Usage()
+		return errUsage
+	}
+	set := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	dev := cpu.New(cpu.Options{Threads: *threads})
+	defer dev.Close()
+	m, tok, err := chatLoad(ctx, *model, *tokDir, dev)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if !tok.HasChatTemplate() {
+		return fmt.Errorf("the tokenizer of %s has no chat template; chat needs one (try generate)", *model)
+	}
+
+	params := engine.Qwen3DefaultParams(m)
+	if set["temperature"] {
+		params.Temperature = float32(*temperature)
+	}
+	if set["top-p"] {
+		params.TopP = float32(*topP)
+	}
+	if set["top-k"] {
+		params.TopK = *topK
+	}
+	if set["min-p"] {
+		params.MinP = float32(*minP)
+	}
+	if set["repetition-penalty"] {
+		params.RepetitionPenalty = float32(*repetition)
+	}
+	params.PresencePenalty = float32(*presence)
+	params.FrequencyPenalty = float32(*frequency)
+	params.MaxTokens = *maxTokens
+	if err := params.Validate(); err != nil {
+		return err
+	}
+
+	cfg := engine.Config{
+		Cache:     block.Config{BlockSize: 16, MemoryBudget: *kvMiB << 20, PrefixCaching: true},
+		Scheduler: scheduler.DefaultConfig(),
+	}
+	cfg.Scheduler.MaxModelLen = *maxLen
+	if set["seed"] {
+		// One conversation, one seed: each reply draws its seed from a
+		// source seeded here, so the whole chat replays.
+		cfg.Seeds = sampler.NewRNG(*seed)
+	}
+	e, err := engine.NewQwen3(m, tok, cfg)
+	if err != nil {
+		return err
+	}
+
+	c := &chatSession{e: e, tok: tok, params: params, think: *think, system: *system, stdout: stdout, stderr: stderr, stats: *stats}
+	c.reset()
+	fmt.Fprintf(stderr, "nanovllm chat: %s on %s, thinking %s. /help for commands.\n", *model, dev.Name(), onOff(c.think))
+
+	lines := make(chan string)
+	readErr := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdin)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		readErr <- sc.Err()
+		close(lines)
+	}()
+	for {
+		fmt.Fprint(stdout, ">>> ")
+		var line string
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(stdout)
+			return nil
+		case l, ok := <-lines:
+			if !ok {
+				fmt.Fprintln(stdout)
+				return <-readErr
+			}
+			line = strings.TrimSpace(l)
+		}
+		switch {
+		case line == "":
+			continue
+		case line == "/exit" || line == "/quit":
+			return nil
+		case line == "/help":
+			fmt.Fprintln(stdout, chatHelp)
+			continue
+		case line == "/reset":
+			c.reset()
+			fmt.Fprintln(stdout, "(conversation cleared)")
+			continue
+		case strings.HasPrefix(line, "/think"):
+			switch strings.TrimSpace(strings.TrimPrefix(line, "/think")) {
+			case "on":
+				c.think = true
+			case "off":
+				c.think = false
+			case "":
+				c.think = !c.think
+			default:
+				fmt.Fprintln(stdout, "usage: /think on|off")
+				continue
+			}
+			fmt.Fprintf(stdout, "(thinking %s)\n", onOff(c.think))
+			continue
+		case strings.HasPrefix(line, "/"):
+			fmt.Fprintf(stdout, "unknown command %s; /help lists them\n", line)
+			continue
+		}
+		if err := c.turn(ctx, line); err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintln(stdout)
+				return nil
+			}
+			fmt.Fprintf(stdout, "error: %v\n", err)
+		}
+	}
+}
+
+// chatLoad loads the model and its tokenizer on dev.
+func chatLoad(ctx context.Context, model, tokDir string, dev *cpu.Device) (*qwen3.Model, *tokenizer.Tokenizer, error) {
+	dir := model
+	if !strings.HasPrefix(model, qwen3.RandomPrefix) {
+		var err error
+		dir, err = hub.ResolveModel(ctx, hub.NewClientFromEnv(), model)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--model %s: %w", model, err)
+		}
+	}
+	if tokDir == "" {
+		if strings.HasPrefix(model, qwen3.RandomPrefix) {
+			return nil, nil, fmt.Errorf("--model %s has random weights and no tokenizer: pass --tokenizer DIR", model)
+		}
+		tokDir = dir
+	}
+	tok, err := tokenizer.Load(tokDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading the tokenizer from %s: %w", tokDir, err)
+	}
+	m, err := qwen3.Load(dir, dev, qwen3.Options{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading %s: %w", model, err)
+	}
+	return m, tok, nil
+}
+
+// chatSession is one conversation.
+type chatSession struct {
+	e       *engine.Engine
+	tok     *tokenizer.Tokenizer
+	params  sampler.Params
+	think   bool
+	system  string
+	history []tokenizer.Message
+	stdout  io.Writer
+	stderr  io.Writer
+	stats   bool
+}
+
+func (c *chatSession) reset() {
+	c.history = c.history[:0]
+	if c.system != "" {
+		c.history = append(c.history, tokenizer.Message{Role: "system", Content: c.system})
+	}
+}
+
+// turn sends one user message and streams the reply. On failure the
+// message is dropped from the history, so the user can retry or /reset.
+func (c *chatSession) turn(ctx context.Context, msg string) error {
+	msgs := append(c.history, tokenizer.Message{Role: "user", Content: msg})
+	think := c.think
+	prompt, err := c.tok.ApplyChatTemplate(msgs, tokenizer.ChatOptions{AddGenerationPrompt: true, EnableThinking: &think})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := c.e.Stream(ctx, engine.Request{Prompt: prompt, Params: c.params}, func(o engine.Output) error {
+		_, err := io.WriteString(c.stdout, o.Text)
+		return err
+	})
+	fmt.Fprintln(c.stdout)
+	if errors.Is(err, engine.ErrPromptTooLong) {
+		return fmt.Errorf("the conversation no longer fits the model's context (--max-model-len); /reset to start over: %w", err)
+	}
+	if err != nil {
+		return err
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	c.history = append(msgs, tokenizer.Message{Role: "assistant", Content: res.Text})
+	if c.stats {
+		m := res.Metrics
+		speed := 0.0
+		if d := m.LastToken.Sub(m.FirstToken).Seconds(); d > 0 && m.GeneratedTokens > 1 {
+			speed = float64(m.GeneratedTokens-1) / d
+		}
+		fmt.Fprintf(c.stderr, "[prompt %d tokens, %d cached; reply %d tokens (%s), %.1f tokens/s, first token after %.2fs, total %.2fs]\n",
+			m.PromptTokens, m.CachedTokens, m.GeneratedTokens, res.FinishReason, speed,
+			m.TimeToFirstToken().Seconds(), time.Since(start).Seconds())
+	}
+	return nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestChat drives a conversation with the random-weight, real-vocabulary
+// fixture: the replies are gibberish, but the session mechanics are real.
+func TestChat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the 151936-token vocabulary model")
+	}
+	// The first message is long enough to fill a few 16-token KV blocks.
+	first := strings.Repeat("Tell me about paged attention and prefix caching. ", 4)
+	in := strings.NewReader(first + "\n/think off\nAnd a second question\n/bogus\n/reset\nFresh start\n/exit\nnever read\n")
+	var out, errOut bytes.Buffer
+	err := chat(context.Background(), []string{
+		"--model", "../../testdata/qwen3-tiny-vocab", "--max-tokens", "6", "--temperature", "0", "--threads", "1",
+	}, in, &out, &errOut)
+	require.NoError(t, err, errOut.String())
+
+	stats := regexp.MustCompile(`\[prompt (\d+) tokens, (\d+) cached; reply (\d+) tokens`).FindAllStringSubmatch(errOut.String(), -1)
+	require.Len(t, stats, 3, errOut.String())
+	num := func(s string) int { n, _ := strconv.Atoi(s); return n }
+	p1, p2, p3 := num(stats[0][1]), num(stats[1][1]), num(stats[2][1])
+	// The second turn's prompt holds the first turn, whose blocks the
+	// prefix cache supplies.
+	require.Greater(t, p2, p1)
+	require.GreaterOrEqual(t, num(stats[1][2]), 32, "second turn reuses the first turn's KV")
+	// After /reset the history is gone.
+	require.Less(t, p3, p2)
+	for _, s := range stats {
+		require.Equal(t, 6, num(s[3]))
+	}
+	o := out.String()
+	require.Contains(t, o, "(thinking off)")
+	require.Contains(t, o, "unknown command /bogus")
+	require.Contains(t, o, "(conversation cleared)")
+	require.NotContains(t, o, "never read")
+}
+
+func TestChatUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"--model"}, {"--model", "x", "extra"}} {
+		var errOut bytes.Buffer
+		err := chat(context.Background(), args, strings.NewReader(""), &bytes.Buffer{}, &errOut)
+		require.ErrorIs(t, err, errUsage, "%v", args)
+	}
+	err := chat(context.Background(), []string{"--model", "random:qwen3-0.6b"}, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "--tokenizer")
+	err = chat(context.Background(), []string{"--model", "../../testdata/qwen3-tiny-vocab", "--top-p", "3"}, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "top_p")
+}
