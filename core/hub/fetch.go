@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -183,7 +184,9 @@ func (c *Client) retryable(ctx context.Context, err error) bool {
 		}
 		return (he.Status == http.StatusForbidden || he.Status == http.StatusGone) && !c.onHub(he.URL)
 	}
-	return !errors.Is(err, ErrChecksum)
+	// Local file errors (a full disk) will not go away by asking again.
+	var pe *fs.PathError
+	return !errors.Is(err, ErrChecksum) && !errors.As(err, &pe)
 }
 
 // onHub reports whether u is on the Hub's own host (not a CDN).
