@@ -2,11 +2,277 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
+	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 )
 
-// TODO(owner of bench): replace this placeholder with the real subcommand.
+// benchResult is the --json output of bench.
+type benchResult struct {
+	Model   string `json:"model"`
+	Device  string `json:"device"`
+	Threads int    `json:"threads"`
+
+	// DecodeTokensPerS is generated tokens per second with that many
+	// sequences decoding together, keyed by batch size.
+	DecodeTokensPerS map[string]float64 `json:"decode_tokens_per_s"`
+	// DecodeContext is the context length of each sequence while decoding.
+	DecodeContext int `json:"decode_context_tokens"`
+	// PrefillTokensPerS is prompt tokens per second for one prompt of
+	// PrefillTokens tokens computed in a single step.
+	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
+	PrefillTokens     int     `json:"prefill_tokens"`
+
+	// WeightBytesPerToken is what batch-1 decode must read per token: every
+	// matrix of every layer plus the output projection, as stored (bf16).
+	WeightBytesPerToken int64 `json:"weight_bytes_per_token"`
+	// MemoryReadGBPerS is the machine's read bandwidth with all threads,
+	// measured in this run (1e9 bytes per second).
+	MemoryReadGBPerS float64 `json:"memory_read_gb_per_s"`
+	// DecodeBoundTokensPerS = bandwidth / weight bytes per token; the
+	// fraction is batch-1 decode's share of it.
+	DecodeBoundTokensPerS  float64 `json:"decode_batch1_bound_tokens_per_s"`
+	DecodeFractionOfBound  float64 `json:"decode_batch1_fraction_of_bound"`
+	PrefillGFLOPPerS       float64 `json:"prefill_gflop_per_s"`
+	Decode64GFLOPPerS      float64 `json:"decode_64_gflop_per_s,omitempty"`
+	WeightsBytes           int64   `json:"weights_bytes"`
+	KVCacheBytes           int64   `json:"kv_cache_bytes"`
+	RSSBytes               int64   `json:"rss_bytes,omitempty"`
+	PeakRSSBytes           int64   `json:"peak_rss_bytes,omitempty"`
+	GoHeapBytes            int64   `json:"go_heap_bytes"`
+	MemoryOverWeightsAndKV float64 `json:"memory_over_weights_and_kv"`
+	MeasurementNote        string  `json:"note"`
+}
+
+// runBench implements "nanovllm bench".
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("bench: not built yet")
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	model := fs.String("model", "random:qwen3-0.6b", "model directory, or random:qwen3-0.6b")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	threads := fs.Int("threads", 0, "CPU threads (0: GOMAXPROCS)")
+	batches := fs.String("batch-sizes", "1,16,64", "decode batch sizes")
+	context := fs.Int("context", 64, "tokens of context per sequence before the timed decode steps")
+	steps := fs.Int("decode-steps", 8, "timed decode steps per batch size")
+	prefill := fs.Int("prefill-tokens", 512, "prompt length for the prefill measurement")
+	bwBytes := fs.Int64("bandwidth-bytes", 1<<30, "buffer size for the memory bandwidth measurement")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	var sizes []int
+	for _, f := range strings.Split(*batches, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("--batch-sizes: %q is not a positive batch size", f)
+		}
+		sizes = append(sizes, n)
+	}
+	sort.Ints(sizes)
+	if *context < 1 || *steps < 1 || *prefill < 1 {
+		return fmt.Errorf("--context, --decode-steps and --prefill-tokens must be positive")
+	}
+
+	dev := cpu.New(cpu.Options{Threads: *threads})
+	defer dev.Close()
+	res := benchResult{Model: *model, Device: dev.Name(), Threads: runtime.GOMAXPROCS(0), DecodeTokensPerS: map[string]float64{}}
+	if *threads > 0 {
+		res.Threads = *threads
+	}
+	// Bandwidth first, then free the buffer before the model is loaded.
+	res.MemoryReadGBPerS = dev.ReadBandwidth(*bwBytes, 5) / 1e9
+	runtime.GC()
+	debug.FreeOSMemory()
+
+	progress := func(format string, a ...any) {
+		if *asJSON {
+			fmt.Fprintf(stderr, format+"\n", a...)
+		} else {
+			fmt.Fprintf(stdout, format+"\n", a...)
+		}
+	}
+	progress("memory read bandwidth: %.1f GB/s", res.MemoryReadGBPerS)
+	m, err := qwen3.Load(*model, dev, qwen3.Options{MaxTokens: max(*prefill, sizes[len(sizes)-1]*(*context))})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	cfg := m.Config()
+	res.WeightBytesPerToken, res.WeightsBytes = weightBytes(cfg)
+
+	maxBatch := sizes[len(sizes)-1]
+	perSeq := (*context + *steps + blockSize) / blockSize
+	numBlocks := max(maxBatch*perSeq, (*prefill+blockSize)/blockSize)
+	if err := m.NewKVCache(numBlocks, blockSize); err != nil {
+		return err
+	}
+	res.KVCacheBytes = m.KVCacheSpec(numBlocks, blockSize).Bytes()
+	res.DecodeContext = *context
+
+	// Deterministic prompt tokens spread over the vocabulary.
+	token := func(i int) int32 { return int32((i*7919 + 13) % cfg.VocabSize) }
+
+	for _, bsz := range sizes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		seqs := make([]stepSeq, bsz)
+		for i := range seqs {
+			seqs[i].blocks = make([]int32, perSeq)
+			for k := range perSeq {
+				seqs[i].blocks[k] = int32(i*perSeq + k)
+			}
+			for p := range *context {
+				seqs[i].tokens = append(seqs[i].tokens, token(i*1000+p))
+			}
+		}
+		// Untimed prefill of the contexts, a few sequences per step.
+		for lo := 0; lo < bsz; lo += 8 {
+			if _, err := m.ForwardArgmax(buildBatch(seqs[lo:min(bsz, lo+8)])); err != nil {
+				return err
+			}
+		}
+		for i := range seqs {
+			seqs[i].from = len(seqs[i].tokens)
+			seqs[i].tokens = append(seqs[i].tokens, token(i))
+		}
+		var elapsed time.Duration
+		for s := range *steps + 1 {
+			b := buildBatch(seqs)
+			start := time.Now()
+			ids, err := m.ForwardArgmax(b)
+			if err != nil {
+				return err
+			}
+			if s > 0 { // the first step warms caches and buffers
+				elapsed += time.Since(start)
+			}
+			for i := range seqs {
+				seqs[i].from = len(seqs[i].tokens)
+				seqs[i].tokens = append(seqs[i].tokens, ids[i])
+			}
+		}
+		tps := float64(bsz**steps) / elapsed.Seconds()
+		res.DecodeTokensPerS[strconv.Itoa(bsz)] = round(tps, 2)
+		if bsz == 64 {
+			res.Decode64GFLOPPerS = round(tps*float64(flopsPerToken(cfg))/1e9, 1)
+		}
+		progress("decode batch %d: %.2f tokens/s", bsz, tps)
+	}
+
+	// Prefill: one prompt in one step, logits for its last token only.
+	prompt := make([]int32, *prefill)
+	for i := range prompt {
+		prompt[i] = token(50000 + i)
+	}
+	table := make([]int32, (*prefill+blockSize-1)/blockSize)
+	for i := range table {
+		table[i] = int32(i)
+	}
+	best := time.Duration(1<<63 - 1)
+	for range 2 {
+		start := time.Now()
+		if _, err := m.ForwardArgmax(buildBatch([]stepSeq{{tokens: prompt, blocks: table}})); err != nil {
+			return err
+		}
+		best = min(best, time.Since(start))
+	}
+	res.PrefillTokens = *prefill
+	res.PrefillTokensPerS = round(float64(*prefill)/best.Seconds(), 2)
+	res.PrefillGFLOPPerS = round(float64(*prefill)*float64(flopsPerToken(cfg)-2*int64(cfg.VocabSize*cfg.HiddenSize))/best.Seconds()/1e9, 1)
+	progress("prefill %d tokens: %.2f tokens/s", *prefill, res.PrefillTokensPerS)
+
+	res.DecodeBoundTokensPerS = round(res.MemoryReadGBPerS*1e9/float64(res.WeightBytesPerToken), 2)
+	if b1, ok := res.DecodeTokensPerS["1"]; ok {
+		res.DecodeFractionOfBound = round(b1/res.DecodeBoundTokensPerS, 3)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res.GoHeapBytes = int64(ms.HeapInuse)
+	res.RSSBytes, res.PeakRSSBytes = rss()
+	used := res.GoHeapBytes
+	if res.RSSBytes > 0 {
+		used = res.RSSBytes
+	}
+	res.MemoryOverWeightsAndKV = round(float64(used)/float64(res.WeightsBytes+res.KVCacheBytes), 3)
+	res.MeasurementNote = "wall-clock on a machine that may be shared; memory ratio is RSS (or Go heap) over weights + KV cache"
+
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Fprintf(stdout, "weights read per token: %.2f GB; batch-1 bound %.2f tokens/s, reached %.0f%%\n",
+		float64(res.WeightBytesPerToken)/1e9, res.DecodeBoundTokensPerS, 100*res.DecodeFractionOfBound)
+	fmt.Fprintf(stdout, "memory: RSS %.2f GB, Go heap %.2f GB, weights %.2f GB + KV cache %.2f GB (ratio %.3f)\n",
+		float64(res.RSSBytes)/1e9, float64(res.GoHeapBytes)/1e9, float64(res.WeightsBytes)/1e9, float64(res.KVCacheBytes)/1e9, res.MemoryOverWeightsAndKV)
+	return nil
+}
+
+func round(x float64, digits int) float64 {
+	p := 1.0
+	for range digits {
+		p *= 10
+	}
+	return float64(int64(x*p+0.5)) / p
+}
+
+// weightBytes returns the bf16 bytes of the matrices read per decoded token
+// (all layer matrices and the output projection) and of all weights.
+func weightBytes(c qwen3.Config) (perToken, total int64) {
+	H, I, V := int64(c.HiddenSize), int64(c.IntermediateSize), int64(c.VocabSize)
+	q := int64(c.NumAttentionHeads * c.HeadDim)
+	kv := int64(c.NumKeyValueHeads * c.HeadDim)
+	layer := q*H + 2*kv*H + H*q + 3*I*H
+	norms := 2*H + 2*int64(c.HeadDim)
+	perToken = 2 * (int64(c.NumHiddenLayers)*layer + V*H)
+	total = 2 * (int64(c.NumHiddenLayers)*(layer+norms) + V*H + H)
+	if !c.TieWordEmbeddings {
+		total += 2 * V * H
+	}
+	return perToken, total
+}
+
+// flopsPerToken counts the multiply-adds (x2) of the matmuls for one token,
+// including the output projection; attention is excluded.
+func flopsPerToken(c qwen3.Config) int64 {
+	perToken, _ := weightBytes(c)
+	return perToken // 2 bytes per weight, 2 flops per weight
+}
+
+// rss reads the resident and peak resident set size on Linux; zeros
+// elsewhere.
+func rss() (cur, peak int64) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			cur = v * 1024
+		case "VmHWM:":
+			peak = v * 1024
+		}
+	}
+	return cur, peak
 }

@@ -28,3 +28,8 @@ func dotF32AVX(a, b *float32, n int) float32
 //
 //go:noescape
 func axpyF32AVX(y, x *float32, a float32, n int)
+
+// sumF32AVX returns Σ a[i] for n a multiple of 64.
+//
+//go:noescape
+func sumF32AVX(a *float32, n int) float32

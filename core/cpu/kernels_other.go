@@ -20,3 +20,7 @@ func dotF32AVX(a, b *float32, n int) float32 {
 func axpyF32AVX(y, x *float32, a float32, n int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+func sumF32AVX(a *float32, n int) float32 {
+	panic("cpu: SIMD kernel called without SIMD support")
+}

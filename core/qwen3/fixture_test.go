@@ -72,6 +72,8 @@ func loadReference(t testing.TB, name string) *reference {
 
 // devices are the CPU device configurations every fixture test runs on: the
 // assembly kernels (where the processor has them) and the portable Go ones.
+var cpuDefault = cpu.Options{}
+
 var devices = []struct {
 	name string
 	opts cpu.Options

@@ -1,0 +1,44 @@
+package cpu
+
+import (
+	"time"
+)
+
+// ReadBandwidth measures how fast the device's threads can stream memory:
+// it sums a freshly written buffer of size bytes (choose one far larger than
+// the caches) across the pool, repeats rounds times, and returns the best
+// rate in bytes per second. Batch-1 decode reads every weight once per
+// token, so this rate divided by the weight bytes is its speed limit.
+func (d *Device) ReadBandwidth(size int64, rounds int) float64 {
+	n := int(size/4) &^ 4095
+	buf := make([]float32, n)
+	for i := range buf {
+		buf[i] = float32(i & 7)
+	}
+	const chunk = 1 << 16 // floats per task: 256 KiB
+	tasks := n / chunk
+	sums := make([]float32, tasks)
+	best := 0.0
+	for range max(rounds, 1) {
+		start := time.Now()
+		d.pool.run(tasks, func(t int) {
+			part := buf[t*chunk : (t+1)*chunk]
+			if d.simd {
+				sums[t] = sumF32AVX(&part[0], len(part))
+				return
+			}
+			var s0, s1, s2, s3 float32
+			for i := 0; i < len(part); i += 4 {
+				s0 += part[i]
+				s1 += part[i+1]
+				s2 += part[i+2]
+				s3 += part[i+3]
+			}
+			sums[t] = s0 + s1 + s2 + s3
+		})
+		if rate := float64(tasks*chunk*4) / time.Since(start).Seconds(); rate > best {
+			best = rate
+		}
+	}
+	return best
+}

@@ -1,0 +1,366 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/stretchr/testify/require"
+)
+
+// The kernels are checked against naive float64 implementations on random
+// inputs of awkward sizes, for both the assembly and the pure-Go paths.
+
+func modes(t *testing.T) []Options {
+	t.Helper()
+	out := []Options{{PureGo: true}, {PureGo: true, Threads: 1}}
+	if haveSIMD() {
+		out = append(out, Options{}, Options{Threads: 1}, Options{Threads: 3})
+	} else {
+		t.Log("no AVX2/FMA on this machine: testing the pure-Go kernels only")
+	}
+	return out
+}
+
+func randFloats(r *rand.Rand, n int) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(r.NormFloat64())
+	}
+	return out
+}
+
+func randBF16(r *rand.Rand, n int) []byte {
+	out := make([]byte, 2*n)
+	for i := range n {
+		bits := math.Float32bits(float32(r.NormFloat64() * 0.5))
+		out[2*i] = byte(bits >> 16)
+		out[2*i+1] = byte(bits >> 24)
+	}
+	return out
+}
+
+// relClose asserts |got-want| <= tol·(1 + scale), where scale bounds the
+// magnitude of the terms summed (float32 rounding grows with it).
+func relClose(t *testing.T, want float64, got float32, scale, tol float64, msg string, args ...any) {
+	t.Helper()
+	if math.Abs(float64(got)-want) > tol*(1+scale) {
+		t.Fatalf("%s: got %v, want %v", fmt.Sprintf(msg, args...), got, want)
+	}
+}
+
+func oneSeqBatch(n int) *scheduler.Batch {
+	b := &scheduler.Batch{BlockSize: 16, BlockTableStride: (n + 15) / 16, QueryStarts: []int32{0, int32(n)}, ContextLens: []int32{int32(n)}}
+	for i := range n {
+		b.TokenIDs = append(b.TokenIDs, int32(i%7))
+		b.Positions = append(b.Positions, int32(i))
+		b.Slots = append(b.Slots, int32(i))
+	}
+	for k := range b.BlockTableStride {
+		b.BlockTables = append(b.BlockTables, int32(k))
+	}
+	b.LogitsRows, b.LogitsSeqs = []int32{int32(n - 1)}, []int32{0}
+	return b
+}
+
+func TestLinearBF16MatchesFloat64(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	shapes := []struct{ rows, n, k int }{
+		{1, 4, 16}, {1, 7, 33}, {2, 13, 48}, {3, 8, 64}, {4, 12, 100}, {5, 17, 15},
+		{7, 9, 160}, {1, 1, 1}, {50, 21, 96}, {97, 70, 80}, {1, 300, 1024},
+	}
+	for _, opts := range modes(t) {
+		d := New(opts)
+		for _, s := range shapes {
+			raw := randBF16(r, s.n*s.k)
+			w, err := d.UploadWeight("w", device.BF16, []int{s.n, s.k}, raw)
+			require.NoError(t, err)
+			xs := randFloats(r, s.rows*s.k)
+			x := &buffer{data: append([]float32(nil), xs...)}
+			out := &buffer{data: make([]float32, s.rows*s.n)}
+			require.NoError(t, d.BeginStep(oneSeqBatch(1)))
+			d.Linear(out, x, w, s.rows)
+			require.NoError(t, d.ReadFloats(nil, out))
+			wf := w.(*weight).bf
+			for m := range s.rows {
+				for j := range s.n {
+					var want, scale float64
+					for i := range s.k {
+						p := float64(xs[m*s.k+i]) * float64(bf16ToF32(wf[j*s.k+i]))
+						want += p
+						scale += math.Abs(p)
+					}
+					relClose(t, want, out.data[m*s.n+j], scale, 1e-6, "%s %+v out[%d][%d]", d.Name(), s, m, j)
+				}
+			}
+			require.Equal(t, xs, x.data, "Linear must not modify its input")
+		}
+		d.Close()
+	}
+}
+
+func TestLinearF32AndF16(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, opts := range modes(t) {
+		d := New(opts)
+		n, k, rows := 11, 37, 3
+		vals := randFloats(r, n*k)
+		raw32 := make([]byte, 4*n*k)
+		raw16 := make([]byte, 2*n*k)
+		for i, v := range vals {
+			b := math.Float32bits(v)
+			raw32[4*i], raw32[4*i+1], raw32[4*i+2], raw32[4*i+3] = byte(b), byte(b>>8), byte(b>>16), byte(b>>24)
+			h := uint16(0x3c00 + i%1000) // exact f16 values in [1, 2)
+			raw16[2*i], raw16[2*i+1] = byte(h), byte(h>>8)
+		}
+		xs := randFloats(r, rows*k)
+		for _, c := range []struct {
+			dt   device.DType
+			raw  []byte
+			elem func(i int) float64
+		}{
+			{device.F32, raw32, func(i int) float64 { return float64(vals[i]) }},
+			{device.F16, raw16, func(i int) float64 { return 1 + float64(i%1000)/1024 }},
+		} {
+			w, err := d.UploadWeight("w", c.dt, []int{n, k}, c.raw)
+			require.NoError(t, err)
+			out := &buffer{data: make([]float32, rows*n)}
+			require.NoError(t, d.BeginStep(oneSeqBatch(1)))
+			d.Linear(out, &buffer{data: xs}, w, rows)
+			require.NoError(t, d.ReadFloats(nil, out))
+			for m := range rows {
+				for j := range n {
+					var want, scale float64
+					for i := range k {
+						p := float64(xs[m*k+i]) * c.elem(j*k+i)
+						want += p
+						scale += math.Abs(p)
+					}
+					relClose(t, want, out.data[m*n+j], scale, 1e-6, "dtype %d out[%d][%d]", c.dt, m, j)
+				}
+			}
+		}
+		d.Close()
+	}
+}
+
+func TestRMSNormSwiGLUAdd(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	d := New(Options{})
+	defer d.Close()
+	rows, width := 5, 37
+	xs := randFloats(r, rows*width)
+	wv := randFloats(r, width)
+	raw := make([]byte, 4*width)
+	for i, v := range wv {
+		b := math.Float32bits(v)
+		raw[4*i], raw[4*i+1], raw[4*i+2], raw[4*i+3] = byte(b), byte(b>>8), byte(b>>16), byte(b>>24)
+	}
+	w, err := d.UploadWeight("norm", device.F32, []int{width}, raw)
+	require.NoError(t, err)
+	require.NoError(t, d.BeginStep(oneSeqBatch(1)))
+	out := &buffer{data: make([]float32, rows*width)}
+	d.RMSNorm(out, &buffer{data: xs}, w, rows, 1e-6)
+	for m := range rows {
+		var ss float64
+		for i := range width {
+			ss += float64(xs[m*width+i]) * float64(xs[m*width+i])
+		}
+		inv := 1 / math.Sqrt(ss/float64(width)+1e-6)
+		for i := range width {
+			want := float64(xs[m*width+i]) * inv * float64(wv[i])
+			relClose(t, want, out.data[m*width+i], math.Abs(want), 1e-6, "rmsnorm[%d][%d]", m, i)
+		}
+	}
+	n := 10001
+	g, u := randFloats(r, n), randFloats(r, n)
+	g[0], g[1], g[2] = -100, 100, 0
+	o := &buffer{data: make([]float32, n)}
+	d.SwiGLU(o, &buffer{data: g}, &buffer{data: u}, n)
+	for i := range n {
+		want := float64(g[i]) / (1 + math.Exp(-float64(g[i]))) * float64(u[i])
+		relClose(t, want, o.data[i], math.Abs(want), 1e-6, "swiglu[%d]", i)
+	}
+	a := &buffer{data: append([]float32(nil), g...)}
+	d.Add(a, &buffer{data: u}, n)
+	for i := range n {
+		require.Equal(t, g[i]+u[i], a.data[i])
+	}
+	require.NoError(t, d.ReadFloats(nil, a))
+}
+
+func TestExpf(t *testing.T) {
+	for x := -87.0; x <= 88.5; x += 0.0137 {
+		want := math.Exp(float64(float32(x)))
+		got := expf(float32(x))
+		require.InDelta(t, 0, (float64(got)-want)/want, 3e-7, "exp(%v)", x)
+	}
+	require.Equal(t, float32(0), expf(-1000))
+	require.True(t, math.IsInf(float64(expf(1000)), 1))
+}
+
+// naiveAttention is causal GQA attention in float64 over contiguous keys.
+func naiveAttention(q []float32, keys, vals [][]float32, heads, nkv, hd, pos int) []float64 {
+	out := make([]float64, heads*hd)
+	group := heads / nkv
+	for h := range heads {
+		g := h / group
+		scores := make([]float64, pos+1)
+		m := math.Inf(-1)
+		for t := 0; t <= pos; t++ {
+			var s float64
+			for j := range hd {
+				s += float64(q[h*hd+j]) * float64(keys[t][g*hd+j])
+			}
+			scores[t] = s / math.Sqrt(float64(hd))
+			m = math.Max(m, scores[t])
+		}
+		var sum float64
+		for t := range scores {
+			scores[t] = math.Exp(scores[t] - m)
+			sum += scores[t]
+		}
+		for t := range scores {
+			for j := range hd {
+				out[h*hd+j] += scores[t] / sum * float64(vals[t][g*hd+j])
+			}
+		}
+	}
+	return out
+}
+
+// TestPagedAttention scatters two sequences' tokens over shuffled blocks,
+// computes the second half of each in one step (the first half already
+// cached), and compares with float64 attention over contiguous keys.
+func TestPagedAttention(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	heads, nkv, hd, bs := 6, 2, 24, 4
+	lens := []int{13, 22}
+	for _, opts := range modes(t) {
+		d := New(opts)
+		cacheI, err := d.NewKVCache(device.KVCacheSpec{Layers: 2, NumBlocks: 16, BlockSize: bs, KVHeads: nkv, HeadDim: hd})
+		require.NoError(t, err)
+		blocks := r.Perm(16)
+		stride := 6
+		tables := [][]int32{}
+		next := 0
+		for _, n := range lens {
+			row := make([]int32, stride)
+			for k := range row {
+				row[k] = -1
+				if k < (n+bs-1)/bs {
+					row[k] = int32(blocks[next])
+					next++
+				}
+			}
+			tables = append(tables, row)
+		}
+		keys := make([][][]float32, len(lens))
+		vals := make([][][]float32, len(lens))
+		for s, n := range lens {
+			for range n {
+				keys[s] = append(keys[s], randFloats(r, nkv*hd))
+				vals[s] = append(vals[s], randFloats(r, nkv*hd))
+			}
+		}
+		// Two steps: first halves, then second halves (with queries).
+		for half := range 2 {
+			b := &scheduler.Batch{BlockSize: bs, BlockTableStride: stride, QueryStarts: []int32{0}}
+			var kb, vb, qb []float32
+			var qpos [][2]int
+			for s, n := range lens {
+				lo, hi := 0, n/2
+				if half == 1 {
+					lo, hi = n/2, n
+				}
+				for p := lo; p < hi; p++ {
+					b.TokenIDs = append(b.TokenIDs, 0)
+					b.Positions = append(b.Positions, int32(p))
+					b.Slots = append(b.Slots, tables[s][p/bs]*int32(bs)+int32(p%bs))
+					kb = append(kb, keys[s][p]...)
+					vb = append(vb, vals[s][p]...)
+					qb = append(qb, randFloats(r, heads*hd)...)
+					qpos = append(qpos, [2]int{s, p})
+				}
+				b.QueryStarts = append(b.QueryStarts, int32(len(b.TokenIDs)))
+				b.ContextLens = append(b.ContextLens, int32(hi))
+				b.BlockTables = append(b.BlockTables, tables[s]...)
+			}
+			rows := len(b.TokenIDs)
+			require.NoError(t, d.BeginStep(b))
+			d.WriteKV(cacheI, 1, &buffer{data: kb}, &buffer{data: vb}, rows)
+			out := &buffer{data: make([]float32, rows*heads*hd)}
+			d.Attention(out, &buffer{data: qb}, cacheI, 1, heads, rows)
+			require.NoError(t, d.ReadFloats(nil, out))
+			for i, sp := range qpos {
+				want := naiveAttention(qb[i*heads*hd:], keys[sp[0]], vals[sp[0]], heads, nkv, hd, sp[1])
+				for j := range want {
+					relClose(t, want[j], out.data[i*heads*hd+j], math.Abs(want[j]), 2e-6, "%s token %d out %d", d.Name(), i, j)
+				}
+			}
+		}
+		d.Close()
+	}
+}
+
+func TestRoPEMatchesFloat64(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	d := New(Options{})
+	defer d.Close()
+	n, heads, hd := 40, 3, 16
+	b := oneSeqBatch(n)
+	for i := range b.Positions {
+		b.Positions[i] = int32(i)
+	}
+	require.NoError(t, d.BeginStep(b))
+	xs := randFloats(r, n*heads*hd)
+	x := &buffer{data: append([]float32(nil), xs...)}
+	d.RoPE(x, n, heads, hd, 1e6)
+	require.NoError(t, d.ReadFloats(nil, x))
+	for p := range n {
+		for h := range heads {
+			v := xs[(p*heads+h)*hd:]
+			for j := range hd / 2 {
+				ang := float64(p) * math.Pow(1e6, -float64(2*j)/float64(hd))
+				c, s := math.Cos(ang), math.Sin(ang)
+				w1 := float64(v[j])*c - float64(v[j+hd/2])*s
+				w2 := float64(v[j+hd/2])*c + float64(v[j])*s
+				got := x.data[(p*heads+h)*hd:]
+				relClose(t, w1, got[j], 1, 2e-5, "pos %d head %d dim %d", p, h, j)
+				relClose(t, w2, got[j+hd/2], 1, 2e-5, "pos %d head %d dim %d", p, h, j+hd/2)
+			}
+		}
+	}
+}
+
+// TestMisuseIsAnError checks that wrong buffers, slots and shapes surface as
+// errors from the step's read, not panics.
+func TestMisuseIsAnError(t *testing.T) {
+	d := New(Options{})
+	defer d.Close()
+	w, err := d.UploadWeight("w", device.BF16, []int{4, 16}, make([]byte, 128))
+	require.NoError(t, err)
+	_, err = d.UploadWeight("w", device.BF16, []int{4, 16}, make([]byte, 127))
+	require.ErrorContains(t, err, "127 bytes")
+	out := &buffer{data: make([]float32, 4)}
+	d.Linear(out, &buffer{data: make([]float32, 16)}, w, 1)
+	require.ErrorContains(t, d.ReadFloats(nil, out), "outside a step")
+
+	require.NoError(t, d.BeginStep(oneSeqBatch(2)))
+	d.Linear(out, &buffer{data: make([]float32, 16)}, w, 2)
+	require.ErrorContains(t, d.ReadFloats(nil, out), "need 32")
+
+	c, err := d.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: 1, BlockSize: 16, KVHeads: 1, HeadDim: 4})
+	require.NoError(t, err)
+	b := oneSeqBatch(20) // needs 2 blocks, the cache has 1
+	require.NoError(t, d.BeginStep(b))
+	d.WriteKV(c, 0, &buffer{data: make([]float32, 80)}, &buffer{data: make([]float32, 80)}, 20)
+	require.ErrorContains(t, d.ReadFloats(nil, out), "outside a cache")
+
+	bad := oneSeqBatch(3)
+	bad.Slots[2] = 9
+	require.ErrorIs(t, d.BeginStep(bad), device.ErrBadBatch)
+}
