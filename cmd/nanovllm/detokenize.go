@@ -2,11 +2,100 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 )
 
-// TODO(owner of detokenize): replace this placeholder with the real subcommand.
+const detokenizeUsage = `Usage: nanovllm detokenize (--model M | --tokenizer T) [--ids 1,2,3] [--skip-special-tokens] [--json]
+
+Decodes token ids to text, as Hugging Face's tokenizer.decode does: bytes
+that are not valid UTF-8 become U+FFFD, and ids the tokenizer does not have
+(Qwen3's padding ids 151669-151935) are dropped with a warning. The ids come
+from --ids or stdin, separated by commas and/or white space; a JSON array
+such as 'nanovllm tokenize --json' prints is accepted too.
+
+Output: the text as is, or with --json {"text": "..."}.
+
+Flags:
+`
+
 func runDetokenize(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("detokenize: not built yet")
+	fl := flag.NewFlagSet("detokenize", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() {
+		fmt.Fprint(stderr, detokenizeUsage)
+		fl.PrintDefaults()
+	}
+	model := fl.String("model", "", "model `DIR` or Hugging Face repo id (Org/Name[@revision])")
+	tokDir := fl.String("tokenizer", "", "tokenizer `DIR` or repo id, if not the model's")
+	idsFlag := fl.String("ids", "", "token `IDS`, e.g. 9707,11,1879 (default: read stdin)")
+	skip := fl.Bool("skip-special-tokens", false, "leave out special tokens such as <|im_end|>")
+	asJSON := fl.Bool("json", false, "print JSON")
+	if err := parseCommandFlags(fl, args, stderr); err != nil {
+		return err
+	}
+
+	src := *idsFlag
+	if !isFlagSet(fl, "ids") {
+		data, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return fmt.Errorf("reading stdin: %w", err)
+		}
+		src = string(data)
+	}
+	ids, err := parseTokenIDs(src)
+	if err != nil {
+		return err
+	}
+
+	tok, err := loadTokenizer(ctx, *model, *tokDir)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, ok := tok.IDToToken(id); !ok {
+			fmt.Fprintf(stderr, "warning: id %d is not in the tokenizer (vocabulary size %d); it is dropped\n", id, tok.VocabSize())
+		}
+	}
+	text := tok.Decode(ids, *skip)
+	if *asJSON {
+		return writeJSONLine(stdout, struct {
+			Text string `json:"text"`
+		}{text})
+	}
+	_, err = io.WriteString(stdout, text)
+	return err
+}
+
+// parseTokenIDs reads token ids separated by commas and/or white space, or a
+// JSON array of them, or a {"ids": [...]} object as tokenize --json prints.
+func parseTokenIDs(s string) ([]int32, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "{") {
+		var obj struct {
+			IDs json.RawMessage `json:"ids"`
+		}
+		if err := json.Unmarshal([]byte(s), &obj); err != nil || obj.IDs == nil {
+			return nil, fmt.Errorf("ids: want a list of ids or {\"ids\": [...]}")
+		}
+		s = string(obj.IDs)
+	}
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	fields := strings.FieldsFunc(s, func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r'
+	})
+	ids := make([]int32, 0, len(fields))
+	for i, f := range fields {
+		v, err := strconv.ParseInt(f, 10, 32)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("ids: item %d %q is not a token id (a non-negative integer)", i+1, f)
+		}
+		ids = append(ids, int32(v))
+	}
+	return ids, nil
 }
