@@ -360,3 +360,24 @@ func (m *Manager) lruRemove(id int32) {
 	b.prev, b.next = none, none
 	m.numCached--
 }
+
+// Block describes one physical block of the pool.
+type Block struct {
+	ID int32
+	// RefCount is the number of tables holding the block.
+	RefCount int
+	// Registered reports that the block's contents are in the prefix cache,
+	// findable under Hash, the cumulative hash of the tokens up to its end.
+	Registered bool
+	Hash       uint64
+}
+
+// Block reports the state of block id, which must be in the pool.
+func (m *Manager) Block(id int32) Block {
+	b := m.meta[id]
+	blk := Block{ID: id, RefCount: int(b.ref), Registered: b.registered}
+	if b.registered {
+		blk.Hash = b.hash
+	}
+	return blk
+}

@@ -150,6 +150,11 @@ func TestFreeReleasesByRefCount(t *testing.T) {
 	}
 	require.NoError(t, m.Check([]*Table{&a, &b}))
 
+	h0 := HashBlock(0, prompt[:4])
+	require.Equal(t, Block{ID: shared[0], RefCount: 2, Registered: true, Hash: h0}, m.Block(shared[0]))
+	require.Equal(t, Block{ID: shared[1], RefCount: 2, Registered: true, Hash: HashBlock(h0, prompt[4:8])}, m.Block(shared[1]))
+	require.Equal(t, Block{ID: a.Blocks()[2], RefCount: 1}, m.Block(a.Blocks()[2]), "a's partial tail is not filed")
+
 	m.Free(&a)
 	require.Zero(t, a.Len())
 	for _, id := range shared {
