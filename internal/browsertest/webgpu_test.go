@@ -1,0 +1,78 @@
+package browsertest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// requireEnv, when set (make test sets it after installing Chromium), turns
+// a missing browser into a failure instead of a skip.
+const requireEnv = "NANOVLLM_REQUIRE_BROWSER"
+
+// moduleDir is the repository root.
+func moduleDir(t *testing.T) string {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	require.NoError(t, err)
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// runInBrowser runs the wasm tests of pkg in headless Chromium and fails t
+// with the test's output if they fail.
+func runInBrowser(t *testing.T, pkg string, args ...string) Result {
+	t.Helper()
+	chromium, err := FindChromium()
+	if errors.Is(err, ErrNoBrowser) && os.Getenv(requireEnv) == "" {
+		t.Skip("Chromium is not installed: `make test` installs it (apt-get install chromium); skipping the WebGPU browser tests")
+	}
+	require.NoError(t, err)
+	timeout := 8 * time.Minute
+	if dl, ok := t.Deadline(); ok {
+		timeout = time.Until(dl) - 15*time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if testing.Short() {
+		args = append(args, "-test.short")
+	}
+	res, err := Run(ctx, Config{
+		Package:   pkg,
+		ModuleDir: moduleDir(t),
+		Args:      append([]string{"-test.v"}, args...),
+		Output:    testWriter{t},
+		Chromium:  chromium,
+	})
+	require.NoError(t, err)
+	require.Equal(t, 0, res.ExitCode, "wasm tests of %s failed in Chromium (output above)", pkg)
+	return res
+}
+
+// testWriter forwards the browser's output to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestWebGPUDevice runs the WebGPU device's kernel and model tests, which
+// compare it against the CPU device, in headless Chromium on SwiftShader.
+func TestWebGPUDevice(t *testing.T) {
+	res := runInBrowser(t, "./wasm/webgpu")
+	require.Contains(t, res.Output, "PASS")
+	require.NotContains(t, res.Output, "--- SKIP: TestKernels", "the WebGPU kernels must run, not skip, in the browser")
+}
+
+func TestPageHTML(t *testing.T) {
+	page, err := pageHTML([]string{"x.wasm", "-test.v"}, map[string]string{"A": `"quoted"`})
+	require.NoError(t, err)
+	require.Contains(t, page, `go.argv = ["x.wasm","-test.v"]`)
+	require.Contains(t, page, `go.env = {"A":"\"quoted\""}`)
+}

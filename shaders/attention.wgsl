@@ -1,0 +1,142 @@
+// attention: causal grouped-query attention over the paged KV cache.
+//
+// For each token r of the step and each query head h:
+//   out[r, h] = sum_j softmax_j(q[r,h] · K[j] / sqrt(d)) * V[j]
+// over the cache positions j = 0 .. Positions[r] of r's sequence (causal: a
+// token sees the cached prefix, earlier tokens and itself). Query head h
+// reads KV head h / (heads / kv_heads), so several query heads share one KV
+// head (grouped-query attention). The same kernel serves prefill chunks
+// (many tokens of one sequence) and decodes (one token of many sequences):
+// every token carries its own position and sequence.
+//
+// Paging: position j of a sequence lives in block table[j / block_size] at
+// offset j % block_size, i.e. cache slot block*block_size + offset. Tables
+// come from the step metadata, one row of bt_stride entries per sequence.
+//
+// One workgroup of 64 threads per (token, head). The keys are visited in tiles
+// of 64, one key per thread, with the "online softmax": keep the running
+// maximum m, the running sum l of exp(score - m) and the running weighted sum
+// of values acc; when a tile raises the maximum to m', rescale l and acc by
+// exp(m - m'). This gives exactly softmax(scores) · V without storing all the
+// scores, in float32 throughout. Each thread owns head dimensions t, t+64, ...
+// of acc (head_dim <= 256).
+
+const AW: u32 = 64u;
+const MAX_PER_THREAD: u32 = 4u; // head_dim / AW, rounded up, at most
+// A finite stand-in for -inf: GPUs may assume infinities never occur.
+const NEG_BIG: f32 = -3.0e38;
+
+struct Params {
+    rows: u32,      // tokens in the step
+    heads: u32,     // query heads
+    kv_heads: u32,
+    head_dim: u32,
+    block_size: u32,
+    pos_off: u32,   // element offsets in step: Positions,
+    seq_off: u32,   //   the sequence index of each token,
+    bt_off: u32,    //   and the block tables
+    bt_stride: u32,
+    scale: f32,     // 1 / sqrt(head_dim)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> step: array<i32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> q: array<f32>;
+@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+
+var<workgroup> qs: array<f32, 256>;   // this head's query vector
+var<workgroup> probs: array<f32, AW>; // exp(score - m') of the tile's keys
+var<workgroup> slots: array<u32, AW>; // cache slot of the tile's keys
+var<workgroup> red: array<f32, AW>;   // scratch for reductions
+
+@compute @workgroup_size(AW)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) t: u32) {
+    let idx = wid.x + wid.y * nwg.x;
+    if (idx >= p.rows * p.heads) {
+        return;
+    }
+    let r = idx / p.heads;
+    let h = idx % p.heads;
+    let kvh = h / (p.heads / p.kv_heads);
+    let kv_dim = p.kv_heads * p.head_dim;
+    let n_ctx = u32(step[p.pos_off + r]) + 1u;
+    let seq = u32(step[p.seq_off + r]);
+    let table = p.bt_off + seq * p.bt_stride;
+    let qbase = idx * p.head_dim;
+
+    for (var d = t; d < p.head_dim; d += AW) {
+        qs[d] = q[qbase + d];
+    }
+    workgroupBarrier();
+
+    var m = NEG_BIG;
+    var l = 0.0;
+    var acc: array<f32, MAX_PER_THREAD>;
+    for (var start = 0u; start < n_ctx; start += AW) {
+        // 1. One key per thread: its score.
+        let j = start + t;
+        var s = NEG_BIG;
+        if (j < n_ctx) {
+            let blk = u32(step[table + j / p.block_size]);
+            let slot = blk * p.block_size + j % p.block_size;
+            slots[t] = slot;
+            let kb = slot * kv_dim + kvh * p.head_dim;
+            var dot = 0.0;
+            for (var d = 0u; d < p.head_dim; d++) {
+                dot += qs[d] * k_cache[kb + d];
+            }
+            s = dot * p.scale;
+        }
+        // 2. The tile's maximum, by tree reduction.
+        red[t] = s;
+        workgroupBarrier();
+        for (var w = AW / 2u; w > 0u; w >>= 1u) {
+            if (t < w) {
+                red[t] = max(red[t], red[t + w]);
+            }
+            workgroupBarrier();
+        }
+        let m_new = max(m, red[0]);
+        workgroupBarrier(); // everyone has read red[0] before it is reused
+        // 3. Probabilities relative to the new maximum, and their sum.
+        var pj = 0.0;
+        if (j < n_ctx) {
+            pj = exp(s - m_new);
+        }
+        probs[t] = pj;
+        red[t] = pj;
+        workgroupBarrier();
+        for (var w = AW / 2u; w > 0u; w >>= 1u) {
+            if (t < w) {
+                red[t] += red[t + w];
+            }
+            workgroupBarrier();
+        }
+        // 4. Rescale what was accumulated under the old maximum, add the tile.
+        let corr = exp(m - m_new);
+        l = l * corr + red[0];
+        let cnt = min(AW, n_ctx - start);
+        for (var c = 0u; c < MAX_PER_THREAD; c++) {
+            let d = t + c * AW;
+            if (d < p.head_dim) {
+                var a = acc[c] * corr;
+                for (var k = 0u; k < cnt; k++) {
+                    a += probs[k] * v_cache[slots[k] * kv_dim + kvh * p.head_dim + d];
+                }
+                acc[c] = a;
+            }
+        }
+        m = m_new;
+        workgroupBarrier(); // the next tile overwrites probs, slots and red
+    }
+    for (var c = 0u; c < MAX_PER_THREAD; c++) {
+        let d = t + c * AW;
+        if (d < p.head_dim) {
+            out[qbase + d] = acc[c] / l;
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//go:build js && wasm
+
+package webgpu
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/hack-pad/safejs"
+)
+
+// Command opcodes, as runtime.js run() reads them.
+const (
+	opDispatch = 0
+	opCopy     = 1
+	cmdWords   = 7
+	maxBinds   = 6
+)
+
+// cmd is one recorded command: a dispatch, or a buffer copy for a read.
+type cmd struct {
+	op    uint32
+	pipe  *pipeline
+	binds [maxBinds]gbuf // bindings 1.. (binding 0 is the parameters)
+	nb    int
+	slot  uint32 // parameter block index
+	grid  [3]uint32
+	// copy
+	src, dst       gbuf
+	srcOff, dstOff int64
+	size           int64
+}
+
+// recorder accumulates a step's commands in Go memory until a read.
+type recorder struct {
+	cmds    []cmd
+	slots   [][16]uint32
+	slotIdx map[[16]uint32]uint32
+	meta    []int32
+	dirty   bool   // meta changed since it was last uploaded
+	bytes   []byte // the step's upload: words, parameters, metadata
+	key     []byte // scratch for bind group cache keys
+	err     error  // first error of the step, reported at the next read
+
+	// Element offsets into meta of the current step's arrays.
+	step stepMeta
+}
+
+type stepMeta struct {
+	valid                           bool
+	n, s                            int
+	tokOff, posOff, slotOff, seqOff int
+	btOff, lrOff                    int
+	btStride, blockSize, nLogits    int
+	maxPos                          int
+	tokens, positions, slots        []int32
+	queryStarts, blockTables        []int32
+}
+
+func (r *recorder) init() {
+	r.slotIdx = map[[16]uint32]uint32{}
+}
+
+// fail records the first error of the step.
+func (r *recorder) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+func (r *recorder) reset() {
+	r.cmds = r.cmds[:0]
+	r.slots = r.slots[:0]
+	clear(r.slotIdx)
+	r.err = nil
+}
+
+// param returns the index of the parameter block p, shared by every
+// dispatch of the step with the same values (all layers of a model use the
+// same few), which keeps the upload small.
+func (r *recorder) param(p [16]uint32) uint32 {
+	if i, ok := r.slotIdx[p]; ok {
+		return i
+	}
+	i := uint32(len(r.slots))
+	r.slots = append(r.slots, p)
+	r.slotIdx[p] = i
+	return i
+}
+
+// grid spreads n workgroups over x and y, since a grid dimension holds at
+// most 65535; kernels rebuild the linear index from num_workgroups.
+func grid(n int) [3]uint32 {
+	if n <= maxGridDim {
+		return [3]uint32{uint32(n), 1, 1}
+	}
+	y := (n + maxGridDim - 1) / maxGridDim
+	x := (n + y - 1) / y
+	return [3]uint32{uint32(x), uint32(y), 1}
+}
+
+// dispatch records kernel k over the given workgroup grid.
+func (d *Device) dispatch(k pipeKey, params [16]uint32, g [3]uint32, binds ...gbuf) {
+	if d.rec.err != nil {
+		return
+	}
+	if g[0] == 0 || g[1] == 0 || g[2] == 0 {
+		return
+	}
+	p, err := d.pipeline(k)
+	if err != nil {
+		d.rec.fail(err)
+		return
+	}
+	want := 0
+	for _, k := range p.kinds[1:] {
+		if k != kindNone {
+			want++
+		}
+	}
+	if len(binds) != want {
+		d.rec.fail(fmt.Errorf("webgpu: kernel %s.%s takes %d buffers, got %d", k.kernel, k.entry, want, len(binds)))
+		return
+	}
+	c := cmd{op: opDispatch, pipe: p, nb: len(binds), slot: d.rec.param(params), grid: g}
+	copy(c.binds[:], binds)
+	d.rec.cmds = append(d.rec.cmds, c)
+}
+
+// f32 passes a float parameter through the u32 parameter block.
+func f32(v float32) uint32 { return math.Float32bits(v) }
+
+// metaBinding stands for the metadata buffer in a recorded command. The
+// buffer is sized at flush, before bind groups are resolved, so commands
+// name it by this placeholder rather than by a buffer that may be replaced.
+func metaBinding() gbuf { return gbuf{id: math.MaxUint32} }
+
+// flush uploads and runs everything recorded. When readBytes > 0 the
+// recorded commands end with a copy into d.read and flush returns the
+// JavaScript Uint8Array holding those bytes.
+func (d *Device) flush(readBytes int64) (safejs.Value, error) {
+	rec := &d.rec
+	defer rec.reset()
+	if d.closed {
+		return safejs.Undefined(), fmt.Errorf("webgpu: device closed")
+	}
+	if err := d.ctx.Err(); err != nil {
+		return safejs.Undefined(), err
+	}
+	if rec.err != nil {
+		return safejs.Undefined(), rec.err
+	}
+	align := int64(d.limits.uniformAlign)
+	if align < paramsSize {
+		align = paramsSize
+	}
+	if _, err := d.ensure(&d.params, max(int64(len(rec.slots)), 1)*align, usageUniform|usageCopyDst, "params"); err != nil {
+		return safejs.Undefined(), err
+	}
+	metaBytes := int64(len(rec.meta)) * 4
+	grew, err := d.ensure(&d.meta, max(metaBytes, 4), usageStorage|usageCopyDst, "meta")
+	if err != nil {
+		return safejs.Undefined(), err
+	}
+	if grew {
+		rec.dirty = true // a new buffer holds none of the metadata
+	}
+
+	nCmd := len(rec.cmds)
+	pBytes := int64(len(rec.slots)) * align
+	mBytes := int64(0)
+	if rec.dirty {
+		mBytes = metaBytes
+	}
+	total := int64(nCmd*cmdWords*4) + pBytes + mBytes
+	buf := rec.bytes[:0]
+	if int64(cap(buf)) < total {
+		buf = make([]byte, 0, total)
+	}
+	for i := range rec.cmds {
+		c := &rec.cmds[i]
+		w := [cmdWords]uint32{c.op}
+		if c.op == opDispatch {
+			g, err := d.group(c)
+			if err != nil {
+				return safejs.Undefined(), err
+			}
+			w[1], w[2], w[3] = c.pipe.id, g, c.slot*uint32(align)
+			w[4], w[5], w[6] = c.grid[0], c.grid[1], c.grid[2]
+			d.stats.Dispatches++
+		} else {
+			w[1], w[2], w[3], w[4], w[5] = c.src.id, uint32(c.srcOff), c.dst.id, uint32(c.dstOff), uint32(c.size)
+		}
+		for _, x := range w {
+			buf = binary.LittleEndian.AppendUint32(buf, x)
+		}
+	}
+	for _, s := range rec.slots {
+		start := len(buf)
+		for _, x := range s {
+			buf = binary.LittleEndian.AppendUint32(buf, x)
+		}
+		for int64(len(buf)-start) < align {
+			buf = append(buf, 0)
+		}
+	}
+	if mBytes > 0 {
+		for _, x := range rec.meta {
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(x))
+		}
+	}
+	rec.bytes = buf
+
+	stage, err := d.b.call("stage")
+	if err != nil {
+		return safejs.Undefined(), d.checkLost(err)
+	}
+	if n, err := stage.Length(); err != nil || int64(n) < total {
+		stage, err = d.b.call("growStage", float64(2*total))
+		if err != nil {
+			return safejs.Undefined(), d.checkLost(err)
+		}
+	}
+	if err := d.b.toJS(stage, buf); err != nil {
+		return safejs.Undefined(), fmt.Errorf("webgpu: uploading step: %w", err)
+	}
+	prom, err := d.b.call("run", nCmd, float64(pBytes), float64(mBytes), d.params.id, d.meta.id, d.read.id, float64(readBytes))
+	if err != nil {
+		return safejs.Undefined(), d.checkLost(err)
+	}
+	d.stats.Submits++
+	v, err := d.aw.await(prom)
+	if err != nil {
+		return safejs.Undefined(), d.checkLost(fmt.Errorf("webgpu: step failed: %w", err))
+	}
+	rec.dirty = false
+	return v, nil
+}
+
+// group returns the bind group of c's buffers, creating it on first use.
+func (d *Device) group(c *cmd) (uint32, error) {
+	k := d.rec.key[:0]
+	k = binary.LittleEndian.AppendUint32(k, uint32(c.pipe.layout))
+	k = binary.LittleEndian.AppendUint32(k, d.params.id)
+	for _, b := range c.binds[:c.nb] {
+		if b.id == math.MaxUint32 {
+			b = d.meta
+		}
+		k = binary.LittleEndian.AppendUint32(k, b.id)
+	}
+	d.rec.key = k
+	if g, ok := d.groups[string(k)]; ok {
+		return g, nil
+	}
+	// (binding, buffer, offset, size) for each binding the entry point uses.
+	spec := []any{0, d.params.id, 0, paramsSize}
+	next := 0
+	for binding, kind := range c.pipe.kinds[1:] {
+		if kind == kindNone {
+			continue
+		}
+		b := c.binds[next]
+		next++
+		if b.id == math.MaxUint32 {
+			b = d.meta
+		}
+		spec = append(spec, binding+1, b.id, 0, float64(b.size))
+	}
+	id, err := d.b.callInt("group", c.pipe.layout, spec)
+	if err != nil {
+		return 0, d.checkLost(err)
+	}
+	d.groups[string(k)] = uint32(id)
+	d.stats.BindGroups++
+	return uint32(id), nil
+}
