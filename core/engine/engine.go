@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -164,8 +165,9 @@ type Engine struct {
 
 	// stepMu makes Steps take turns; it is held for a whole step.
 	stepMu  sync.Mutex
-	sampler *sampler.Sampler
-	sampled []int32
+	samplers []*sampler.Sampler // one per sampling goroutine
+	sampled  []int32
+	rows     []rowWork
 
 	// mu guards everything below. Step holds it except while the model
 	// runs, so AddRequest and Abort wait at most for the scheduler and
@@ -230,7 +232,6 @@ func New(model Model, tok Tokenizer, cfg Config) (*Engine, error) {
 		cfg:       cfg,
 		vocab:     vocab,
 		numBlocks: numBlocks,
-		sampler:   sampler.New(vocab),
 		sched:     sched,
 		reqs:      map[uint64]*live{},
 		seeds:     seeds,
@@ -489,34 +490,43 @@ func (e *Engine) step() ([]routed, error) {
 
 	// Sample every row with its request's own parameters and random
 	// source, so that a request's tokens do not depend on its batch.
-	sampled := slices.Grow(e.sampled[:0], len(b.LogitsRows))[:len(b.LogitsRows)]
+	n := len(b.LogitsRows)
+	sampled := slices.Grow(e.sampled[:0], n)[:n]
 	e.sampled = sampled
-	var lps []*sampler.Result
+	rows := slices.Grow(e.rows[:0], n)[:n]
+	e.rows = rows
 	for k, si := range b.LogitsSeqs {
 		seq := b.Seqs[si]
-		r := e.reqs[seq.ID]
-		sampled[k] = 0
-		if r == nil || seq.Status() != sequence.Running {
-			continue // aborted while the model ran
+		rows[k] = rowWork{r: e.reqs[seq.ID], seq: seq}
+		if rows[k].r == nil || seq.Status() != sequence.Running {
+			rows[k].r = nil // aborted while the model ran
 		}
-		if greedy {
-			sampled[k] = argmax[k]
+	}
+	if greedy {
+		for k := range rows {
+			rows[k].res.Token = argmax[k]
+		}
+	} else {
+		e.sampleRows(rows, logits)
+	}
+	var lps []*sampler.Result
+	for k := range rows {
+		w := &rows[k]
+		sampled[k] = w.res.Token
+		if w.r == nil {
 			continue
 		}
-		row := logits[k*e.vocab : (k+1)*e.vocab]
-		res, serr := e.sampler.Sample(row, &r.params, sampler.History{Prompt: seq.Prompt(), Output: seq.Output()}, r.rng)
-		if serr != nil {
-			r.err = fmt.Errorf("engine: sampling request %d: %w", r.id, serr)
-			_ = e.sched.Finish(seq, sequence.Error)
-			outs = append(outs, e.finishLocked(r, sequence.Error, nil))
+		if w.err != nil {
+			w.r.err = fmt.Errorf("engine: sampling request %d: %w", w.r.id, w.err)
+			_ = e.sched.Finish(w.seq, sequence.Error)
+			outs = append(outs, e.finishLocked(w.r, sequence.Error, nil))
 			continue
 		}
-		sampled[k] = res.Token
-		if r.params.Logprobs > 0 {
+		if w.r.params.Logprobs > 0 {
 			if lps == nil {
-				lps = make([]*sampler.Result, len(b.LogitsRows))
+				lps = make([]*sampler.Result, n)
 			}
-			lps[k] = &res
+			lps[k] = &w.res
 		}
 	}
 	if err := e.sched.Postprocess(b, sampled); err != nil {
@@ -540,6 +550,53 @@ func (e *Engine) step() ([]routed, error) {
 		outs = append(outs, e.emitLocked(r, sampled[k], lp, now))
 	}
 	return outs, nil
+}
+
+// rowWork is one logits row to sample: the request it belongs to (nil if
+// it ended while the model ran) and the outcome.
+type rowWork struct {
+	r   *live
+	seq *sequence.Sequence
+	res sampler.Result
+	err error
+}
+
+// sampleRows samples every row of logits. Rows are independent (each has its
+// request's own random source), so they are spread over up to GOMAXPROCS
+// goroutines, each with its own Sampler and scratch buffers: the device's
+// workers are idle meanwhile, and with a 151,936-token vocabulary a large
+// batch spends milliseconds here. The outcome does not depend on the split.
+func (e *Engine) sampleRows(rows []rowWork, logits []float32) {
+	workers := min(runtime.GOMAXPROCS(0), len(rows))
+	for len(e.samplers) < workers {
+		e.samplers = append(e.samplers, sampler.New(e.vocab))
+	}
+	sample := func(s *sampler.Sampler, k int) {
+		w := &rows[k]
+		if w.r == nil {
+			return
+		}
+		row := logits[k*e.vocab : (k+1)*e.vocab]
+		h := sampler.History{Prompt: w.seq.Prompt(), Output: w.seq.Output()}
+		w.res, w.err = s.Sample(row, &w.r.params, h, w.r.rng)
+	}
+	if workers <= 1 {
+		for k := range rows {
+			sample(e.samplers[0], k)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			// Interleaved rows balance the load when some requests use
+			// cheap greedy decoding and others full filtering.
+			for k := i; k < len(rows); k += workers {
+				sample(e.samplers[i], k)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // fastGreedy reports whether p's token is simply the arg max of the logits.

@@ -206,12 +206,13 @@ func argmax(w []float32) (int32, error) {
 	best := int32(-1)
 	bv := float32(math.Inf(-1))
 	for i, v := range w {
+		if v <= bv {
+			continue // most logits; NaN and +Inf never take this branch
+		}
 		if v != v || v > math.MaxFloat32 {
 			return 0, fmt.Errorf("%w: logit of token %d is %v", ErrBadLogits, i, v)
 		}
-		if v > bv {
-			best, bv = int32(i), v
-		}
+		best, bv = int32(i), v
 	}
 	if best < 0 {
 		return 0, fmt.Errorf("%w: every logit is -Inf", ErrBadLogits)
@@ -241,42 +242,58 @@ func (s *Sampler) draw(w []float32, p *Params, rng *rand.Rand) (int32, error) {
 // top-k or top-p is on, the candidates come sorted by decreasing probability
 // (lowest id first on a tie); otherwise in increasing id order.
 func (s *Sampler) filter(w []float32, p *Params) ([]int32, []float64, float64, error) {
-	maxv := float32(math.Inf(-1))
-	for i, v := range w {
-		if v != v || v > math.MaxFloat32 {
-			return nil, nil, 0, fmt.Errorf("%w: logit of token %d is %v", ErrBadLogits, i, v)
-		}
-		if v > maxv {
-			maxv = v
-		}
-	}
-	if math.IsInf(float64(maxv), -1) {
-		return nil, nil, 0, fmt.Errorf("%w: every logit is -Inf", ErrBadLogits)
-	}
 	temp := float64(p.Temperature)
-	weightOf := func(t int32) float64 { return math.Exp((float64(w[t]) - float64(maxv)) / temp) }
-
-	// min-p keeps p_i >= minP * p_max, that is (w_i - max)/T >= ln(minP): a
-	// threshold on logits, so it needs no softmax over the vocabulary. -Inf
-	// logits are masked tokens and never candidates.
-	floor := -math.MaxFloat32
-	if p.MinP > 0 {
-		floor = float64(maxv) + temp*math.Log(float64(p.MinP))
-	}
 	topK := p.TopK > 0 && p.TopK < s.vocab
 	topP := p.TopP > 0 && p.TopP < 1
 
-	var cand []int32
-	if topK {
-		cand = s.topK(w, p.TopK, floor)
+	var (
+		maxv  float32
+		floor = -math.MaxFloat64 // excludes -Inf: masked tokens are never candidates
+		cand  []int32
+		err   error
+	)
+	if topK && p.MinP == 0 {
+		// The common case (Qwen3's defaults) needs one pass only: the
+		// heap's best is the maximum.
+		if cand, err = s.topK(w, p.TopK, floor); err != nil {
+			return nil, nil, 0, err
+		}
+		if len(cand) == 0 {
+			return nil, nil, 0, fmt.Errorf("%w: every logit is -Inf", ErrBadLogits)
+		}
+		maxv = w[cand[0]]
 	} else {
-		cand = s.cand[:0]
+		maxv = float32(math.Inf(-1))
 		for i, v := range w {
-			if float64(v) >= floor {
-				cand = append(cand, int32(i))
+			if v != v || v > math.MaxFloat32 {
+				return nil, nil, 0, fmt.Errorf("%w: logit of token %d is %v", ErrBadLogits, i, v)
+			}
+			if v > maxv {
+				maxv = v
+			}
+		}
+		if math.IsInf(float64(maxv), -1) {
+			return nil, nil, 0, fmt.Errorf("%w: every logit is -Inf", ErrBadLogits)
+		}
+		// min-p keeps p_i >= minP * p_max, that is (w_i - max)/T >=
+		// ln(minP): a threshold on logits, so it needs no softmax over the
+		// vocabulary.
+		if p.MinP > 0 {
+			floor = float64(maxv) + temp*math.Log(float64(p.MinP))
+		}
+		if topK {
+			cand, _ = s.topK(w, p.TopK, floor) // the row is known finite
+		} else {
+			cand = s.cand[:0]
+			for i, v := range w {
+				if float64(v) >= floor {
+					cand = append(cand, int32(i))
+				}
 			}
 		}
 	}
+	weightOf := func(t int32) float64 { return math.Exp((float64(w[t]) - float64(maxv)) / temp) }
+
 	weight := s.weight[:len(cand)]
 	total := 0.0
 	for i, t := range cand {
@@ -379,7 +396,11 @@ func better(w []float32, a, b int32) bool {
 // sorted best first, in s.cand. It keeps a size-k heap instead of sorting
 // the vocabulary: O(V log k), and close to O(V) in practice because most
 // logits lose to the heap's root at the first comparison.
-func (s *Sampler) topK(w []float32, k int, floor float64) []int32 {
+//
+// NaN and +Inf logits are reported as ErrBadLogits. Checking them costs
+// nothing: they fail the fast rejection below, so they always reach the
+// slow path.
+func (s *Sampler) topK(w []float32, k int, floor float64) ([]int32, error) {
 	h := s.heap[:0]
 	if cap(h) < k {
 		h = make([]int32, 0, k)
@@ -390,6 +411,10 @@ func (s *Sampler) topK(w []float32, k int, floor float64) []int32 {
 	for i, v := range w {
 		if v < root || float64(v) < floor {
 			continue
+		}
+		if v != v || v > math.MaxFloat32 {
+			s.heap = h
+			return nil, fmt.Errorf("%w: logit of token %d is %v", ErrBadLogits, i, v)
 		}
 		t := int32(i)
 		if len(h) < k {
@@ -415,7 +440,7 @@ func (s *Sampler) topK(w []float32, k int, floor float64) []int32 {
 		h = h[:n-1]
 		siftDown(w, h, 0)
 	}
-	return cand
+	return cand, nil
 }
 
 // The heap keeps its worst token at the root.
@@ -462,7 +487,7 @@ func (s *Sampler) logprobs(logits []float32, n int, res *Result) {
 	lse := float64(maxv) + math.Log(z)
 	lp := func(t int32) float32 { return float32(float64(logits[t]) - lse) }
 	res.Logprob = lp(res.Token)
-	top := s.topK(logits, min(n, s.vocab), -math.MaxFloat64)
+	top, _ := s.topK(logits, min(n, s.vocab), -math.MaxFloat64) // checked finite by Sample
 	res.Top = make([]TokenLogprob, len(top))
 	for i, t := range top {
 		res.Top[i] = TokenLogprob{Token: t, Logprob: lp(t)}

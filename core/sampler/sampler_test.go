@@ -134,7 +134,7 @@ func TestBadInput(t *testing.T) {
 	s := New(3)
 	_, err := s.Sample([]float32{1, 2}, &Params{}, History{}, nil)
 	require.ErrorIs(t, err, ErrBadLogits)
-	for _, p := range []Params{{}, {Temperature: 1}, {Logprobs: 1}} {
+	for _, p := range []Params{{}, {Temperature: 1}, {Temperature: 1, TopK: 2}, {Temperature: 1, TopK: 2, MinP: 0.1}, {Logprobs: 1}} {
 		_, err = s.Sample([]float32{1, float32(math.NaN()), 0}, &p, History{}, NewRNG(1))
 		require.ErrorIs(t, err, ErrBadLogits)
 		ninf := float32(math.Inf(-1))
