@@ -164,7 +164,7 @@ type Engine struct {
 	numBlocks int
 
 	// stepMu makes Steps take turns; it is held for a whole step.
-	stepMu  sync.Mutex
+	stepMu   sync.Mutex
 	samplers []*sampler.Sampler // one per sampling goroutine
 	sampled  []int32
 	rows     []rowWork
