@@ -241,3 +241,32 @@ func TestQwen3DefaultParams(t *testing.T) {
 	m := loadQwen3(t, "qwen3-tiny")
 	require.Equal(t, sampler.Params{Temperature: 0.6, TopK: 20, TopP: 0.95}, Qwen3DefaultParams(m))
 }
+
+// TestQwen3SeededSamplingIgnoresBatch: a seeded request samples the same
+// tokens alone and in a batch with other requests, which needs both
+// per-request random sources and logits that do not depend on the batch.
+func TestQwen3SeededSamplingIgnoresBatch(t *testing.T) {
+	for _, fx := range []string{"qwen3-tiny", "qwen3-tiny-untied"} {
+		t.Run(fx, func(t *testing.T) {
+			cases := loadCases(t, fx)
+			m := loadQwen3(t, fx)
+			var reqs []Request
+			for i, c := range cases {
+				seed := uint64(i)
+				reqs = append(reqs, Request{PromptIDs: c.Prompt, Params: sampler.Params{
+					Temperature: 1, TopP: 0.9, MaxTokens: 24, IgnoreEOS: true, Seed: &seed}})
+			}
+			e, err := NewQwen3(m, nil, qwen3Config(64))
+			require.NoError(t, err)
+			together, err := e.Generate(context.Background(), reqs)
+			require.NoError(t, err)
+			for i, r := range reqs {
+				alone, err := NewQwen3(m, nil, qwen3Config(64))
+				require.NoError(t, err)
+				res, err := alone.Generate(context.Background(), []Request{r})
+				require.NoError(t, err)
+				require.Equal(t, res[0].TokenIDs, together[i].TokenIDs, "case %d", i)
+			}
+		})
+	}
+}
