@@ -6,12 +6,19 @@ package tokenizer
 // space, DEL, NBSP, soft hyphen) are shifted to U+0100 and up, which is why a
 // space shows up as "Ġ" (U+0120) and a newline as "Ċ" (U+010A).
 
-// byteToRune and runeToByte are the two directions of that mapping. They are
+// byteLevelRunes is the size of the alphabet's code point range: the
+// shifted bytes end at U+0143.
+const byteLevelRunes = 256 + 68
+
+// byteToRune and runeToByte are the two directions of that mapping
+// (runeToByte holds -1 for code points outside the alphabet). They are
 // computed once and never written afterwards.
 var byteToRune, runeToByte = buildByteLevelTables()
 
-func buildByteLevelTables() (b2r [256]rune, r2b map[rune]byte) {
-	r2b = make(map[rune]byte, 256)
+func buildByteLevelTables() (b2r [256]rune, r2b [byteLevelRunes]int16) {
+	for i := range r2b {
+		r2b[i] = -1
+	}
 	next := rune(256)
 	for b := 0; b < 256; b++ {
 		printable := (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)
@@ -21,23 +28,22 @@ func buildByteLevelTables() (b2r [256]rune, r2b map[rune]byte) {
 			b2r[b] = next
 			next++
 		}
-		r2b[b2r[b]] = byte(b)
+		r2b[b2r[b]] = int16(b)
 	}
 	return b2r, r2b
 }
 
-// byteLevelDecode turns a vocab string back into the bytes it stands for. A
+// appendByteLevelDecoded appends the bytes a vocab string stands for. A
 // string with a character outside the alphabet is not byte-level encoded
-// (an added token written by hand), so, like the Rust decoder, it is
-// returned as its own UTF-8 bytes.
-func byteLevelDecode(tok string) ([]byte, bool) {
-	out := make([]byte, 0, len(tok))
+// (an added token written by hand), so, like the Rust decoder, its own
+// UTF-8 bytes are appended instead.
+func appendByteLevelDecoded(dst []byte, tok string) []byte {
+	start := len(dst)
 	for _, r := range tok {
-		b, ok := runeToByte[r]
-		if !ok {
-			return []byte(tok), false
+		if r < 0 || r >= byteLevelRunes || runeToByte[r] < 0 {
+			return append(dst[:start], tok...)
 		}
-		out = append(out, b)
+		dst = append(dst, byte(runeToByte[r]))
 	}
-	return out, true
+	return dst
 }

@@ -159,6 +159,26 @@ func (s *jsonScanner) int32() (int32, error) {
 	return int32(v), nil
 }
 
+// pair reads a JSON array of exactly two strings, a merge rule.
+func (s *jsonScanner) pair() (left, right string, err error) {
+	if err = s.expect('['); err != nil {
+		return
+	}
+	if left, err = s.str(); err != nil {
+		return
+	}
+	if err = s.expect(','); err != nil {
+		return "", "", fmt.Errorf("want a pair of two tokens: %w", err)
+	}
+	if right, err = s.str(); err != nil {
+		return
+	}
+	if err = s.expect(']'); err != nil {
+		return "", "", fmt.Errorf("want a pair of two tokens: %w", err)
+	}
+	return left, right, nil
+}
+
 // list calls item once per element of a JSON array.
 func (s *jsonScanner) list(item func() error) error {
 	if err := s.expect('['); err != nil {

@@ -253,10 +253,11 @@ func (t *Tokenizer) loadVocab(raw json.RawMessage) error {
 		if err != nil {
 			return err
 		}
-		if _, dup := t.vocab[tok]; dup {
+		n := len(t.vocab)
+		t.vocab[tok] = id
+		if len(t.vocab) == n {
 			return fmt.Errorf("token %q listed twice", tok)
 		}
-		t.vocab[tok] = id
 		maxID = max(maxID, id)
 		return nil
 	})
@@ -329,8 +330,7 @@ func (t *Tokenizer) buildDecodeTable() {
 			// Added tokens are emitted as their content, not byte-decoded.
 			t.tokenBytes = append(t.tokenBytes, tok...)
 		} else {
-			b, _ := byteLevelDecode(tok)
-			t.tokenBytes = append(t.tokenBytes, b...)
+			t.tokenBytes = appendByteLevelDecoded(t.tokenBytes, tok)
 		}
 		t.tokenOff[id+1] = uint32(len(t.tokenBytes))
 	}
@@ -347,18 +347,10 @@ func (t *Tokenizer) loadMerges(raw json.RawMessage) error {
 		var left, right string
 		switch s.peek() {
 		case '[':
-			var parts []string
-			if err := s.list(func() error {
-				p, err := s.str()
-				parts = append(parts, p)
-				return err
-			}); err != nil {
-				return err
+			var err error
+			if left, right, err = s.pair(); err != nil {
+				return fmt.Errorf("merge %d: %w", rank, err)
 			}
-			if len(parts) != 2 {
-				return fmt.Errorf("merge %d has %d parts, want 2", rank, len(parts))
-			}
-			left, right = parts[0], parts[1]
 		case '"':
 			pair, err := s.str()
 			if err != nil {

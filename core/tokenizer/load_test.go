@@ -170,7 +170,7 @@ func TestLoadRejects(t *testing.T) {
 		}, ErrMalformed, `("nosuch", "token"): token not in vocab`},
 		{"merge with 3 parts", func(m map[string]any) {
 			model(m)["merges"].([]any)[0] = []any{"a", "b", "c"}
-		}, ErrMalformed, "merge 0 has 3 parts"},
+		}, ErrMalformed, "merge 0: want a pair of two tokens"},
 		{"missing byte token", func(m map[string]any) { delete(model(m)["vocab"].(map[string]any), "Ġ") }, ErrMalformed, "byte-level token"},
 		{"duplicate id", func(m map[string]any) { model(m)["vocab"].(map[string]any)["zzzz-new"] = 5 }, ErrMalformed, "id 5 used by"},
 		{"negative id", func(m map[string]any) { model(m)["vocab"].(map[string]any)["zzzz-new"] = -5 }, ErrMalformed, "non-negative integer id"},

@@ -244,6 +244,11 @@ func (t *Tokenizer) bytesOf(id int32) []byte {
 // Zipfian word distribution, so a few thousand entries catch most pieces.
 const pieceCacheSize = 1 << 14
 
+// maxCachedPiece is the longest piece, in bytes, that is cached. Hugging
+// Face's BPE caches words up to 256 characters; runs of CJK text without
+// spaces are single pieces and often that long.
+const maxCachedPiece = 256
+
 // pieceCache memoises BPE results per piece. When full it is emptied rather
 // than evicting one by one: cheap, bounded, and good enough for a cache whose
 // misses cost microseconds.
@@ -265,7 +270,7 @@ func (c *pieceCache) get(piece string) ([]int32, bool) {
 }
 
 func (c *pieceCache) put(piece string, ids []int32) {
-	if len(piece) > 64 {
+	if len(piece) > maxCachedPiece {
 		return // long pieces are rare and would pin large strings
 	}
 	c.mu.Lock()

@@ -91,3 +91,20 @@ func FuzzAppendLossy(f *testing.F) {
 		}
 	})
 }
+
+func TestByteLevelAlphabet(t *testing.T) {
+	// Every byte maps to a distinct rune and back.
+	seen := map[rune]bool{}
+	for b := 0; b < 256; b++ {
+		r := byteToRune[b]
+		require.False(t, seen[r])
+		seen[r] = true
+		require.Equal(t, []byte{byte(b)}, appendByteLevelDecoded(nil, string(r)))
+	}
+	require.Equal(t, 'Ġ', byteToRune[' '])
+	require.Equal(t, 'Ċ', byteToRune['\n'])
+	require.Equal(t, 'ĉ', byteToRune['\t'])
+	require.Equal(t, " hi\n", string(appendByteLevelDecoded(nil, "ĠhiĊ")))
+	// Not in the alphabet: the string's own bytes, not a partial decode.
+	require.Equal(t, "xĠ你", string(appendByteLevelDecoded([]byte("x"), "Ġ你")))
+}
