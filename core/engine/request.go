@@ -21,10 +21,12 @@ type Request struct {
 	Params sampler.Params
 	// Priority orders requests under scheduler.Priority: higher first.
 	Priority int
-	// OnOutput, when set, is called with every Output of this request, from
-	// the goroutine running Step, after the step has released the engine:
-	// it may call AddRequest or Abort, but it should return quickly, since
-	// it delays every other request's next step.
+	// OnOutput, when set, is called with every Output of this request, in
+	// order, from the goroutine running the step, once the step has
+	// released the engine's state: it may call AddRequest or Abort, but not
+	// Step, Generate or Stream (the step is still in progress, and they
+	// would wait for it forever). It should return quickly, since it delays
+	// every other request's next step.
 	OnOutput func(Output)
 }
 
