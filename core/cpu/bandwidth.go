@@ -23,7 +23,7 @@ func (d *Device) ReadBandwidth(size int64, rounds int) float64 {
 		start := time.Now()
 		d.pool.run(tasks, func(t int) {
 			part := buf[t*chunk : (t+1)*chunk]
-			if d.simd {
+			if d.isa != isaGo {
 				sums[t] = sumF32AVX(&part[0], len(part))
 				return
 			}

@@ -24,9 +24,20 @@ type Options struct {
 	// 0 means runtime.GOMAXPROCS(0).
 	Threads int
 	// PureGo disables the assembly kernels even where the processor
-	// supports them (tests compare the two paths).
+	// supports them (tests compare the paths).
 	PureGo bool
+	// NoAVX512 keeps to the AVX2 kernels on processors with AVX-512.
+	NoAVX512 bool
 }
+
+// isa is the instruction set the kernels use.
+type isa uint8
+
+const (
+	isaGo     isa = iota // portable Go
+	isaAVX2              // AVX2 + FMA assembly
+	isaAVX512            // AVX-512 assembly for the matmuls, AVX2 elsewhere
+)
 
 // Device runs Qwen3 operations on the CPU. Operations run synchronously in
 // the calling goroutine (spreading work over the pool), so a step's results
@@ -34,7 +45,7 @@ type Options struct {
 // a time; it is not safe for concurrent steps.
 type Device struct {
 	pool  *pool
-	simd  bool
+	isa   isa
 	batch *scheduler.Batch
 	err   error
 
@@ -51,11 +62,16 @@ func New(opts Options) *Device {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	return &Device{
-		pool:  newPool(threads),
-		simd:  !opts.PureGo && haveSIMD(),
-		ropes: make(map[ropeKey]*ropeTable),
+	d := &Device{pool: newPool(threads), ropes: make(map[ropeKey]*ropeTable)}
+	switch {
+	case opts.PureGo || !haveSIMD():
+		d.isa = isaGo
+	case opts.NoAVX512 || !haveAVX512():
+		d.isa = isaAVX2
+	default:
+		d.isa = isaAVX512
 	}
+	return d
 }
 
 // Close stops the worker goroutines. The device must not be used afterwards.
@@ -66,15 +82,12 @@ func (d *Device) Close() error {
 
 // Name implements device.Device.
 func (d *Device) Name() string {
-	kind := "go"
-	if d.simd {
-		kind = "avx2+fma"
-	}
+	kind := [...]string{isaGo: "go", isaAVX2: "avx2+fma", isaAVX512: "avx512"}[d.isa]
 	return fmt.Sprintf("cpu (%d threads, %s)", d.pool.threads(), kind)
 }
 
 // SIMD reports whether the assembly kernels are in use.
-func (d *Device) SIMD() bool { return d.simd }
+func (d *Device) SIMD() bool { return d.isa != isaGo }
 
 // buffer is a float32 activation buffer.
 type buffer struct{ data []float32 }

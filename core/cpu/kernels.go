@@ -47,32 +47,36 @@ func dotBF16Go(x []float32, w []uint16) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// dotBF16Perm is dotBF16Go for activations permuted by permute16: within
-// each 16-element block, xp holds the 8 even elements, then the 8 odd ones.
-func dotBF16Perm(xp []float32, w []uint16) float32 {
+// dotBF16Perm is dotBF16Go for activations permuted by permuteBlocks with
+// block size blk: within each blk-element block, xp holds the blk/2 even
+// elements, then the blk/2 odd ones.
+func dotBF16Perm(xp []float32, w []uint16, blk int) float32 {
 	w = w[:len(xp)]
+	half := blk / 2
 	var s0, s1 float32
-	for b := 0; b+16 <= len(xp); b += 16 {
-		for i := range 8 {
+	for b := 0; b+blk <= len(xp); b += blk {
+		for i := range half {
 			s0 += xp[b+i] * bf16ToF32(w[b+2*i])
-			s1 += xp[b+8+i] * bf16ToF32(w[b+2*i+1])
+			s1 += xp[b+half+i] * bf16ToF32(w[b+2*i+1])
 		}
 	}
 	return s0 + s1
 }
 
-// permute16 writes the first k16 (a multiple of 16) elements of x to dst in
-// the order the SIMD bf16 kernels expect (see kernels_amd64.s), and the rest
-// unchanged.
-func permute16(dst, x []float32, k16 int) {
+// permuteBlocks writes the first kb (a multiple of blk) elements of x to dst
+// in the order the SIMD bf16 kernels expect (see kernels_amd64.s): each
+// blk-element block as its even elements, then its odd ones. The rest is
+// copied unchanged.
+func permuteBlocks(dst, x []float32, kb, blk int) {
 	dst = dst[:len(x)]
-	for b := 0; b < k16; b += 16 {
-		for i := range 8 {
+	half := blk / 2
+	for b := 0; b < kb; b += blk {
+		for i := range half {
 			dst[b+i] = x[b+2*i]
-			dst[b+8+i] = x[b+2*i+1]
+			dst[b+half+i] = x[b+2*i+1]
 		}
 	}
-	copy(dst[k16:], x[k16:])
+	copy(dst[kb:], x[kb:])
 }
 
 const (

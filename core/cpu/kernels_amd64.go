@@ -33,3 +33,17 @@ func axpyF32AVX(y, x *float32, a float32, n int)
 //
 //go:noescape
 func sumF32AVX(a *float32, n int) float32
+
+// haveAVX512 reports whether the AVX-512 kernels can run.
+func haveAVX512() bool { return haveSIMD() && cpu.X86.HasAVX512F }
+
+// kern4x4z is the AVX-512 4x4 block of the bf16 matmul over nblk blocks of
+// 32 elements, activations permuted by permute32.
+//
+//go:noescape
+func kern4x4z(x *float32, ldx int, w *uint16, ldw int, nblk int, out *float32, ldo int)
+
+// kern1x4z is kern4x4z for a single activation row.
+//
+//go:noescape
+func kern1x4z(x *float32, w *uint16, ldw int, nblk int, out *float32)

@@ -15,7 +15,7 @@ const (
 	// rows of a 3072-wide bf16 matrix are 384 KiB, comfortably in L2.
 	bandRows = 64
 	// actRows is the most activation rows swept per pass over a band (a
-	// multiple of 3): 48 rows of 3072 floats are 576 KiB, also in L2.
+	// multiple of 3 and of 4, the kernels' row tiles): 48 rows of 3072 floats are 576 KiB, also in L2.
 	actRows = 48
 )
 
@@ -29,10 +29,17 @@ func bandSize(n, threads int) int {
 
 // linearBF16 computes out[m*n+j] = Σ_k x[m*k+i]·w[j*k+i] for m < rows.
 func (d *Device) linearBF16(out, x []float32, w []uint16, rows, n, k int) {
-	k16 := k &^ 15
-	if !d.simd || k16 == 0 {
-		band := bandSize(n, d.pool.threads())
-		d.pool.run((n+band-1)/band, func(t int) {
+	blk := 0 // elements per SIMD step; 0 selects the Go loop
+	switch {
+	case d.isa == isaAVX512 && k >= 32:
+		blk = 32
+	case d.isa >= isaAVX2 && k >= 16:
+		blk = 16
+	}
+	band := bandSize(n, d.pool.threads())
+	tasks := (n + band - 1) / band
+	if blk == 0 {
+		d.pool.run(tasks, func(t int) {
 			for j := t * band; j < min(n, (t+1)*band); j++ {
 				wr := w[j*k : (j+1)*k]
 				for m := range rows {
@@ -46,25 +53,40 @@ func (d *Device) linearBF16(out, x []float32, w []uint16, rows, n, k int) {
 		d.perm = make([]float32, rows*k)
 	}
 	xp := d.perm[:rows*k]
+	kb := k / blk * blk
 	for m := range rows {
-		permute16(xp[m*k:(m+1)*k], x[m*k:(m+1)*k], k16)
+		permuteBlocks(xp[m*k:(m+1)*k], x[m*k:(m+1)*k], kb, blk)
 	}
-	band := bandSize(n, d.pool.threads())
-	d.pool.run((n+band-1)/band, func(t int) {
-		linearBandSIMD(out, xp, w, rows, n, k, t*band, min(n, (t+1)*band))
+	d.pool.run(tasks, func(t int) {
+		linearBand(out, xp, w, rows, n, k, t*band, min(n, (t+1)*band), blk)
 	})
 }
 
-// linearBandSIMD computes output columns [j0, j1) for every activation row.
-func linearBandSIMD(out, xp []float32, w []uint16, rows, n, k, j0, j1 int) {
-	k16 := k &^ 15
-	nblk := k16 / 16
+// linearBand computes output columns [j0, j1) for every activation row with
+// the SIMD kernels for blocks of blk elements.
+func linearBand(out, xp []float32, w []uint16, rows, n, k, j0, j1, blk int) {
+	kb := k / blk * blk
+	nblk := kb / blk
+	// The 4-row kernel needs 4 rows; AVX2's 3-row one, 3.
+	tile := 4
+	if blk == 16 {
+		tile = 3
+	}
 	for m0 := 0; m0 < rows; m0 += actRows {
 		m1 := min(rows, m0+actRows)
 		j := j0
 		for ; j+4 <= j1; j += 4 {
 			m := m0
-			for ; m+3 <= m1; m += 3 {
+			if blk == 32 {
+				for ; m+tile <= m1; m += tile {
+					kern4x4z(&xp[m*k], k, &w[j*k], k, nblk, &out[m*n+j], n)
+				}
+				for ; m < m1; m++ {
+					kern1x4z(&xp[m*k], &w[j*k], k, nblk, &out[m*n+j])
+				}
+				continue
+			}
+			for ; m+tile <= m1; m += tile {
 				kern3x4(&xp[m*k], k, &w[j*k], k, nblk, &out[m*n+j], n)
 			}
 			for ; m < m1; m++ {
@@ -73,13 +95,13 @@ func linearBandSIMD(out, xp []float32, w []uint16, rows, n, k, j0, j1 int) {
 		}
 		for ; j < j1; j++ {
 			for m := m0; m < m1; m++ {
-				out[m*n+j] = dotBF16Perm(xp[m*k:m*k+k16], w[j*k:j*k+k16])
+				out[m*n+j] = dotBF16Perm(xp[m*k:m*k+kb], w[j*k:j*k+kb], blk)
 			}
 		}
-		if k16 < k {
+		if kb < k {
 			for j := j0; j < j1; j++ {
 				for m := m0; m < m1; m++ {
-					out[m*n+j] += dotBF16Go(xp[m*k+k16:(m+1)*k], w[j*k+k16:(j+1)*k])
+					out[m*n+j] += dotBF16Go(xp[m*k+kb:(m+1)*k], w[j*k+kb:(j+1)*k])
 				}
 			}
 		}
@@ -102,7 +124,7 @@ func (d *Device) linearF32(out, x, w []float32, rows, n, k int) {
 // dot returns Σ a[i]·b[i] over len(a) elements.
 func (d *Device) dot(a, b []float32) float32 {
 	n8 := len(a) &^ 7
-	if !d.simd || n8 == 0 {
+	if d.isa == isaGo || n8 == 0 {
 		return dotF32Go(a, b)
 	}
 	s := dotF32AVX(&a[0], &b[0], n8)
@@ -115,7 +137,7 @@ func (d *Device) dot(a, b []float32) float32 {
 // axpy computes y += a·x over len(y) elements.
 func (d *Device) axpy(y []float32, a float32, x []float32) {
 	n8 := len(y) &^ 7
-	if !d.simd || n8 == 0 {
+	if d.isa == isaGo || n8 == 0 {
 		axpyF32Go(y, a, x)
 		return
 	}

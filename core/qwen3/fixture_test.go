@@ -79,6 +79,7 @@ var devices = []struct {
 	opts cpu.Options
 }{
 	{"simd", cpu.Options{}},
+	{"avx2", cpu.Options{NoAVX512: true}},
 	{"purego", cpu.Options{PureGo: true}},
 	{"1thread", cpu.Options{Threads: 1}},
 }

@@ -1,0 +1,88 @@
+package cpu
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+)
+
+// threadCPUNanos is the CPU time the calling OS thread has run, from
+// /proc/thread-self/schedstat (0 where unavailable). On a shared machine it
+// separates what the kernel costs from time spent waiting for a core.
+func threadCPUNanos() int64 {
+	data, err := os.ReadFile("/proc/thread-self/schedstat")
+	if err != nil {
+		return 0
+	}
+	v, _ := strconv.ParseInt(strings.Fields(string(data))[0], 10, 64)
+	return v
+}
+
+// BenchmarkLinear measures the bf16 matmul on one thread for decode-like
+// (1 row) and prefill-like (many rows) shapes of Qwen3-0.6B. Metrics:
+// GFLOP/s of wall time, and GFLOP per second of the thread's own CPU time
+// (cpu-GFLOP/s), which is what the kernel achieves when it has the core.
+func BenchmarkLinear(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, s := range []struct{ rows, n, k int }{
+		{1, 3072, 1024}, {1, 1024, 3072}, {16, 3072, 1024}, {64, 3072, 1024}, {192, 3072, 1024}, {192, 1024, 3072},
+	} {
+		for _, mode := range []struct {
+			name string
+			opts Options
+			ok   bool
+		}{
+			{"avx512", Options{Threads: 1}, haveAVX512()},
+			{"avx2", Options{Threads: 1, NoAVX512: true}, haveSIMD()},
+			{"go", Options{Threads: 1, PureGo: true}, true},
+		} {
+			if !mode.ok {
+				continue
+			}
+			name := fmt.Sprintf("rows=%d/n=%d/k=%d/%s", s.rows, s.n, s.k, mode.name)
+			b.Run(name, func(b *testing.B) {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				d := New(mode.opts)
+				defer d.Close()
+				w, err := d.UploadWeight("w", device.BF16, []int{s.n, s.k}, randBF16(r, s.n*s.k))
+				if err != nil {
+					b.Fatal(err)
+				}
+				x := &buffer{data: randFloats(r, s.rows*s.k)}
+				out := &buffer{data: make([]float32, s.rows*s.n)}
+				if err := d.BeginStep(oneSeqBatch(1)); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				c0 := threadCPUNanos()
+				for range b.N {
+					d.Linear(out, x, w, s.rows)
+				}
+				c1 := threadCPUNanos()
+				flop := 2 * float64(s.rows*s.n*s.k) * float64(b.N)
+				b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				if c1 > c0 {
+					b.ReportMetric(flop/float64(c1-c0), "cpu-GFLOP/s")
+				}
+				b.SetBytes(int64(2 * s.n * s.k))
+			})
+		}
+	}
+}
+
+// BenchmarkReadBandwidth measures memory read bandwidth with the device's
+// threads (GB/s of wall time).
+func BenchmarkReadBandwidth(b *testing.B) {
+	d := New(Options{})
+	defer d.Close()
+	for range b.N {
+		b.ReportMetric(d.ReadBandwidth(256<<20, 3)/1e9, "GB/s")
+	}
+}
