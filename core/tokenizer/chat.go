@@ -137,9 +137,21 @@ func (t *Tokenizer) ApplyChatTemplateJSON(messages []byte, opts ChatOptions) (st
 		data["tools"] = tools
 	}
 	ctx := exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables).Update(exec.NewContext(data))
-	t.chat.mu.Lock()
-	defer t.chat.mu.Unlock()
-	out, err := tmpl.ExecuteToString(ctx)
+	return t.chat.execute(tmpl, ctx)
+}
+
+// execute renders under the lock. The template and the messages both come
+// from outside, and the engine is third-party code, so a panic inside it is
+// turned into an error rather than taking a server down.
+func (c *chatState) execute(tmpl *exec.Template, ctx *exec.Context) (out string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = "", fmt.Errorf("chat template: rendering failed: %v", r)
+		}
+	}()
+	out, err = tmpl.ExecuteToString(ctx)
 	if err != nil {
 		return "", fmt.Errorf("chat template: %w", err)
 	}

@@ -137,3 +137,22 @@ func mustRead(t *testing.T, name string) []byte {
 	require.NoError(t, err)
 	return data
 }
+
+// FuzzChatTemplate feeds arbitrary message lists to the template engine:
+// whatever the JSON, rendering returns a prompt or an error, never panics.
+func FuzzChatTemplate(f *testing.F) {
+	tok := qwen3(f)
+	for _, s := range []string{
+		`[{"role": "user", "content": "hi"}]`,
+		`[{"role": "assistant", "content": null}]`,
+		`[{"role": "assistant", "content": [{"type": "text", "text": "x"}]}]`,
+		`[{"role": "user", "content": 5}, {"role": "tool", "content": {}}]`,
+		`[{"role": "assistant", "content": "<think>a</think>b", "tool_calls": [{"function": null}]}]`,
+		`[{"role": "assistant", "content": "", "tool_calls": "x"}]`,
+	} {
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, messages string, gen bool) {
+		_, _ = tok.ApplyChatTemplateJSON([]byte(messages), ChatOptions{AddGenerationPrompt: gen})
+	})
+}

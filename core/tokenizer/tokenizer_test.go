@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -118,5 +119,37 @@ func TestDecodeMatchesReference(t *testing.T) {
 				require.Equal(t, c.Tokens[i], got, "id %d", id)
 			}
 		})
+	}
+}
+
+// TestConcurrentUse runs Encode, Decode and the chat template from several
+// goroutines at once (run with -race): the cache and the template are
+// shared.
+func TestConcurrentUse(t *testing.T) {
+	tok := qwen3(t)
+	cases := readJSON[[]encodeCase](t, "cases.json")
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range cases {
+				c := cases[(i+w*37)%len(cases)]
+				ids := tok.Encode(c.Text)
+				if len(ids) != len(c.IDs) || tok.Decode(ids, false) != c.Decoded {
+					errs <- fmt.Errorf("%s: wrong result under concurrency", c.Name)
+					return
+				}
+			}
+			if _, err := tok.ApplyChatTemplate([]Message{{Role: "user", Content: "hi"}}, ChatOptions{}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
 	}
 }
