@@ -77,6 +77,7 @@ type Sampler struct {
 	cand   []int32   // candidate token ids
 	weight []float64 // unnormalised probabilities of cand
 	heap   []int32   // top-k selection
+	binOf  []uint16  // top-p bucket of each candidate
 	counts []int32   // occurrences of each token in the output
 	stamp  []uint32  // stamp[t] == gen marks token t as seen
 	gen    uint32
@@ -94,6 +95,7 @@ func New(vocabSize int) *Sampler {
 		weight: make([]float64, vocabSize),
 		counts: make([]int32, vocabSize),
 		stamp:  make([]uint32, vocabSize),
+		binOf:  make([]uint16, vocabSize),
 	}
 }
 
@@ -315,15 +317,15 @@ func (s *Sampler) filter(w []float32, p *Params) ([]int32, []float64, float64, e
 	// mass reaches need is kept, every token after it dropped; only the
 	// tokens up to that bin need sorting.
 	var bins [topPBins]float64
-	binOf := func(t int32) int {
-		d := (float64(maxv) - float64(w[t])) / temp * topPBinsPerNat
-		if d >= topPBins-1 {
-			return topPBins - 1
-		}
-		return int(d)
-	}
+	binOf := s.binOf[:len(cand)]
+	scale := topPBinsPerNat / temp
 	for i, t := range cand {
-		bins[binOf(t)] += weight[i]
+		b := topPBins - 1
+		if d := (float64(maxv) - float64(w[t])) * scale; d < topPBins-1 {
+			b = int(d)
+		}
+		binOf[i] = uint16(b)
+		bins[b] += weight[i]
 	}
 	last, mass := topPBins-1, 0.0
 	for b, m := range bins {
@@ -334,8 +336,8 @@ func (s *Sampler) filter(w []float32, p *Params) ([]int32, []float64, float64, e
 		}
 	}
 	kept := cand[:0] // filtering in place: kept never overtakes the reader
-	for _, t := range cand {
-		if binOf(t) <= last {
+	for i, t := range cand {
+		if int(binOf[i]) <= last {
 			kept = append(kept, t)
 		}
 	}
