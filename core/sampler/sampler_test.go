@@ -267,8 +267,8 @@ func TestEmpiricalDistribution(t *testing.T) {
 		{"temperature", 50, 2, 200_000, Params{Temperature: 0.8}},
 		{"qwen defaults", 1000, 2, 200_000, Params{Temperature: 0.6, TopK: 20, TopP: 0.95}},
 		{"min-p and top-k", 200, 1, 200_000, Params{Temperature: 1.3, TopK: 40, MinP: 0.1}},
-		{"top-p without top-k", 600, 1.5, 100_000, Params{Temperature: 1, TopP: 0.8}},
-		{"all filters", 500, 1.5, 200_000, Params{Temperature: 0.9, TopK: 100, TopP: 0.9, MinP: 0.01}},
+		{"top-p without top-k", 300, 1.5, 100_000, Params{Temperature: 1, TopP: 0.8}},
+		{"all filters", 500, 1.5, 100_000, Params{Temperature: 0.9, TopK: 100, TopP: 0.9, MinP: 0.01}},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,11 +282,14 @@ func TestEmpiricalDistribution(t *testing.T) {
 				require.NoError(t, err)
 				counts[res.Token]++
 			}
-			chi2 := 0.0
-			for tok, pr := range want {
-				e := pr * float64(tc.draws)
-				d := float64(counts[tok]) - e
-				chi2 += d * d / e
+			chiSquare := func(want map[int32]float64) float64 {
+				chi2 := 0.0
+				for tok, pr := range want {
+					e := pr * float64(tc.draws)
+					d := float64(counts[tok]) - e
+					chi2 += d * d / e
+				}
+				return chi2
 			}
 			for tok := range counts {
 				_, ok := want[tok]
@@ -295,8 +298,28 @@ func TestEmpiricalDistribution(t *testing.T) {
 			df := len(want) - 1
 			require.Greater(t, df, 2)
 			limit := chiSquareCritical(df, z)
+			chi2 := chiSquare(want)
 			t.Logf("%d candidates, chi2 = %.1f, critical value %.1f", len(want), chi2, limit)
 			require.Less(t, chi2, limit)
+
+			// The test has the power to notice a subtly wrong sampler: the
+			// same draws are far from a distribution whose temperature is
+			// off by 10% (over the same candidates).
+			off := tc.p
+			off.Temperature *= 1.1
+			wrong := reference(logits, off)
+			mass := 0.0
+			for tok, pr := range wrong {
+				if _, ok := want[tok]; !ok {
+					delete(wrong, tok)
+				} else {
+					mass += pr
+				}
+			}
+			for tok := range wrong {
+				wrong[tok] /= mass
+			}
+			require.Greater(t, chiSquare(wrong), limit, "the chi-square test cannot tell a 10%% temperature error")
 		})
 	}
 }
