@@ -132,6 +132,11 @@ func TestGenerateMatchesReference(t *testing.T) {
 				require.Equal(t, len(reqs[i].PromptIDs), r.Metrics.PromptTokens)
 			}
 			st := e.Stats()
+			var preemptions int64
+			for _, r := range res {
+				preemptions += int64(r.Metrics.Preemptions)
+			}
+			require.Equal(t, st.Preemptions, preemptions, "per-request preemption counts add up")
 			require.Zero(t, st.Blocks.Used, "every block is released")
 			require.Zero(t, st.Running+st.Waiting)
 			require.False(t, e.HasUnfinished())
