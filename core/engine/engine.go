@@ -252,37 +252,43 @@ func (e *Engine) NumBlocks() int { return e.numBlocks }
 // request changes nothing. ctx governs the request's whole life: once it is
 // done, the next step aborts the request and frees its KV blocks.
 func (e *Engine) AddRequest(ctx context.Context, req Request) (uint64, error) {
+	id, _, err := e.add(ctx, req)
+	return id, err
+}
+
+// add is AddRequest, also returning the prompt's token ids.
+func (e *Engine) add(ctx context.Context, req Request) (uint64, []int32, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	p := req.Params.Clone()
 	if err := p.Validate(); err != nil {
-		return 0, fmt.Errorf("engine: %w", err)
+		return 0, nil, fmt.Errorf("engine: %w", err)
 	}
 	for i, id := range p.StopTokenIDs {
 		if int(id) >= e.vocab {
-			return 0, fmt.Errorf("engine: %w: stop_token_ids[%d] = %d is outside the vocabulary of %d", ErrInvalidRequest, i, id, e.vocab)
+			return 0, nil, fmt.Errorf("engine: %w: stop_token_ids[%d] = %d is outside the vocabulary of %d", ErrInvalidRequest, i, id, e.vocab)
 		}
 	}
 	if len(p.Stop) > 0 && e.tok == nil {
-		return 0, fmt.Errorf("engine: %w: stop strings need a tokenizer", ErrInvalidRequest)
+		return 0, nil, fmt.Errorf("engine: %w: stop strings need a tokenizer", ErrInvalidRequest)
 	}
 	prompt := req.PromptIDs
 	if len(prompt) == 0 {
 		if req.Prompt == "" {
-			return 0, fmt.Errorf("engine: %w: empty prompt", ErrInvalidRequest)
+			return 0, nil, fmt.Errorf("engine: %w: empty prompt", ErrInvalidRequest)
 		}
 		if e.tok == nil {
-			return 0, fmt.Errorf("engine: %w: a text prompt needs a tokenizer; give PromptIDs", ErrInvalidRequest)
+			return 0, nil, fmt.Errorf("engine: %w: a text prompt needs a tokenizer; give PromptIDs", ErrInvalidRequest)
 		}
 		prompt = e.tok.Encode(req.Prompt)
 		if len(prompt) == 0 {
-			return 0, fmt.Errorf("engine: %w: the prompt encodes to no tokens", ErrInvalidRequest)
+			return 0, nil, fmt.Errorf("engine: %w: the prompt encodes to no tokens", ErrInvalidRequest)
 		}
 	}
 	for i, id := range prompt {
 		if id < 0 || int(id) >= e.vocab {
-			return 0, fmt.Errorf("engine: %w: prompt token %d at position %d is outside the vocabulary of %d", ErrInvalidRequest, id, i, e.vocab)
+			return 0, nil, fmt.Errorf("engine: %w: prompt token %d at position %d is outside the vocabulary of %d", ErrInvalidRequest, id, i, e.vocab)
 		}
 	}
 
@@ -310,7 +316,7 @@ func (e *Engine) AddRequest(ctx context.Context, req Request) (uint64, error) {
 	r.seq.Arrival = now
 	if err := e.sched.Add(r.seq); err != nil {
 		e.nextID--
-		return 0, fmt.Errorf("engine: %w", err)
+		return 0, nil, fmt.Errorf("engine: %w", err)
 	}
 	if !p.Greedy() {
 		seed := e.seeds.Uint64()
@@ -321,7 +327,7 @@ func (e *Engine) AddRequest(ctx context.Context, req Request) (uint64, error) {
 	}
 	r.metrics = Metrics{Arrival: now, PromptTokens: len(prompt)}
 	e.reqs[r.id] = r
-	return r.id, nil
+	return r.id, slices.Clone(prompt), nil
 }
 
 // Abort ends the request id at once and frees its KV blocks; the next Step

@@ -58,14 +58,14 @@ func (e *Engine) Generate(ctx context.Context, reqs []Request) ([]Result, error)
 	ids := make([]uint64, len(reqs))
 	remaining := 0
 	for i, req := range reqs {
-		id, err := e.AddRequest(ctx, watch(req, &boxes[i]))
+		id, prompt, err := e.add(ctx, watch(req, &boxes[i]))
 		if err != nil {
 			cols[i].res = Result{FinishReason: sequence.Error, Err: err}
 			cols[i].done = true
 			continue
 		}
 		ids[i] = id
-		cols[i].res.PromptTokenIDs = e.promptOf(id)
+		cols[i].res.PromptTokenIDs = prompt
 		remaining++
 	}
 	collect := func() {
@@ -115,11 +115,11 @@ func results(cols []collector) []Result {
 // ctx and errors; a request the engine rejects returns its error.
 func (e *Engine) Stream(ctx context.Context, req Request, fn func(Output) error) (Result, error) {
 	var box mailbox
-	id, err := e.AddRequest(ctx, watch(req, &box))
+	id, prompt, err := e.add(ctx, watch(req, &box))
 	if err != nil {
 		return Result{FinishReason: sequence.Error, Err: err}, err
 	}
-	col := collector{res: Result{ID: id, PromptTokenIDs: e.promptOf(id)}}
+	col := collector{res: Result{ID: id, PromptTokenIDs: prompt}}
 	var stepErr error
 	deliver := func() error {
 		for _, o := range box.take() {
@@ -154,17 +154,6 @@ func (e *Engine) Stream(ctx context.Context, req Request, fn func(Output) error)
 		}
 	}
 	return col.res, stepErr
-}
-
-// promptOf returns a copy of request id's prompt tokens, or nil if it has
-// already finished.
-func (e *Engine) promptOf(id uint64) []int32 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if r, ok := e.reqs[id]; ok {
-		return append([]int32(nil), r.seq.Prompt()...)
-	}
-	return nil
 }
 
 // deliverPending hands the Outputs of requests finished outside a step
