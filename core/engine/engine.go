@@ -241,7 +241,11 @@ func New(model Model, tok Tokenizer, cfg Config) (*Engine, error) {
 }
 
 // Config returns the engine's configuration, with the defaults New filled in.
-func (e *Engine) Config() Config { return e.cfg }
+func (e *Engine) Config() Config {
+	c := e.cfg
+	c.EOSTokenIDs = slices.Clone(c.EOSTokenIDs)
+	return c
+}
 
 // NumBlocks is the size of the KV cache pool in blocks.
 func (e *Engine) NumBlocks() int { return e.numBlocks }
