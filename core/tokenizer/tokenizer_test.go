@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -151,5 +152,44 @@ func TestConcurrentUse(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err)
+	}
+}
+
+// TestRandomCasesMatchHF checks 1,000 random strings and 1,000 random id
+// sequences against Hugging Face's Rust tokenizer
+// (testdata/hf_random_cases.js made the file), through Encode, Decode and
+// the stream decoder.
+func TestRandomCasesMatchHF(t *testing.T) {
+	tok := qwen3(t)
+	data, err := os.ReadFile(filepath.Join("testdata", "hf_random_cases.json"))
+	require.NoError(t, err)
+	var cases struct {
+		Encode []struct {
+			Text string  `json:"text"`
+			IDs  []int32 `json:"ids"`
+		} `json:"encode"`
+		Decode []decodeCase `json:"decode"`
+	}
+	require.NoError(t, json.Unmarshal(data, &cases))
+	require.Len(t, cases.Encode, 1000)
+	require.Len(t, cases.Decode, 1000)
+	for i, c := range cases.Encode {
+		require.Equal(t, c.IDs, tok.Encode(c.Text), "encode case %d %q", i, c.Text)
+	}
+	for i, c := range cases.Decode {
+		for _, skip := range []bool{false, true} {
+			want := c.Decoded
+			if skip {
+				want = c.DecodedSkipSpecial
+			}
+			require.Equal(t, want, tok.Decode(c.IDs, skip), "decode case %d %v skip=%v", i, c.IDs, skip)
+			d := tok.NewDecoder(skip)
+			var sb strings.Builder
+			for _, id := range c.IDs {
+				sb.WriteString(d.Push(id))
+			}
+			sb.WriteString(d.Flush())
+			require.Equal(t, want, sb.String(), "stream case %d %v skip=%v", i, c.IDs, skip)
+		}
 	}
 }
