@@ -163,6 +163,10 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	kl, vl := c.k[layer], c.v[layer]
 	bs := b.BlockSize
+	if d.isa == isaAVX512 && hd%64 == 0 {
+		d.attentionTiled(os, qs, kl, vl, heads, nkv, hd, scale)
+		return
+	}
 	d.pool.run(rows*nkv, func(task int) {
 		tok, g := task/nkv, task%nkv
 		seq := int(seqOf[tok])
@@ -207,6 +211,93 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 			for t := range n {
 				slot := int(table[t/bs])*bs + t%bs
 				d.axpy(o, scores[h*n+t], vl[(slot*nkv+g)*hd:])
+			}
+		}
+		d.scratch.Put(sp)
+	})
+}
+
+// attentionTiled is Attention with the AVX-512 kernels. A task is a tile of
+// consecutive tokens of one sequence and one KV head; its queries (every
+// token of the tile times every query head of the group) are processed four
+// at a time, so each key and value read from the cache serves four queries.
+// Keys past a query's position (a later token of the tile needs them) get
+// probability 0.
+func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, scale float32) {
+	b := d.batch
+	group := heads / nkv
+	bs := b.BlockSize
+	tileTok := max(1, 4/group)
+	type tile struct{ seq, tok0, ntok int }
+	var tiles []tile
+	for i := range len(b.QueryStarts) - 1 {
+		for j := int(b.QueryStarts[i]); j < int(b.QueryStarts[i+1]); j += tileTok {
+			tiles = append(tiles, tile{i, j, min(tileTok, int(b.QueryStarts[i+1])-j)})
+		}
+	}
+	kstride := nkv * hd
+	d.pool.run(len(tiles)*nkv, func(task int) {
+		tl, g := tiles[task/nkv], task%nkv
+		table := b.BlockTables[tl.seq*b.BlockTableStride : (tl.seq+1)*b.BlockTableStride]
+		nmax := 0
+		for j := tl.tok0; j < tl.tok0+tl.ntok; j++ {
+			nmax = max(nmax, int(b.Positions[j])+1)
+		}
+		sp, _ := d.scratch.Get().(*[]float32)
+		if sp == nil {
+			sp = new([]float32)
+		}
+		if need := 4*nmax + hd; cap(*sp) < need {
+			*sp = make([]float32, need)
+		}
+		scores := (*sp)[:4*nmax]
+		dummy := (*sp)[4*nmax : 4*nmax+hd]
+		nq := tl.ntok * group
+		for q0 := 0; q0 < nq; q0 += 4 {
+			var qp, op [4]*float32
+			var pos [4]int
+			for r := range 4 {
+				qi := min(q0+r, nq-1)
+				tok, h := tl.tok0+qi/group, g*group+qi%group
+				qp[r] = &qs[(tok*heads+h)*hd]
+				pos[r] = int(b.Positions[tok])
+				if q0+r < nq {
+					o := os[(tok*heads+h)*hd : (tok*heads+h+1)*hd]
+					clear(o)
+					op[r] = &o[0]
+				} else {
+					clear(dummy)
+					op[r] = &dummy[0]
+				}
+			}
+			for t0 := 0; t0 < nmax; t0 += bs {
+				cnt := min(bs, nmax-t0)
+				base := (int(table[t0/bs])*bs*nkv + g) * hd
+				attnQK4z(qp[0], qp[1], qp[2], qp[3], &kl[base], kstride, cnt, hd, &scores[t0], nmax)
+			}
+			for r := range 4 {
+				s := scores[r*nmax : (r+1)*nmax]
+				n := pos[r] + 1
+				m := s[0] * scale
+				for _, v := range s[:n] {
+					m = max(m, v*scale)
+				}
+				var sum float32
+				for t, v := range s[:n] {
+					e := expf(v*scale - m)
+					s[t] = e
+					sum += e
+				}
+				inv := 1 / sum
+				for t := range s[:n] {
+					s[t] *= inv
+				}
+				clear(s[n:])
+			}
+			for t0 := 0; t0 < nmax; t0 += bs {
+				cnt := min(bs, nmax-t0)
+				base := (int(table[t0/bs])*bs*nkv + g) * hd
+				attnPV4z(&scores[t0], nmax, &vl[base], kstride, cnt, hd, op[0], op[1], op[2], op[3])
 			}
 		}
 		d.scratch.Put(sp)

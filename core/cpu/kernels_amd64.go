@@ -38,12 +38,25 @@ func sumF32AVX(a *float32, n int) float32
 func haveAVX512() bool { return haveSIMD() && cpu.X86.HasAVX512F }
 
 // kern4x4z is the AVX-512 4x4 block of the bf16 matmul over nblk blocks of
-// 32 elements, activations permuted by permute32.
+// 32 elements, activations permuted by permuteBlocks: it adds
+// Σ_k x[r*ldx+k]·w[c*ldw+k] to out[r*ldo+c] for r, c < 4.
 //
 //go:noescape
 func kern4x4z(x *float32, ldx int, w *uint16, ldw int, nblk int, out *float32, ldo int)
 
-// kern1x4z is kern4x4z for a single activation row.
+// kern1x4z is kern4x4z for a single activation row (adds to out[0:4]).
 //
 //go:noescape
 func kern1x4z(x *float32, w *uint16, ldw int, nblk int, out *float32)
+
+// attnQK4z writes out[r*ostride+t] = Σ_d q_r[d]·k[t*kstride+d] for the four
+// queries q0..q3, t < nk, hd a multiple of 32.
+//
+//go:noescape
+func attnQK4z(q0, q1, q2, q3, k *float32, kstride, nk, hd int, out *float32, ostride int)
+
+// attnPV4z adds Σ_t p[r*pstride+t]·v[t*vstride+d] to o_r[d] for r < 4,
+// t < nk, d < hd, hd a multiple of 64.
+//
+//go:noescape
+func attnPV4z(p *float32, pstride int, v *float32, vstride, nk, hd int, o0, o1, o2, o3 *float32)

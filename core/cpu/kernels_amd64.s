@@ -310,7 +310,9 @@ sumdone:
 // AVX-512 variants: 32 weights (64 bytes) per step, the activations
 // permuted in 32-element blocks (16 even elements, then 16 odd ones). With
 // 32 vector registers a 4x4 block keeps all 16 accumulators, the 8
-// activation vectors and the widened weights in registers.
+// activation vectors and the widened weights in registers. They add their
+// results to out, so a long dot product can be split into cache-sized
+// chunks of k.
 
 // func kern4x4z(x *float32, ldx int, w *uint16, ldw int, nblk int, out *float32, ldo int)
 TEXT ·kern4x4z(SB), NOSPLIT, $0-56
@@ -447,6 +449,7 @@ done4x4z:
 	VHADDPS Y2, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
 	VADDPS X1, X0, X0
+	VADDPS (SI), X0, X0
 	VMOVUPS X0, (SI)
 	ADDQ AX, SI
 	VHADDPS Y5, Y4, Y4
@@ -454,6 +457,7 @@ done4x4z:
 	VHADDPS Y6, Y4, Y4
 	VEXTRACTF128 $1, Y4, X5
 	VADDPS X5, X4, X4
+	VADDPS (SI), X4, X4
 	VMOVUPS X4, (SI)
 	ADDQ AX, SI
 	VHADDPS Y9, Y8, Y8
@@ -461,6 +465,7 @@ done4x4z:
 	VHADDPS Y10, Y8, Y8
 	VEXTRACTF128 $1, Y8, X9
 	VADDPS X9, X8, X8
+	VADDPS (SI), X8, X8
 	VMOVUPS X8, (SI)
 	ADDQ AX, SI
 	VHADDPS Y13, Y12, Y12
@@ -468,6 +473,7 @@ done4x4z:
 	VHADDPS Y14, Y12, Y12
 	VEXTRACTF128 $1, Y12, X13
 	VADDPS X13, X12, X12
+	VADDPS (SI), X12, X12
 	VMOVUPS X12, (SI)
 	VZEROUPPER
 	RET
@@ -542,6 +548,187 @@ done1x4z:
 	VEXTRACTF128 $1, Y0, X1
 	VADDPS  X1, X0, X0
 	MOVQ out+32(FP), SI
+	VADDPS (SI), X0, X0
 	VMOVUPS X0, (SI)
+	VZEROUPPER
+	RET
+
+// Attention kernels (AVX-512). attnQK4z scores four queries against a run
+// of keys, reading each key once for all four; attnPV4z adds four
+// probability-weighted sums of a run of values to four output rows, keeping
+// a 64-wide slice of all four rows in 16 accumulators.
+
+// func attnQK4z(q0, q1, q2, q3, k *float32, kstride, nk, hd int, out *float32, ostride int)
+TEXT ·attnQK4z(SB), NOSPLIT, $0-80
+	MOVQ q0+0(FP), SI
+	MOVQ q1+8(FP), DI
+	MOVQ q2+16(FP), BX
+	MOVQ q3+24(FP), R9
+	MOVQ k+32(FP), R8
+	MOVQ kstride+40(FP), AX
+	SHLQ $2, AX
+	MOVQ nk+48(FP), CX
+	MOVQ hd+56(FP), R13
+	SHRQ $5, R13
+	MOVQ out+64(FP), R10
+	MOVQ ostride+72(FP), R11
+	SHLQ $2, R11
+	LEAQ (R11)(R11*2), R14
+	TESTQ CX, CX
+	JZ   qkdone
+
+qkkey:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	XORQ R12, R12
+	MOVQ R13, DX
+
+qkdim:
+	VMOVUPS (R8)(R12*1), Z8
+	VMOVUPS 64(R8)(R12*1), Z9
+	VFMADD231PS (SI)(R12*1), Z8, Z0
+	VFMADD231PS (DI)(R12*1), Z8, Z1
+	VFMADD231PS (BX)(R12*1), Z8, Z2
+	VFMADD231PS (R9)(R12*1), Z8, Z3
+	VFMADD231PS 64(SI)(R12*1), Z9, Z4
+	VFMADD231PS 64(DI)(R12*1), Z9, Z5
+	VFMADD231PS 64(BX)(R12*1), Z9, Z6
+	VFMADD231PS 64(R9)(R12*1), Z9, Z7
+	ADDQ $128, R12
+	DECQ DX
+	JNZ  qkdim
+	VADDPS Z4, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y8
+	VADDPS Y8, Y0, Y0
+	VADDPS Z5, Z1, Z1
+	VEXTRACTF64X4 $1, Z1, Y8
+	VADDPS Y8, Y1, Y1
+	VADDPS Z6, Z2, Z2
+	VEXTRACTF64X4 $1, Z2, Y8
+	VADDPS Y8, Y2, Y2
+	VADDPS Z7, Z3, Z3
+	VEXTRACTF64X4 $1, Z3, Y8
+	VADDPS Y8, Y3, Y3
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVSS X0, (R10)
+	VEXTRACTPS $1, X0, (R10)(R11*1)
+	VEXTRACTPS $2, X0, (R10)(R11*2)
+	VEXTRACTPS $3, X0, (R10)(R14*1)
+	ADDQ AX, R8
+	ADDQ $4, R10
+	DECQ CX
+	JNZ  qkkey
+
+qkdone:
+	VZEROUPPER
+	RET
+
+// func attnPV4z(p *float32, pstride int, v *float32, vstride, nk, hd int, o0, o1, o2, o3 *float32)
+TEXT ·attnPV4z(SB), NOSPLIT, $0-80
+	MOVQ p+0(FP), SI
+	MOVQ pstride+8(FP), AX
+	SHLQ $2, AX
+	LEAQ (SI)(AX*1), DI
+	LEAQ (DI)(AX*1), BX
+	LEAQ (BX)(AX*1), R9
+	MOVQ v+16(FP), R8
+	MOVQ vstride+24(FP), R10
+	SHLQ $2, R10
+	MOVQ hd+40(FP), R13
+	SHRQ $6, R13
+	MOVQ o0+48(FP), CX
+	MOVQ o1+56(FP), DX
+	MOVQ o2+64(FP), R12
+	MOVQ o3+72(FP), R14
+	TESTQ R13, R13
+	JZ   pvdone
+
+pvchunk:
+	VMOVUPS (CX), Z0
+	VMOVUPS 64(CX), Z1
+	VMOVUPS 128(CX), Z2
+	VMOVUPS 192(CX), Z3
+	VMOVUPS (DX), Z4
+	VMOVUPS 64(DX), Z5
+	VMOVUPS 128(DX), Z6
+	VMOVUPS 192(DX), Z7
+	VMOVUPS (R12), Z8
+	VMOVUPS 64(R12), Z9
+	VMOVUPS 128(R12), Z10
+	VMOVUPS 192(R12), Z11
+	VMOVUPS (R14), Z12
+	VMOVUPS 64(R14), Z13
+	VMOVUPS 128(R14), Z14
+	VMOVUPS 192(R14), Z15
+	MOVQ R8, AX
+	XORQ R11, R11
+
+pvt:
+	CMPQ R11, nk+32(FP)
+	JGE  pvstore
+	VMOVUPS (AX), Z16
+	VMOVUPS 64(AX), Z17
+	VMOVUPS 128(AX), Z18
+	VMOVUPS 192(AX), Z19
+	VBROADCASTSS (SI)(R11*4), Z20
+	VBROADCASTSS (DI)(R11*4), Z21
+	VBROADCASTSS (BX)(R11*4), Z22
+	VBROADCASTSS (R9)(R11*4), Z23
+	VFMADD231PS Z16, Z20, Z0
+	VFMADD231PS Z17, Z20, Z1
+	VFMADD231PS Z18, Z20, Z2
+	VFMADD231PS Z19, Z20, Z3
+	VFMADD231PS Z16, Z21, Z4
+	VFMADD231PS Z17, Z21, Z5
+	VFMADD231PS Z18, Z21, Z6
+	VFMADD231PS Z19, Z21, Z7
+	VFMADD231PS Z16, Z22, Z8
+	VFMADD231PS Z17, Z22, Z9
+	VFMADD231PS Z18, Z22, Z10
+	VFMADD231PS Z19, Z22, Z11
+	VFMADD231PS Z16, Z23, Z12
+	VFMADD231PS Z17, Z23, Z13
+	VFMADD231PS Z18, Z23, Z14
+	VFMADD231PS Z19, Z23, Z15
+	ADDQ R10, AX
+	INCQ R11
+	JMP  pvt
+
+pvstore:
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	VMOVUPS Z2, 128(CX)
+	VMOVUPS Z3, 192(CX)
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VMOVUPS Z6, 128(DX)
+	VMOVUPS Z7, 192(DX)
+	VMOVUPS Z8, (R12)
+	VMOVUPS Z9, 64(R12)
+	VMOVUPS Z10, 128(R12)
+	VMOVUPS Z11, 192(R12)
+	VMOVUPS Z12, (R14)
+	VMOVUPS Z13, 64(R14)
+	VMOVUPS Z14, 128(R14)
+	VMOVUPS Z15, 192(R14)
+	ADDQ $256, CX
+	ADDQ $256, DX
+	ADDQ $256, R12
+	ADDQ $256, R14
+	ADDQ $256, R8
+	DECQ R13
+	JNZ  pvchunk
+
+pvdone:
 	VZEROUPPER
 	RET

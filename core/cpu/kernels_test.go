@@ -241,7 +241,13 @@ func naiveAttention(q []float32, keys, vals [][]float32, heads, nkv, hd, pos int
 // cached), and compares with float64 attention over contiguous keys.
 func TestPagedAttention(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	heads, nkv, hd, bs := 6, 2, 24, 4
+	for _, shape := range []struct{ heads, nkv, hd int }{{6, 2, 24}, {6, 2, 64}, {4, 4, 128}, {8, 1, 64}, {6, 3, 128}} {
+		testPagedAttention(t, r, shape.heads, shape.nkv, shape.hd)
+	}
+}
+
+func testPagedAttention(t *testing.T, r *rand.Rand, heads, nkv, hd int) {
+	bs := 4
 	lens := []int{13, 22}
 	for _, opts := range modes(t) {
 		d := New(opts)
@@ -302,7 +308,7 @@ func TestPagedAttention(t *testing.T) {
 			for i, sp := range qpos {
 				want := naiveAttention(qb[i*heads*hd:], keys[sp[0]], vals[sp[0]], heads, nkv, hd, sp[1])
 				for j := range want {
-					relClose(t, want[j], out.data[i*heads*hd+j], math.Abs(want[j]), 2e-6, "%s token %d out %d", d.Name(), i, j)
+					relClose(t, want[j], out.data[i*heads*hd+j], math.Abs(want[j]), 2e-6, "%s heads %d/%d hd %d token %d out %d", d.Name(), heads, nkv, hd, i, j)
 				}
 			}
 		}
