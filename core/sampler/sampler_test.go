@@ -256,6 +256,9 @@ func chiSquareCritical(k int, z float64) float64 {
 // alpha = 1e-6 (z = 4.753): a correct sampler fails one run in a million,
 // while a wrong renormalisation or an off-by-one filter fails every time.
 func TestEmpiricalDistribution(t *testing.T) {
+	if raceEnabled {
+		t.Skip("single-goroutine statistics: nothing for the race detector, and ten times slower under it")
+	}
 	const z = 4.753
 	tests := []struct {
 		name  string
