@@ -31,22 +31,24 @@ import (
 var ErrBadLogits = errors.New("bad logits")
 
 // TokenLogprob is a token with its log-probability under the model's raw
-// distribution.
+// distribution. Its JSON form is {"token_id": 1, "logprob": -0.1}.
 type TokenLogprob struct {
-	Token   int32
-	Logprob float32
+	Token   int32   `json:"token_id"`
+	Logprob float32 `json:"logprob"`
 }
 
-// Result is one sampled token.
+// Result is one sampled token. Its JSON form is the logprobs entry of
+// "nanovllm generate --json --logprobs N":
+// {"token_id": 1, "logprob": -0.1, "top": [{"token_id": 1, "logprob": -0.1}, ...]}.
 type Result struct {
 	// Token is the chosen token id.
-	Token int32
+	Token int32 `json:"token_id"`
 	// Logprob is the chosen token's log-probability; set only when
 	// Params.Logprobs > 0.
-	Logprob float32
+	Logprob float32 `json:"logprob"`
 	// Top are the Params.Logprobs most likely tokens with their
 	// log-probabilities, most likely first (lowest id on a tie).
-	Top []TokenLogprob
+	Top []TokenLogprob `json:"top"`
 }
 
 // History is the context penalties look at: a request's prompt and the

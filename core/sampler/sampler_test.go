@@ -1,6 +1,7 @@
 package sampler
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -429,4 +430,11 @@ func BenchmarkFullSort(b *testing.B) {
 			return int(a - c)
 		})
 	}
+}
+
+func TestResultJSON(t *testing.T) {
+	r := Result{Token: 7, Logprob: -0.5, Top: []TokenLogprob{{Token: 7, Logprob: -0.5}, {Token: 2, Logprob: -1.25}}}
+	data, err := json.Marshal(r)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"token_id": 7, "logprob": -0.5, "top": [{"token_id": 7, "logprob": -0.5}, {"token_id": 2, "logprob": -1.25}]}`, string(data))
 }
