@@ -139,3 +139,44 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>,
     if (m_b < p.rows && n_a < p.out_f) { out[m_b * p.out_ld + p.col0 + n_a] = acc10; }
     if (m_b < p.rows && n_b < p.out_f) { out[m_b * p.out_ld + p.col0 + n_b] = acc11; }
 }
+
+// ---- gemv_thread ----
+//
+// gemv_thread is the decode path without cooperation: one thread computes
+// one output feature for up to 8 rows, walking its weight row two bf16
+// values (one u32 word) at a time. No shared memory and no barriers, which
+// CPU implementations of WebGPU such as SwiftShader run far faster; on a
+// GPU, neighbouring threads read rows in_f apart, which the caches absorb
+// when in_f is small.
+
+@compute @workgroup_size(64)
+fn gemv_thread(@builtin(global_invocation_id) gid: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * 64u;
+    if (o >= p.out_f) {
+        return;
+    }
+    let wbase = o * p.in_f;
+    var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
+    var a4 = 0.0; var a5 = 0.0; var a6 = 0.0; var a7 = 0.0;
+    for (var i = 0u; i < p.in_f; i++) {
+        let wv = load_w(wbase + i);
+        a0 += wv * x[i];
+        if (p.rows > 1u) { a1 += wv * x[p.in_f + i]; }
+        if (p.rows > 2u) { a2 += wv * x[2u * p.in_f + i]; }
+        if (p.rows > 3u) { a3 += wv * x[3u * p.in_f + i]; }
+        if (p.rows > 4u) { a4 += wv * x[4u * p.in_f + i]; }
+        if (p.rows > 5u) { a5 += wv * x[5u * p.in_f + i]; }
+        if (p.rows > 6u) { a6 += wv * x[6u * p.in_f + i]; }
+        if (p.rows > 7u) { a7 += wv * x[7u * p.in_f + i]; }
+    }
+    let c = p.col0 + o;
+    out[c] = a0;
+    if (p.rows > 1u) { out[p.out_ld + c] = a1; }
+    if (p.rows > 2u) { out[2u * p.out_ld + c] = a2; }
+    if (p.rows > 3u) { out[3u * p.out_ld + c] = a3; }
+    if (p.rows > 4u) { out[4u * p.out_ld + c] = a4; }
+    if (p.rows > 5u) { out[5u * p.out_ld + c] = a5; }
+    if (p.rows > 6u) { out[6u * p.out_ld + c] = a6; }
+    if (p.rows > 7u) { out[7u * p.out_ld + c] = a7; }
+}

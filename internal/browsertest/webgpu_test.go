@@ -76,3 +76,20 @@ func TestPageHTML(t *testing.T) {
 	require.Contains(t, page, `go.argv = ["x.wasm","-test.v"]`)
 	require.Contains(t, page, `go.env = {"A":"\"quoted\""}`)
 }
+
+// TestWebGPUBenchmarks runs the WebGPU benchmarks in the browser when
+// $NANOVLLM_WEBGPU_BENCH holds a -test.bench pattern, e.g.
+//
+//	NANOVLLM_WEBGPU_BENCH=. go test -v -run WebGPUBenchmarks ./internal/browsertest/
+//
+// Extra flags for the wasm binary (e.g. -test.benchtime=3x -layers=28) go in
+// $NANOVLLM_WEBGPU_BENCH_ARGS, space separated.
+func TestWebGPUBenchmarks(t *testing.T) {
+	pattern := os.Getenv("NANOVLLM_WEBGPU_BENCH")
+	if pattern == "" {
+		t.Skip("set NANOVLLM_WEBGPU_BENCH to a benchmark pattern to run the WebGPU benchmarks in Chromium")
+	}
+	args := []string{"-test.run=^$", "-test.bench=" + pattern, "-test.benchtime=3x"}
+	args = append(args, strings.Fields(os.Getenv("NANOVLLM_WEBGPU_BENCH_ARGS"))...)
+	runInBrowser(t, "./wasm/webgpu", args...)
+}

@@ -37,6 +37,11 @@ type Options struct {
 	// Weights larger than the cap are split by rows into several buffers.
 	// Tests set it small to exercise the splitting on tiny models.
 	MaxWeightPartBytes int64
+	// GEMV selects the decode matmul kernel: "coop" (a workgroup per output
+	// feature, reading memory in the order GPUs prefer), "thread" (a thread
+	// per output feature, no barriers: several times faster on CPU
+	// implementations such as SwiftShader) or "" to choose by adapter.
+	GEMV string
 }
 
 // Stats counts the device's work since it was created.
@@ -77,7 +82,8 @@ type Device struct {
 	rope   map[ropeKey]*ropeTable
 	closed bool
 
-	readBytes []byte // scratch for reads
+	readBytes  []byte // scratch for reads
+	gemvThread bool   // decode matmuls use linear.wgsl's gemv_thread (see New)
 }
 
 type limits struct {
@@ -213,6 +219,15 @@ func open(ctx context.Context, b *bridge, aw *awaiter, gpu safejs.Value, opts Op
 	}
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	d.name = "webgpu (" + adapterName(b, adapter) + ")"
+	switch opts.GEMV {
+	case "thread":
+		d.gemvThread = true
+	case "coop":
+	case "":
+		d.gemvThread = strings.Contains(strings.ToLower(d.name), "swiftshader") || isFallback(b, adapter)
+	default:
+		return nil, fmt.Errorf("%w: GEMV option %q (want coop, thread or empty)", ErrBadArgument, opts.GEMV)
+	}
 	d.rec.init()
 	return d, nil
 }
@@ -237,6 +252,20 @@ func adapterName(b *bridge, adapter safejs.Value) string {
 		return "unknown adapter"
 	}
 	return strings.Join(parts, " ")
+}
+
+// isFallback reports whether the adapter says it is a software fallback.
+func isFallback(b *bridge, adapter safejs.Value) bool {
+	info, err := b.get(adapter, "info")
+	if err != nil || info.IsUndefined() {
+		return false
+	}
+	v, err := b.get(info, "isFallbackAdapter")
+	if err != nil {
+		return false
+	}
+	f, err := v.Bool()
+	return err == nil && f
 }
 
 // Name describes the device and its adapter.

@@ -25,9 +25,12 @@ const (
 // workgroup sizes, on a device that keeps weights whole and on one that
 // splits them into buffers of at most 4 KiB.
 func TestKernels(t *testing.T) {
-	for _, limit := range []int64{0, 4096} {
-		g := newGPU(t, Options{MaxWeightPartBytes: limit})
-		t.Run(fmt.Sprintf("weightpart=%d", g.MaxWeightPartBytes()), func(t *testing.T) {
+	for _, tc := range []struct {
+		part int64
+		gemv string
+	}{{0, "coop"}, {4096, "thread"}} {
+		g := newGPU(t, Options{MaxWeightPartBytes: tc.part, GEMV: tc.gemv})
+		t.Run(fmt.Sprintf("weightpart=%d,gemv=%s", g.MaxWeightPartBytes(), tc.gemv), func(t *testing.T) {
 			t.Run("Linear", func(t *testing.T) { testLinear(t, g) })
 			t.Run("Embed", func(t *testing.T) { testEmbed(t, g) })
 			t.Run("RMSNorm", func(t *testing.T) { testRMSNorm(t, g) })

@@ -178,7 +178,11 @@ func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 	for _, p := range gw.parts {
 		params := [16]uint32{uint32(rows), uint32(inF), uint32(p.rows), uint32(outF), uint32(p.row0)}
 		if rows <= gemvMaxRows {
-			d.dispatch(pipeKey{"linear", "gemv", gw.wt}, params, grid(p.rows), o, xi, p.buf)
+			if d.gemvThread {
+				d.dispatch(pipeKey{"linear", "gemv_thread", gw.wt}, params, grid(ceilDiv(p.rows, 64)), o, xi, p.buf)
+			} else {
+				d.dispatch(pipeKey{"linear", "gemv", gw.wt}, params, grid(p.rows), o, xi, p.buf)
+			}
 			continue
 		}
 		g := [3]uint32{uint32(ceilDiv(p.rows, 32)), uint32(ceilDiv(rows, 32)), 1}
