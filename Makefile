@@ -13,9 +13,12 @@ test-go:
 	$(GO) test -count=1 ./...
 
 ## test-browser: the page, the JavaScript API and the engine on both devices
-## in headless Chromium with WebGPU on SwiftShader (installs Chromium if missing).
+## in headless Chromium with WebGPU on SwiftShader (installs Chromium if missing),
+## and the WebGPU kernels and fixture models against the CPU device.
 test-browser: wasm chromium
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./shaders/...
 	NANOVLLM_BROWSER=1 $(GO) test -count=1 -run '^TestBrowser' ./cmd/nanovllm
+	NANOVLLM_BROWSER=1 $(GO) test -count=1 -timeout 20m ./internal/browsertest
 
 # chromium installs Chromium through apt when no Chromium is on the PATH.
 chromium:
