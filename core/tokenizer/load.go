@@ -279,7 +279,6 @@ func (t *Tokenizer) loadVocab(raw json.RawMessage) error {
 		}
 		t.byteIDs[b] = id
 	}
-	t.baseSize = len(t.vocab)
 	return nil
 }
 

@@ -144,6 +144,19 @@ func TestBPEMergeOrder(t *testing.T) {
 		require.Equal(t, tc.text, tok.Decode(tc.want, false))
 	}
 	require.Equal(t, "abcxyz", tok.Decode(tok.Encode("abc<|end|>xyz"), true))
+
+	// With ignore_merges, a piece that is a vocab entry is taken whole,
+	// even where the merges would not produce it.
+	merges = append(merges, [2]string{"ab", "c"}) // makes "abc" a token
+	plain, err := LoadFiles(miniJSON(t, merges, nil), nil)
+	require.NoError(t, err)
+	ignoring, err := LoadFiles(miniJSON(t, merges, func(m map[string]any) { model(m)["ignore_merges"] = true }), nil)
+	require.NoError(t, err)
+	abc, ok := plain.TokenToID("abc")
+	require.True(t, ok)
+	require.Equal(t, ids("a", "bc"), plain.Encode("abc"))
+	require.Equal(t, []int32{abc}, ignoring.Encode("abc"))
+	require.Equal(t, ids("aaaa", "a"), ignoring.Encode("aaaaa"))
 }
 
 func model(m map[string]any) map[string]any { return m["model"].(map[string]any) }

@@ -12,10 +12,9 @@ import (
 // immutable after loading apart from an internal cache, and safe for
 // concurrent use.
 type Tokenizer struct {
-	vocab    map[string]int32 // token (byte-level form, or added content) → id
-	tokens   []string         // id → token; "" where !present
-	present  []bool           // ids that exist; the id space may have holes
-	baseSize int              // entries in model.vocab
+	vocab   map[string]int32 // token (byte-level form, or added content) → id
+	tokens  []string         // id → token; "" where !present
+	present []bool           // ids that exist; the id space may have holes
 
 	byteIDs [256]int32       // id of the single-byte token for each byte
 	merges  map[uint64]merge // pairKey(left, right) → merge rule
@@ -179,7 +178,8 @@ func (t *Tokenizer) encodePiece(ids []int32, piece string, sc *bpeScratch) []int
 		return append(ids, t.byteIDs[piece[0]])
 	}
 	if t.ignoreMerges {
-		if id, ok := t.vocab[byteLevelString(piece)]; ok {
+		// A piece that is a whole model-vocab entry is taken as is.
+		if id, ok := t.vocab[byteLevelString(piece)]; ok && !t.isAdded[id] {
 			return append(ids, id)
 		}
 	}
