@@ -91,11 +91,24 @@ type bpeScratch struct {
 	heap candidateHeap
 }
 
+// smallPiece is the length up to which bpe uses bpeSmall. Most pieces are
+// short words, for which a linear scan over a few pairs beats a heap.
+const smallPiece = 24
+
 // bpe appends the token ids of one pre-tokenized piece (raw bytes) to dst.
 func (t *Tokenizer) bpe(dst []int32, piece string, sc *bpeScratch) []int32 {
 	if len(piece) == 1 {
 		return append(dst, t.byteIDs[piece[0]])
 	}
+	if len(piece) <= smallPiece {
+		return t.bpeSmall(dst, piece)
+	}
+	return t.bpeHeap(dst, piece, sc)
+}
+
+// bpeHeap is bpe for pieces of any length (at least 2 bytes): a linked list
+// of symbols and a heap of candidate merges, O(n log n).
+func (t *Tokenizer) bpeHeap(dst []int32, piece string, sc *bpeScratch) []int32 {
 	syms := sc.syms[:0]
 	for i := 0; i < len(piece); i++ {
 		syms = append(syms, symbol{id: t.byteIDs[piece[i]], prev: int32(i - 1), next: int32(i + 1), len: 1})
@@ -141,4 +154,57 @@ func (t *Tokenizer) bpe(dst []int32, piece string, sc *bpeScratch) []int32 {
 	}
 	sc.syms, sc.heap = syms, h
 	return dst
+}
+
+// noMerge marks a pair with no merge rule in bpeSmall.
+const noMerge = int32(1<<31 - 1)
+
+// bpeSmall is bpe for pieces of at most smallPiece bytes, in the style of
+// tiktoken: the symbols and the rank of each adjacent pair sit in small
+// arrays, each round merges the leftmost pair of lowest rank (the same order
+// as the heap) and shifts the arrays down. O(n²), but with n this small the
+// arrays stay in a cache line or two and no heap is maintained.
+func (t *Tokenizer) bpeSmall(dst []int32, piece string) []int32 {
+	var idBuf, rankBuf, mergedBuf [smallPiece]int32
+	n := len(piece)
+	ids := idBuf[:n]
+	for i := 0; i < n; i++ {
+		ids[i] = t.byteIDs[piece[i]]
+	}
+	ranks, merged := rankBuf[:n-1], mergedBuf[:n-1]
+	rate := func(i int) {
+		if m, ok := t.merges[pairKey(ids[i], ids[i+1])]; ok {
+			ranks[i], merged[i] = m.rank, m.id
+		} else {
+			ranks[i] = noMerge
+		}
+	}
+	for i := range ranks {
+		rate(i)
+	}
+	for len(ranks) > 0 {
+		best, bestRank := -1, noMerge
+		for i, r := range ranks {
+			if r < bestRank {
+				best, bestRank = i, r
+			}
+		}
+		if best < 0 {
+			break
+		}
+		ids[best] = merged[best]
+		copy(ids[best+1:], ids[best+2:])
+		ids = ids[:len(ids)-1]
+		copy(ranks[best:], ranks[best+1:])
+		ranks = ranks[:len(ranks)-1]
+		copy(merged[best:], merged[best+1:])
+		merged = merged[:len(merged)-1]
+		if best > 0 {
+			rate(best - 1)
+		}
+		if best < len(ranks) {
+			rate(best)
+		}
+	}
+	return append(dst, ids...)
 }

@@ -281,3 +281,24 @@ func FuzzLoadFiles(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBPESmallMatchesHeap checks the two BPE implementations against each
+// other on the real vocabulary: the short-piece scan and the heap must
+// merge in the same order. Seeds are every piece of the fixture cases.
+func FuzzBPESmallMatchesHeap(f *testing.F) {
+	tok := qwen3(f)
+	for _, c := range readJSON[[]encodeCase](f, "cases.json") {
+		tok.pretokenize(c.Text, func(piece string, id int32) {
+			if id < 0 {
+				f.Add(piece)
+			}
+		})
+	}
+	f.Fuzz(func(t *testing.T, piece string) {
+		for len(piece) >= 2 {
+			p := piece[:min(len(piece), smallPiece)]
+			require.Equal(t, tok.bpeHeap(nil, p, new(bpeScratch)), tok.bpeSmall(nil, p), "%q", p)
+			piece = piece[len(p):]
+		}
+	})
+}
