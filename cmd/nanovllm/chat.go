@@ -14,7 +14,6 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
 	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
 	"github.com/nano-vllm-go/nano-vllm-go/core/engine"
-	"github.com/nano-vllm-go/nano-vllm-go/core/hub"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
 	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
@@ -80,7 +79,7 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 	dev := cpu.New(cpu.Options{Threads: *threads})
 	defer dev.Close()
-	m, tok, err := chatLoad(ctx, *model, *tokDir, dev)
+	m, tok, err := chatLoad(ctx, *model, *tokDir, dev, stderr)
 	if err != nil {
 		return err
 	}
@@ -200,15 +199,12 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 }
 
-// chatLoad loads the model and its tokenizer on dev.
-func chatLoad(ctx context.Context, model, tokDir string, dev *cpu.Device) (*qwen3.Model, *tokenizer.Tokenizer, error) {
-	dir := model
-	if !strings.HasPrefix(model, qwen3.RandomPrefix) {
-		var err error
-		dir, err = hub.ResolveModel(ctx, hub.NewClientFromEnv(), model)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--model %s: %w", model, err)
-		}
+// chatLoad loads the model and its tokenizer on dev, with download
+// progress on progress.
+func chatLoad(ctx context.Context, model, tokDir string, dev *cpu.Device, progress io.Writer) (*qwen3.Model, *tokenizer.Tokenizer, error) {
+	dir, err := resolveModel(ctx, model, progress)
+	if err != nil {
+		return nil, nil, err
 	}
 	if tokDir == "" {
 		if strings.HasPrefix(model, qwen3.RandomPrefix) {

@@ -53,7 +53,7 @@ func runDetokenize(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 
-	tok, err := loadTokenizer(ctx, *model, *tokDir)
+	tok, err := loadTokenizer(ctx, *model, *tokDir, stderr)
 	if err != nil {
 		return err
 	}

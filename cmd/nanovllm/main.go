@@ -27,7 +27,7 @@ func commands() []command {
 		{"chat", "chat interactively with streamed replies", runChat},
 		{"tokenize", "encode text (or a chat) to token ids", runTokenize},
 		{"detokenize", "decode token ids to text", runDetokenize},
-		{"bench", "measure throughput and latency", runBench},
+		{"bench", "measure throughput and latency (the model's kernels, or the engine)", runBenchCommand},
 		{"serve", "serve the browser demo on localhost", runServe},
 	}
 }

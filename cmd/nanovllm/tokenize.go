@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/hub"
+	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 )
 
@@ -86,7 +87,7 @@ func runTokenize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		*text = string(data)
 	}
 
-	tok, err := loadTokenizer(ctx, *model, *tokDir)
+	tok, err := loadTokenizer(ctx, *model, *tokDir, stderr)
 	if err != nil {
 		return err
 	}
@@ -148,9 +149,9 @@ func parseChatFile(data []byte) (json.RawMessage, tokenizer.ChatOptions, error) 
 
 // loadTokenizer loads the tokenizer of --tokenizer if given, else of
 // --model. A local directory is used as is; a repo id is fetched from the
-// Hugging Face Hub (or its cache): only the tokenizer files for
-// --tokenizer, the whole model for --model.
-func loadTokenizer(ctx context.Context, model, tokDir string) (*tokenizer.Tokenizer, error) {
+// Hugging Face Hub (or its cache), with download progress on progress:
+// only the tokenizer files for --tokenizer, the whole model for --model.
+func loadTokenizer(ctx context.Context, model, tokDir string, progress io.Writer) (*tokenizer.Tokenizer, error) {
 	switch {
 	case tokDir != "":
 		dir, err := resolveTokenizer(ctx, tokDir)
@@ -159,9 +160,12 @@ func loadTokenizer(ctx context.Context, model, tokDir string) (*tokenizer.Tokeni
 		}
 		return loadTokenizerDir(dir, "--tokenizer")
 	case model != "":
-		dir, err := hub.ResolveModel(ctx, hub.NewClientFromEnv(), model)
+		dir, err := resolveModel(ctx, model, progress)
 		if err != nil {
-			return nil, fmt.Errorf("--model: %w", err)
+			return nil, err
+		}
+		if strings.HasPrefix(model, qwen3.RandomPrefix) {
+			return nil, noTokenizerError(model, "this command")
 		}
 		return loadTokenizerDir(dir, "--model")
 	default:

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/block"
+	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
+	"github.com/nano-vllm-go/nano-vllm-go/core/engine"
+	"github.com/nano-vllm-go/nano-vllm-go/core/hub"
+	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
+	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
+)
+
+// modelHelp is the --model flag's help, the same for every command.
+const modelHelp = "model: a local `DIR` (config.json + safetensors), a Hugging Face repo id Org/Name[@revision] (downloaded once into the Hugging Face cache), or random:qwen3-0.6b"
+
+// errNoTokenizer reports a model directory without tokenizer.json (the
+// qwen3-tiny fixtures, random: presets) used where text is needed.
+var errNoTokenizer = errors.New("the model has no tokenizer")
+
+// resolveModel turns a --model argument into something qwen3.Load accepts:
+// a random: preset as is, an existing directory as is, and otherwise a Hub
+// repo id, downloaded (or found) in the Hugging Face cache with progress
+// bars on progress. The Hub client is configured from the environment like
+// huggingface_hub: HF_ENDPOINT, HF_TOKEN, HF_HOME / HF_HUB_CACHE and
+// HF_HUB_OFFLINE.
+func resolveModel(ctx context.Context, model string, progress io.Writer) (string, error) {
+	if model == "" {
+		return "", errors.New("--model is required: " + strings.ReplaceAll(modelHelp, "`", ""))
+	}
+	if strings.HasPrefix(model, qwen3.RandomPrefix) {
+		return model, nil
+	}
+	c := hub.NewClientFromEnv()
+	if progress != nil {
+		c.Progress = hub.NewProgressBar(progress).Update
+	}
+	dir, err := hub.ResolveModel(ctx, c, model)
+	if err != nil {
+		hint := hubHint(c, err)
+		if hint != "" {
+			// A mistyped local path with one slash looks like a repo id.
+			hint += "\n  (" + model + " is not a local directory, so it was looked up as a Hub repo id)"
+		}
+		return "", fmt.Errorf("--model %s: %w%s", model, err, hint)
+	}
+	return dir, nil
+}
+
+// hubHint says what a person can do about a failed Hub resolution.
+func hubHint(c *hub.Client, err error) string {
+	switch {
+	case errors.Is(err, hub.ErrNotCached) && c.Offline:
+		return fmt.Sprintf("\n  HF_HUB_OFFLINE is set, so only the cache %s is used; unset it to download, "+
+			"or point HF_HUB_CACHE/HF_HOME at a cache that has the model", c.CacheDir)
+	case errors.Is(err, hub.ErrNotCached):
+		return fmt.Sprintf("\n  the Hub at %s could not be reached and the model is not in the cache %s; "+
+			"check the network, set HF_ENDPOINT to a reachable mirror, point HF_HUB_CACHE/HF_HOME at a cache "+
+			"that has the model, or pass a local model directory (HF_HUB_OFFLINE=1 skips the network)",
+			c.Endpoint, c.CacheDir)
+	case errors.Is(err, hub.ErrNotFound) && !errors.Is(err, hub.ErrEntryNotFound):
+		return fmt.Sprintf("\n  check the repo id and revision on %s (or give a local directory)", c.Endpoint)
+	}
+	return ""
+}
+
+// loadModelTokenizer loads the tokenizer for a model: from tokDir if given
+// (a directory, or a repo id whose tokenizer files are fetched), else from
+// the resolved model directory. A model without tokenizer.json gives a nil
+// tokenizer and no error: such models still run on token ids.
+func loadModelTokenizer(ctx context.Context, model, dir, tokDir string) (*tokenizer.Tokenizer, error) {
+	if tokDir != "" {
+		d, err := resolveTokenizer(ctx, tokDir)
+		if err != nil {
+			return nil, fmt.Errorf("--tokenizer: %w", err)
+		}
+		return loadTokenizerDir(d, "--tokenizer")
+	}
+	if strings.HasPrefix(model, qwen3.RandomPrefix) {
+		return nil, nil
+	}
+	tok, err := tokenizer.Load(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--model %s: loading its tokenizer: %w", model, err)
+	}
+	return tok, nil
+}
+
+// noTokenizerError explains how to get text in or out of a model without a
+// tokenizer; what names the thing that needs one.
+func noTokenizerError(model, what string) error {
+	why := "has no " + tokenizer.TokenizerFile
+	if strings.HasPrefix(model, qwen3.RandomPrefix) {
+		why = "has random weights and no tokenizer"
+	}
+	return fmt.Errorf("%s needs a tokenizer, and %s %s: pass --tokenizer DIR|REPO: %w", what, model, why, errNoTokenizer)
+}
+
+// engineFlags are the flags of the commands that run the engine: where the
+// model comes from, the CPU threads, and how the KV cache and the scheduler
+// are sized.
+type engineFlags struct {
+	model, tokenizer string
+	threads          int
+	kvCacheMiB       int64
+	maxModelLen      int
+	maxNumSeqs       int
+	maxBatchedTokens int
+	noPrefixCaching  bool
+}
+
+// register adds the flags to fs. kvDefault is the --kv-cache-mib default;
+// 0 lets the command size the cache itself and says so in the help.
+func (f *engineFlags) register(fs *flag.FlagSet, modelDefault string, kvDefault int64) {
+	fs.StringVar(&f.model, "model", modelDefault, modelHelp)
+	fs.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer `DIR` or repo id, if not the model's (random: models have none)")
+	fs.IntVar(&f.threads, "threads", 0, "CPU threads (0: GOMAXPROCS)")
+	kvHelp := "memory for the paged KV cache, in `MiB`"
+	if kvDefault == 0 {
+		kvHelp += " (0: just enough for the request)"
+	}
+	fs.Int64Var(&f.kvCacheMiB, "kv-cache-mib", kvDefault, kvHelp)
+	sc := scheduler.DefaultConfig()
+	fs.IntVar(&f.maxModelLen, "max-model-len", sc.MaxModelLen, "most tokens (prompt + output) per sequence; capped at the model's max_position_embeddings")
+	fs.IntVar(&f.maxNumSeqs, "max-num-seqs", sc.MaxSeqs, "most sequences running at once")
+	fs.IntVar(&f.maxBatchedTokens, "max-num-batched-tokens", sc.MaxBatchedTokens, "most tokens computed in one step (longer prompts are prefilled in chunks)")
+	fs.BoolVar(&f.noPrefixCaching, "no-prefix-caching", false, "do not share the KV blocks of common prompt prefixes")
+}
+
+// check validates the values a flag parser cannot.
+func (f *engineFlags) check() error {
+	switch {
+	case f.threads < 0:
+		return fmt.Errorf("--threads %d: want 0 (all) or a positive count", f.threads)
+	case f.kvCacheMiB < 0:
+		return fmt.Errorf("--kv-cache-mib %d is negative", f.kvCacheMiB)
+	case f.maxModelLen < 1:
+		return fmt.Errorf("--max-model-len %d: want a positive length", f.maxModelLen)
+	case f.maxNumSeqs < 1:
+		return fmt.Errorf("--max-num-seqs %d: want a positive count", f.maxNumSeqs)
+	case f.maxBatchedTokens < f.maxNumSeqs:
+		return fmt.Errorf("--max-num-batched-tokens %d is below --max-num-seqs %d (every running sequence must fit one step)",
+			f.maxBatchedTokens, f.maxNumSeqs)
+	}
+	return nil
+}
+
+// loadedModel is a model with its device and tokenizer (nil for a model
+// without one).
+type loadedModel struct {
+	name  string // the --model argument
+	dev   *cpu.Device
+	model *qwen3.Model
+	tok   *tokenizer.Tokenizer
+}
+
+// Close releases the model and the device.
+func (l *loadedModel) Close() {
+	l.model.Close()
+	l.dev.Close()
+}
+
+// load resolves and loads the model and its tokenizer on a new CPU device.
+func (f *engineFlags) load(ctx context.Context, stderr io.Writer) (*loadedModel, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	dir, err := resolveModel(ctx, f.model, stderr)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := loadModelTokenizer(ctx, f.model, dir, f.tokenizer)
+	if err != nil {
+		return nil, err
+	}
+	dev := cpu.New(cpu.Options{Threads: f.threads})
+	m, err := qwen3.Load(dir, dev, qwen3.Options{})
+	if err != nil {
+		dev.Close()
+		return nil, fmt.Errorf("--model %s: %w", f.model, err)
+	}
+	return &loadedModel{name: f.model, dev: dev, model: m, tok: tok}, nil
+}
+
+// engineConfig is the engine configuration the flags ask for. With
+// --kv-cache-mib 0 the pool holds poolTokens tokens: a command that knows
+// what it will run (generate: one request) sizes the cache for exactly that
+// rather than reserving a gigabyte.
+func (f *engineFlags) engineConfig(poolTokens int) engine.Config {
+	cfg := engine.Config{
+		Cache: block.Config{BlockSize: blockSize, PrefixCaching: !f.noPrefixCaching},
+		Scheduler: scheduler.Config{
+			MaxSeqs:          f.maxNumSeqs,
+			MaxBatchedTokens: f.maxBatchedTokens,
+			MaxModelLen:      f.maxModelLen,
+		},
+	}
+	switch {
+	case f.kvCacheMiB > 0:
+		cfg.Cache.MemoryBudget = f.kvCacheMiB << 20
+	case poolTokens > 0:
+		cfg.Cache.NumBlocks = (poolTokens + blockSize - 1) / blockSize
+	default:
+		cfg.Cache.MemoryBudget = engine.DefaultConfig().Cache.MemoryBudget
+	}
+	return cfg
+}
+
+// newEngine builds the engine over l. NewQwen3 fills in the end-of-sequence
+// ids and caps the maximum length at the model's max_position_embeddings.
+func (l *loadedModel) newEngine(cfg engine.Config) (*engine.Engine, error) {
+	e, err := engine.NewQwen3(l.model, l.tok, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building the engine: %w", err)
+	}
+	return e, nil
+}
