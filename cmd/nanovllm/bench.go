@@ -43,6 +43,15 @@ type benchResult struct {
 	MemoryReadGBPerS float64 `json:"memory_read_gb_per_s"`
 	// DecodeBoundTokensPerS = bandwidth / weight bytes per token; the
 	// fraction is batch-1 decode's share of it.
+	// On a shared machine the process may get less than its threads' worth
+	// of CPU. These rates divide by the process's CPU time instead of wall
+	// time, times the thread count: what the run would reach with the cores
+	// to itself (bandwidth permitting), and CPUShare is the fraction of the
+	// threads' wall time the process actually ran.
+	DecodeTokensPerCPUS map[string]float64 `json:"decode_tokens_per_s_cpu_normalized,omitempty"`
+	PrefillTokensPerCPU float64            `json:"prefill_tokens_per_s_cpu_normalized,omitempty"`
+	CPUShare            float64            `json:"cpu_share,omitempty"`
+
 	DecodeBoundTokensPerS  float64 `json:"decode_batch1_bound_tokens_per_s"`
 	DecodeFractionOfBound  float64 `json:"decode_batch1_fraction_of_bound"`
 	PrefillGFLOPPerS       float64 `json:"prefill_gflop_per_s"`
@@ -89,7 +98,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	dev := cpu.New(cpu.Options{Threads: *threads})
 	defer dev.Close()
-	res := benchResult{Model: *model, Device: dev.Name(), Threads: runtime.GOMAXPROCS(0), DecodeTokensPerS: map[string]float64{}}
+	res := benchResult{Model: *model, Device: dev.Name(), Threads: runtime.GOMAXPROCS(0),
+		DecodeTokensPerS: map[string]float64{}, DecodeTokensPerCPUS: map[string]float64{}}
 	if *threads > 0 {
 		res.Threads = *threads
 	}
@@ -126,6 +136,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Deterministic prompt tokens spread over the vocabulary.
 	token := func(i int) int32 { return int32((i*7919 + 13) % cfg.VocabSize) }
 
+	var wallAll, cpuAll float64
 	for _, bsz := range sizes {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -151,15 +162,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			seqs[i].tokens = append(seqs[i].tokens, token(i))
 		}
 		var elapsed time.Duration
+		var cpuUsed float64
 		for s := range *steps + 1 {
 			b := buildBatch(seqs)
-			start := time.Now()
+			start, cpu0 := time.Now(), procCPUSeconds()
 			ids, err := m.ForwardArgmax(b)
 			if err != nil {
 				return err
 			}
 			if s > 0 { // the first step warms caches and buffers
 				elapsed += time.Since(start)
+				cpuUsed += procCPUSeconds() - cpu0
+				wallAll += time.Since(start).Seconds()
+				cpuAll += procCPUSeconds() - cpu0
 			}
 			for i := range seqs {
 				seqs[i].from = len(seqs[i].tokens)
@@ -168,10 +183,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		tps := float64(bsz**steps) / elapsed.Seconds()
 		res.DecodeTokensPerS[strconv.Itoa(bsz)] = round(tps, 2)
+		if cpuUsed > 0 {
+			res.DecodeTokensPerCPUS[strconv.Itoa(bsz)] = round(float64(bsz**steps)/cpuUsed*float64(res.Threads), 2)
+		}
 		if bsz == 64 {
 			res.Decode64GFLOPPerS = round(tps*float64(flopsPerToken(cfg))/1e9, 1)
 		}
-		progress("decode batch %d: %.2f tokens/s", bsz, tps)
+		progress("decode batch %d: %.2f tokens/s (%.2f normalized to full CPU share)", bsz, tps, res.DecodeTokensPerCPUS[strconv.Itoa(bsz)])
 	}
 
 	// Prefill: one prompt in one step, logits for its last token only.
@@ -184,17 +202,30 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		table[i] = int32(i)
 	}
 	best := time.Duration(1<<63 - 1)
+	bestCPU := 0.0
 	for range 2 {
-		start := time.Now()
+		start, cpu0 := time.Now(), procCPUSeconds()
 		if _, err := m.ForwardArgmax(buildBatch([]stepSeq{{tokens: prompt, blocks: table}})); err != nil {
 			return err
 		}
-		best = min(best, time.Since(start))
+		wall, cpu := time.Since(start), procCPUSeconds()-cpu0
+		wallAll += wall.Seconds()
+		cpuAll += cpu
+		best = min(best, wall)
+		if cpu > 0 && (bestCPU == 0 || cpu < bestCPU) {
+			bestCPU = cpu
+		}
+	}
+	if bestCPU > 0 {
+		res.PrefillTokensPerCPU = round(float64(*prefill)/bestCPU*float64(res.Threads), 2)
+	}
+	if wallAll > 0 {
+		res.CPUShare = round(cpuAll/(wallAll*float64(res.Threads)), 3)
 	}
 	res.PrefillTokens = *prefill
 	res.PrefillTokensPerS = round(float64(*prefill)/best.Seconds(), 2)
 	res.PrefillGFLOPPerS = round(float64(*prefill)*float64(flopsPerToken(cfg)-2*int64(cfg.VocabSize*cfg.HiddenSize))/best.Seconds()/1e9, 1)
-	progress("prefill %d tokens: %.2f tokens/s", *prefill, res.PrefillTokensPerS)
+	progress("prefill %d tokens: %.2f tokens/s (%.2f normalized to full CPU share)", *prefill, res.PrefillTokensPerS, res.PrefillTokensPerCPU)
 
 	res.DecodeBoundTokensPerS = round(res.MemoryReadGBPerS*1e9/float64(res.WeightBytesPerToken), 2)
 	if b1, ok := res.DecodeTokensPerS["1"]; ok {
@@ -252,6 +283,28 @@ func weightBytes(c qwen3.Config) (perToken, total int64) {
 func flopsPerToken(c qwen3.Config) int64 {
 	perToken, _ := weightBytes(c)
 	return perToken // 2 bytes per weight, 2 flops per weight
+}
+
+// procCPUSeconds is the user+system CPU time of the process so far, from
+// /proc/self/stat (Linux; 0 elsewhere), in units of the usual 100 Hz tick.
+func procCPUSeconds() float64 {
+	data, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name; utime and stime are the
+	// 14th and 15th fields of the line.
+	s := string(data)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
 }
 
 // rss reads the resident and peak resident set size on Linux; zeros
