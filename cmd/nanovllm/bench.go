@@ -69,7 +69,7 @@ type benchResult struct {
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	model := fs.String("model", "random:qwen3-0.6b", "model directory, or random:qwen3-0.6b")
+	model := fs.String("model", "random:qwen3-0.6b", modelHelp)
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	threads := fs.Int("threads", 0, "CPU threads (0: GOMAXPROCS)")
 	batches := fs.String("batch-sizes", "1,16,64", "decode batch sizes")
@@ -116,7 +116,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	progress("memory read bandwidth: %.1f GB/s", res.MemoryReadGBPerS)
-	m, err := qwen3.Load(*model, dev, qwen3.Options{MaxTokens: max(*prefill, sizes[len(sizes)-1]*(*context))})
+	dir, err := resolveModel(ctx, *model, stderr)
+	if err != nil {
+		return err
+	}
+	m, err := qwen3.Load(dir, dev, qwen3.Options{MaxTokens: max(*prefill, sizes[len(sizes)-1]*(*context))})
 	if err != nil {
 		return err
 	}
