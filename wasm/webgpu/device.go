@@ -83,7 +83,8 @@ type Device struct {
 	closed bool
 
 	readBytes  []byte // scratch for reads
-	gemvThread bool   // decode matmuls use linear.wgsl's gemv_thread (see New)
+	gemvThread bool   // decode matmuls use the gemv_thread kernels (see New)
+	noVec      bool   // tests: use linear.wgsl even where linear_bf16x8 applies
 }
 
 type limits struct {
@@ -460,6 +461,7 @@ var kernelKinds = map[string][]int{
 	"rmsnorm":              {kindParams, kindStorage, kindStorage, kindRead},
 	"argmax":               {kindParams, kindStorage, kindStorage},
 	"linear":               {kindParams, kindStorage, kindStorage, kindRead},
+	"linear_bf16x8":        {kindParams, kindStorage, kindStorage, kindRead},
 	"attention":            {kindParams, kindRead, kindStorage, kindStorage, kindStorage, kindStorage},
 }
 

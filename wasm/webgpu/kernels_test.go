@@ -26,11 +26,13 @@ const (
 // splits them into buffers of at most 4 KiB.
 func TestKernels(t *testing.T) {
 	for _, tc := range []struct {
-		part int64
-		gemv string
-	}{{0, "coop"}, {4096, "thread"}} {
+		part  int64
+		gemv  string
+		noVec bool
+	}{{0, "coop", false}, {4096, "thread", false}, {4096, "coop", true}, {0, "thread", true}} {
 		g := newGPU(t, Options{MaxWeightPartBytes: tc.part, GEMV: tc.gemv})
-		t.Run(fmt.Sprintf("weightpart=%d,gemv=%s", g.MaxWeightPartBytes(), tc.gemv), func(t *testing.T) {
+		g.noVec = tc.noVec
+		t.Run(fmt.Sprintf("weightpart=%d,gemv=%s,vec=%v", g.MaxWeightPartBytes(), tc.gemv, !tc.noVec), func(t *testing.T) {
 			t.Run("Linear", func(t *testing.T) { testLinear(t, g) })
 			t.Run("Embed", func(t *testing.T) { testEmbed(t, g) })
 			t.Run("RMSNorm", func(t *testing.T) { testRMSNorm(t, g) })
@@ -59,6 +61,7 @@ func testLinear(t *testing.T, g *Device) {
 		{40, 48, 40, device.F32},     // float32 weights, gemm
 		{17, 40, 24, device.F16},     // float16 widened on upload
 		{2, 1024, 3000, device.BF16}, // a wide output, split under a small binding limit
+		{7, 136, 90, device.BF16},    // in_features a multiple of 8: the 16-byte-load kernel
 	} {
 		name := fmt.Sprintf("%dx%dx%d/%d", tc.rows, tc.in, tc.out, tc.dtype)
 		w := p.weight(tc.dtype, []int{tc.out, tc.in}, randWeight(r, tc.dtype, tc.out*tc.in, 0.2))

@@ -175,22 +175,32 @@ func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 		d.rec.fail(fmt.Errorf("%w: Linear: out and x are the same buffer", ErrBadArgument))
 		return
 	}
+	vec := gw.wt == shaders.WeightBF16 && inF%8 == 0 && !d.noVec
 	for _, p := range gw.parts {
 		params := [16]uint32{uint32(rows), uint32(inF), uint32(p.rows), uint32(outF), uint32(p.row0)}
-		if rows <= gemvMaxRows {
-			if d.gemvThread {
-				d.dispatch(pipeKey{"linear", "gemv_thread", gw.wt}, params, grid(ceilDiv(p.rows, 64)), o, xi, p.buf)
-			} else {
-				d.dispatch(pipeKey{"linear", "gemv", gw.wt}, params, grid(p.rows), o, xi, p.buf)
+		switch {
+		case vec && d.gemvThread:
+			// Any number of rows, 8 per workgroup row of the grid.
+			g := [3]uint32{uint32(ceilDiv(p.rows, 64)), uint32(ceilDiv(rows, gemvMaxRows)), 1}
+			if g[0] > maxGridDim || g[1] > maxGridDim {
+				d.rec.fail(fmt.Errorf("%w: Linear: %dx%d output exceeds the dispatch grid", ErrTooLarge, rows, p.rows))
+				return
 			}
-			continue
+			d.dispatch(pipeKey{"linear_bf16x8", "gemv_thread", shaders.NoWeight}, params, g, o, xi, p.buf)
+		case rows <= gemvMaxRows && vec:
+			d.dispatch(pipeKey{"linear_bf16x8", "gemv", shaders.NoWeight}, params, grid(p.rows), o, xi, p.buf)
+		case rows <= gemvMaxRows && d.gemvThread:
+			d.dispatch(pipeKey{"linear", "gemv_thread", gw.wt}, params, grid(ceilDiv(p.rows, 64)), o, xi, p.buf)
+		case rows <= gemvMaxRows:
+			d.dispatch(pipeKey{"linear", "gemv", gw.wt}, params, grid(p.rows), o, xi, p.buf)
+		default:
+			g := [3]uint32{uint32(ceilDiv(p.rows, 32)), uint32(ceilDiv(rows, 32)), 1}
+			if g[0] > maxGridDim || g[1] > maxGridDim {
+				d.rec.fail(fmt.Errorf("%w: Linear: %dx%d output exceeds the dispatch grid", ErrTooLarge, rows, p.rows))
+				return
+			}
+			d.dispatch(pipeKey{"linear", "gemm", gw.wt}, params, g, o, xi, p.buf)
 		}
-		g := [3]uint32{uint32(ceilDiv(p.rows, 32)), uint32(ceilDiv(rows, 32)), 1}
-		if g[0] > maxGridDim || g[1] > maxGridDim {
-			d.rec.fail(fmt.Errorf("%w: Linear: %dx%d output exceeds the dispatch grid", ErrTooLarge, rows, p.rows))
-			return
-		}
-		d.dispatch(pipeKey{"linear", "gemm", gw.wt}, params, g, o, xi, p.buf)
 	}
 }
 
