@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -188,8 +189,9 @@ func loadTokenizerDir(dir, flagName string) (*tokenizer.Tokenizer, error) {
 }
 
 // resolveTokenizer returns a directory holding tokenizer.json: arg itself if
-// it is a directory, else the Hub snapshot of repo id arg with only the two
-// tokenizer files downloaded.
+// it is a directory, else the Hub snapshot of repo id arg ("Org/Name" or
+// "Org/Name@revision") with tokenizer.json and, if the repo has it,
+// tokenizer_config.json downloaded into the standard cache.
 func resolveTokenizer(ctx context.Context, arg string) (string, error) {
 	if st, err := os.Stat(arg); err == nil {
 		if !st.IsDir() {
@@ -198,19 +200,19 @@ func resolveTokenizer(ctx context.Context, arg string) (string, error) {
 		return arg, nil
 	}
 	repo, rev, _ := strings.Cut(arg, "@")
-	if rev == "" {
-		rev = hub.DefaultRevision
-	}
 	c := hub.NewClientFromEnv()
 	path, err := c.Download(ctx, repo, rev, tokenizer.TokenizerFile)
 	if err != nil {
-		return "", fmt.Errorf("%s: no such directory, and from the Hub: %w", arg, err)
+		return "", fmt.Errorf("%s: no such directory, and not on the Hub: %w", arg, err)
 	}
-	if _, err := c.Download(ctx, repo, rev, tokenizer.TokenizerConfigFile); err != nil &&
-		!errors.Is(err, hub.ErrEntryNotFound) {
+	// The snapshot folder is named by the commit the revision resolved to;
+	// asking for that commit keeps both files from the same snapshot.
+	snap := filepath.Dir(path)
+	if _, err := c.Download(ctx, repo, filepath.Base(snap), tokenizer.TokenizerConfigFile); err != nil &&
+		!errors.Is(err, hub.ErrEntryNotFound) && !errors.Is(err, hub.ErrNotCached) {
 		return "", err
 	}
-	return strings.TrimSuffix(path, tokenizer.TokenizerFile), nil
+	return snap, nil
 }
 
 // readFileOrStdin reads a file, or stdin for "-".

@@ -219,3 +219,36 @@ func TestTokenizeErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenizeRepoIDFromCache resolves a Hub repo id offline from a cache in
+// huggingface_hub's layout (refs/main naming the commit, snapshots/<commit>
+// holding the files), as a model downloaded earlier would be found.
+func TestTokenizeRepoIDFromCache(t *testing.T) {
+	cache := t.TempDir()
+	commit := strings.Repeat("c0ffee", 6) + "c0ff"
+	repo := filepath.Join(cache, "models--Qwen--Qwen3-0.6B")
+	snap := filepath.Join(repo, "snapshots", commit)
+	require.NoError(t, os.MkdirAll(snap, 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(repo, "refs"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "refs", "main"), []byte(commit), 0o644))
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		abs, err := filepath.Abs(filepath.Join(tokenizerFixtures, f))
+		require.NoError(t, err)
+		require.NoError(t, os.Symlink(abs, filepath.Join(snap, f)))
+	}
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_HUB_OFFLINE", "1")
+
+	for _, args := range [][]string{
+		{"--tokenizer", "Qwen/Qwen3-0.6B"},
+		{"--tokenizer", "Qwen/Qwen3-0.6B@" + commit},
+		{"--model", "Qwen/Other", "--tokenizer", "Qwen/Qwen3-0.6B"},
+	} {
+		out, _, err := runCmd(t, runTokenize, append(args, "--text", "Hello, world!")...)
+		require.NoError(t, err, args)
+		require.Equal(t, "9707,11,1879,0\n", out, args)
+	}
+	_, _, err := runCmd(t, runTokenize, "--tokenizer", "Qwen/Other", "--text", "x")
+	require.ErrorContains(t, err, "not on the Hub")
+	require.ErrorContains(t, err, "offline")
+}
