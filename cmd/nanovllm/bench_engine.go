@@ -91,7 +91,11 @@ type benchEngineResult struct {
 	CachedPromptTokens int     `json:"cached_prompt_tokens"`
 	PrefixCacheHitRate float64 `json:"prefix_cache_hit_rate"`
 	Preemptions        int64   `json:"preemptions"`
-	Note               string  `json:"note"`
+	// CPUShare is the process's CPU time over the run's wall time times
+	// the thread count: below 1 when other work shared the cores (Linux
+	// only; 0 elsewhere).
+	CPUShare float64 `json:"cpu_share"`
+	Note     string  `json:"note"`
 }
 
 // latencyStats summarises one latency over the requests, in milliseconds.
@@ -180,7 +184,7 @@ func runBenchEngine(ctx context.Context, args []string, stdout, stderr io.Writer
 			ef.model, lm.dev.Name(), spec.numRequests, spec.minInput, spec.maxInput, spec.sharedPrefix,
 			spec.minOutput, spec.maxOutput, spec.temperature)
 	}
-	res, err := benchEngine(ctx, e, spec)
+	res, err := benchEngine(ctx, e, spec, threads)
 	if err != nil {
 		return err
 	}
@@ -201,6 +205,9 @@ func runBenchEngine(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "prefix cache: %d of %d prompt tokens (%.1f%%)\n",
 		res.CachedPromptTokens, res.PromptTokens, 100*res.PrefixCacheHitRate)
+	if res.CPUShare > 0 {
+		fmt.Fprintf(stdout, "CPU share: %.0f%% of %d threads' wall time (lower means other work shared the cores)\n", 100*res.CPUShare, threads)
+	}
 	return nil
 }
 
@@ -238,7 +245,7 @@ func benchRequests(spec benchSpec) (warm engine.Request, reqs []engine.Request) 
 }
 
 // benchEngine runs spec on e and measures it.
-func benchEngine(ctx context.Context, e *engine.Engine, spec benchSpec) (benchEngineResult, error) {
+func benchEngine(ctx context.Context, e *engine.Engine, spec benchSpec, threads int) (benchEngineResult, error) {
 	warm, reqs := benchRequests(spec)
 	if spec.warmup {
 		if _, err := e.Generate(ctx, []engine.Request{warm}); err != nil {
@@ -246,9 +253,9 @@ func benchEngine(ctx context.Context, e *engine.Engine, spec benchSpec) (benchEn
 		}
 	}
 	pre := e.Stats().Preemptions
-	start := time.Now()
+	start, cpu0 := time.Now(), procCPUSeconds()
 	results, err := e.Generate(ctx, reqs)
-	elapsed := time.Since(start)
+	elapsed, cpuUsed := time.Since(start), procCPUSeconds()-cpu0
 	if err != nil {
 		return benchEngineResult{}, err
 	}
@@ -277,6 +284,9 @@ func benchEngine(ctx context.Context, e *engine.Engine, spec benchSpec) (benchEn
 	if s := elapsed.Seconds(); s > 0 {
 		res.TotalTokensPerS = round(float64(res.PromptTokens+res.OutputTokens)/s, 2)
 		res.OutputTokensPerS = round(float64(res.OutputTokens)/s, 2)
+	}
+	if threads > 0 && elapsed > 0 {
+		res.CPUShare = round(cpuUsed/(elapsed.Seconds()*float64(threads)), 3)
 	}
 	if res.PromptTokens > 0 {
 		res.PrefixCacheHitRate = round(float64(res.CachedPromptTokens)/float64(res.PromptTokens), 4)

@@ -26,7 +26,7 @@ func TestBenchEngine(t *testing.T) {
 	for _, k := range []string{"mode", "model", "device", "threads", "num_requests", "seed", "input_len_range", "output_len_range",
 		"shared_prefix_tokens", "temperature", "kv_cache_blocks", "max_num_seqs", "prompt_tokens", "output_tokens", "elapsed_s",
 		"total_tokens_per_s", "output_tokens_per_s", "ttft_ms", "tpot_ms", "cached_prompt_tokens", "prefix_cache_hit_rate",
-		"preemptions", "note"} {
+		"preemptions", "cpu_share", "note"} {
 		require.Contains(t, raw, k)
 	}
 	var res benchEngineResult
