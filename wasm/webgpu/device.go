@@ -459,6 +459,7 @@ var kernelKinds = map[string][]int{
 	"kv_write":             {kindParams, kindRead, kindStorage, kindStorage, kindStorage, kindStorage},
 	"rope":                 {kindParams, kindRead, kindStorage, kindRead},
 	"rmsnorm":              {kindParams, kindStorage, kindStorage, kindRead},
+	"topk":                 {kindParams, kindStorage, kindStorage},
 	"argmax":               {kindParams, kindStorage, kindStorage},
 	"linear":               {kindParams, kindStorage, kindStorage, kindRead},
 	"linear_bf16x8":        {kindParams, kindStorage, kindStorage, kindRead},

@@ -3,6 +3,7 @@
 package webgpu
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"testing"
@@ -187,4 +188,19 @@ func TestDeviceLost(t *testing.T) {
 	err = g.ReadFloats(make([]float32, 4), x)
 	require.ErrorIs(t, err, ErrDeviceLost)
 	require.False(t, errors.Is(err, ErrBadArgument))
+}
+
+// TestNoWebGPU hides navigator.gpu, as a browser without WebGPU has none,
+// and expects ErrNoWebGPU so that callers can fall back to the CPU device.
+func TestNoWebGPU(t *testing.T) {
+	nav, err := safejs.Global().Get("navigator")
+	require.NoError(t, err)
+	object, err := safejs.Global().Get("Object")
+	require.NoError(t, err)
+	_, err = object.Call("defineProperty", nav, "gpu", map[string]any{"value": nil, "configurable": true})
+	require.NoError(t, err)
+	// Deleting the own property uncovers Navigator.prototype.gpu again.
+	defer nav.Delete("gpu")
+	_, err = New(context.Background(), Options{})
+	require.ErrorIs(t, err, ErrNoWebGPU)
 }

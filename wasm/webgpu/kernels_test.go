@@ -5,6 +5,7 @@ package webgpu
 import (
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -261,4 +262,27 @@ func testGatherArgmax(t *testing.T, g *Device) {
 	ids, err := p.gpu.ArgmaxRows(x.g, 3, cols)
 	require.NoError(t, err)
 	require.Equal(t, int32(10), ids[2], "tie goes to the lowest index")
+
+	// Top-k against a sort of the CPU's copy of the rows.
+	rows := len(b.TokenIDs)
+	all := make([]float32, rows*cols)
+	require.NoError(t, p.cpu.ReadFloats(all, x.c))
+	for _, k := range []int{1, 5, 40} {
+		gids, gvals, err := g.TopKRows(x.g, rows, cols, k)
+		require.NoError(t, err)
+		for r := range rows {
+			row := all[r*cols : (r+1)*cols]
+			order := make([]int32, cols)
+			for i := range order {
+				order[i] = int32(i)
+			}
+			sort.SliceStable(order, func(a, b int) bool { return row[order[a]] > row[order[b]] })
+			require.Equal(t, order[:k], gids[r*k:(r+1)*k], "top-%d ids of row %d", k, r)
+			for j, id := range order[:k] {
+				require.Equal(t, row[id], gvals[r*k+j])
+			}
+		}
+	}
+	_, _, err = g.TopKRows(x.g, 1, cols, MaxTopK+1)
+	require.ErrorIs(t, err, ErrBadArgument)
 }
