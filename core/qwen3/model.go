@@ -99,6 +99,9 @@ func LoadFrom(cfg Config, tensors TensorFunc, dev device.Device, opts Options) (
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("qwen3: %w", err)
 	}
+	if dev == nil || tensors == nil {
+		return nil, errors.New("qwen3: LoadFrom needs a device and a tensor source")
+	}
 	m := &Model{cfg: cfg, dev: dev, gen: GenerationConfig{
 		BOSTokenID: cfg.BOSTokenID, EOSTokenIDs: cfg.EOSTokenIDs, Temperature: 1, TopP: 1,
 	}}
