@@ -230,9 +230,9 @@ func generate(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if lm.tok == nil {
 		switch {
 		case ids == nil:
-			return fmt.Errorf("%w (or give the prompt as --prompt-ids)", noTokenizerError(ef.model, "a text prompt"))
+			return noTokenizerError(ef.model, "a text prompt", ", or give the prompt as --prompt-ids")
 		case len(params.Stop) > 0:
-			return noTokenizerError(ef.model, "--stop")
+			return noTokenizerError(ef.model, "--stop", "")
 		}
 	}
 	if ids == nil {

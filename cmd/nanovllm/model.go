@@ -97,13 +97,14 @@ func loadModelTokenizer(ctx context.Context, model, dir, tokDir string) (*tokeni
 }
 
 // noTokenizerError explains how to get text in or out of a model without a
-// tokenizer; what names the thing that needs one.
-func noTokenizerError(model, what string) error {
+// tokenizer; what names the thing that needs one, and alt is another way
+// out, if any (" or ...").
+func noTokenizerError(model, what, alt string) error {
 	why := "has no " + tokenizer.TokenizerFile
 	if strings.HasPrefix(model, qwen3.RandomPrefix) {
 		why = "has random weights and no tokenizer"
 	}
-	return fmt.Errorf("%s needs a tokenizer, and %s %s: pass --tokenizer DIR|REPO: %w", what, model, why, errNoTokenizer)
+	return fmt.Errorf("%s needs a tokenizer, and %s %s: pass --tokenizer DIR|REPO%s (%w)", what, model, why, alt, errNoTokenizer)
 }
 
 // engineFlags are the flags of the commands that run the engine: where the

@@ -166,7 +166,7 @@ func loadTokenizer(ctx context.Context, model, tokDir string, progress io.Writer
 			return nil, err
 		}
 		if strings.HasPrefix(model, qwen3.RandomPrefix) {
-			return nil, noTokenizerError(model, "this command")
+			return nil, noTokenizerError(model, "this command", "")
 		}
 		return loadTokenizerDir(dir, "--model")
 	default:
