@@ -85,3 +85,45 @@ fn main_inplace(@builtin(workgroup_id) wid: vec3<u32>,
         out[base + c] = (out[base + c] * inv) * load_w(c);
     }
 }
+
+// main_thread and main_thread_inplace give each row to one thread, with no
+// shared memory and no barriers: the faster form on CPU implementations of
+// WebGPU (SwiftShader), where a barrier costs far more than a GPU's.
+
+@compute @workgroup_size(64)
+fn main_thread(@builtin(global_invocation_id) gid: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row = gid.x + gid.y * nwg.x * 64u;
+    if (row >= p.rows) {
+        return;
+    }
+    let base = row * p.width;
+    var ss = 0.0;
+    for (var c = 0u; c < p.width; c++) {
+        let v = x[base + c];
+        ss += v * v;
+    }
+    let inv = 1.0 / sqrt(ss / f32(p.width) + p.eps);
+    for (var c = 0u; c < p.width; c++) {
+        out[base + c] = (x[base + c] * inv) * load_w(c);
+    }
+}
+
+@compute @workgroup_size(64)
+fn main_thread_inplace(@builtin(global_invocation_id) gid: vec3<u32>,
+                       @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row = gid.x + gid.y * nwg.x * 64u;
+    if (row >= p.rows) {
+        return;
+    }
+    let base = row * p.width;
+    var ss = 0.0;
+    for (var c = 0u; c < p.width; c++) {
+        let v = out[base + c];
+        ss += v * v;
+    }
+    let inv = 1.0 / sqrt(ss / f32(p.width) + p.eps);
+    for (var c = 0u; c < p.width; c++) {
+        out[base + c] = (out[base + c] * inv) * load_w(c);
+    }
+}

@@ -77,22 +77,22 @@ func BenchmarkKernels(b *testing.B) {
 	x, y, big := buf(maxRows*H), buf(maxRows*I), buf(2*V)
 
 	// Both decode kernels, whatever the adapter's default.
-	auto := d.gemvThread
+	auto := d.threadKernels
 	for _, thr := range []bool{false, true} {
-		d.gemvThread = thr
+		d.threadKernels = thr
 		require.NoError(b, d.BeginStep(seqBatch(16, [][2]int{{0, 1}})))
 		b.Run(fmt.Sprintf("linear-gemv-thread=%v-1x%dx%d", thr, H, I), func(b *testing.B) {
 			benchKernel(b, d, y, float64(I*H*2), float64(2*H*I), func() { d.Linear(y, x, up, 1) })
 		})
 	}
 	for _, thr := range []bool{false, true} {
-		d.gemvThread = thr
+		d.threadKernels = thr
 		require.NoError(b, d.BeginStep(seqBatch(16, [][2]int{{0, maxRows}})))
 		b.Run(fmt.Sprintf("linear-prefill-thread=%v-%dx%dx%d", thr, maxRows, H, I), func(b *testing.B) {
 			benchKernel(b, d, y, float64(I*H*2+maxRows*(H+I)*4), float64(2*maxRows*H*I), func() { d.Linear(y, x, up, maxRows) })
 		})
 	}
-	d.gemvThread = auto
+	d.threadKernels = auto
 	for _, rows := range []int{1, 4, maxRows} {
 		require.NoError(b, d.BeginStep(seqBatch(16, [][2]int{{0, rows}})))
 		kind := "gemv"

@@ -37,11 +37,13 @@ type Options struct {
 	// Weights larger than the cap are split by rows into several buffers.
 	// Tests set it small to exercise the splitting on tiny models.
 	MaxWeightPartBytes int64
-	// GEMV selects the decode matmul kernel: "coop" (a workgroup per output
-	// feature, reading memory in the order GPUs prefer), "thread" (a thread
-	// per output feature, no barriers: several times faster on CPU
-	// implementations such as SwiftShader) or "" to choose by adapter.
-	GEMV string
+	// Kernels selects the form of the matmul and norm kernels: "coop"
+	// (workgroups of threads cooperating through shared memory and
+	// barriers, reading memory in the order GPUs prefer), "thread" (one
+	// thread per output feature or row, no barriers: several times faster
+	// on CPU implementations of WebGPU such as SwiftShader), or "" to choose
+	// "thread" on software adapters and "coop" otherwise.
+	Kernels string
 }
 
 // Stats counts the device's work since it was created.
@@ -82,9 +84,9 @@ type Device struct {
 	rope   map[ropeKey]*ropeTable
 	closed bool
 
-	readBytes  []byte // scratch for reads
-	gemvThread bool   // decode matmuls use the gemv_thread kernels (see New)
-	noVec      bool   // tests: use linear.wgsl even where linear_bf16x8 applies
+	readBytes     []byte // scratch for reads
+	threadKernels bool   // Options.Kernels resolved: the barrier-free kernel forms
+	noVec         bool   // tests: use linear.wgsl even where linear_bf16x8 applies
 }
 
 type limits struct {
@@ -220,14 +222,14 @@ func open(ctx context.Context, b *bridge, aw *awaiter, gpu safejs.Value, opts Op
 	}
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	d.name = "webgpu (" + adapterName(b, adapter) + ")"
-	switch opts.GEMV {
+	switch opts.Kernels {
 	case "thread":
-		d.gemvThread = true
+		d.threadKernels = true
 	case "coop":
 	case "":
-		d.gemvThread = strings.Contains(strings.ToLower(d.name), "swiftshader") || isFallback(b, adapter)
+		d.threadKernels = strings.Contains(strings.ToLower(d.name), "swiftshader") || isFallback(b, adapter)
 	default:
-		return nil, fmt.Errorf("%w: GEMV option %q (want coop, thread or empty)", ErrBadArgument, opts.GEMV)
+		return nil, fmt.Errorf("%w: Kernels option %q (want coop, thread or empty)", ErrBadArgument, opts.Kernels)
 	}
 	d.rec.init()
 	return d, nil
@@ -449,21 +451,22 @@ const (
 // kernelKinds lists each kernel's bindings, in binding order, by kernel or
 // by "kernel.entry" for entry points that bind fewer buffers.
 var kernelKinds = map[string][]int{
-	"rmsnorm.main_inplace": {kindParams, kindStorage, kindNone, kindRead},
-	"swiglu.main_inplace":  {kindParams, kindStorage, kindNone, kindStorage},
-	"add.main_self":        {kindParams, kindStorage},
-	"add":                  {kindParams, kindStorage, kindStorage},
-	"swiglu":               {kindParams, kindStorage, kindStorage, kindStorage},
-	"gather":               {kindParams, kindRead, kindStorage, kindStorage},
-	"embed":                {kindParams, kindRead, kindRead, kindStorage},
-	"kv_write":             {kindParams, kindRead, kindStorage, kindStorage, kindStorage, kindStorage},
-	"rope":                 {kindParams, kindRead, kindStorage, kindRead},
-	"rmsnorm":              {kindParams, kindStorage, kindStorage, kindRead},
-	"topk":                 {kindParams, kindStorage, kindStorage},
-	"argmax":               {kindParams, kindStorage, kindStorage},
-	"linear":               {kindParams, kindStorage, kindStorage, kindRead},
-	"linear_bf16x8":        {kindParams, kindStorage, kindStorage, kindRead},
-	"attention":            {kindParams, kindRead, kindStorage, kindStorage, kindStorage, kindStorage},
+	"rmsnorm.main_inplace":        {kindParams, kindStorage, kindNone, kindRead},
+	"rmsnorm.main_thread_inplace": {kindParams, kindStorage, kindNone, kindRead},
+	"swiglu.main_inplace":         {kindParams, kindStorage, kindNone, kindStorage},
+	"add.main_self":               {kindParams, kindStorage},
+	"add":                         {kindParams, kindStorage, kindStorage},
+	"swiglu":                      {kindParams, kindStorage, kindStorage, kindStorage},
+	"gather":                      {kindParams, kindRead, kindStorage, kindStorage},
+	"embed":                       {kindParams, kindRead, kindRead, kindStorage},
+	"kv_write":                    {kindParams, kindRead, kindStorage, kindStorage, kindStorage, kindStorage},
+	"rope":                        {kindParams, kindRead, kindStorage, kindRead},
+	"rmsnorm":                     {kindParams, kindStorage, kindStorage, kindRead},
+	"topk":                        {kindParams, kindStorage, kindStorage},
+	"argmax":                      {kindParams, kindStorage, kindStorage},
+	"linear":                      {kindParams, kindStorage, kindStorage, kindRead},
+	"linear_bf16x8":               {kindParams, kindStorage, kindStorage, kindRead},
+	"attention":                   {kindParams, kindRead, kindStorage, kindStorage, kindStorage, kindStorage},
 }
 
 // pipeline returns the compiled pipeline for k, compiling it on first use.

@@ -31,9 +31,9 @@ func TestKernels(t *testing.T) {
 		gemv  string
 		noVec bool
 	}{{0, "coop", false}, {4096, "thread", false}, {4096, "coop", true}, {0, "thread", true}} {
-		g := newGPU(t, Options{MaxWeightPartBytes: tc.part, GEMV: tc.gemv})
+		g := newGPU(t, Options{MaxWeightPartBytes: tc.part, Kernels: tc.gemv})
 		g.noVec = tc.noVec
-		t.Run(fmt.Sprintf("weightpart=%d,gemv=%s,vec=%v", g.MaxWeightPartBytes(), tc.gemv, !tc.noVec), func(t *testing.T) {
+		t.Run(fmt.Sprintf("weightpart=%d,kernels=%s,vec=%v", g.MaxWeightPartBytes(), tc.gemv, !tc.noVec), func(t *testing.T) {
 			t.Run("Linear", func(t *testing.T) { testLinear(t, g) })
 			t.Run("Embed", func(t *testing.T) { testEmbed(t, g) })
 			t.Run("RMSNorm", func(t *testing.T) { testRMSNorm(t, g) })

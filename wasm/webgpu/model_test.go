@@ -126,24 +126,26 @@ func (f *fixture) checkLogits(t testing.TB, c int, got []float32, what string) {
 // WebGPU device and compares the last logits with the fixture and with the
 // CPU device.
 func TestModelPrefillLogits(t *testing.T) {
-	g := newGPU(t, Options{})
 	c := cpu.New(cpu.Options{Threads: 1})
 	defer c.Close()
-	for _, name := range fixtures {
-		t.Run(name, func(t *testing.T) {
-			f := loadFixture(t, name)
-			gm := f.model(t, g, 16)
-			cm := f.model(t, c, 16)
-			for i, rc := range f.ref.Cases {
-				b := promptBatch(rc.Prompt)
-				gl, err := gm.Forward(b)
-				require.NoError(t, err)
-				cl, err := cm.Forward(b)
-				require.NoError(t, err)
-				f.checkLogits(t, i, gl, "webgpu vs fixture")
-				requireClose(t, cl, gl, logitAbs, logitRel, fmt.Sprintf("webgpu vs cpu, case %d", i))
-			}
-		})
+	for _, kernels := range []string{"coop", "thread"} {
+		g := newGPU(t, Options{Kernels: kernels})
+		for _, name := range fixtures {
+			t.Run(kernels+"/"+name, func(t *testing.T) {
+				f := loadFixture(t, name)
+				gm := f.model(t, g, 16)
+				cm := f.model(t, c, 16)
+				for i, rc := range f.ref.Cases {
+					b := promptBatch(rc.Prompt)
+					gl, err := gm.Forward(b)
+					require.NoError(t, err)
+					cl, err := cm.Forward(b)
+					require.NoError(t, err)
+					f.checkLogits(t, i, gl, "webgpu vs fixture")
+					requireClose(t, cl, gl, logitAbs, logitRel, fmt.Sprintf("webgpu vs cpu, case %d", i))
+				}
+			})
+		}
 	}
 }
 
@@ -161,18 +163,17 @@ func promptBatch(prompt []int32) *scheduler.Batch {
 func TestModelGreedy(t *testing.T) {
 	for _, tc := range []struct {
 		name           string
+		kernels        string
 		part           int64
 		chunk, stagger int
 	}{
-		{"qwen3-tiny", 0, 1000, 0},           // whole prompts, then batched decodes
-		{"qwen3-tiny-untied", 0, 7, 1},       // chunked prefills joining over time
-		{"qwen3-tiny-vocab", 1 << 20, 16, 2}, // split weights
+		{"qwen3-tiny", "coop", 0, 1000, 0},       // whole prompts, then batched decodes
+		{"qwen3-tiny", "thread", 0, 5, 1},        // chunked prefills joining over time
+		{"qwen3-tiny-untied", "", 0, 7, 1},       // the adapter's default kernels
+		{"qwen3-tiny-vocab", "", 1 << 20, 16, 2}, // split weights
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if testing.Short() && tc.name != "qwen3-tiny" {
-				t.Skip("short mode")
-			}
-			g := newGPU(t, Options{MaxWeightPartBytes: tc.part})
+		t.Run(tc.name+"/"+tc.kernels, func(t *testing.T) {
+			g := newGPU(t, Options{MaxWeightPartBytes: tc.part, Kernels: tc.kernels})
 			f := loadFixture(t, tc.name)
 			m := f.model(t, g, 64)
 			var prompts [][]int32

@@ -148,11 +148,17 @@ func (d *Device) RMSNorm(out, x device.Buffer, w device.Weight, rows int, eps fl
 		return
 	}
 	params := [16]uint32{uint32(rows), uint32(width), f32(eps)}
+	k, g := pipeKey{"rmsnorm", "main", gw.wt}, grid(rows)
+	if d.threadKernels {
+		// CPU adapters: a thread per row, no barriers.
+		k.entry, g = "main_thread", grid(ceilDiv(rows, 64))
+	}
 	if o.id == xi.id {
-		d.dispatch(pipeKey{"rmsnorm", "main_inplace", gw.wt}, params, grid(rows), o, gw.parts[0].buf)
+		k.entry += "_inplace"
+		d.dispatch(k, params, g, o, gw.parts[0].buf)
 		return
 	}
-	d.dispatch(pipeKey{"rmsnorm", "main", gw.wt}, params, grid(rows), o, xi, gw.parts[0].buf)
+	d.dispatch(k, params, g, o, xi, gw.parts[0].buf)
 }
 
 // Linear computes out = x · wᵀ for rows rows.
@@ -179,7 +185,7 @@ func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 	for _, p := range gw.parts {
 		params := [16]uint32{uint32(rows), uint32(inF), uint32(p.rows), uint32(outF), uint32(p.row0)}
 		switch {
-		case vec && d.gemvThread:
+		case vec && d.threadKernels:
 			// Any number of rows, 8 per workgroup row of the grid.
 			g := [3]uint32{uint32(ceilDiv(p.rows, 64)), uint32(ceilDiv(rows, gemvMaxRows)), 1}
 			if g[0] > maxGridDim || g[1] > maxGridDim {
@@ -189,7 +195,7 @@ func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 			d.dispatch(pipeKey{"linear_bf16x8", "gemv_thread", shaders.NoWeight}, params, g, o, xi, p.buf)
 		case rows <= gemvMaxRows && vec:
 			d.dispatch(pipeKey{"linear_bf16x8", "gemv", shaders.NoWeight}, params, grid(p.rows), o, xi, p.buf)
-		case rows <= gemvMaxRows && d.gemvThread:
+		case rows <= gemvMaxRows && d.threadKernels:
 			d.dispatch(pipeKey{"linear", "gemv_thread", gw.wt}, params, grid(ceilDiv(p.rows, 64)), o, xi, p.buf)
 		case rows <= gemvMaxRows:
 			d.dispatch(pipeKey{"linear", "gemv", gw.wt}, params, grid(p.rows), o, xi, p.buf)
