@@ -140,3 +140,48 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
     }
 }
+
+// main_thread gives each (token, head) pair to a single thread that walks
+// the keys one by one with the same online softmax, holding the whole
+// accumulator itself. There are no barriers, which makes it the faster form
+// on CPU implementations of WebGPU (SwiftShader); on a GPU the cooperative
+// main is better, as it keeps 64 threads busy per pair.
+@compute @workgroup_size(64)
+fn main_thread(@builtin(global_invocation_id) gid: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 64u;
+    if (idx >= p.rows * p.heads) {
+        return;
+    }
+    let r = idx / p.heads;
+    let h = idx % p.heads;
+    let kvh = h / (p.heads / p.kv_heads);
+    let kv_dim = p.kv_heads * p.head_dim;
+    let n_ctx = u32(step[p.pos_off + r]) + 1u;
+    let table = p.bt_off + u32(step[p.seq_off + r]) * p.bt_stride;
+    let qbase = idx * p.head_dim;
+
+    var m = NEG_BIG;
+    var l = 0.0;
+    var acc: array<f32, 256>;
+    for (var j = 0u; j < n_ctx; j++) {
+        let blk = u32(step[table + j / p.block_size]);
+        let kb = (blk * p.block_size + j % p.block_size) * kv_dim + kvh * p.head_dim;
+        var dot = 0.0;
+        for (var d = 0u; d < p.head_dim; d++) {
+            dot += q[qbase + d] * k_cache[kb + d];
+        }
+        let s = dot * p.scale;
+        let m_new = max(m, s);
+        let corr = exp(m - m_new);
+        let pj = exp(s - m_new);
+        l = l * corr + pj;
+        for (var d = 0u; d < p.head_dim; d++) {
+            acc[d] = acc[d] * corr + pj * v_cache[kb + d];
+        }
+        m = m_new;
+    }
+    for (var d = 0u; d < p.head_dim; d++) {
+        out[qbase + d] = acc[d] / l;
+    }
+}

@@ -114,9 +114,13 @@ func BenchmarkKernels(b *testing.B) {
 		})
 	})
 	require.NoError(b, d.BeginStep(seqBatch(16, [][2]int{{0, maxRows}})))
-	b.Run(fmt.Sprintf("rmsnorm-%dx%d", maxRows, H), func(b *testing.B) {
-		benchKernel(b, d, x, float64(2*maxRows*H*4), 0, func() { d.RMSNorm(x, x, norm, maxRows, 1e-6) })
-	})
+	for _, thr := range []bool{false, true} {
+		d.threadKernels = thr
+		b.Run(fmt.Sprintf("rmsnorm-thread=%v-%dx%d", thr, maxRows, H), func(b *testing.B) {
+			benchKernel(b, d, x, float64(2*maxRows*H*4), 0, func() { d.RMSNorm(x, x, norm, maxRows, 1e-6) })
+		})
+	}
+	d.threadKernels = auto
 	b.Run(fmt.Sprintf("swiglu-%dx%d", maxRows, I), func(b *testing.B) {
 		u := buf(maxRows * I)
 		benchKernel(b, d, y, float64(3*maxRows*I*4), 0, func() { d.SwiGLU(y, y, u, maxRows*I) })
@@ -136,10 +140,14 @@ func BenchmarkKernels(b *testing.B) {
 	}
 	require.NoError(b, d.BeginStep(seqBatch(16, spans)))
 	q, att := buf(seqs*nh*hd), buf(seqs*nh*hd)
-	b.Run(fmt.Sprintf("attention-decode-%dx%d", seqs, ctx), func(b *testing.B) {
-		kv := float64(seqs * ctx * nkv * hd * 4 * 2)
-		benchKernel(b, d, att, kv, float64(seqs*nh*ctx*hd*4), func() { d.Attention(att, q, cache, 0, nh, seqs) })
-	})
+	for _, thr := range []bool{false, true} {
+		d.threadKernels = thr
+		b.Run(fmt.Sprintf("attention-decode-thread=%v-%dx%d", thr, seqs, ctx), func(b *testing.B) {
+			kv := float64(seqs * ctx * nkv * hd * 4 * 2)
+			benchKernel(b, d, att, kv, float64(seqs*nh*ctx*hd*4), func() { d.Attention(att, q, cache, 0, nh, seqs) })
+		})
+	}
+	d.threadKernels = auto
 }
 
 var benchLayers = flag.Int("layers", 2, "decoder layers of the Qwen3-0.6B shape in BenchmarkModel")

@@ -347,6 +347,10 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 	scale := float32(1 / math.Sqrt(float64(sp.HeadDim)))
 	params := [16]uint32{uint32(rows), uint32(heads), uint32(sp.KVHeads), uint32(sp.HeadDim), uint32(sp.BlockSize),
 		uint32(st.posOff), uint32(st.seqOff), uint32(st.btOff), uint32(st.btStride), f32(scale)}
+	if d.threadKernels {
+		d.dispatch(pipeKey{"attention", "main_thread", shaders.NoWeight}, params, grid(ceilDiv(rows*heads, 64)), metaBinding(), o, qi, c.k[layer], c.v[layer])
+		return
+	}
 	d.dispatch(pipeKey{"attention", "main", shaders.NoWeight}, params, grid(rows*heads), metaBinding(), o, qi, c.k[layer], c.v[layer])
 }
 
