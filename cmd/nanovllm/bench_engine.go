@@ -263,7 +263,7 @@ func benchEngine(ctx context.Context, e *engine.Engine, spec benchSpec, threads 
 		Mode: "engine", NumRequests: spec.numRequests, Seed: spec.seed,
 		InputLenRange: [2]int{spec.minInput, spec.maxInput}, OutputLenRange: [2]int{spec.minOutput, spec.maxOutput},
 		SharedPrefixTokens: spec.sharedPrefix, Temperature: spec.temperature, KVCacheBlocks: e.NumBlocks(),
-		ElapsedS: round(elapsed.Seconds(), 3), Preemptions: e.Stats().Preemptions - pre,
+		ElapsedS: round(elapsed.Seconds(), 6), Preemptions: e.Stats().Preemptions - pre,
 		Note: "wall-clock time; on a machine shared with other work the rates are lower than the hardware allows",
 	}
 	ttft := make([]float64, 0, len(results))
