@@ -31,14 +31,15 @@ func threadCPUNanos() int64 {
 func BenchmarkLinear(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, s := range []struct{ rows, n, k int }{
-		{1, 3072, 1024}, {1, 1024, 3072}, {16, 3072, 1024}, {64, 3072, 1024}, {192, 3072, 1024}, {192, 1024, 3072},
+		{1, 3072, 1024}, {1, 1024, 3072}, {16, 3072, 1024}, {64, 3072, 1024}, {192, 3072, 1024}, {192, 1024, 3072}, {512, 3072, 1024},
 	} {
 		for _, mode := range []struct {
 			name string
 			opts Options
 			ok   bool
 		}{
-			{"avx512", Options{Threads: 1}, haveAVX512()},
+			{"amx", Options{Threads: 1}, haveAVX512()},
+			{"avx512", Options{Threads: 1, NoAMX: true}, haveAVX512()},
 			{"avx2", Options{Threads: 1, NoAVX512: true}, haveSIMD()},
 			{"go", Options{Threads: 1, PureGo: true}, true},
 		} {

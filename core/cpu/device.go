@@ -28,6 +28,8 @@ type Options struct {
 	PureGo bool
 	// NoAVX512 keeps to the AVX2 kernels on processors with AVX-512.
 	NoAVX512 bool
+	// NoAMX keeps batched matmuls off the AMX tile units.
+	NoAMX bool
 }
 
 // isa is the instruction set the kernels use.
@@ -49,9 +51,13 @@ type Device struct {
 	batch *scheduler.Batch
 	err   error
 
-	perm    []float32 // permuted activations for the SIMD matmul
-	scratch sync.Pool // []float32 score rows for attention
-	ropes   map[ropeKey]*ropeTable
+	perm []float32 // permuted activations for the SIMD matmul
+
+	amx       bool      // AMX tile units in use for batched matmuls
+	amxCfg    [64]byte  // tile configuration
+	amxPacked []uint16  // activations packed for the tile units
+	scratch   sync.Pool // []float32 score rows for attention
+	ropes     map[ropeKey]*ropeTable
 }
 
 var _ device.Device = (*Device)(nil)
@@ -70,6 +76,9 @@ func New(opts Options) *Device {
 		d.isa = isaAVX2
 	default:
 		d.isa = isaAVX512
+		if !opts.NoAMX && enableAMX() {
+			d.amx, d.amxCfg = true, amxTileConfig()
+		}
 	}
 	return d
 }
@@ -83,6 +92,9 @@ func (d *Device) Close() error {
 // Name implements device.Device.
 func (d *Device) Name() string {
 	kind := [...]string{isaGo: "go", isaAVX2: "avx2+fma", isaAVX512: "avx512"}[d.isa]
+	if d.amx {
+		kind += "+amx"
+	}
 	return fmt.Sprintf("cpu (%d threads, %s)", d.pool.threads(), kind)
 }
 

@@ -60,3 +60,12 @@ func attnQK4z(q0, q1, q2, q3, k *float32, kstride, nk, hd int, out *float32, ost
 //
 //go:noescape
 func attnPV4z(p *float32, pstride int, v *float32, vstride, nk, hd int, o0, o1, o2, o3 *float32)
+
+// amxBlock computes, with AMX, a 32x32 block c of outᵀ: c[t][i][j] for tile
+// t = 2·(weight half) + (activation half) holds Σ_k w[(16·wh+i)·ldw+k] ·
+// x[16·ah+j][k], over kblocks blocks of 32 k. b0 and b1 are the packed
+// activation tiles of the two 16-row halves (see packAMX); cfg is the
+// 64-byte tile configuration of amxConfig.
+//
+//go:noescape
+func amxBlock(cfg *byte, w *uint16, ldw int, b0, b1 *uint16, kblocks int, c *float32)

@@ -43,3 +43,7 @@ func attnQK4z(q0, q1, q2, q3, k *float32, kstride, nk, hd int, out *float32, ost
 func attnPV4z(p *float32, pstride int, v *float32, vstride, nk, hd int, o0, o1, o2, o3 *float32) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+func amxBlock(cfg *byte, w *uint16, ldw int, b0, b1 *uint16, kblocks int, c *float32) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}

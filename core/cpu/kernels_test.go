@@ -21,7 +21,8 @@ func modes(t *testing.T) []Options {
 		out = append(out, Options{NoAVX512: true}, Options{NoAVX512: true, Threads: 1}, Options{NoAVX512: true, Threads: 3})
 	}
 	if haveAVX512() {
-		out = append(out, Options{}, Options{Threads: 1}, Options{Threads: 3})
+		out = append(out, Options{NoAMX: true}, Options{Threads: 1, NoAMX: true}, Options{Threads: 3, NoAMX: true})
+		out = append(out, Options{}, Options{Threads: 1})
 	}
 	if !haveSIMD() {
 		t.Log("no AVX2/FMA on this machine: testing the pure-Go kernels only")
@@ -74,7 +75,7 @@ func TestLinearBF16MatchesFloat64(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	shapes := []struct{ rows, n, k int }{
 		{1, 4, 16}, {1, 7, 33}, {2, 13, 48}, {3, 8, 64}, {4, 12, 100}, {5, 17, 15},
-		{7, 9, 160}, {1, 1, 1}, {50, 21, 96}, {97, 70, 80}, {1, 300, 1024}, {8, 8, 64}, {9, 20, 47}, {6, 5, 31},
+		{7, 9, 160}, {1, 1, 1}, {50, 21, 96}, {97, 70, 80}, {1, 300, 1024}, {8, 8, 64}, {9, 20, 47}, {6, 5, 31}, {32, 32, 32}, {33, 64, 96}, {70, 160, 64}, {64, 288, 1024},
 	}
 	for _, opts := range modes(t) {
 		d := New(opts)

@@ -80,6 +80,7 @@ var devices = []struct {
 }{
 	{"simd", cpu.Options{}},
 	{"avx2", cpu.Options{NoAVX512: true}},
+	{"avx512-noamx", cpu.Options{NoAMX: true}},
 	{"purego", cpu.Options{PureGo: true}},
 	{"1thread", cpu.Options{Threads: 1}},
 }

@@ -1,0 +1,81 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// AMX bf16 tile kernel. The Go assembler has no AMX mnemonics, so the
+// instructions are spelled as bytes (VEX encodings from the Intel SDM; in
+// TDPBF16PS the A tile is ModRM.rm and the B tile VEX.vvvv):
+//
+//   LDTILECFG  [DI]                C4 E2 78 49 07
+//   TILEZERO   tmm0..tmm3          C4 E2 7B 49 C0/C8/D0/D8
+//   TILELOADD  tmm4, [SI+AX*1]     C4 E2 7B 4B 24 06
+//   TILELOADD  tmm5, [BX+AX*1]     C4 E2 7B 4B 2C 03
+//   TILELOADD  tmm6, [DX+DI*1]     C4 E2 7B 4B 34 3A
+//   TILELOADD  tmm7, [CX+DI*1]     C4 E2 7B 4B 3C 39
+//   TDPBF16PS  tmm0, tmm4, tmm6    C4 E2 4A 5C C4
+//   TDPBF16PS  tmm1, tmm4, tmm7    C4 E2 42 5C CC
+//   TDPBF16PS  tmm2, tmm5, tmm6    C4 E2 4A 5C D5
+//   TDPBF16PS  tmm3, tmm5, tmm7    C4 E2 42 5C DD
+//   TILESTORED [SI+AX*1], tmm0..3  C4 E2 7A 4B 04/0C/14/1C 06
+//   TILERELEASE                    C4 E2 78 49 C0
+//
+// Tiles 0-3 accumulate a 32x32 block of outᵀ (weight rows x activation
+// rows) in float32; tiles 4-5 are 16 weight rows x 32 bf16 each, loaded
+// straight from the checkpoint with the row stride; tiles 6-7 are 16
+// activation rows in the pair-interleaved layout TDPBF16PS expects, one of
+// the three bf16 parts (hi, mid, lo) whose sum is the float32 activation.
+
+// func amxBlock(cfg *byte, w *uint16, ldw int, b0, b1 *uint16, kblocks int, c *float32)
+TEXT ·amxBlock(SB), NOSPLIT, $0-56
+	MOVQ cfg+0(FP), DI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x07
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC8
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xD0
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xD8
+	MOVQ w+8(FP), SI
+	MOVQ ldw+16(FP), AX
+	SHLQ $1, AX
+	MOVQ AX, BX
+	SHLQ $4, BX
+	ADDQ SI, BX
+	MOVQ b0+24(FP), DX
+	MOVQ b1+32(FP), CX
+	MOVQ $64, DI
+	MOVQ kblocks+40(FP), R9
+	TESTQ R9, R9
+	JZ   amxstore
+
+amxloop:
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x06
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x2C; BYTE $0x03
+	MOVQ $3, R10
+
+amxsplit:
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x34; BYTE $0x3A
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x3C; BYTE $0x39
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xC4
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xCC
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xD5
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xDD
+	ADDQ $1024, DX
+	ADDQ $1024, CX
+	DECQ R10
+	JNZ  amxsplit
+	ADDQ $64, SI
+	ADDQ $64, BX
+	DECQ R9
+	JNZ  amxloop
+
+amxstore:
+	MOVQ c+48(FP), SI
+	MOVQ $64, AX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x06
+	ADDQ $1024, SI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x0C; BYTE $0x06
+	ADDQ $1024, SI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x14; BYTE $0x06
+	ADDQ $1024, SI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x1C; BYTE $0x06
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0
+	RET

@@ -1,0 +1,21 @@
+//go:build !purego
+
+package cpu
+
+import (
+	"syscall"
+
+	"golang.org/x/sys/cpu"
+)
+
+// enableAMX asks Linux for permission to use the AMX tile registers (their
+// 8 KiB of state is opt-in per process) and reports whether they can be
+// used.
+func enableAMX() bool {
+	if !cpu.X86.HasAMXTile || !cpu.X86.HasAMXBF16 {
+		return false
+	}
+	const archReqXcompPerm, xfeatureXtiledata = 0x1023, 18
+	_, _, errno := syscall.RawSyscall(syscall.SYS_ARCH_PRCTL, archReqXcompPerm, xfeatureXtiledata, 0)
+	return errno == 0
+}
