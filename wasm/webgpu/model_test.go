@@ -131,6 +131,11 @@ func TestModelPrefillLogits(t *testing.T) {
 	for _, kernels := range []string{"coop", "thread"} {
 		g := newGPU(t, Options{Kernels: kernels})
 		for _, name := range fixtures {
+			if kernels == "coop" && name == "qwen3-tiny-vocab" {
+				// 151936 workgroups with barriers per LM head: minutes on
+				// SwiftShader. TestKernels covers coop at split sizes.
+				continue
+			}
 			t.Run(kernels+"/"+name, func(t *testing.T) {
 				f := loadFixture(t, name)
 				gm := f.model(t, g, 16)
@@ -187,6 +192,7 @@ func TestModelGreedy(t *testing.T) {
 			t.Logf("%s: %d JS crossings per pure decode step (%s)", tc.name, perDecode, g.Name())
 			// One upload, one run, its promise, one read back (plus a stage
 			// lookup): the count must not grow with the number of layers.
+			require.Positive(t, perDecode, "the run must include a step of decodes only")
 			require.LessOrEqual(t, perDecode, int64(8), "JS crossings per decode step")
 			if tc.part > 0 {
 				emb, err := g.UploadWeight("probe", device.BF16, []int{f.cfg.VocabSize, f.cfg.HiddenSize}, make([]byte, 2*f.cfg.VocabSize*f.cfg.HiddenSize))
@@ -207,7 +213,7 @@ type greedySeq struct {
 // greedyRun generates steps tokens per prompt. Each prompt is prefilled in
 // chunks of at most chunk tokens, prompt i joining at step i*stagger, all
 // sequences sharing steps. It returns the tokens and the JS crossings of the
-// last step in which every sequence decoded.
+// last step made of decodes only.
 func greedyRun(t *testing.T, m *qwen3.Model, prompts [][]int32, steps, chunk, stagger int) ([][]int32, int64) {
 	t.Helper()
 	dev := m.Device().(*Device)
@@ -235,7 +241,6 @@ func greedyRun(t *testing.T, m *qwen3.Model, prompts [][]int32, steps, chunk, st
 			}
 			continue
 		}
-		decodeOnly := len(owners) == len(seqs)
 		stride := 1
 		for k, i := range owners {
 			stride = max(stride, (seqs[i].computed+ns[k]+15)/16)
@@ -244,7 +249,6 @@ func greedyRun(t *testing.T, m *qwen3.Model, prompts [][]int32, steps, chunk, st
 		for k, i := range owners {
 			s := seqs[i]
 			end := s.computed + ns[k]
-			decodeOnly = decodeOnly && ns[k] == 1 && s.computed >= len(prompts[i])
 			for len(s.blocks)*16 < end {
 				s.blocks = append(s.blocks, next)
 				next++
@@ -268,6 +272,8 @@ func greedyRun(t *testing.T, m *qwen3.Model, prompts [][]int32, steps, chunk, st
 			b.BlockTables = append(b.BlockTables, row...)
 			s.computed = end
 		}
+		// A step in which every token yields logits is a step of decodes.
+		decodeOnly := len(b.LogitsRows) == len(b.TokenIDs)
 		before := dev.Stats().Crossings
 		ids, err := m.ForwardArgmax(b)
 		require.NoError(t, err)
