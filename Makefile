@@ -17,7 +17,7 @@ test-go:
 ## and the WebGPU kernels and fixture models against the CPU device.
 test-browser: wasm chromium
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./shaders/...
-	NANOVLLM_BROWSER=1 $(GO) test -count=1 -run '^TestBrowser' ./cmd/nanovllm
+	NANOVLLM_BROWSER=1 $(GO) test -count=1 -timeout 60m -run '^TestBrowser' ./cmd/nanovllm
 	NANOVLLM_BROWSER=1 $(GO) test -count=1 -timeout 20m ./internal/browsertest
 
 # chromium installs Chromium through apt when no Chromium is on the PATH.

@@ -20,7 +20,7 @@ import (
 // methods only queue requests and wake it, so no call from JavaScript ever
 // waits for a step.
 type engineHandle struct {
-	gen      generator
+	gen      *generator
 	tok      *tokenizer.Tokenizer
 	defaults sampler.Params
 	info     map[string]any
@@ -250,12 +250,13 @@ func (h *engineHandle) loop() {
 			outs, err := h.gen.step()
 			h.stepTime += time.Since(start)
 			h.steps++
-			if err != nil {
-				h.failAll(err)
-				break
-			}
+			// A failed step still reports its requests as finished with
+			// the error; the engine stays usable for the others.
 			for _, o := range outs {
 				h.deliver(o)
+			}
+			if err != nil {
+				js.Global().Get("console").Call("error", "nanovllm: step failed: "+err.Error())
 			}
 			if h.cpu {
 				// The CPU device never waits on JavaScript, so without a

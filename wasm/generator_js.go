@@ -3,10 +3,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
+	"github.com/nano-vllm-go/nano-vllm-go/core/engine"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
 	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
@@ -24,167 +26,74 @@ type genOutput struct {
 	err      error
 }
 
-// generator is the engine loop the JavaScript bridge drives.
-type generator interface {
-	add(prompt []int32, p sampler.Params) (uint64, error)
-	step() ([]genOutput, error)
-	abort(id uint64)
-	busy() bool
+// generator is the engine loop as the JavaScript bridge drives it: requests
+// go in at any time, and each step reports what every request produced.
+type generator struct {
+	eng *engine.Engine
 }
 
-// stepGen is a small engine loop over the scheduler, the model and the
-// sampler. TODO(integration): replace with core/engine's LLMEngine once it
-// lands; this exists so the browser path can be exercised end to end.
-type stepGen struct {
-	model  *qwen3.Model
-	tok    *tokenizer.Tokenizer
-	sched  *scheduler.Scheduler
-	samp   *sampler.Sampler
-	eos    map[int32]bool
-	nextID uint64
-	reqs   map[uint64]*genReq
-}
-
-type genReq struct {
-	seq     *sequence.Sequence
-	params  sampler.Params
-	rng     *rand.Rand
-	dec     *tokenizer.StreamDecoder
-	stop    map[int32]bool
-	aborted bool
-}
-
-func newGenerator(m *qwen3.Model, tok *tokenizer.Tokenizer, blocks int, opts loadOptions, eos []int) (generator, error) {
-	bm, err := block.NewManager(blocks, opts.BlockSize, true)
+// newGenerator builds the LLM engine (core/engine) over the loaded model:
+// the same scheduler, paged KV cache with prefix caching, sampler and
+// detokenizer as the native build, with a cache of exactly blocks blocks.
+func newGenerator(m *qwen3.Model, tok *tokenizer.Tokenizer, blocks int, opts loadOptions, eos []int) (*generator, error) {
+	ids := make([]int32, len(eos))
+	for i, id := range eos {
+		ids[i] = int32(id)
+	}
+	cfg := engine.Config{
+		Cache: block.Config{BlockSize: opts.BlockSize, NumBlocks: blocks, PrefixCaching: true},
+		Scheduler: scheduler.Config{
+			MaxSeqs:          opts.MaxNumSeqs,
+			MaxBatchedTokens: max(512, opts.MaxNumSeqs),
+			MaxModelLen:      min(m.Config().MaxPositionEmbeddings, blocks*opts.BlockSize),
+		},
+		EOSTokenIDs: ids,
+	}
+	eng, err := engine.NewQwen3(m, tok, cfg)
 	if err != nil {
 		return nil, err
 	}
-	maxLen := min(m.Config().MaxPositionEmbeddings, blocks*opts.BlockSize)
-	s, err := scheduler.New(scheduler.Config{
-		MaxSeqs: opts.MaxNumSeqs, MaxBatchedTokens: max(512, opts.MaxNumSeqs), MaxModelLen: maxLen,
-	}, bm)
-	if err != nil {
-		return nil, err
-	}
-	g := &stepGen{model: m, tok: tok, sched: s, samp: sampler.New(m.Config().VocabSize), eos: map[int32]bool{}, reqs: map[uint64]*genReq{}}
-	for _, id := range eos {
-		g.eos[int32(id)] = true
-	}
-	return g, nil
+	return &generator{eng: eng}, nil
 }
 
-func (g *stepGen) add(prompt []int32, p sampler.Params) (uint64, error) {
-	g.nextID++
-	id := g.nextID
-	seq := sequence.New(id, prompt)
-	if err := g.sched.Add(seq); err != nil {
-		return 0, err
-	}
-	r := &genReq{seq: seq, params: p, dec: g.tok.NewDecoder(true), stop: map[int32]bool{}}
-	if !p.Greedy() {
-		seed := rand.Uint64()
-		if p.Seed != nil {
-			seed = *p.Seed
-		}
-		r.rng = sampler.NewRNG(seed)
-	}
-	for _, t := range p.StopTokenIDs {
-		r.stop[t] = true
-	}
-	g.reqs[id] = r
-	return id, nil
+func (g *generator) add(prompt []int32, p sampler.Params) (uint64, error) {
+	return g.eng.AddRequest(context.Background(), engine.Request{PromptIDs: prompt, Params: p})
 }
 
-func (g *stepGen) abort(id uint64) {
-	if r, ok := g.reqs[id]; ok {
-		r.aborted = true
+// abort ends a request; the next step reports it.
+func (g *generator) abort(id uint64) {
+	if err := g.eng.Abort(id); err != nil && !errors.Is(err, engine.ErrUnknownRequest) {
+		fmt.Printf("nanovllm: abort %d: %v\n", id, err)
 	}
 }
 
-func (g *stepGen) busy() bool { return len(g.reqs) > 0 }
+func (g *generator) busy() bool { return g.eng.HasUnfinished() }
 
-func (g *stepGen) step() ([]genOutput, error) {
-	var outs []genOutput
-	for id, r := range g.reqs {
-		if r.aborted {
-			if !r.seq.IsFinished() {
-				_ = g.sched.Abort(id)
-			}
-			delete(g.reqs, id)
-			outs = append(outs, genOutput{id: id, finished: true, reason: "abort", err: withCode(codeAborted, fmt.Errorf("request %d was aborted", id))})
-		}
-	}
-	b := g.sched.Schedule()
-	for _, seq := range b.Finished {
-		if r, ok := g.reqs[seq.ID]; ok {
-			delete(g.reqs, seq.ID)
-			outs = append(outs, genOutput{id: seq.ID, finished: true, reason: "error", err: withCode(codeOutOfMemory, seq.Err())})
-			_ = r
-		}
-	}
-	if b.NumTokens() == 0 {
-		return outs, nil
-	}
-	sampled := make([]int32, len(b.LogitsRows))
-	greedy := true
-	for _, row := range b.LogitsSeqs {
-		if r := g.reqs[b.Seqs[row].ID]; r != nil && !r.params.Greedy() {
-			greedy = false
-		}
-	}
-	if greedy {
-		ids, err := g.model.ForwardArgmax(b)
-		if err != nil {
-			return outs, err
-		}
-		copy(sampled, ids)
-	} else {
-		logits, err := g.model.Forward(b)
-		if err != nil {
-			return outs, err
-		}
-		V := g.model.Config().VocabSize
-		for k, row := range b.LogitsSeqs {
-			seq := b.Seqs[row]
-			r := g.reqs[seq.ID]
-			res, err := g.samp.Sample(logits[k*V:(k+1)*V], &r.params, sampler.History{Prompt: seq.Prompt(), Output: seq.Output()}, r.rng)
-			if err != nil {
-				return outs, err
-			}
-			sampled[k] = res.Token
-		}
-	}
-	if err := g.sched.Postprocess(b, sampled); err != nil {
-		return outs, err
-	}
-	for k, row := range b.LogitsSeqs {
-		seq := b.Seqs[row]
-		r, ok := g.reqs[seq.ID]
-		if !ok {
+// step runs one engine step. A model failure fails that step's requests
+// (they come back finished with their error) and is also returned.
+func (g *generator) step() ([]genOutput, error) {
+	outs, err := g.eng.Step(context.Background())
+	res := make([]genOutput, len(outs))
+	for i, o := range outs {
+		res[i] = genOutput{id: o.ID, tokens: o.TokenIDs, text: o.Text, finished: o.Finished}
+		if !o.Finished {
 			continue
 		}
-		tok := sampled[k]
-		o := genOutput{id: seq.ID, tokens: []int32{tok}, text: r.dec.Push(tok)}
-		switch {
-		case seq.IsFinished():
-			o.finished, o.reason = true, "length"
-		case !r.params.IgnoreEOS && g.eos[tok], r.stop[tok]:
-			o.finished, o.reason = true, "stop"
-		case r.params.MaxTokens > 0 && seq.NumOutputTokens() >= r.params.MaxTokens:
-			o.finished, o.reason = true, "length"
-		}
-		if o.finished {
-			o.text += r.dec.Flush()
-			if !seq.IsFinished() {
-				reason := sequence.Length
-				if o.reason == "stop" {
-					reason = sequence.Stop
-				}
-				_ = g.sched.Finish(seq, reason)
+		switch o.FinishReason {
+		case sequence.Stop, sequence.StopString:
+			res[i].reason = "stop" // OpenAI's name for both
+		case sequence.Length:
+			res[i].reason = "length"
+		case sequence.Aborted:
+			res[i].reason = "abort"
+			res[i].err = withCode(codeAborted, fmt.Errorf("request %d was aborted: %w", o.ID, o.Err))
+		default:
+			res[i].reason = "error"
+			res[i].err = o.Err
+			if res[i].err == nil {
+				res[i].err = fmt.Errorf("request %d failed", o.ID)
 			}
-			delete(g.reqs, seq.ID)
 		}
-		outs = append(outs, o)
 	}
-	return outs, nil
+	return res, err
 }
