@@ -367,9 +367,9 @@ func TestBrowserPage(t *testing.T) {
 func TestBrowserQwen3Size(t *testing.T) {
 	ctx, base := browserEnvWith(t, map[string]http.Handler{"/models/big/": bigModelHandler(t)})
 	var got struct {
-		Info  map[string]any `json:"info"`
-		Stats map[string]any `json:"stats"`
-		LoadSeconds float64 `json:"loadSeconds"`
+		Info        map[string]any `json:"info"`
+		Stats       map[string]any `json:"stats"`
+		LoadSeconds float64        `json:"loadSeconds"`
 	}
 	script := fmt.Sprintf(`
 		const m = await import('/web/nanovllm.js');
