@@ -41,7 +41,20 @@ func benchKernel(b *testing.B, d *Device, sync device.Buffer, bytes, flops float
 		run()
 	}
 	sec := time.Since(start).Seconds() / float64(b.N*perFlush)
+	b.StopTimer()
 	b.ReportMetric(sec*1e6, "µs/call")
+	// The GPU's own clock, where the adapter has timestamp queries: the
+	// time of the kernel alone, without submission and read-back.
+	if d.ProfileNext() == nil {
+		run()
+		var gpu time.Duration
+		for _, t := range d.Profile() {
+			gpu += t.Duration
+		}
+		if n := len(d.Profile()); n > 0 {
+			b.ReportMetric(float64(gpu.Microseconds())/float64(n), "gpu-µs/call")
+		}
+	}
 	if bytes > 0 {
 		b.ReportMetric(bytes/sec/1e9, "GB/s")
 	}

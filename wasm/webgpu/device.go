@@ -86,7 +86,10 @@ type Device struct {
 
 	readBytes     []byte // scratch for reads
 	threadKernels bool   // Options.Kernels resolved: the barrier-free kernel forms
-	noVec         bool   // tests: use linear.wgsl even where linear_bf16x8 applies
+	timestamps    bool   // the device has the timestamp-query feature
+	profileNext   bool   // time each dispatch of the next submission
+	profile       []DispatchTime
+	noVec         bool // tests: use linear.wgsl even where linear_bf16x8 applies
 }
 
 type limits struct {
@@ -174,7 +177,22 @@ func open(ctx context.Context, b *bridge, aw *awaiter, gpu safejs.Value, opts Op
 	}
 	// Ask for the adapter's own limits: the defaults (128 MiB bindings,
 	// 256 MiB buffers) are too small for real checkpoints.
+	feats, err := b.get(adapter, "features")
+	if err != nil {
+		return nil, fmt.Errorf("webgpu: adapter features: %w", err)
+	}
+	b.crossings++
+	hasTS, err := feats.Call("has", "timestamp-query")
+	if err != nil {
+		return nil, fmt.Errorf("webgpu: adapter features: %w", err)
+	}
+	timestamps, _ := hasTS.Bool()
+	var required []any
+	if timestamps {
+		required = append(required, "timestamp-query")
+	}
 	desc := map[string]any{
+		"requiredFeatures": required,
 		"requiredLimits": map[string]any{
 			"maxStorageBufferBindingSize":     float64(l.maxBinding),
 			"maxBufferSize":                   float64(l.maxBuffer),
@@ -222,6 +240,7 @@ func open(ctx context.Context, b *bridge, aw *awaiter, gpu safejs.Value, opts Op
 	}
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	d.name = "webgpu (" + adapterName(b, adapter) + ")"
+	d.timestamps = timestamps
 	switch opts.Kernels {
 	case "thread":
 		d.threadKernels = true
@@ -435,6 +454,7 @@ type pipeKey struct {
 }
 
 type pipeline struct {
+	label  string
 	id     uint32
 	layout int
 	kinds  []int
@@ -511,7 +531,7 @@ func (d *Device) pipeline(k pipeKey) (*pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webgpu: compiling %s: %w", label, err)
 	}
-	p := &pipeline{id: uint32(id), layout: layout, kinds: kinds}
+	p := &pipeline{label: label, id: uint32(id), layout: layout, kinds: kinds}
 	d.pipes[k] = p
 	d.stats.Pipelines++
 	return p, nil

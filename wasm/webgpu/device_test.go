@@ -204,3 +204,37 @@ func TestNoWebGPU(t *testing.T) {
 	_, err = New(context.Background(), Options{})
 	require.ErrorIs(t, err, ErrNoWebGPU)
 }
+
+// TestProfile times the dispatches of one submission with timestamp queries.
+func TestProfile(t *testing.T) {
+	g := newGPU(t, Options{Kernels: "thread"})
+	if err := g.ProfileNext(); errors.Is(err, ErrUnsupported) {
+		t.Skip("adapter without timestamp-query")
+	}
+	w, err := g.UploadWeight("w", device.BF16, []int{256, 64}, randBF16(rand.New(rand.NewPCG(1, 1)), 256*64, 1))
+	require.NoError(t, err)
+	x, err := g.NewBuffer(64)
+	require.NoError(t, err)
+	y, err := g.NewBuffer(256)
+	require.NoError(t, err)
+	require.NoError(t, g.BeginStep(seqBatch(16, [][2]int{{0, 1}})))
+	require.NoError(t, g.ProfileNext())
+	g.Linear(y, x, w, 1)
+	g.Add(y, y, 256)
+	require.NoError(t, g.ReadFloats(make([]float32, 4), y))
+	prof := g.Profile()
+	require.Len(t, prof, 2)
+	require.Equal(t, "linear_bf16x8.gemv_thread.none", prof[0].Kernel)
+	require.Equal(t, "add.main_self.none", prof[1].Kernel)
+	require.Equal(t, [3]uint32{4, 1, 1}, prof[0].Workgroups)
+	for _, p := range prof {
+		require.GreaterOrEqual(t, p.Duration, time.Duration(0))
+	}
+	require.Positive(t, prof[0].Duration+prof[1].Duration)
+
+	// Only the next submission is profiled.
+	require.NoError(t, g.BeginStep(seqBatch(16, [][2]int{{0, 1}})))
+	g.Add(y, y, 256)
+	require.NoError(t, g.ReadFloats(make([]float32, 4), y))
+	require.Len(t, g.Profile(), 2)
+}

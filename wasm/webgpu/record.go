@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/hack-pad/safejs"
 )
@@ -225,6 +226,19 @@ func (d *Device) flush(readBytes int64) (safejs.Value, error) {
 	if err := d.b.toJS(stage, buf); err != nil {
 		return safejs.Undefined(), fmt.Errorf("webgpu: uploading step: %w", err)
 	}
+	profiled := d.profileNext && d.timestamps
+	var labels []DispatchTime
+	if profiled {
+		for _, c := range rec.cmds {
+			if c.op == opDispatch {
+				labels = append(labels, DispatchTime{Kernel: c.pipe.label, Workgroups: c.grid})
+			}
+		}
+		if _, err := d.b.call("profileNext", max(len(labels), 1)); err != nil {
+			return safejs.Undefined(), d.checkLost(err)
+		}
+		d.profileNext = false
+	}
 	prom, err := d.b.call("run", nCmd, float64(pBytes), float64(mBytes), d.params.id, d.meta.id, d.read.id, float64(readBytes))
 	if err != nil {
 		return safejs.Undefined(), d.checkLost(err)
@@ -235,7 +249,62 @@ func (d *Device) flush(readBytes int64) (safejs.Value, error) {
 		return safejs.Undefined(), d.checkLost(fmt.Errorf("webgpu: step failed: %w", err))
 	}
 	rec.dirty = false
+	if profiled && len(labels) > 0 {
+		if err := d.readProfile(labels); err != nil {
+			return safejs.Undefined(), err
+		}
+	}
 	return v, nil
+}
+
+// DispatchTime is the GPU time of one dispatch, measured with timestamp
+// queries around it.
+type DispatchTime struct {
+	Kernel     string // kernel.entry.weighttype
+	Workgroups [3]uint32
+	Duration   time.Duration
+}
+
+// ProfileNext makes the next submission (the next ReadFloats, ArgmaxRows or
+// TopKRows) time each of its dispatches on the GPU, for Profile. Each
+// dispatch then gets its own compute pass, so do not profile steps whose
+// speed matters. It returns ErrUnsupported when the adapter lacks the
+// timestamp-query feature.
+func (d *Device) ProfileNext() error {
+	if !d.timestamps {
+		return fmt.Errorf("%w: the adapter has no timestamp-query feature", ErrUnsupported)
+	}
+	d.profileNext = true
+	return nil
+}
+
+// Profile returns the dispatch times of the last profiled submission.
+func (d *Device) Profile() []DispatchTime { return d.profile }
+
+// readProfile collects the timestamps of the last run.
+func (d *Device) readProfile(labels []DispatchTime) error {
+	p, err := d.b.call("times")
+	if err != nil {
+		return err
+	}
+	ns, err := d.aw.await(p)
+	if err != nil {
+		return fmt.Errorf("webgpu: reading timestamps: %w", err)
+	}
+	for i := range labels {
+		d.b.crossings++
+		v, err := ns.Index(i)
+		if err != nil {
+			return fmt.Errorf("webgpu: reading timestamps: %w", err)
+		}
+		f, err := v.Float()
+		if err != nil {
+			return fmt.Errorf("webgpu: reading timestamps: %w", err)
+		}
+		labels[i].Duration = time.Duration(f)
+	}
+	d.profile = labels
+	return nil
 }
 
 // group returns the bind group of c's buffers, creating it on first use.

@@ -14,6 +14,8 @@ const groups = []; // GPUBindGroup
 let stage = new Uint8Array(1 << 16); // Go copies the step's bytes here
 let readback = new Uint8Array(1 << 12); // run() leaves the bytes it read here
 let lost = null; // the reason, once the device is lost
+let profiling = null; // timestamp queries for the next run(), see profileNext
+let lastTimes = null; // promise of the last profiled run's ns per dispatch
 
 device.lost.then((info) => { lost = info.message || info.reason || "device lost"; });
 
@@ -140,6 +142,20 @@ return {
     return groups.length - 1;
   },
 
+  // profileNext makes the next run() time each of its (at most n)
+  // dispatches with timestamp queries. It needs the "timestamp-query"
+  // feature; the times are read with times().
+  profileNext(n) {
+    profiling = {
+      set: device.createQuerySet({ type: "timestamp", count: 2 * n }),
+      resolve: device.createBuffer({ size: 16 * n, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+      read: device.createBuffer({ size: 16 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+    };
+  },
+  // times resolves to the nanoseconds of each dispatch of the last
+  // profiled run, in order.
+  times() { return lastTimes; },
+
   // run executes one recorded step. stage holds nCmd command words, then
   // pBytes of parameters (for buffer pBuf) and mBytes of metadata (for mBuf).
   // If readBytes > 0 the step ends by copying into the mappable buffer rBuf,
@@ -155,10 +171,18 @@ return {
     if (mBytes > 0) device.queue.writeBuffer(bufs[mBuf], 0, stage, off, mBytes);
     const enc = device.createCommandEncoder();
     let pass = null;
+    let nTimed = 0;
     for (let i = 0; i < nCmd; i++) {
       const o = i * 7;
       if (words[o] === OP_DISPATCH) {
-        if (pass === null) pass = enc.beginComputePass();
+        if (profiling !== null) {
+          // One pass per dispatch, timestamped at its start and end.
+          if (pass !== null) pass.end();
+          pass = enc.beginComputePass({ timestampWrites: { querySet: profiling.set, beginningOfPassWriteIndex: 2 * nTimed, endOfPassWriteIndex: 2 * nTimed + 1 } });
+          nTimed++;
+        } else if (pass === null) {
+          pass = enc.beginComputePass();
+        }
         pass.setPipeline(pipes[words[o + 1]]);
         pass.setBindGroup(0, groups[words[o + 2]], words, o + 3, 1);
         pass.dispatchWorkgroups(words[o + 4], words[o + 5], words[o + 6]);
@@ -168,7 +192,23 @@ return {
       }
     }
     if (pass !== null) pass.end();
+    if (nTimed > 0) {
+      enc.resolveQuerySet(profiling.set, 0, 2 * nTimed, profiling.resolve, 0);
+      enc.copyBufferToBuffer(profiling.resolve, 0, profiling.read, 0, 16 * nTimed);
+    }
     device.queue.submit([enc.finish()]);
+    if (nTimed > 0) {
+      const p = profiling;
+      profiling = null;
+      lastTimes = p.read.mapAsync(GPUMapMode.READ, 0, 16 * nTimed).then(() => {
+        const t = new BigInt64Array(p.read.getMappedRange(0, 16 * nTimed));
+        const ns = new Float64Array(nTimed);
+        for (let i = 0; i < nTimed; i++) ns[i] = Number(t[2 * i + 1] - t[2 * i]);
+        p.read.unmap();
+        p.set.destroy(); p.resolve.destroy(); p.read.destroy();
+        return ns;
+      });
+    }
     const validation = device.popErrorScope();
     const oom = device.popErrorScope();
     const done = readBytes > 0
