@@ -68,7 +68,8 @@ func (l *stringList) Set(s string) error {
 	return nil
 }
 
-// samplingFlags are the sampling flags shared by generate and bench engine.
+// samplingFlags are generate's sampling flags; set records which were given,
+// so that the others keep the model's defaults.
 type samplingFlags struct {
 	temperature, topP, minP         float64
 	topK                            int
