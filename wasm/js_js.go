@@ -3,7 +3,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"syscall/js"
 )
@@ -35,43 +34,6 @@ func promise(fn func() (any, error)) js.Value {
 	})
 	defer executor.Release() // the executor runs synchronously inside New
 	return js.Global().Get("Promise").New(executor)
-}
-
-// await blocks the calling goroutine (never the browser) until p settles.
-func await(p js.Value) (js.Value, error) {
-	type outcome struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan outcome, 1)
-	onOK := js.FuncOf(func(this js.Value, args []js.Value) any {
-		ch <- outcome{v: arg0(args)}
-		return nil
-	})
-	onErr := js.FuncOf(func(this js.Value, args []js.Value) any {
-		ch <- outcome{err: errorFromJS(arg0(args))}
-		return nil
-	})
-	defer onOK.Release()
-	defer onErr.Release()
-	p.Call("then", onOK, onErr)
-	o := <-ch
-	return o.v, o.err
-}
-
-func arg0(args []js.Value) js.Value {
-	if len(args) == 0 {
-		return js.Undefined()
-	}
-	return args[0]
-}
-
-// errorFromJS turns a rejected promise's reason into a Go error.
-func errorFromJS(v js.Value) error {
-	if v.Type() == js.TypeObject && v.Get("message").Type() == js.TypeString {
-		return errors.New(v.Get("message").String())
-	}
-	return fmt.Errorf("%v", v)
 }
 
 // jsError turns a Go error into a JavaScript Error whose code web/nanovllm.js
