@@ -71,18 +71,23 @@ func packAMX(dst []uint16, x []float32, rows, k, mt int) {
 const amxBand = 128
 
 // linearAMX computes out = x·wᵀ with the tile units. Requires rows >=
-// amxMinRows and n, k multiples of 32.
-func (d *Device) linearAMX(out, x []float32, w []uint16, rows, n, k int) {
+// amxMinRows and n, k multiples of 32. xb is the buffer x belongs to: when
+// the previous operation packed the same buffer, the packing is reused.
+func (d *Device) linearAMX(out, x []float32, w []uint16, rows, n, k int, xb *buffer) {
 	kbs := k / 32
 	mts := (rows + 31) / 32 * 2
 	tileElems := kbs * 3 * 512
 	if cap(d.amxPacked) < mts*tileElems {
 		d.amxPacked = make([]uint16, mts*tileElems)
+		d.amxPackedOf.buf = nil
 	}
 	packed := d.amxPacked[:mts*tileElems]
-	d.pool.run(mts, func(mt int) {
-		packAMX(packed[mt*tileElems:(mt+1)*tileElems], x, rows, k, mt)
-	})
+	if p := d.amxPackedOf; p.buf != xb || p.rows != rows || p.k != k {
+		d.pool.run(mts, func(mt int) {
+			packAMX(packed[mt*tileElems:(mt+1)*tileElems], x, rows, k, mt)
+		})
+		d.amxPackedOf.buf, d.amxPackedOf.rows, d.amxPackedOf.k = xb, rows, k
+	}
 	cfg := &d.amxCfg[0]
 	d.pool.run((n+amxBand-1)/amxBand, func(t int) {
 		var c [4 * 256]float32

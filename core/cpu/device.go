@@ -53,11 +53,18 @@ type Device struct {
 
 	perm []float32 // permuted activations for the SIMD matmul
 
-	amx       bool      // AMX tile units in use for batched matmuls
-	amxCfg    [64]byte  // tile configuration
-	amxPacked []uint16  // activations packed for the tile units
-	scratch   sync.Pool // []float32 score rows for attention
-	ropes     map[ropeKey]*ropeTable
+	amx       bool     // AMX tile units in use for batched matmuls
+	amxCfg    [64]byte // tile configuration
+	amxPacked []uint16 // activations packed for the tile units
+	// amxPackedOf is the buffer (with its rows and width) whose contents
+	// amxPacked holds, so that consecutive Linears of the same input (q, k
+	// and v; gate and up) pack it once. Every other operation clears it.
+	amxPackedOf struct {
+		buf     *buffer
+		rows, k int
+	}
+	scratch sync.Pool // []float32 score rows for attention
+	ropes   map[ropeKey]*ropeTable
 }
 
 var _ device.Device = (*Device)(nil)
@@ -247,6 +254,7 @@ func (d *Device) NewKVCache(spec device.KVCacheSpec) (device.KVCache, error) {
 // device.ValidateBatch and clears the error of the previous step.
 func (d *Device) BeginStep(b *scheduler.Batch) error {
 	d.batch, d.err = nil, nil
+	d.amxPackedOf.buf = nil
 	if err := device.ValidateBatch(b); err != nil {
 		return fmt.Errorf("cpu: %w", err)
 	}
@@ -264,6 +272,9 @@ func (d *Device) fail(format string, args ...any) {
 // ok reports whether the step may go on; it fails the step when no batch
 // is active.
 func (d *Device) ok(op string) bool {
+	if op != "Linear" {
+		d.amxPackedOf.buf = nil
+	}
 	if d.err == nil && d.batch == nil {
 		d.fail("%s outside a step (BeginStep not called or failed)", op)
 	}
@@ -390,10 +401,16 @@ func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 	if xs == nil || os == nil {
 		return
 	}
-	if cw.bf != nil {
+	xb, ob := x.(*buffer), out.(*buffer)
+	if cw.bf != nil && d.amx && rows >= amxMinRows && n%32 == 0 && k%32 == 0 {
+		d.linearAMX(os, xs, cw.bf, rows, n, k, xb)
+	} else if cw.bf != nil {
 		d.linearBF16(os, xs, cw.bf, rows, n, k)
 	} else {
 		d.linearF32(os, xs, cw.f, rows, n, k)
+	}
+	if ob == d.amxPackedOf.buf {
+		d.amxPackedOf.buf = nil
 	}
 }
 

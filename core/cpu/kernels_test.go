@@ -375,3 +375,33 @@ func TestMisuseIsAnError(t *testing.T) {
 	bad.Slots[2] = 9
 	require.ErrorIs(t, d.BeginStep(bad), device.ErrBadBatch)
 }
+
+// TestLinearSeesChangedInput runs Linear twice on the same buffer with an
+// Add in between: the second result must use the new contents (the AMX
+// path reuses its packing of an unchanged input).
+func TestLinearSeesChangedInput(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, opts := range modes(t) {
+		d := New(opts)
+		rows, n, k := 40, 64, 64
+		w, err := d.UploadWeight("w", device.BF16, []int{n, k}, randBF16(r, n*k))
+		require.NoError(t, err)
+		x := &buffer{data: randFloats(r, rows*k)}
+		y := &buffer{data: randFloats(r, rows*k)}
+		out1 := &buffer{data: make([]float32, rows*n)}
+		out2 := &buffer{data: make([]float32, rows*n)}
+		require.NoError(t, d.BeginStep(oneSeqBatch(1)))
+		d.Linear(out1, x, w, rows)
+		d.Linear(out2, x, w, rows)
+		require.Equal(t, out1.data, out2.data)
+		d.Add(x, y, rows*k)
+		d.Linear(out2, x, w, rows)
+		require.NoError(t, d.ReadFloats(nil, out2))
+		sum := &buffer{data: make([]float32, rows*n)}
+		d.Linear(sum, y, w, rows)
+		for i := range out2.data {
+			relClose(t, float64(out1.data[i])+float64(sum.data[i]), out2.data[i], 10, 1e-5, "%s out[%d]", d.Name(), i)
+		}
+		d.Close()
+	}
+}

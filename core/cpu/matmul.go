@@ -29,10 +29,6 @@ func bandSize(n, threads int) int {
 
 // linearBF16 computes out[m*n+j] = Σ_k x[m*k+i]·w[j*k+i] for m < rows.
 func (d *Device) linearBF16(out, x []float32, w []uint16, rows, n, k int) {
-	if d.amx && rows >= amxMinRows && n%32 == 0 && k%32 == 0 {
-		d.linearAMX(out, x, w, rows, n, k)
-		return
-	}
 	blk := 0 // elements per SIMD step; 0 selects the Go loop
 	switch {
 	case d.isa == isaAVX512 && k >= 32:
