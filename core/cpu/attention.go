@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"unsafe"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 )
@@ -275,29 +276,40 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 				base := (int(table[t0/bs])*bs*nkv + g) * hd
 				attnQK4z(qp[0], qp[1], qp[2], qp[3], &kl[base], kstride, cnt, hd, &scores[t0], nmax)
 			}
+			// Unnormalised softmax: exp(s·scale - max), the division by the
+			// sum is applied to the output row after the weighted sum.
+			var inv [4]float32
 			for r := range 4 {
 				s := scores[r*nmax : (r+1)*nmax]
 				n := pos[r] + 1
-				m := s[0] * scale
+				m := s[0]
 				for _, v := range s[:n] {
-					m = max(m, v*scale)
+					m = max(m, v)
 				}
+				m *= scale
+				n16 := n &^ 15
 				var sum float32
-				for t, v := range s[:n] {
-					e := expf(v*scale - m)
+				if n16 > 0 {
+					sum = expSumZ(&s[0], n16, scale, m)
+				}
+				for t := n16; t < n; t++ {
+					e := expf(s[t]*scale - m)
 					s[t] = e
 					sum += e
 				}
-				inv := 1 / sum
-				for t := range s[:n] {
-					s[t] *= inv
-				}
+				inv[r] = 1 / sum
 				clear(s[n:])
 			}
 			for t0 := 0; t0 < nmax; t0 += bs {
 				cnt := min(bs, nmax-t0)
 				base := (int(table[t0/bs])*bs*nkv + g) * hd
 				attnPV4z(&scores[t0], nmax, &vl[base], kstride, cnt, hd, op[0], op[1], op[2], op[3])
+			}
+			for r := range min(4, nq-q0) {
+				o := unsafe.Slice(op[r], hd)
+				for i := range o {
+					o[i] *= inv[r]
+				}
 			}
 		}
 		d.scratch.Put(sp)

@@ -425,7 +425,13 @@ func (d *Device) SwiGLU(out, gate, up device.Buffer, n int) {
 	}
 	const chunk = 4096
 	d.rowsParallel((n+chunk-1)/chunk, chunk, func(c int) {
-		for i := c * chunk; i < min(n, (c+1)*chunk); i++ {
+		i, end := c*chunk, min(n, (c+1)*chunk)
+		if d.isa == isaAVX512 && end-i >= 16 {
+			n16 := (end - i) &^ 15
+			swigluZ(&o[i], &g[i], &u[i], n16)
+			i += n16
+		}
+		for ; i < end; i++ {
 			o[i] = silu(g[i]) * u[i]
 		}
 	})

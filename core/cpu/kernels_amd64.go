@@ -69,3 +69,14 @@ func attnPV4z(p *float32, pstride int, v *float32, vstride, nk, hd int, o0, o1, 
 //
 //go:noescape
 func amxBlock(cfg *byte, w *uint16, ldw int, b0, b1 *uint16, kblocks int, c *float32)
+
+// expSumZ sets s[i] = exp(s[i]·scale - sub) for n a multiple of 16 and
+// returns the sum.
+//
+//go:noescape
+func expSumZ(s *float32, n int, scale, sub float32) float32
+
+// swigluZ sets out[i] = gate[i]·u[i]/(1+exp(-gate[i])) for n a multiple of 16.
+//
+//go:noescape
+func swigluZ(out, gate, u *float32, n int)

@@ -47,3 +47,11 @@ func attnPV4z(p *float32, pstride int, v *float32, vstride, nk, hd int, o0, o1, 
 func amxBlock(cfg *byte, w *uint16, ldw int, b0, b1 *uint16, kblocks int, c *float32) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+func expSumZ(s *float32, n int, scale, sub float32) float32 {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
+
+func swigluZ(out, gate, u *float32, n int) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}

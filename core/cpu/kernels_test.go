@@ -405,3 +405,43 @@ func TestLinearSeesChangedInput(t *testing.T) {
 		d.Close()
 	}
 }
+
+func TestVectorExp(t *testing.T) {
+	if !haveAVX512() {
+		t.Skip("no AVX-512")
+	}
+	var xs []float32
+	for x := -120.0; x <= 95; x += 0.0173 {
+		xs = append(xs, float32(x))
+	}
+	xs = xs[:len(xs)&^15]
+	s := append([]float32(nil), xs...)
+	sum := expSumZ(&s[0], len(s), 1, 0)
+	var want float64
+	for i, x := range xs {
+		w := float64(float32(math.Exp(float64(x))))
+		want += w
+		if w == 0 || math.IsInf(w, 1) || w < 1e-37 {
+			if math.IsInf(w, 1) {
+				require.True(t, math.IsInf(float64(s[i]), 1), "exp(%v)", x)
+			} else {
+				require.Less(t, float64(s[i]), 1e-37, "exp(%v)", x)
+			}
+			continue
+		}
+		require.InDelta(t, 0, (float64(s[i])-w)/w, 3e-7, "exp(%v)", x)
+	}
+	require.True(t, math.IsInf(float64(sum), 1))
+
+	g, u := make([]float32, 64), make([]float32, 64)
+	for i := range g {
+		g[i], u[i] = float32(i-32)*3.1, float32(i%5)-2
+	}
+	g[0] = -200
+	out := make([]float32, 64)
+	swigluZ(&out[0], &g[0], &u[0], 64)
+	for i := range g {
+		w := float64(g[i]) / (1 + math.Exp(-float64(g[i]))) * float64(u[i])
+		require.InDelta(t, w, float64(out[i]), 1e-6*(1+math.Abs(w)), "swiglu(%v, %v)", g[i], u[i])
+	}
+}
