@@ -84,10 +84,12 @@ type Device struct {
 	rope   map[ropeKey]*ropeTable
 	closed bool
 
-	readBytes     []byte // scratch for reads
-	threadKernels bool   // Options.Kernels resolved: the barrier-free kernel forms
-	timestamps    bool   // the device has the timestamp-query feature
-	profileNext   bool   // time each dispatch of the next submission
+	readBytes     []byte       // scratch for reads
+	stage         safejs.Value // runtime.js's staging Uint8Array (stageArray)
+	stageLen      int64
+	threadKernels bool // Options.Kernels resolved: the barrier-free kernel forms
+	timestamps    bool // the device has the timestamp-query feature
+	profileNext   bool // time each dispatch of the next submission
 	profile       []DispatchTime
 	noVec         bool // tests: use linear.wgsl even where linear_bf16x8 applies
 }

@@ -213,15 +213,9 @@ func (d *Device) flush(readBytes int64) (safejs.Value, error) {
 	}
 	rec.bytes = buf
 
-	stage, err := d.b.call("stage")
+	stage, err := d.stageArray(total)
 	if err != nil {
 		return safejs.Undefined(), d.checkLost(err)
-	}
-	if n, err := stage.Length(); err != nil || int64(n) < total {
-		stage, err = d.b.call("growStage", float64(2*total))
-		if err != nil {
-			return safejs.Undefined(), d.checkLost(err)
-		}
 	}
 	if err := d.b.toJS(stage, buf); err != nil {
 		return safejs.Undefined(), fmt.Errorf("webgpu: uploading step: %w", err)
@@ -305,6 +299,22 @@ func (d *Device) readProfile(labels []DispatchTime) error {
 	}
 	d.profile = labels
 	return nil
+}
+
+// stageArray returns runtime.js's staging Uint8Array, at least n bytes
+// long. Go keeps a reference to it, so that a step costs no crossing to find
+// it; it is replaced (by a larger one) only when a step outgrows it.
+func (d *Device) stageArray(n int64) (safejs.Value, error) {
+	if d.stageLen >= n {
+		return d.stage, nil
+	}
+	size := max(2*n, 1<<16)
+	v, err := d.b.call("growStage", float64(size))
+	if err != nil {
+		return safejs.Undefined(), err
+	}
+	d.stage, d.stageLen = v, size
+	return v, nil
 }
 
 // group returns the bind group of c's buffers, creating it on first use.

@@ -11,7 +11,7 @@ const bufs = [];   // GPUBuffer
 const layouts = []; // GPUBindGroupLayout
 const pipes = [];  // GPUComputePipeline
 const groups = []; // GPUBindGroup
-let stage = new Uint8Array(1 << 16); // Go copies the step's bytes here
+let stage = new Uint8Array(0); // Go copies the step's bytes here (growStage)
 let readback = new Uint8Array(1 << 12); // run() leaves the bytes it read here
 let lost = null; // the reason, once the device is lost
 let profiling = null; // timestamp queries for the next run(), see profileNext
@@ -31,7 +31,6 @@ function errorText(e) {
 
 return {
   lost() { return lost; },
-  stage() { return stage; },
   growStage(n) { stage = new Uint8Array(n); return stage; },
   readback() { return readback; },
 

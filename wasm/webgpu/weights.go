@@ -219,14 +219,9 @@ func (ww *WeightWriter) write(src safejs.Value, off, n int) error {
 
 // writeGo appends bytes from Go memory, through the runtime's stage array.
 func (ww *WeightWriter) writeGo(data []byte) error {
-	stage, err := ww.d.b.call("stage")
+	stage, err := ww.d.stageArray(int64(len(data)))
 	if err != nil {
-		return err
-	}
-	if n, err := stage.Length(); err != nil || n < len(data) {
-		if stage, err = ww.d.b.call("growStage", len(data)); err != nil {
-			return err
-		}
+		return ww.d.checkLost(err)
 	}
 	if err := ww.d.b.toJS(stage, data); err != nil {
 		return fmt.Errorf("webgpu: weight %s: %w", ww.w.name, err)
