@@ -67,11 +67,12 @@ function progressTracker() {
       files.set(p.file, p);
       let loaded = 0;
       let total = 0;
-      for (const f of files.values()) { loaded += f.loaded; total += f.total || f.loaded; }
+      // A compressed file can decode to more than its Content-Length.
+      for (const f of files.values()) { loaded += f.loaded; total += Math.max(f.total, f.loaded); }
       els.progress.max = Math.max(total, 1);
       els.progress.value = loaded;
       const src = p.cached ? ' (from cache)' : '';
-      els.progressLabel.textContent = p.total
+      els.progressLabel.textContent = p.total && p.loaded <= p.total
         ? `Downloading ${p.file}${src}: ${fmtMB(p.loaded)} of ${fmtMB(p.total)}`
         : `Downloading ${p.file}${src}: ${fmtMB(p.loaded)}`;
     } else {
@@ -97,7 +98,7 @@ async function setupDevice() {
     webgpuOption.disabled = true;
     webgpuOption.textContent = 'WebGPU (not available)';
     els.device.value = 'cpu';
-    els.deviceNote.textContent = `WebGPU is not available (${gpu.reason}); running on the CPU, which is much slower.`;
+    els.deviceNote.textContent = `WebGPU is not available: ${gpu.reason}. Running on the CPU, which is much slower.`;
     els.deviceNote.classList.add('warn');
   }
   return gpu;

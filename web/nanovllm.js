@@ -260,8 +260,12 @@ class Fetcher {
       if (err.name === 'AbortError') throw new NanoVLLMError('aborted', 'loading was aborted', { cause: err });
       throw new NanoVLLMError('network', `downloading ${url || this.url(name)} failed: ${err.message}`, { cause: err });
     }
-    if (total && loaded !== total) {
-      throw new NanoVLLMError('network', `${this.url(name)}: got ${loaded} bytes, expected ${total}`);
+    // Content-Length counts the bytes on the wire: a compressed response
+    // (JSON often is) decodes to more, so only a shortfall of an unencoded
+    // body means the transfer was cut.
+    const encoded = (resp.headers.get('Content-Encoding') || 'identity') !== 'identity';
+    if (total && loaded < total && !encoded) {
+      throw new NanoVLLMError('network', `${this.url(name)}: got ${loaded} bytes, expected ${total} (connection cut?)`);
     }
     report(loaded);
     if (cachePut) await cachePut;

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
@@ -295,9 +296,17 @@ func TestBrowserErrors(t *testing.T) {
 		};
 		engine.close();
 		out.closed = await code(() => engine.generate({prompt: 'x'}));
+		out.hub = m.resolveModelURL('Qwen/Qwen3-0.6B');
+		out.hubRev = m.resolveModelURL('Qwen/Qwen3-0.6B', {revision: 'refs/pr/1'});
+		out.abs = m.resolveModelURL('http://example.com/m//');
+		out.rel = m.resolveModelURL('/models/local');
 		return out;
 	`, base+"/models/local", base+"/models/nope")
 	require.NoError(t, evalJSON(ctx, script, &got))
+	require.Equal(t, "https://huggingface.co/Qwen/Qwen3-0.6B/resolve/main/", got["hub"])
+	require.Equal(t, "https://huggingface.co/Qwen/Qwen3-0.6B/resolve/refs%2Fpr%2F1/", got["hubRev"])
+	require.Equal(t, "http://example.com/m/", got["abs"])
+	require.Equal(t, base+"/models/local/", got["rel"])
 	for key, want := range map[string]string{
 		"missing":     "not-found: ",
 		"badName":     "bad-request: ",
@@ -439,4 +448,44 @@ func bigModelHandler(t *testing.T) http.Handler {
 			http.NotFound(w, r)
 		}
 	}))
+}
+
+// TestBrowserNoWebGPU hides navigator.gpu, as in a browser without WebGPU:
+// the page must fall back to the CPU with a visible note, asking for
+// WebGPU must fail with code no-webgpu, and a missing model must show a
+// clear error on the page.
+func TestBrowserNoWebGPU(t *testing.T) {
+	ctx, base := browserEnv(t)
+	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `Object.defineProperty(Navigator.prototype, 'gpu', {get: () => undefined});`,
+	})
+	require.NoError(t, err)
+	url := fmt.Sprintf("%s/index.html?model=%s/models/nope&autoload=1", base, base)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(url),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-state="error"]`)),
+	))
+	device, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#device`)))
+	require.NoError(t, err)
+	require.Equal(t, "cpu", device)
+	note, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#device-note`)))
+	require.NoError(t, err)
+	require.Contains(t, note, "WebGPU is not available")
+	shown, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#error`)))
+	require.NoError(t, err)
+	require.Contains(t, shown, "not found")
+	require.Contains(t, shown, "/models/nope/config.json")
+
+	var code string
+	require.NoError(t, evalJSON(ctx, fmt.Sprintf(`
+		const m = await import('/web/nanovllm.js');
+		try { await m.createEngine({model: %q, device: 'webgpu'}); return 'no error'; } catch (e) { return e.code; }
+	`, base+"/models/local"), &code))
+	require.Equal(t, "no-webgpu", code)
+
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	shot := filepath.Join(os.TempDir(), "nanovllm-page-nowebgpu.png")
+	require.NoError(t, os.WriteFile(shot, png, 0o644))
+	t.Logf("screenshot: %s", shot)
 }
