@@ -248,6 +248,12 @@ func (l *loader) planShard(name string, header []byte) (any, error) {
 		ts := append([]safetensors.TensorInfo(nil), h.Tensors...)
 		sort.Slice(ts, func(i, j int) bool { return ts[i].Begin < ts[j].Begin })
 		for _, t := range ts {
+			if l.cfg.TieWordEmbeddings && t.Name == "lm_head.weight" {
+				// Checkpoints of tied models may still carry a copy of the
+				// embedding as lm_head (Qwen3-0.6B's does: 311 MB). The
+				// model never reads it; its bytes are dropped unplanned.
+				continue
+			}
 			dt, err := deviceDType(t)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)

@@ -389,6 +389,9 @@ export async function createEngine(options = {}) {
   }
 
   const progress = (p) => { try { onProgress?.(p); } catch (err) { console.error(err); } };
+  const started = performance.now();
+  // What loading cost: weight bytes, and calls into Go to stream them.
+  const load = { weightBytes: 0, goCalls: 0, seconds: 0 };
   progress({ phase: 'engine', message: 'starting the engine' });
   const go = await startGo(wasmURL);
   const memory = go.instance.exports.mem;
@@ -417,12 +420,14 @@ export async function createEngine(options = {}) {
       unwrap(loader.setIndex(index));
     }
     for (const shard of shards) {
-      await streamShard(go, loader, fetcher, shard, memory);
+      await streamShard(go, loader, fetcher, shard, memory, load);
     }
     progress({ phase: 'init', message: 'building the model' });
     const handle = await callGo(go, () => loader.finish());
     const info = JSON.parse(unwrap(handle.info()));
     progress({ phase: 'ready', message: `ready on ${info.device}` });
+    load.seconds = (performance.now() - started) / 1000;
+    info.load = load;
     return new Engine(go, handle, info, String(model));
   } catch (err) {
     try { if (loader) unwrap(loader.abort()); } catch { /* the instance may be gone */ }
@@ -434,7 +439,7 @@ export async function createEngine(options = {}) {
 // streamShard reads a safetensors file once, front to back: the header goes to
 // Go, which answers with a plan (where each tensor's bytes must land), and the
 // rest of the stream follows the plan without touching the Go heap.
-async function streamShard(go, loader, fetcher, shard, memory) {
+async function streamShard(go, loader, fetcher, shard, memory, load) {
   let header = new Uint8Array(0);
   let headerLen = -1;
   let writer = null;
@@ -450,13 +455,14 @@ async function streamShard(go, loader, fetcher, shard, memory) {
     }
     if (headerLen >= 0 && header.byteLength >= headerLen) {
       const plan = await callGo(go, () => loader.planShard(shard, header.subarray(0, headerLen)));
-      writer = new ShardWriter(plan, memory, (i, part) => unwrap(loader.write(i, part)));
+      writer = new ShardWriter(plan, memory, (i, part) => { load.goCalls++; unwrap(loader.write(i, part)); });
       for (const p of pending) writer.push(p.chunk, p.offset);
       pending = null;
       header = null;
     }
   };
   const n = await fetcher.stream(shard, { required: true, onChunk });
+  load.weightBytes += n;
   if (!writer) throw new NanoVLLMError('bad-model', `${shard} is ${n} bytes, too short for its safetensors header`);
   writer.finish(shard);
   await callGo(go, () => loader.shardDone(shard, n));
@@ -539,7 +545,10 @@ export class Engine {
   constructor(go, handle, info, model) {
     this.go = go;
     this.handle = handle;
-    /** What was loaded: {device, model_type, num_layers, kv_cache_tokens, ...}. */
+    /**
+   * What was loaded: {device, model_type, num_layers, kv_cache_tokens, ...,
+   * load: {weightBytes, goCalls, seconds}}.
+   */
     this.info = info;
     this.model = model;
     this.closed = false;

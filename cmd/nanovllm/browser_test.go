@@ -403,6 +403,8 @@ func TestBrowserQwen3Size(t *testing.T) {
 	require.Equal(t, "webgpu", strings.SplitN(got.Info["device"].(string), " ", 2)[0])
 	mem := got.Stats["wasm_memory_bytes"].(float64)
 	require.Less(t, mem, float64(256<<20), "the wasm memory must stay under 256 MB while 1.5 GB of weights stream to the GPU")
+	load := got.Info["load"].(map[string]any)
+	require.Greater(t, load["weightBytes"].(float64), 1.5e9, "596M bf16 parameters and the tied lm_head copy")
 }
 
 // bigModelHandler serves /models/big/: Qwen3-0.6B's config, the real
@@ -422,6 +424,10 @@ func bigModelHandler(t *testing.T) http.Handler {
 	})
 	require.NoError(t, err)
 	data, shapes := qwen3.RandomTensors(cfg)
+	// Like the real Qwen3-0.6B checkpoint, carry the tied output projection
+	// as its own tensor too: 1.5 GB in all, of which the model uses 1.2.
+	data["lm_head.weight"] = data["model.embed_tokens.weight"]
+	shapes["lm_head.weight"] = shapes["model.embed_tokens.weight"]
 	names := make([]string, 0, len(data))
 	for n := range data {
 		names = append(names, n)
