@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,6 +295,15 @@ func TestBrowserErrors(t *testing.T) {
 			badTemp: await code(() => engine.generate({prompt: 'x', temperature: -1})),
 			noMessages: await code(() => engine.chat.completions.create({messages: []})),
 		};
+		const long = {prompt_ids: [1, 2, 3], max_tokens: 400, temperature: 0, ignore_eos: true};
+		const ac = new AbortController();
+		const pending = engine.generate({...long, signal: ac.signal});
+		setTimeout(() => ac.abort(), 30);
+		out.aborted = await code(() => pending);
+		let n = 0;
+		for await (const d of engine.generateStream(long)) { if (++n === 3) break; }
+		const after = await engine.generate({prompt_ids: [1, 2, 3], max_tokens: 2, temperature: 0, ignore_eos: true});
+		out.afterAbort = String(after.token_ids.length) + ' tokens, ' + engine.stats().live_requests + ' live';
 		engine.close();
 		out.closed = await code(() => engine.generate({prompt: 'x'}));
 		out.hub = m.resolveModelURL('Qwen/Qwen3-0.6B');
@@ -316,10 +326,12 @@ func TestBrowserErrors(t *testing.T) {
 		"badTemp":     "bad-request: ",
 		"noMessages":  "bad-request: ",
 		"closed":      "bad-request: ",
+		"aborted":     "aborted: ",
 	} {
 		require.True(t, strings.HasPrefix(got[key], want), "%s: got %q, want prefix %q", key, got[key], want)
 	}
 	require.Contains(t, got["missing"], "/models/nope/config.json")
+	require.Equal(t, "2 tokens, 0 live", got["afterAbort"], "aborted and abandoned requests are gone; the engine carries on")
 	require.Contains(t, got["badToken"], "151936")
 }
 
@@ -494,4 +506,43 @@ func TestBrowserNoWebGPU(t *testing.T) {
 	shot := filepath.Join(os.TempDir(), "nanovllm-page-nowebgpu.png")
 	require.NoError(t, os.WriteFile(shot, png, 0o644))
 	t.Logf("screenshot: %s", shot)
+}
+
+// TestBrowserCache loads the same model twice with the Cache API on: the
+// second load must not download the checkpoint again.
+func TestBrowserCache(t *testing.T) {
+	var weightGets atomic.Int32
+	model := filepath.Join(repoRoot, "testdata", "qwen3-tiny-vocab")
+	counted := http.StripPrefix("/models/counted", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/model.safetensors" {
+			weightGets.Add(1)
+		}
+		fileHandler(os.DirFS(model), true).ServeHTTP(w, r)
+	}))
+	ctx, base := browserEnvWith(t, map[string]http.Handler{"/models/counted/": counted})
+	var got struct {
+		First, Second []bool
+		Same          bool
+	}
+	script := fmt.Sprintf(`
+		const m = await import('/web/nanovllm.js');
+		await caches.delete('nanovllm-models-v1');
+		const run = async () => {
+			const cached = [];
+			const engine = await m.createEngine({model: %q, device: 'cpu', onProgress: (p) => {
+				if (p.phase === 'download' && p.file === 'model.safetensors' && p.loaded === 0) cached.push(p.cached);
+			}});
+			const r = await engine.generate({prompt_ids: [1, 2, 3], max_tokens: 4, temperature: 0, ignore_eos: true});
+			engine.close();
+			return [cached, r.token_ids];
+		};
+		const [first, a] = await run();
+		const [second, b] = await run();
+		return {first, second, same: JSON.stringify(a) === JSON.stringify(b)};
+	`, base+"/models/counted")
+	require.NoError(t, evalJSON(ctx, script, &got))
+	require.Equal(t, []bool{false}, got.First)
+	require.Equal(t, []bool{true}, got.Second)
+	require.True(t, got.Same, "the cached checkpoint gives the same tokens")
+	require.Equal(t, int32(1), weightGets.Load(), "the checkpoint is downloaded once")
 }
