@@ -98,6 +98,15 @@ func BenchmarkKernels(b *testing.B) {
 			benchKernel(b, d, y, float64(I*H*2), float64(2*H*I), func() { d.Linear(y, x, up, 1) })
 		})
 	}
+	// 2-byte loads (linear.wgsl) against 16-byte loads (linear_bf16x8.wgsl).
+	for _, noVec := range []bool{true, false} {
+		d.noVec, d.threadKernels = noVec, true
+		require.NoError(b, d.BeginStep(seqBatch(16, [][2]int{{0, 1}})))
+		b.Run(fmt.Sprintf("linear-gemv-thread-16byte=%v-1x%dx%d", !noVec, H, I), func(b *testing.B) {
+			benchKernel(b, d, y, float64(I*H*2), float64(2*H*I), func() { d.Linear(y, x, up, 1) })
+		})
+	}
+	d.noVec = false
 	for _, thr := range []bool{false, true} {
 		d.threadKernels = thr
 		require.NoError(b, d.BeginStep(seqBatch(16, [][2]int{{0, maxRows}})))
