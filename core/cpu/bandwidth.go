@@ -4,19 +4,25 @@ import (
 	"time"
 )
 
-// ReadBandwidth measures how fast the device's threads can stream memory:
-// it sums a freshly written buffer of size bytes (choose one far larger than
-// the caches) across the pool, repeats rounds times, and returns the best
-// rate in bytes per second. Batch-1 decode reads every weight once per
-// token, so this rate divided by the weight bytes is its speed limit.
-func (d *Device) ReadBandwidth(size int64, rounds int) float64 {
-	n := int(size/4) &^ 4095
-	buf := make([]float32, n)
+// NewBandwidthBuffer returns a buffer of about size bytes, written once so
+// its pages are resident, for ReadBandwidth.
+func NewBandwidthBuffer(size int64) []float32 {
+	n := int(size/4) &^ (1<<16 - 1)
+	buf := make([]float32, max(n, 1<<16))
 	for i := range buf {
 		buf[i] = float32(i & 7)
 	}
+	return buf
+}
+
+// ReadBandwidth measures how fast the device's threads can stream memory:
+// it sums buf (choose one far larger than the caches, from
+// NewBandwidthBuffer) across the pool rounds times and returns the best rate
+// in bytes per second. Batch-1 decode reads every weight once per token, so
+// this rate divided by the weight bytes is its speed limit.
+func (d *Device) ReadBandwidth(buf []float32, rounds int) float64 {
 	const chunk = 1 << 16 // floats per task: 256 KiB
-	tasks := n / chunk
+	tasks := len(buf) / chunk
 	sums := make([]float32, tasks)
 	best := 0.0
 	for range max(rounds, 1) {

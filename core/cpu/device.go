@@ -60,8 +60,8 @@ type Device struct {
 	// amxPacked holds, so that consecutive Linears of the same input (q, k
 	// and v; gate and up) pack it once. Every other operation clears it.
 	amxPackedOf struct {
-		buf     *buffer
-		rows, k int
+		buf            *buffer
+		rows, k, tiles int
 	}
 	scratch sync.Pool // []float32 score rows for attention
 	ropes   map[ropeKey]*ropeTable

@@ -80,3 +80,10 @@ func expSumZ(s *float32, n int, scale, sub float32) float32
 //
 //go:noescape
 func swigluZ(out, gate, u *float32, n int)
+
+// amxBlock1 is amxBlock for one activation tile and 64 weight rows: c[t]
+// for t < 4 holds weight rows 16t..16t+15 against the 16 activation rows of
+// bp.
+//
+//go:noescape
+func amxBlock1(cfg *byte, w *uint16, ldw int, bp *uint16, kblocks int, c *float32)

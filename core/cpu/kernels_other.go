@@ -55,3 +55,7 @@ func expSumZ(s *float32, n int, scale, sub float32) float32 {
 func swigluZ(out, gate, u *float32, n int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+func amxBlock1(cfg *byte, w *uint16, ldw int, bp *uint16, kblocks int, c *float32) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
