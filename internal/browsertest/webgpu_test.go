@@ -72,6 +72,9 @@ func TestWebGPUDevice(t *testing.T) {
 	}
 	res := runInBrowser(t, "./wasm/webgpu", args...)
 	require.Contains(t, res.Output, "PASS")
+	if len(args) > 0 {
+		return // a chosen subset
+	}
 	for _, name := range []string{"TestKernels", "TestModelPrefillLogits", "TestModelGreedy", "TestWeightWriter"} {
 		require.Contains(t, res.Output, "--- PASS: "+name, "%s must run, not skip, in the browser", name)
 	}
