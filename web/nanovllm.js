@@ -424,6 +424,7 @@ export async function createEngine(options = {}) {
     }
     progress({ phase: 'init', message: 'building the model' });
     const handle = await callGo(go, () => loader.finish());
+    loader = null; // finish released it
     const info = JSON.parse(unwrap(handle.info()));
     progress({ phase: 'ready', message: `ready on ${info.device}` });
     load.seconds = (performance.now() - started) / 1000;

@@ -546,3 +546,59 @@ func TestBrowserCache(t *testing.T) {
 	require.True(t, got.Same, "the cached checkpoint gives the same tokens")
 	require.Equal(t, int32(1), weightGets.Load(), "the checkpoint is downloaded once")
 }
+
+// TestBrowserSharded splits the qwen3-tiny-vocab checkpoint into two shards
+// with a model.safetensors.index.json, as large Hub models are stored, and
+// checks that both devices load it and still give the reference tokens.
+func TestBrowserSharded(t *testing.T) {
+	src := filepath.Join(repoRoot, "testdata", "qwen3-tiny-vocab")
+	f, err := safetensors.Open(filepath.Join(src, "model.safetensors"))
+	require.NoError(t, err)
+	defer f.Close()
+	dir := t.TempDir()
+	names := f.Names()
+	require.Greater(t, len(names), 2)
+	weightMap := map[string]string{}
+	for i, part := range [][]string{names[:len(names)/2], names[len(names)/2:]} {
+		shard := fmt.Sprintf("model-%05d-of-00002.safetensors", i+1)
+		var ts []safetensors.Tensor
+		for _, n := range part {
+			tensor, ok := f.Tensor(n)
+			require.True(t, ok)
+			ts = append(ts, tensor)
+			weightMap[n] = shard
+		}
+		out, err := os.Create(filepath.Join(dir, shard))
+		require.NoError(t, err)
+		require.NoError(t, safetensors.Write(out, ts, nil))
+		require.NoError(t, out.Close())
+	}
+	index, err := json.Marshal(map[string]any{"metadata": map[string]any{}, "weight_map": weightMap})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "model.safetensors.index.json"), index, 0o644))
+	for _, name := range []string{"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"} {
+		data, err := os.ReadFile(filepath.Join(src, name))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, 0o644))
+	}
+
+	ctx, base := browserEnvWith(t, map[string]http.Handler{
+		"/models/sharded/": http.StripPrefix("/models/sharded", fileHandler(os.DirFS(dir), true)),
+	})
+	c := loadGreedyCases(t)[2]
+	prompt, err := json.Marshal(c.Prompt)
+	require.NoError(t, err)
+	for _, dev := range []string{"cpu", "webgpu"} {
+		t.Run(dev, func(t *testing.T) {
+			var got []int32
+			require.NoError(t, evalJSON(ctx, fmt.Sprintf(`
+				const m = await import('/web/nanovllm.js');
+				const engine = await m.createEngine({model: %q, device: %q, cache: false, kvCacheBytes: 1 << 20});
+				const r = await engine.generate({prompt_ids: %s, max_tokens: 24, temperature: 0, ignore_eos: true});
+				engine.close();
+				return r.token_ids;
+			`, base+"/models/sharded", dev, prompt), &got))
+			require.Equal(t, c.Greedy.Tokens, got)
+		})
+	}
+}
