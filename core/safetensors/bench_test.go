@@ -1,18 +1,8 @@
 package safetensors
 
 import (
-	"os"
 	"testing"
 )
-
-// openRead is the portable path (what js/wasm does): read it all, then parse.
-func openRead(path string) (*File, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return Parse(b)
-}
 
 func BenchmarkBF16ToF32(b *testing.B) {
 	src := make([]uint16, 1<<16)

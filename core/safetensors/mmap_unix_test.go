@@ -3,6 +3,7 @@
 package safetensors
 
 import (
+	"os"
 	"runtime"
 	"testing"
 
@@ -52,4 +53,13 @@ func BenchmarkOpen(b *testing.B) {
 			f.Close()
 		}
 	})
+}
+
+// openRead is the portable path (what js/wasm does): read it all, then parse.
+func openRead(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(b)
 }
