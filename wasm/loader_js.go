@@ -338,6 +338,9 @@ func (l *loader) finish() (js.Value, error) {
 	if len(l.shards) == 0 {
 		return js.Value{}, withCode(codeBadModel, fmt.Errorf("no safetensors shard was loaded"))
 	}
+	if err := l.checkWasmMemory(); err != nil {
+		return js.Value{}, err
+	}
 	dev := device.Device(l.dev.dev)
 	if l.dev.gpu != nil {
 		dev = &preloaded{Device: dev, weights: l.reserved}
@@ -395,4 +398,18 @@ func (p *preloaded) UploadWeight(name string, dtype device.DType, shape []int, d
 		}
 	}
 	return w, nil
+}
+
+// checkWasmMemory refuses, before allocating, a CPU-device model whose
+// weights and KV cache cannot fit in wasm memory: running out there is not
+// an error Go can return but a crash of the whole instance.
+func (l *loader) checkWasmMemory() error {
+	if l.dev.gpu != nil {
+		return nil // weights and cache live on the GPU
+	}
+	var weights int64
+	for _, sh := range l.shards {
+		weights += sh.size
+	}
+	return fitsWasm(weights, l.opts.KVCacheBytes)
 }

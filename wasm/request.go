@@ -130,6 +130,24 @@ func kvBlocks(budget, bytesPerToken int64, blockSize int) (int, error) {
 	return int(n), nil
 }
 
+// wasmMemoryBudget is what the CPU device may use of wasm32's 4 GiB address
+// space for weights and KV cache together; the rest is for Go's heap
+// overhead, the tokenizer and activations. Measured in Chromium with the
+// tiny fixture: a 2.33 GiB KV cache loads, 2.70 GiB crashes the instance
+// out of memory; this leaves a margin below that.
+const wasmMemoryBudget = 2304 << 20
+
+// fitsWasm checks that the CPU device's weights and KV cache fit in wasm
+// memory.
+func fitsWasm(weights, kvCache int64) error {
+	if weights+kvCache <= wasmMemoryBudget {
+		return nil
+	}
+	return withCode(codeOutOfMemory, fmt.Errorf(
+		"the CPU device keeps the weights (%d MiB) and the KV cache (%d MiB) in wasm memory, which cannot hold more than %d MiB of them: lower kvCacheBytes, or use WebGPU",
+		weights>>20, kvCache>>20, int64(wasmMemoryBudget)>>20))
+}
+
 // request is one generate or chat request from the JavaScript API. Sampling
 // fields are pointers so that an absent field keeps the model's default from
 // generation_config.json.

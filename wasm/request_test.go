@@ -220,3 +220,13 @@ func TestEventJSON(t *testing.T) {
 	require.Equal(t, true, ev["done"])
 	require.Equal(t, map[string]any{"code": codeBadRequest, "message": "p: " + sampler.ErrInvalidParams.Error()}, ev["error"])
 }
+
+func TestFitsWasm(t *testing.T) {
+	require.NoError(t, fitsWasm(1500<<20, 256<<20)) // Qwen3-0.6B with the default cache
+	require.NoError(t, fitsWasm(2048<<20, 256<<20)) // exactly the 2304 MiB budget
+	err := fitsWasm(2048<<20, 256<<20+1)
+	require.Error(t, err)
+	require.Equal(t, codeOutOfMemory, errorCode(err))
+	require.Contains(t, err.Error(), "lower kvCacheBytes")
+	require.Equal(t, codeOutOfMemory, errorCode(fitsWasm(0, 4<<30)))
+}

@@ -82,6 +82,7 @@ export function resolveModelURL(model, { revision = 'main', hub = HUB } = {}) {
 
 let goRuntime = null; // Promise of {Go, module}: compiled once per page.
 let consoleTail = ''; // recent output of Go programs, kept for crash reports
+let lastFatal = ''; // the last "fatal error:" or "panic:" line Go printed
 
 function loadGoRuntime(wasmURL) {
   if (goRuntime) return goRuntime;
@@ -125,8 +126,15 @@ function captureGoOutput() {
   if (!fs || fs.__nanovllmCaptured) return;
   const writeSync = fs.writeSync.bind(fs);
   const decoder = new TextDecoder();
+  let line = ''; // the runtime prints a line in several writes
   fs.writeSync = (fd, buf) => {
-    consoleTail = (consoleTail + decoder.decode(buf)).slice(-4096);
+    const text = decoder.decode(buf);
+    consoleTail = (consoleTail + text).slice(-4096);
+    // A crash prints its cause first and then every goroutine's stack,
+    // which would push the cause out of the tail: keep it apart.
+    const lines = (line + text).split('\n');
+    line = lines.pop().slice(-1024);
+    for (const l of lines) if (/^(fatal error|panic): /.test(l)) lastFatal = l;
     return writeSync(fd, buf);
   };
   fs.__nanovllmCaptured = true;
@@ -155,10 +163,9 @@ async function startGo(wasmURL) {
 }
 
 function goCrash(what) {
-  const tail = consoleTail.trim();
-  const oom = /out of memory|cannot allocate memory/i.test(tail);
-  return new NanoVLLMError(oom ? 'out-of-memory' : 'crashed',
-    `${what}${oom ? ': out of memory' : ''}${tail ? `\n${tail.split('\n').slice(-6).join('\n')}` : ''}`);
+  const cause = lastFatal || consoleTail.trim().split('\n').slice(-1)[0] || '';
+  const oom = /out of memory|cannot allocate memory/i.test(cause);
+  return new NanoVLLMError(oom ? 'out-of-memory' : 'crashed', cause ? `${what}: ${cause}` : what);
 }
 
 // Errors from Go arrive as JavaScript Errors whose `code` the Go side sets.

@@ -294,6 +294,7 @@ func TestBrowserErrors(t *testing.T) {
 			badToken: await code(() => engine.generate({prompt_ids: [151936]})),
 			badTemp: await code(() => engine.generate({prompt: 'x', temperature: -1})),
 			noMessages: await code(() => engine.chat.completions.create({messages: []})),
+			tooBig: await code(() => m.createEngine({model: %[1]q, device: 'cpu', cache: false, kvCacheBytes: 3e9})),
 		};
 		const long = {prompt_ids: [1, 2, 3], max_tokens: 400, temperature: 0, ignore_eos: true};
 		const ac = new AbortController();
@@ -327,6 +328,7 @@ func TestBrowserErrors(t *testing.T) {
 		"noMessages":  "bad-request: ",
 		"closed":      "bad-request: ",
 		"aborted":     "aborted: ",
+		"tooBig":      "out-of-memory: ",
 	} {
 		require.True(t, strings.HasPrefix(got[key], want), "%s: got %q, want prefix %q", key, got[key], want)
 	}
