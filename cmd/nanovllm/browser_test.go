@@ -604,3 +604,48 @@ func TestBrowserSharded(t *testing.T) {
 		})
 	}
 }
+
+// TestBrowserBadDownloads serves broken checkpoints: a file cut short (the
+// server says so honestly), a connection that drops mid-file, and a file
+// that is not safetensors at all. Each must fail with the right code.
+func TestBrowserBadDownloads(t *testing.T) {
+	model := filepath.Join(repoRoot, "testdata", "qwen3-tiny-vocab")
+	weights, err := os.ReadFile(filepath.Join(model, "model.safetensors"))
+	require.NoError(t, err)
+	files := fileHandler(os.DirFS(model), true)
+	broken := func(serve func(w http.ResponseWriter)) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			name := r.URL.Path[strings.LastIndex(r.URL.Path, "/"):]
+			if name != "/model.safetensors" {
+				r.URL.Path = name
+				files.ServeHTTP(w, r)
+				return
+			}
+			serve(w)
+		})
+	}
+	half := len(weights) / 2
+	ctx, base := browserEnvWith(t, map[string]http.Handler{
+		"/models/short/": broken(func(w http.ResponseWriter) { w.Write(weights[:half]) }),
+		"/models/cut/": broken(func(w http.ResponseWriter) {
+			w.Header().Set("Content-Length", fmt.Sprint(len(weights)))
+			w.Write(weights[:half])
+			panic(http.ErrAbortHandler) // drop the connection mid-body
+		}),
+		"/models/junk/": broken(func(w http.ResponseWriter) { w.Write([]byte("<html>not a checkpoint</html>")) }),
+	})
+	var got map[string]string
+	require.NoError(t, evalJSON(ctx, fmt.Sprintf(`
+		const m = await import('/web/nanovllm.js');
+		const load = async (name) => {
+			try { await m.createEngine({model: %q + name, device: 'cpu', cache: false}); return 'no error'; }
+			catch (e) { return e.code + ': ' + e.message; }
+		};
+		return {short: await load('short'), cut: await load('cut'), junk: await load('junk')};
+	`, base+"/models/"), &got))
+	t.Logf("%v", got)
+	require.True(t, strings.HasPrefix(got["short"], "bad-model: "), got["short"])
+	require.Contains(t, got["short"], "truncated")
+	require.True(t, strings.HasPrefix(got["cut"], "network: "), got["cut"])
+	require.True(t, strings.HasPrefix(got["junk"], "bad-model: "), got["junk"])
+}
