@@ -113,12 +113,20 @@ func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, ro
 		return
 	}
 	slots := c.spec.NumBlocks * c.spec.BlockSize
+	bs, hd := c.spec.BlockSize, c.spec.HeadDim
+	kl := c.k[layer]
 	for i, s := range d.batch.Slots[:rows] {
 		if s < 0 || int(s) >= slots {
 			d.fail("WriteKV: slot %d outside a cache of %d slots", s, slots)
 			return
 		}
-		copy(c.k[layer][int(s)*width:(int(s)+1)*width], ks[i*width:])
+		blk, off := int(s)/bs, int(s)%bs
+		for g := range c.spec.KVHeads {
+			base := (blk*c.spec.KVHeads+g)*hd*bs + off
+			for j, v := range ks[i*width+g*hd : i*width+(g+1)*hd] {
+				kl[base+j*bs] = v
+			}
+		}
 		copy(c.v[layer][int(s)*width:(int(s)+1)*width], vs[i*width:])
 	}
 }
@@ -164,7 +172,7 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	kl, vl := c.k[layer], c.v[layer]
 	bs := b.BlockSize
-	if d.isa == isaAVX512 && hd%64 == 0 {
+	if d.isa == isaAVX512 && hd%64 == 0 && bs == 16 {
 		d.attentionTiled(os, qs, kl, vl, heads, nkv, hd, scale)
 		return
 	}
@@ -182,11 +190,15 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 		}
 		scores := (*sp)[:group*n]
 		for t := range n {
-			slot := int(table[t/bs])*bs + t%bs
-			key := kl[(slot*nkv+g)*hd : (slot*nkv+g+1)*hd]
+			// Key t, transposed in its block: element j at base + j*bs.
+			base := (int(table[t/bs])*nkv+g)*hd*bs + t%bs
 			for h := range group {
-				qh := qs[(tok*heads+g*group+h)*hd:]
-				scores[h*n+t] = d.dot(key, qh) * scale
+				qh := qs[(tok*heads+g*group+h)*hd : (tok*heads+g*group+h+1)*hd]
+				var sum float32
+				for j, qv := range qh {
+					sum += qv * kl[base+j*bs]
+				}
+				scores[h*n+t] = sum * scale
 			}
 		}
 		for h := range group {
@@ -248,11 +260,14 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 		if sp == nil {
 			sp = new([]float32)
 		}
-		if need := 4*nmax + hd; cap(*sp) < need {
+		// Score rows are whole blocks long: the kernel writes 16 scores per
+		// block, including the unused tail of a partial last block.
+		ps := (nmax + 15) &^ 15
+		if need := 4*ps + hd; cap(*sp) < need {
 			*sp = make([]float32, need)
 		}
-		scores := (*sp)[:4*nmax]
-		dummy := (*sp)[4*nmax : 4*nmax+hd]
+		scores := (*sp)[:4*ps]
+		dummy := (*sp)[4*ps : 4*ps+hd]
 		nq := tl.ntok * group
 		for q0 := 0; q0 < nq; q0 += 4 {
 			var qp, op [4]*float32
@@ -272,15 +287,14 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 				}
 			}
 			for t0 := 0; t0 < nmax; t0 += bs {
-				cnt := min(bs, nmax-t0)
-				base := (int(table[t0/bs])*bs*nkv + g) * hd
-				attnQK4z(qp[0], qp[1], qp[2], qp[3], &kl[base], kstride, cnt, hd, &scores[t0], nmax)
+				base := (int(table[t0/bs])*nkv + g) * hd * bs
+				attnQKT4z(qp[0], qp[1], qp[2], qp[3], &kl[base], hd, &scores[t0], ps)
 			}
 			// Unnormalised softmax: exp(s·scale - max), the division by the
 			// sum is applied to the output row after the weighted sum.
 			var inv [4]float32
 			for r := range 4 {
-				s := scores[r*nmax : (r+1)*nmax]
+				s := scores[r*ps : r*ps+nmax]
 				n := pos[r] + 1
 				m := s[0]
 				for _, v := range s[:n] {
@@ -303,7 +317,7 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 			for t0 := 0; t0 < nmax; t0 += bs {
 				cnt := min(bs, nmax-t0)
 				base := (int(table[t0/bs])*bs*nkv + g) * hd
-				attnPV4z(&scores[t0], nmax, &vl[base], kstride, cnt, hd, op[0], op[1], op[2], op[3])
+				attnPV4z(&scores[t0], ps, &vl[base], kstride, cnt, hd, op[0], op[1], op[2], op[3])
 			}
 			for r := range min(4, nq-q0) {
 				o := unsafe.Slice(op[r], hd)

@@ -125,8 +125,12 @@ type weight struct {
 
 func (w *weight) Shape() []int { return w.shape }
 
-// kvCache stores, per layer, the keys and values of every slot:
-// k[layer][(slot*KVHeads + head)*HeadDim + d].
+// kvCache stores, per layer, the keys and values of every slot. Values are
+// row-major, v[layer][(slot*KVHeads + head)*HeadDim + d]; keys are stored
+// transposed within each block, k[layer][((block*KVHeads + head)*HeadDim +
+// d)*BlockSize + offset] for slot = block*BlockSize + offset, so that the
+// attention kernel can score a query against a whole block of keys with
+// vector multiply-adds and no horizontal sums.
 type kvCache struct {
 	spec device.KVCacheSpec
 	k, v [][]float32

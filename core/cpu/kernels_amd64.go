@@ -87,3 +87,9 @@ func swigluZ(out, gate, u *float32, n int)
 //
 //go:noescape
 func amxBlock1(cfg *byte, w *uint16, ldw int, bp *uint16, kblocks int, c *float32)
+
+// attnQKT4z writes out[r*ostride+t] = Σ_d q_r[d]·kt[d*16+t] for the four
+// queries and the 16 keys of a transposed cache block, hd even.
+//
+//go:noescape
+func attnQKT4z(q0, q1, q2, q3, kt *float32, hd int, out *float32, ostride int)

@@ -875,3 +875,61 @@ swigluloop:
 swigludone:
 	VZEROUPPER
 	RET
+
+// func attnQKT4z(q0, q1, q2, q3, kt *float32, hd int, out *float32, ostride int)
+//
+// Scores four queries against the 16 keys of one cache block stored
+// transposed (kt[d*16 + t]): each step broadcasts one query element and
+// multiplies it into a vector of 16 keys, so no horizontal sums are needed.
+// Writes 16 scores to each of out, out+ostride, ... (hd even).
+TEXT ·attnQKT4z(SB), NOSPLIT, $0-64
+	MOVQ q0+0(FP), SI
+	MOVQ q1+8(FP), DI
+	MOVQ q2+16(FP), BX
+	MOVQ q3+24(FP), R9
+	MOVQ kt+32(FP), R8
+	MOVQ hd+40(FP), CX
+	MOVQ out+48(FP), R10
+	MOVQ ostride+56(FP), R11
+	SHLQ $2, R11
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	XORQ AX, AX
+	XORQ R12, R12
+	SHRQ $1, CX
+	JZ   qktdone
+
+qktloop:
+	VMOVUPS (R8)(R12*1), Z8
+	VMOVUPS 64(R8)(R12*1), Z9
+	VFMADD231PS.BCST (SI)(AX*1), Z8, Z0
+	VFMADD231PS.BCST 4(SI)(AX*1), Z9, Z4
+	VFMADD231PS.BCST (DI)(AX*1), Z8, Z1
+	VFMADD231PS.BCST 4(DI)(AX*1), Z9, Z5
+	VFMADD231PS.BCST (BX)(AX*1), Z8, Z2
+	VFMADD231PS.BCST 4(BX)(AX*1), Z9, Z6
+	VFMADD231PS.BCST (R9)(AX*1), Z8, Z3
+	VFMADD231PS.BCST 4(R9)(AX*1), Z9, Z7
+	ADDQ $8, AX
+	ADDQ $128, R12
+	DECQ CX
+	JNZ  qktloop
+
+qktdone:
+	VADDPS Z4, Z0, Z0
+	VADDPS Z5, Z1, Z1
+	VADDPS Z6, Z2, Z2
+	VADDPS Z7, Z3, Z3
+	VMOVUPS Z0, (R10)
+	VMOVUPS Z1, (R10)(R11*1)
+	VMOVUPS Z2, (R10)(R11*2)
+	LEAQ (R11)(R11*2), R11
+	VMOVUPS Z3, (R10)(R11*1)
+	VZEROUPPER
+	RET

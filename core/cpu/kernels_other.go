@@ -59,3 +59,7 @@ func swigluZ(out, gate, u *float32, n int) {
 func amxBlock1(cfg *byte, w *uint16, ldw int, bp *uint16, kblocks int, c *float32) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+func attnQKT4z(q0, q1, q2, q3, kt *float32, hd int, out *float32, ostride int) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}

@@ -242,20 +242,25 @@ func naiveAttention(q []float32, keys, vals [][]float32, heads, nkv, hd, pos int
 // cached), and compares with float64 attention over contiguous keys.
 func TestPagedAttention(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, shape := range []struct{ heads, nkv, hd int }{{6, 2, 24}, {6, 2, 64}, {4, 4, 128}, {8, 1, 64}, {6, 3, 128}} {
-		testPagedAttention(t, r, shape.heads, shape.nkv, shape.hd)
+	for _, shape := range []struct{ heads, nkv, hd, bs int }{
+		{6, 2, 24, 4}, {6, 2, 64, 4}, {4, 4, 128, 4}, {8, 1, 64, 4}, {6, 3, 128, 4},
+		{16, 8, 128, 16}, {6, 2, 64, 16}, {6, 3, 128, 16}, {4, 4, 64, 16}, {8, 1, 128, 16},
+	} {
+		testPagedAttention(t, r, shape.heads, shape.nkv, shape.hd, shape.bs)
 	}
 }
 
-func testPagedAttention(t *testing.T, r *rand.Rand, heads, nkv, hd int) {
-	bs := 4
+func testPagedAttention(t *testing.T, r *rand.Rand, heads, nkv, hd, bs int) {
 	lens := []int{13, 22}
+	if bs == 16 {
+		lens = []int{37, 50}
+	}
 	for _, opts := range modes(t) {
 		d := New(opts)
 		cacheI, err := d.NewKVCache(device.KVCacheSpec{Layers: 2, NumBlocks: 16, BlockSize: bs, KVHeads: nkv, HeadDim: hd})
 		require.NoError(t, err)
 		blocks := r.Perm(16)
-		stride := 6
+		stride := (max(lens[0], lens[1]) + bs - 1) / bs
 		tables := [][]int32{}
 		next := 0
 		for _, n := range lens {
