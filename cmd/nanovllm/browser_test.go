@@ -649,3 +649,57 @@ func TestBrowserBadDownloads(t *testing.T) {
 	require.True(t, strings.HasPrefix(got["cut"], "network: "), got["cut"])
 	require.True(t, strings.HasPrefix(got["junk"], "bad-model: "), got["junk"])
 }
+
+// TestBrowserOddChunks serves the checkpoint in small flushed writes of odd
+// sizes, so the browser hands the loader chunks that split the header,
+// tensors and 4-byte words anywhere; the model must still be exact.
+func TestBrowserOddChunks(t *testing.T) {
+	model := filepath.Join(repoRoot, "testdata", "qwen3-tiny-vocab")
+	weights, err := os.ReadFile(filepath.Join(model, "model.safetensors"))
+	require.NoError(t, err)
+	files := fileHandler(os.DirFS(model), true)
+	odd := http.StripPrefix("/models/odd", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/model.safetensors" {
+			files.ServeHTTP(w, r)
+			return
+		}
+		flusher := w.(http.Flusher)
+		sizes := []int{3, 5, 1013, 7, 4093, 1, 65537}
+		for off, i := 0, 0; off < len(weights); i++ {
+			n := min(sizes[i%len(sizes)], len(weights)-off)
+			w.Write(weights[off : off+n])
+			flusher.Flush()
+			off += n
+			// Pauses make the browser deliver what it has so far, so
+			// chunks end at these odd offsets instead of coalescing.
+			if i < 40 || i%8 == 0 {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+	}))
+	ctx, base := browserEnvWith(t, map[string]http.Handler{"/models/odd/": odd})
+	c := loadGreedyCases(t)[1]
+	prompt, err := json.Marshal(c.Prompt)
+	require.NoError(t, err)
+	for _, dev := range []string{"cpu", "webgpu"} {
+		t.Run(dev, func(t *testing.T) {
+			var got struct {
+				Tokens []int32        `json:"tokens"`
+				Load   map[string]any `json:"load"`
+			}
+			require.NoError(t, evalJSON(ctx, fmt.Sprintf(`
+				const m = await import('/web/nanovllm.js');
+				const engine = await m.createEngine({model: %q, device: %q, cache: false, kvCacheBytes: 1 << 20});
+				const r = await engine.generate({prompt_ids: %s, max_tokens: 24, temperature: 0, ignore_eos: true});
+				const load = engine.info.load;
+				engine.close();
+				return {tokens: r.token_ids, load};
+			`, base+"/models/odd", dev, prompt), &got))
+			t.Logf("load %v", got.Load)
+			require.Equal(t, c.Greedy.Tokens, got.Tokens)
+			if dev == "webgpu" {
+				require.Greater(t, got.Load["goCalls"].(float64), 100.0, "the weights must arrive in many pieces")
+			}
+		})
+	}
+}
