@@ -28,16 +28,15 @@ func amxTileConfig() (cfg [64]byte) {
 	return cfg
 }
 
-// bf16Round rounds a float32 to the nearest bf16 (ties to even).
-func bf16Round(v float32) uint16 {
-	b := math.Float32bits(v)
-	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
-}
-
 // packAMX writes the activation tiles of rows [16·mt, 16·mt+16) of x
 // ([rows, k]) to dst: for each block of 32 k and each part (hi, mid, lo), a
 // 16x16 tile of bf16 pairs, row r holding elements 2r and 2r+1 of the block
 // for each of the 16 activation rows. Rows past the end are zeros.
+//
+// The parts are cut by truncation: hi is the top 8 significant bits of x,
+// mid the top 8 of x - hi (computed exactly), lo the rest, which has at most
+// 8 significant bits and so is exactly a bf16. hi + mid + lo == x exactly
+// (short of float32 denormals, which the tile units flush to zero anyway).
 func packAMX(dst []uint16, x []float32, rows, k, mt int) {
 	kbs := k / 32
 	dst = dst[:kbs*3*512]
@@ -45,25 +44,30 @@ func packAMX(dst []uint16, x []float32, rows, k, mt int) {
 		m := mt*16 + ml
 		if m >= rows {
 			for kb := range kbs {
-				for s := range 3 {
-					t := dst[(kb*3+s)*512:]
-					for r := range 16 {
-						t[r*32+ml*2], t[r*32+ml*2+1] = 0, 0
-					}
+				t := dst[kb*3*512 : (kb+1)*3*512]
+				for r := range 16 {
+					at := r*32 + ml*2
+					t[at], t[at+1], t[at+512], t[at+513], t[at+1024], t[at+1025] = 0, 0, 0, 0, 0, 0
 				}
 			}
 			continue
 		}
 		xr := x[m*k : (m+1)*k]
-		for kk, v := range xr {
-			hi := bf16Round(v)
-			r1 := v - bf16ToF32(hi)
-			mid := bf16Round(r1)
-			lo := bf16Round(r1 - bf16ToF32(mid))
-			at := (kk/32*3)*512 + (kk%32/2)*32 + ml*2 + kk%2
-			dst[at] = hi
-			dst[at+512] = mid
-			dst[at+1024] = lo
+		for kb := range kbs {
+			t := dst[kb*3*512 : (kb+1)*3*512]
+			xs := xr[kb*32 : kb*32+32]
+			for i, v := range xs {
+				b := math.Float32bits(v)
+				hi := b &^ 0xffff
+				r1 := v - math.Float32frombits(hi)
+				b1 := math.Float32bits(r1)
+				mid := b1 &^ 0xffff
+				lo := math.Float32bits(r1 - math.Float32frombits(mid))
+				at := (i>>1)*32 + ml*2 + i&1
+				t[at] = uint16(hi >> 16)
+				t[at+512] = uint16(mid >> 16)
+				t[at+1024] = uint16(lo >> 16)
+			}
 		}
 	}
 }
