@@ -72,6 +72,44 @@ func packAMX(dst []uint16, x []float32, rows, k, mt int) {
 	}
 }
 
+// amxPackTables are the constant vectors of packAMXZ: the word indices
+// 1, 3, ..., 63 (the top halves of 32 float32s in two registers), then the
+// byte offsets 0, 64, ..., 960 of the 16 rows of a tile, as uint32s.
+func amxPackTables() (t [64]uint16) {
+	for i := range 32 {
+		t[i] = uint16(2*i + 1)
+	}
+	for r := range 16 {
+		off := uint32(64 * r)
+		t[32+2*r], t[33+2*r] = uint16(off), uint16(off>>16)
+	}
+	return t
+}
+
+// packAMXFast is packAMX with the AVX-512 kernel.
+func (d *Device) packAMXFast(dst []uint16, x []float32, rows, k, mt int) {
+	kbs := k / 32
+	dst = dst[:kbs*3*512]
+	valid := max(0, min(16, rows-mt*16))
+	if valid < 16 {
+		for kb := range kbs {
+			t := dst[kb*3*512 : (kb+1)*3*512]
+			for ml := valid; ml < 16; ml++ {
+				for r := range 16 {
+					at := r*32 + ml*2
+					t[at], t[at+1], t[at+512], t[at+513], t[at+1024], t[at+1025] = 0, 0, 0, 0, 0, 0
+				}
+			}
+		}
+	}
+	if valid <= 0 {
+		return
+	}
+	for kb := range kbs {
+		packAMXZ(&x[mt*16*k+kb*32], k, valid, &dst[kb*3*512], &d.amxTables[0])
+	}
+}
+
 // amxBand is how many weight rows an AMX task owns: a multiple of 32.
 const amxBand = 128
 
@@ -96,7 +134,7 @@ func (d *Device) linearAMX(out, x []float32, w []uint16, rows, n, k int, xb *buf
 	packed := d.amxPacked[:mts*tileElems]
 	if p := d.amxPackedOf; p.buf != xb || p.rows != rows || p.k != k || p.tiles != mts {
 		d.pool.run(mts, func(mt int) {
-			packAMX(packed[mt*tileElems:(mt+1)*tileElems], x, rows, k, mt)
+			d.packAMXFast(packed[mt*tileElems:(mt+1)*tileElems], x, rows, k, mt)
 		})
 		d.amxPackedOf.buf, d.amxPackedOf.rows, d.amxPackedOf.k, d.amxPackedOf.tiles = xb, rows, k, mts
 	}

@@ -149,3 +149,54 @@ amx1store:
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x1C; BYTE $0x06
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0
 	RET
+
+// func packAMXZ(x *float32, ldx, rows int, dst *uint16, tables *uint16)
+//
+// packAMX for one block of 32 k and rows (<= 16) activation rows, with
+// AVX-512: each row is split into hi, mid and lo by masking and
+// subtracting, VPERMT2W gathers the top halves of element pairs into 16
+// dwords, and VPSCATTERDD writes them down column m of the three tiles.
+// tables holds the 32 word indices 1, 3, ..., 63 then the 16 dword byte
+// offsets 0, 64, ..., 960.
+TEXT ·packAMXZ(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ ldx+8(FP), AX
+	SHLQ $2, AX
+	MOVQ rows+16(FP), CX
+	MOVQ dst+24(FP), DI
+	MOVQ tables+32(FP), R8
+	VMOVDQU16 (R8), Z30
+	VMOVDQU32 64(R8), Z29
+	MOVL $0xFFFF0000, R9
+	VPBROADCASTD R9, Z31
+	TESTQ CX, CX
+	JZ   packdone
+
+packloop:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VPANDD Z31, Z0, Z2
+	VPANDD Z31, Z1, Z3
+	VSUBPS Z2, Z0, Z4
+	VSUBPS Z3, Z1, Z5
+	VPANDD Z31, Z4, Z6
+	VPANDD Z31, Z5, Z7
+	VSUBPS Z6, Z4, Z8
+	VSUBPS Z7, Z5, Z9
+	VPERMT2W Z3, Z30, Z2
+	VPERMT2W Z7, Z30, Z6
+	VPERMT2W Z9, Z30, Z8
+	KXNORW K1, K1, K1
+	VPSCATTERDD Z2, K1, (DI)(Z29*1)
+	KXNORW K1, K1, K1
+	VPSCATTERDD Z6, K1, 1024(DI)(Z29*1)
+	KXNORW K1, K1, K1
+	VPSCATTERDD Z8, K1, 2048(DI)(Z29*1)
+	ADDQ AX, SI
+	ADDQ $4, DI
+	DECQ CX
+	JNZ  packloop
+
+packdone:
+	VZEROUPPER
+	RET

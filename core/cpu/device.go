@@ -53,9 +53,10 @@ type Device struct {
 
 	perm []float32 // permuted activations for the SIMD matmul
 
-	amx       bool     // AMX tile units in use for batched matmuls
-	amxCfg    [64]byte // tile configuration
-	amxPacked []uint16 // activations packed for the tile units
+	amx       bool       // AMX tile units in use for batched matmuls
+	amxCfg    [64]byte   // tile configuration
+	amxTables [64]uint16 // constants of packAMXZ
+	amxPacked []uint16   // activations packed for the tile units
 	// amxPackedOf is the buffer (with its rows and width) whose contents
 	// amxPacked holds, so that consecutive Linears of the same input (q, k
 	// and v; gate and up) pack it once. Every other operation clears it.
@@ -84,7 +85,7 @@ func New(opts Options) *Device {
 	default:
 		d.isa = isaAVX512
 		if !opts.NoAMX && enableAMX() {
-			d.amx, d.amxCfg = true, amxTileConfig()
+			d.amx, d.amxCfg, d.amxTables = true, amxTileConfig(), amxPackTables()
 		}
 	}
 	return d

@@ -63,3 +63,7 @@ func amxBlock1(cfg *byte, w *uint16, ldw int, bp *uint16, kblocks int, c *float3
 func attnQKT4z(q0, q1, q2, q3, kt *float32, hd int, out *float32, ostride int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+func packAMXZ(x *float32, ldx, rows int, dst *uint16, tables *uint16) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}

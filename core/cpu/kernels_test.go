@@ -450,3 +450,41 @@ func TestVectorExp(t *testing.T) {
 		require.InDelta(t, w, float64(out[i]), 1e-6*(1+math.Abs(w)), "swiglu(%v, %v)", g[i], u[i])
 	}
 }
+
+// TestPackAMXFast compares the AVX-512 activation packing with the Go one,
+// including a partial last tile, and checks that the three parts add up to
+// the activations exactly.
+func TestPackAMXFast(t *testing.T) {
+	d := New(Options{})
+	defer d.Close()
+	if !d.amx {
+		t.Skip("no AMX")
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	rows, k := 37, 96
+	x := randFloats(r, rows*k)
+	x[5] = 1e-30
+	x[6] = -3.75
+	kbs := k / 32
+	for mt := range (rows + 15) / 16 {
+		want := make([]uint16, kbs*3*512)
+		got := make([]uint16, kbs*3*512)
+		for i := range got {
+			got[i] = 0xdead
+		}
+		packAMX(want, x, rows, k, mt)
+		d.packAMXFast(got, x, rows, k, mt)
+		require.Equal(t, want, got, "m-tile %d", mt)
+		for ml := range 16 {
+			m := mt*16 + ml
+			if m >= rows {
+				continue
+			}
+			for kk := range k {
+				at := (kk/32*3)*512 + (kk%32/2)*32 + ml*2 + kk%2
+				sum := bf16ToF32(got[at]) + bf16ToF32(got[at+512]) + bf16ToF32(got[at+1024])
+				require.Equal(t, x[m*k+kk], sum, "row %d k %d", m, kk)
+			}
+		}
+	}
+}
