@@ -1,9 +1,11 @@
 // Package cpu is the reference device.Device: every operation of the Qwen3
 // forward pass in plain Go, float32 activations with float32 accumulation,
-// bf16 weights read in place (no widened copy in memory), loops spread over
-// a small pool of goroutines, and AVX2/FMA assembly for the matmuls on amd64
-// processors that have it (with a pure-Go fallback; build tag purego forces
-// it).
+// bf16 weights read in place (no widened copy in memory), and loops spread
+// over a small pool of goroutines. On amd64 it switches at run time to
+// assembly kernels: AVX2/FMA, AVX-512, and for batched matmuls the AMX tile
+// units with activations split into three exact bf16 parts. The pure-Go
+// kernels remain for other processors and for checking (build tag purego,
+// or Options.PureGo).
 package cpu
 
 import (

@@ -49,12 +49,6 @@ func kern4x4z(x *float32, ldx int, w *uint16, ldw int, nblk int, out *float32, l
 //go:noescape
 func kern1x4z(x *float32, w *uint16, ldw int, nblk int, out *float32)
 
-// attnQK4z writes out[r*ostride+t] = Σ_d q_r[d]·k[t*kstride+d] for the four
-// queries q0..q3, t < nk, hd a multiple of 32.
-//
-//go:noescape
-func attnQK4z(q0, q1, q2, q3, k *float32, kstride, nk, hd int, out *float32, ostride int)
-
 // attnPV4z adds Σ_t p[r*pstride+t]·v[t*vstride+d] to o_r[d] for r < 4,
 // t < nk, d < hd, hd a multiple of 64.
 //

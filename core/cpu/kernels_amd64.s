@@ -553,85 +553,9 @@ done1x4z:
 	VZEROUPPER
 	RET
 
-// Attention kernels (AVX-512). attnQK4z scores four queries against a run
-// of keys, reading each key once for all four; attnPV4z adds four
-// probability-weighted sums of a run of values to four output rows, keeping
-// a 64-wide slice of all four rows in 16 accumulators.
-
-// func attnQK4z(q0, q1, q2, q3, k *float32, kstride, nk, hd int, out *float32, ostride int)
-TEXT ·attnQK4z(SB), NOSPLIT, $0-80
-	MOVQ q0+0(FP), SI
-	MOVQ q1+8(FP), DI
-	MOVQ q2+16(FP), BX
-	MOVQ q3+24(FP), R9
-	MOVQ k+32(FP), R8
-	MOVQ kstride+40(FP), AX
-	SHLQ $2, AX
-	MOVQ nk+48(FP), CX
-	MOVQ hd+56(FP), R13
-	SHRQ $5, R13
-	MOVQ out+64(FP), R10
-	MOVQ ostride+72(FP), R11
-	SHLQ $2, R11
-	LEAQ (R11)(R11*2), R14
-	TESTQ CX, CX
-	JZ   qkdone
-
-qkkey:
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	XORQ R12, R12
-	MOVQ R13, DX
-
-qkdim:
-	VMOVUPS (R8)(R12*1), Z8
-	VMOVUPS 64(R8)(R12*1), Z9
-	VFMADD231PS (SI)(R12*1), Z8, Z0
-	VFMADD231PS (DI)(R12*1), Z8, Z1
-	VFMADD231PS (BX)(R12*1), Z8, Z2
-	VFMADD231PS (R9)(R12*1), Z8, Z3
-	VFMADD231PS 64(SI)(R12*1), Z9, Z4
-	VFMADD231PS 64(DI)(R12*1), Z9, Z5
-	VFMADD231PS 64(BX)(R12*1), Z9, Z6
-	VFMADD231PS 64(R9)(R12*1), Z9, Z7
-	ADDQ $128, R12
-	DECQ DX
-	JNZ  qkdim
-	VADDPS Z4, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y8
-	VADDPS Y8, Y0, Y0
-	VADDPS Z5, Z1, Z1
-	VEXTRACTF64X4 $1, Z1, Y8
-	VADDPS Y8, Y1, Y1
-	VADDPS Z6, Z2, Z2
-	VEXTRACTF64X4 $1, Z2, Y8
-	VADDPS Y8, Y2, Y2
-	VADDPS Z7, Z3, Z3
-	VEXTRACTF64X4 $1, Z3, Y8
-	VADDPS Y8, Y3, Y3
-	VHADDPS Y1, Y0, Y0
-	VHADDPS Y3, Y2, Y2
-	VHADDPS Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VMOVSS X0, (R10)
-	VEXTRACTPS $1, X0, (R10)(R11*1)
-	VEXTRACTPS $2, X0, (R10)(R11*2)
-	VEXTRACTPS $3, X0, (R10)(R14*1)
-	ADDQ AX, R8
-	ADDQ $4, R10
-	DECQ CX
-	JNZ  qkkey
-
-qkdone:
-	VZEROUPPER
-	RET
+// Attention kernel (AVX-512): attnPV4z adds four probability-weighted sums
+// of a run of values to four output rows, keeping a 64-wide slice of all
+// four rows in 16 accumulators. (Scores come from attnQKT4z below.)
 
 // func attnPV4z(p *float32, pstride int, v *float32, vstride, nk, hd int, o0, o1, o2, o3 *float32)
 TEXT ·attnPV4z(SB), NOSPLIT, $0-80

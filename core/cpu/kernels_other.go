@@ -36,10 +36,6 @@ func kern1x4z(x *float32, w *uint16, ldw int, nblk int, out *float32) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
 
-func attnQK4z(q0, q1, q2, q3, k *float32, kstride, nk, hd int, out *float32, ostride int) {
-	panic("cpu: SIMD kernel called without SIMD support")
-}
-
 func attnPV4z(p *float32, pstride int, v *float32, vstride, nk, hd int, o0, o1, o2, o3 *float32) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
