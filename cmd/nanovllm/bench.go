@@ -51,6 +51,10 @@ type benchResult struct {
 	DecodeTokensPerCPUS map[string]float64 `json:"decode_tokens_per_s_cpu_normalized,omitempty"`
 	PrefillTokensPerCPU float64            `json:"prefill_tokens_per_s_cpu_normalized,omitempty"`
 	CPUShare            float64            `json:"cpu_share,omitempty"`
+	MemoryReadGBPerCPUS float64            `json:"memory_read_gb_per_s_cpu_normalized,omitempty"`
+	// DecodeFractionOfBoundCPU is the batch-1 fraction from the normalized
+	// decode rate and normalized bandwidth.
+	DecodeFractionOfBoundCPU float64 `json:"decode_batch1_fraction_of_bound_cpu_normalized,omitempty"`
 
 	DecodeBoundTokensPerS  float64 `json:"decode_batch1_bound_tokens_per_s"`
 	DecodeFractionOfBound  float64 `json:"decode_batch1_fraction_of_bound"`
@@ -104,7 +108,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		res.Threads = *threads
 	}
 	// Bandwidth first, then free the buffer before the model is loaded.
-	res.MemoryReadGBPerS = dev.ReadBandwidth(*bwBytes, 5) / 1e9
+	buf := cpu.NewBandwidthBuffer(*bwBytes)
+	const rounds = 5
+	cpu0 := procCPUSeconds()
+	res.MemoryReadGBPerS = dev.ReadBandwidth(buf, rounds) / 1e9
+	if used := procCPUSeconds() - cpu0; used > 0 {
+		res.MemoryReadGBPerCPUS = round(float64(len(buf)*4*rounds)/used*float64(res.Threads)/1e9, 2)
+	}
 	runtime.GC()
 	debug.FreeOSMemory()
 
@@ -234,6 +244,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	res.DecodeBoundTokensPerS = round(res.MemoryReadGBPerS*1e9/float64(res.WeightBytesPerToken), 2)
 	if b1, ok := res.DecodeTokensPerS["1"]; ok {
 		res.DecodeFractionOfBound = round(b1/res.DecodeBoundTokensPerS, 3)
+	}
+	if b1, ok := res.DecodeTokensPerCPUS["1"]; ok && res.MemoryReadGBPerCPUS > 0 {
+		res.DecodeFractionOfBoundCPU = round(b1/(res.MemoryReadGBPerCPUS*1e9/float64(res.WeightBytesPerToken)), 3)
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
