@@ -141,15 +141,12 @@ func (d *Device) linearAMX(out, x []float32, w []uint16, rows, n, k int, xb *buf
 	cfg := &d.amxCfg[0]
 	// scatter copies tile t of c (16 weight rows from j, 16 activation rows
 	// from m0) to out, transposing it.
-	scatter := func(ct []float32, j, m0 int) {
-		for jj := range 16 {
-			m := m0 + jj
-			if m >= rows {
-				break
-			}
-			o := out[m*n+j : m*n+j+16]
+	scatter := func(cs []float32, j, m0 int) {
+		ct := (*[256]float32)(cs)
+		for jj := range min(16, rows-m0) {
+			o := (*[16]float32)(out[(m0+jj)*n+j:])
 			for i := range 16 {
-				o[i] = ct[i*16+jj]
+				o[i] = ct[(i<<4|jj)&255] // the mask lets the compiler drop the bounds check
 			}
 		}
 	}
