@@ -57,7 +57,8 @@ type GenerationConfig struct {
 }
 
 // Qwen3_0_6B is the architecture of Qwen/Qwen3-0.6B, used by the
-// random:qwen3-0.6b preset.
+// random:qwen3-0.6b preset. Treat it as a constant: copy it (and clone
+// EOSTokenIDs) before changing anything.
 var Qwen3_0_6B = Config{
 	VocabSize:             151936,
 	HiddenSize:            1024,

@@ -17,7 +17,9 @@ var ErrUnknownPreset = errors.New("qwen3: unknown preset")
 
 // Presets lists the architectures LoadRandom accepts, by name.
 func Presets() map[string]Config {
-	return map[string]Config{"qwen3-0.6b": Qwen3_0_6B}
+	c := Qwen3_0_6B
+	c.EOSTokenIDs = append([]int(nil), c.EOSTokenIDs...)
+	return map[string]Config{"qwen3-0.6b": c}
 }
 
 // LoadRandom builds the named preset (see Presets) with deterministic
