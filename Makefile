@@ -40,6 +40,14 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./core/...
 	$(GO) run ./cmd/nanovllm bench --model random:qwen3-0.6b
 
+## fuzz: run every fuzz target for FUZZTIME each (their seed corpora also run in `make test`).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./core/safetensors
+	$(GO) test -run '^$$' -fuzz '^FuzzManager$$' -fuzztime $(FUZZTIME) ./core/block
+	@for f in FuzzEncode FuzzLoadFiles FuzzBPESmallMatchesHeap FuzzAppendLossy FuzzChatTemplate; do \
+		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./core/tokenizer || exit 1; done
+
 ## lint: formatting, vet and staticcheck.
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
