@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
@@ -359,8 +360,8 @@ func TestBrowserPage(t *testing.T) {
 			require.NoError(t, chromedp.Do(ctx,
 				chromedp.SetValue(chromedp.CSS(`#max-tokens`), fmt.Sprint(tc.tokens)),
 				chromedp.SetValue(chromedp.CSS(`#temperature`), "0"),
-				chromedp.SendKeys(chromedp.CSS(`#prompt`), "Hello! Who are you?"),
-				chromedp.Click(chromedp.CSS(`#send`)),
+				// Enter in the prompt box sends, as a keyboard user expects.
+				chromedp.SendKeys(chromedp.CSS(`#prompt`), "Hello! Who are you?"+kb.Enter),
 				chromedp.WaitVisible(chromedp.CSS(`.msg.assistant`)),
 				chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`)),
 			))
@@ -373,6 +374,28 @@ func TestBrowserPage(t *testing.T) {
 			require.NotEmpty(t, strings.TrimSpace(reply), "the reply must render")
 			require.Contains(t, stats, "tokens/s decode")
 			require.Contains(t, stats, fmt.Sprintf("%d tokens", tc.tokens))
+			if dev == "cpu" {
+				// A long reply stopped with the Stop button: the page
+				// returns to ready, keeps what was said, and says so.
+				require.NoError(t, chromedp.Do(ctx,
+					chromedp.SetValue(chromedp.CSS(`#max-tokens`), "2000"),
+					chromedp.SendKeys(chromedp.CSS(`#prompt`), "Tell me a long story."+kb.Enter),
+					chromedp.WaitVisible(chromedp.CSS(`body[data-state="generating"]`)),
+					chromedp.WaitVisible(chromedp.CSS(`.msg.assistant.streaming`)),
+					chromedp.Sleep(300*time.Millisecond), // let a few tokens stream
+					chromedp.Click(chromedp.CSS(`#stop`)),
+					chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`)),
+				))
+				stopped, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#stats`)))
+				require.NoError(t, err)
+				require.Contains(t, stopped, "stopped")
+				n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.msg').length`))
+				require.NoError(t, err)
+				require.Equal(t, 4, n, "two turns of two messages each")
+				errShown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.getElementById('error').hidden`))
+				require.NoError(t, err)
+				require.False(t, errShown, "stopping is not an error")
+			}
 
 			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 			require.NoError(t, err)
