@@ -249,8 +249,10 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 		}
 	}
 	kstride := nkv * hd
+	// Tasks run head by head, so that while the threads sweep the tiles
+	// of one KV head its keys and values stay in their L2 caches.
 	d.pool.run(len(tiles)*nkv, func(task int) {
-		tl, g := tiles[task/nkv], task%nkv
+		tl, g := tiles[task%len(tiles)], task/len(tiles)
 		table := b.BlockTables[tl.seq*b.BlockTableStride : (tl.seq+1)*b.BlockTableStride]
 		nmax := 0
 		for j := tl.tok0; j < tl.tok0+tl.ntok; j++ {
@@ -296,12 +298,15 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 			for r := range 4 {
 				s := scores[r*ps : r*ps+nmax]
 				n := pos[r] + 1
+				n16 := n &^ 15
 				m := s[0]
-				for _, v := range s[:n] {
+				if n16 > 0 {
+					m = maxZ(&s[0], n16)
+				}
+				for _, v := range s[n16:n] {
 					m = max(m, v)
 				}
 				m *= scale
-				n16 := n &^ 15
 				var sum float32
 				if n16 > 0 {
 					sum = expSumZ(&s[0], n16, scale, m)

@@ -94,3 +94,9 @@ func attnQKT4z(q0, q1, q2, q3, kt *float32, hd int, out *float32, ostride int)
 //
 //go:noescape
 func packAMXZ(x *float32, ldx, rows int, dst *uint16, tables *uint16)
+
+// maxZ returns the largest of s[0:n] for n a positive multiple of 16, NaN
+// if any of them is NaN (as the max builtin would).
+//
+//go:noescape
+func maxZ(s *float32, n int) float32

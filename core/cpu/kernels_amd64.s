@@ -857,3 +857,42 @@ qktdone:
 	VMOVUPS Z3, (R10)(R11*1)
 	VZEROUPPER
 	RET
+
+// func maxZ(s *float32, n int) float32
+//
+// The largest of s[0:n], n a positive multiple of 16, or NaN if any element
+// is NaN (VMAXPS alone would drop NaNs, so unordered lanes are collected
+// in K1 on the way).
+TEXT ·maxZ(SB), NOSPLIT, $0-20
+	MOVQ s+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $4, CX
+	VMOVUPS (SI), Z0
+	KXORW K1, K1, K1
+
+maxloop:
+	VMOVUPS (SI), Z1
+	VCMPPS $3, Z1, Z1, K2
+	KORW K2, K1, K1
+	VMAXPS Z1, Z0, Z0
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  maxloop
+
+	VEXTRACTF32X8 $1, Z0, Y1
+	VMAXPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4E, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xB1, X0, X1
+	VMAXPS X1, X0, X0
+	KORTESTW K1, K1
+	JZ   maxret
+	MOVL $0x7FC00000, AX
+	VMOVD AX, X0
+
+maxret:
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET

@@ -63,3 +63,7 @@ func attnQKT4z(q0, q1, q2, q3, kt *float32, hd int, out *float32, ostride int) {
 func packAMXZ(x *float32, ldx, rows int, dst *uint16, tables *uint16) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+func maxZ(s *float32, n int) float32 {
+	panic("cpu: SIMD kernel called without SIMD support")
+}

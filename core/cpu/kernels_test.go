@@ -488,3 +488,48 @@ func TestPackAMXFast(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxZ(t *testing.T) {
+	if !haveAVX512() {
+		t.Skip("no AVX-512")
+	}
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range []struct {
+		name  string
+		n     int
+		set   map[int]float32
+		isNaN bool
+	}{
+		{"random16", 16, nil, false},
+		{"random512", 512, nil, false},
+		{"max in last lane", 64, map[int]float32{63: 100}, false},
+		{"max in first lane", 48, map[int]float32{0: 100}, false},
+		{"all negative", 32, map[int]float32{5: -1e-30}, false},
+		{"+inf", 32, map[int]float32{17: inf}, false},
+		{"nan propagates", 64, map[int]float32{40: nan}, true},
+		{"nan in first element", 16, map[int]float32{0: nan}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := randFloats(r, tc.n)
+			if tc.name == "all negative" {
+				for i := range s {
+					s[i] = -1 - float32(math.Abs(float64(s[i])))
+				}
+			}
+			for i, v := range tc.set {
+				s[i] = v
+			}
+			want := s[0]
+			for _, v := range s {
+				want = max(want, v)
+			}
+			got := maxZ(&s[0], tc.n)
+			if tc.isNaN {
+				require.True(t, math.IsNaN(float64(got)), "got %v", got)
+				return
+			}
+			require.Equal(t, want, got)
+		})
+	}
+}

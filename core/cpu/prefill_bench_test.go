@@ -1,0 +1,108 @@
+package cpu_test
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
+	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+)
+
+// prefillBatch lays out one sequence of n prompt tokens in blocks of 16,
+// asking for the last token's logits.
+func prefillBatch(n, vocab int) *scheduler.Batch {
+	const bs = 16
+	nb := (n + bs - 1) / bs
+	b := &scheduler.Batch{BlockSize: bs, QueryStarts: []int32{0, int32(n)}, BlockTableStride: nb,
+		ContextLens: []int32{int32(n)}, LogitsRows: []int32{int32(n - 1)}, LogitsSeqs: []int32{0}}
+	for i := range nb {
+		b.BlockTables = append(b.BlockTables, int32(i))
+	}
+	for p := range n {
+		b.TokenIDs = append(b.TokenIDs, int32((p*7919+13)%vocab))
+		b.Positions = append(b.Positions, int32(p))
+		b.Slots = append(b.Slots, int32(p))
+	}
+	return b
+}
+
+// timedDevice adds up the wall time of each kind of operation.
+type timedDevice struct {
+	*cpu.Device
+	spent map[string]time.Duration
+}
+
+func (t *timedDevice) add(op string, start time.Time) { t.spent[op] += time.Since(start) }
+
+func (t *timedDevice) Linear(out, x device.Buffer, w device.Weight, rows int) {
+	defer t.add("Linear", time.Now())
+	t.Device.Linear(out, x, w, rows)
+}
+func (t *timedDevice) Attention(out, q device.Buffer, c device.KVCache, layer, heads, rows int) {
+	defer t.add("Attention", time.Now())
+	t.Device.Attention(out, q, c, layer, heads, rows)
+}
+func (t *timedDevice) RMSNorm(out, x device.Buffer, w device.Weight, rows int, eps float32) {
+	defer t.add("RMSNorm", time.Now())
+	t.Device.RMSNorm(out, x, w, rows, eps)
+}
+func (t *timedDevice) RoPE(x device.Buffer, rows, heads, headDim int, theta float64) {
+	defer t.add("RoPE", time.Now())
+	t.Device.RoPE(x, rows, heads, headDim, theta)
+}
+func (t *timedDevice) WriteKV(c device.KVCache, layer int, k, v device.Buffer, rows int) {
+	defer t.add("WriteKV", time.Now())
+	t.Device.WriteKV(c, layer, k, v, rows)
+}
+func (t *timedDevice) SwiGLU(out, gate, up device.Buffer, n int) {
+	defer t.add("SwiGLU", time.Now())
+	t.Device.SwiGLU(out, gate, up, n)
+}
+func (t *timedDevice) Add(dst, src device.Buffer, n int) {
+	defer t.add("Add", time.Now())
+	t.Device.Add(dst, src, n)
+}
+func (t *timedDevice) Embed(out device.Buffer, table device.Weight) {
+	defer t.add("Embed", time.Now())
+	t.Device.Embed(out, table)
+}
+
+// BenchmarkPrefill512 runs a 512-token prefill of the random Qwen3-0.6B
+// preset and reports tokens/s and the share of each operation kind.
+func BenchmarkPrefill512(b *testing.B) {
+	const n = 512
+	td := &timedDevice{Device: cpu.New(cpu.Options{}), spent: map[string]time.Duration{}}
+	defer td.Close()
+	m, err := qwen3.LoadRandom("qwen3-0.6b", td, qwen3.Options{MaxTokens: n})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.NewKVCache(n/16+1, 16); err != nil {
+		b.Fatal(err)
+	}
+	batch := prefillBatch(n, m.Config().VocabSize)
+	if _, err := m.ForwardArgmax(batch); err != nil { // warm buffers
+		b.Fatal(err)
+	}
+	clear(td.spent)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := m.ForwardArgmax(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
+	ops := make([]string, 0, len(td.spent))
+	for op := range td.spent {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	for _, op := range ops {
+		b.ReportMetric(td.spent[op].Seconds()/float64(b.N)*1e3, fmt.Sprintf("ms-%s", op))
+	}
+}
