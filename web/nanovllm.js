@@ -533,7 +533,9 @@ class Stream {
   }
 
   end(final, error) {
+    if (this.done) return;
     this.done = true;
+    this.onEnd?.();
     this.final = final;
     this.error = error;
     for (const w of this.waiters.splice(0)) {
@@ -560,6 +562,13 @@ export class Engine {
     this.info = info;
     this.model = model;
     this.closed = false;
+    // Requests in flight, so that if the instance dies they fail at once
+    // instead of waiting forever.
+    this.streams = new Set();
+    go.exited.then(() => {
+      for (const s of this.streams) s.end(null, goCrash('the engine stopped'));
+      this.streams.clear();
+    });
     const engine = this;
     /** OpenAI-style chat API: engine.chat.completions.create({messages, stream}). */
     this.chat = { completions: { create: (req) => engine.createChatCompletion(req) } };
@@ -594,7 +603,8 @@ export class Engine {
     if (signal) {
       if (signal.aborted) abort(); else signal.addEventListener('abort', abort, { once: true });
     }
-    this.go.exited.then(() => { if (!stream.done) stream.end(null, goCrash('the engine stopped')); });
+    this.streams.add(stream);
+    stream.onEnd = () => this.streams.delete(stream);
     return { stream, abort };
   }
 
