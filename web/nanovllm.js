@@ -378,6 +378,7 @@ export async function createEngine(options = {}) {
     wasmURL = new URL('./nanovllm.wasm', import.meta.url).href,
   } = options;
   let device = options.device || 'auto';
+  const auto = device === 'auto';
   if (!['webgpu', 'cpu', 'auto'].includes(device)) {
     throw new NanoVLLMError('bad-request', `device must be 'webgpu', 'cpu' or 'auto', not ${JSON.stringify(device)}`);
   }
@@ -414,7 +415,18 @@ export async function createEngine(options = {}) {
       if (bytes) files[f.name] = bytes;
     }
     progress({ phase: 'init', message: `preparing the ${device} device` });
-    loader = await callGo(go, () => go.api.newLoader(JSON.stringify({ device, kvCacheBytes, model: String(model) }), files));
+    const newLoader = () => callGo(go, () => go.api.newLoader(JSON.stringify({ device, kvCacheBytes, model: String(model) }), files));
+    try {
+      loader = await newLoader();
+    } catch (err) {
+      // An adapter that turns out unusable (no device, missing limits) is
+      // no reason to fail when the caller let us choose.
+      if (!(auto && device === 'webgpu' && err.code === 'no-webgpu')) throw err;
+      console.warn(`nanovllm: ${err.message}; using the CPU`);
+      device = 'cpu';
+      progress({ phase: 'init', message: 'WebGPU failed, preparing the CPU device' });
+      loader = await newLoader();
+    }
 
     // Sharded checkpoints list their shards in an index; single-file ones
     // have model.safetensors only.

@@ -726,3 +726,30 @@ func TestBrowserOddChunks(t *testing.T) {
 		})
 	}
 }
+
+// TestBrowserAutoFallback gives the page a WebGPU adapter that the engine
+// then fails to get (the second requestAdapter answers null, as a
+// blocklisted GPU would): device 'auto' must fall back to the CPU, while
+// an explicit 'webgpu' must fail with no-webgpu.
+func TestBrowserAutoFallback(t *testing.T) {
+	ctx, base := browserEnv(t)
+	var got map[string]string
+	require.NoError(t, evalJSON(ctx, fmt.Sprintf(`
+		const orig = GPU.prototype.requestAdapter;
+		let calls = 0;
+		GPU.prototype.requestAdapter = function (...args) {
+			return calls++ %% 2 === 0 ? orig.apply(this, args) : Promise.resolve(null);
+		};
+		const m = await import('/web/nanovllm.js');
+		const engine = await m.createEngine({model: %[1]q, device: 'auto', cache: false, kvCacheBytes: 1 << 20});
+		const out = {auto: engine.device};
+		engine.close();
+		calls = 0;
+		try { await m.createEngine({model: %[1]q, device: 'webgpu', cache: false}); out.explicit = 'no error'; }
+		catch (e) { out.explicit = e.code; }
+		GPU.prototype.requestAdapter = orig;
+		return out;
+	`, base+"/models/local"), &got))
+	require.True(t, strings.HasPrefix(got["auto"], "cpu"), "auto fell back to %q", got["auto"])
+	require.Equal(t, "no-webgpu", got["explicit"])
+}
