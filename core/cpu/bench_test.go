@@ -143,3 +143,30 @@ func BenchmarkAttentionPrefill(b *testing.B) {
 	flop := 4 * float64(heads*hd) * float64(n*(n+1)/2) * float64(b.N)
 	b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// BenchmarkRMSNorm measures the prefill shapes of Qwen3-0.6B's norms: the
+// layer norms (512 rows of 1024) and q_norm (512 tokens x 16 heads of 128).
+func BenchmarkRMSNorm(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, s := range []struct{ rows, width int }{{512, 1024}, {8192, 128}} {
+		b.Run(fmt.Sprintf("%dx%d", s.rows, s.width), func(b *testing.B) {
+			d := New(Options{})
+			defer d.Close()
+			w, err := d.UploadWeight("norm", device.BF16, []int{s.width}, randBF16(r, s.width))
+			if err != nil {
+				b.Fatal(err)
+			}
+			x := &buffer{data: randFloats(r, s.rows*s.width)}
+			out := &buffer{data: make([]float32, s.rows*s.width)}
+			if err := d.BeginStep(oneSeqBatch(1)); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			c0 := processCPUNanos()
+			for range b.N {
+				d.RMSNorm(out, x, w, s.rows, 1e-6)
+			}
+			b.ReportMetric(float64(processCPUNanos()-c0)/1e3/float64(b.N), "cpu-us/op")
+		})
+	}
+}

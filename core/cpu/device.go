@@ -380,15 +380,25 @@ func (d *Device) RMSNorm(out, x device.Buffer, w device.Weight, rows int, eps fl
 	if xs == nil || os == nil {
 		return
 	}
+	w16 := 0 // elements done by the AVX-512 kernels
+	if d.isa == isaAVX512 {
+		w16 = width &^ 15
+	}
 	d.rowsParallel(rows, width, func(r int) {
 		xr, or := xs[r*width:(r+1)*width], os[r*width:(r+1)*width]
 		var ss float64
-		for _, v := range xr {
+		if w16 > 0 {
+			ss = sumSquaresZ(&xr[0], w16)
+		}
+		for _, v := range xr[w16:] {
 			ss += float64(v) * float64(v)
 		}
 		inv := float32(1 / math.Sqrt(float64(float32(ss/float64(width))+eps)))
-		for j, v := range xr {
-			or[j] = v * inv * cw.f[j]
+		if w16 > 0 {
+			scaleMulZ(&or[0], &xr[0], &cw.f[0], w16, inv)
+		}
+		for j := w16; j < width; j++ {
+			or[j] = xr[j] * inv * cw.f[j]
 		}
 	})
 }

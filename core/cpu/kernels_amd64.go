@@ -100,3 +100,15 @@ func packAMXZ(x *float32, ldx, rows int, dst *uint16, tables *uint16)
 //
 //go:noescape
 func maxZ(s *float32, n int) float32
+
+// sumSquaresZ returns Σ x[i]² accumulated in float64, n a positive multiple
+// of 16.
+//
+//go:noescape
+func sumSquaresZ(x *float32, n int) float64
+
+// scaleMulZ sets out[i] = x[i]·s·w[i] (rounded after each product) for n a
+// multiple of 16.
+//
+//go:noescape
+func scaleMulZ(out, x, w *float32, n int, s float32)

@@ -896,3 +896,62 @@ maxret:
 	VMOVSS X0, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// func sumSquaresZ(x *float32, n int) float64
+//
+// Σ x[i]² in float64 for n a positive multiple of 16. Squares of float32s
+// are exact in float64, so only the order of the additions differs from a
+// sequential float64 loop.
+TEXT ·sumSquaresZ(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $4, CX
+	VXORPD Z0, Z0, Z0
+	VXORPD Z3, Z3, Z3
+
+ssqloop:
+	VCVTPS2PD (SI), Z1
+	VCVTPS2PD 32(SI), Z2
+	VFMADD231PD Z1, Z1, Z0
+	VFMADD231PD Z2, Z2, Z3
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  ssqloop
+
+	VADDPD Z3, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPD Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VPERMILPD $1, X0, X1
+	VADDSD X1, X0, X0
+	VMOVSD X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func scaleMulZ(out, x, w *float32, n int, s float32)
+//
+// out[i] = (x[i]·s)·w[i] for n a multiple of 16 (the rounding of the Go
+// expression x[i] * s * w[i]).
+TEXT ·scaleMulZ(SB), NOSPLIT, $0-36
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), R8
+	MOVQ n+24(FP), CX
+	VBROADCASTSS s+32(FP), Z31
+	SHRQ $4, CX
+	JZ   smdone
+
+smloop:
+	VMULPS (SI), Z31, Z0
+	VMULPS (R8), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, R8
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  smloop
+
+smdone:
+	VZEROUPPER
+	RET

@@ -67,3 +67,11 @@ func packAMXZ(x *float32, ldx, rows int, dst *uint16, tables *uint16) {
 func maxZ(s *float32, n int) float32 {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+func sumSquaresZ(x *float32, n int) float64 {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
+
+func scaleMulZ(out, x, w *float32, n int, s float32) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}

@@ -76,6 +76,8 @@ func TestLinearBF16MatchesFloat64(t *testing.T) {
 	shapes := []struct{ rows, n, k int }{
 		{1, 4, 16}, {1, 7, 33}, {2, 13, 48}, {3, 8, 64}, {4, 12, 100}, {5, 17, 15},
 		{7, 9, 160}, {1, 1, 1}, {50, 21, 96}, {97, 70, 80}, {1, 300, 1024}, {8, 8, 64}, {9, 20, 47}, {6, 5, 31}, {32, 32, 32}, {33, 64, 96}, {70, 160, 64}, {64, 288, 1024}, {8, 64, 32}, {16, 128, 64}, {9, 96, 64}, {40, 192, 96}, {17, 32, 64},
+		// Many 16-row tiles: AMX tile pairs and an odd last tile.
+		{128, 96, 64}, {161, 288, 96}, {300, 64, 128},
 	}
 	for _, opts := range modes(t) {
 		d := New(opts)
@@ -530,6 +532,36 @@ func TestMaxZ(t *testing.T) {
 				return
 			}
 			require.Equal(t, want, got)
+		})
+	}
+}
+
+func TestRMSNormSIMDMatchesGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []struct{ rows, width int }{{3, 16}, {64, 128}, {9, 1024}, {4, 1000}, {2, 15}} {
+		t.Run(fmt.Sprintf("%dx%d", tc.rows, tc.width), func(t *testing.T) {
+			xs := randFloats(r, tc.rows*tc.width)
+			raw := make([]byte, 4*tc.width)
+			for i, v := range randFloats(r, tc.width) {
+				b := math.Float32bits(v)
+				raw[4*i], raw[4*i+1], raw[4*i+2], raw[4*i+3] = byte(b), byte(b>>8), byte(b>>16), byte(b>>24)
+			}
+			var outs [][]float32
+			for _, opts := range []Options{{PureGo: true}, {}} {
+				d := New(opts)
+				w, err := d.UploadWeight("norm", device.F32, []int{tc.width}, raw)
+				require.NoError(t, err)
+				require.NoError(t, d.BeginStep(oneSeqBatch(1)))
+				out := &buffer{data: make([]float32, tc.rows*tc.width)}
+				d.RMSNorm(out, &buffer{data: xs}, w, tc.rows, 1e-6)
+				require.NoError(t, d.ReadFloats(nil, out))
+				outs = append(outs, out.data)
+				d.Close()
+			}
+			for i := range outs[0] {
+				// Only the order of the float64 sum of squares differs.
+				relClose(t, float64(outs[0][i]), outs[1][i], math.Abs(float64(outs[0][i])), 1e-7, "element %d", i)
+			}
 		})
 	}
 }
