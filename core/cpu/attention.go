@@ -113,22 +113,33 @@ func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, ro
 		return
 	}
 	slots := c.spec.NumBlocks * c.spec.BlockSize
-	bs, hd := c.spec.BlockSize, c.spec.HeadDim
-	kl := c.k[layer]
-	for i, s := range d.batch.Slots[:rows] {
+	for _, s := range d.batch.Slots[:rows] {
 		if s < 0 || int(s) >= slots {
 			d.fail("WriteKV: slot %d outside a cache of %d slots", s, slots)
 			return
 		}
-		blk, off := int(s)/bs, int(s)%bs
-		for g := range c.spec.KVHeads {
-			base := (blk*c.spec.KVHeads+g)*hd*bs + off
+	}
+	bs, hd, nkv := c.spec.BlockSize, c.spec.HeadDim, c.spec.KVHeads
+	kl, vl := c.k[layer], c.v[layer]
+	// One task per KV head: the heads' cache regions are disjoint whatever
+	// the slots, so the tasks never write the same memory.
+	write := func(g int) {
+		for i, s := range d.batch.Slots[:rows] {
+			blk, off := int(s)/bs, int(s)%bs
+			base := (blk*nkv+g)*hd*bs + off
 			for j, v := range ks[i*width+g*hd : i*width+(g+1)*hd] {
 				kl[base+j*bs] = v
 			}
+			copy(vl[int(s)*width+g*hd:int(s)*width+(g+1)*hd], vs[i*width+g*hd:])
 		}
-		copy(c.v[layer][int(s)*width:(int(s)+1)*width], vs[i*width:])
 	}
+	if rows*width < 1<<15 {
+		for g := range nkv {
+			write(g)
+		}
+		return
+	}
+	d.pool.run(nkv, write)
 }
 
 // Attention implements device.Device: for each token and each KV head, the

@@ -170,3 +170,41 @@ func BenchmarkRMSNorm(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWriteKVAdd measures the two small per-layer passes of a
+// 512-token Qwen3-0.6B prefill: writing keys and values to the cache (8 KV
+// heads of 128) and the residual Add (1024 wide).
+func BenchmarkWriteKVAdd(b *testing.B) {
+	const n, nkv, hd, hidden = 512, 8, 128, 1024
+	r := rand.New(rand.NewPCG(2, 2))
+	d := New(Options{})
+	defer d.Close()
+	cache, err := d.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: n / 16, BlockSize: 16, KVHeads: nkv, HeadDim: hd})
+	if err != nil {
+		b.Fatal(err)
+	}
+	k := &buffer{data: randFloats(r, n*nkv*hd)}
+	v := &buffer{data: randFloats(r, n*nkv*hd)}
+	h := &buffer{data: randFloats(r, n*hidden)}
+	o := &buffer{data: randFloats(r, n*hidden)}
+	if err := d.BeginStep(oneSeqBatch(n)); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("WriteKV", func(b *testing.B) {
+		c0 := processCPUNanos()
+		for range b.N {
+			d.WriteKV(cache, 0, k, v, n)
+		}
+		b.ReportMetric(float64(processCPUNanos()-c0)/1e3/float64(b.N), "cpu-us/op")
+	})
+	b.Run("Add", func(b *testing.B) {
+		c0 := processCPUNanos()
+		for range b.N {
+			d.Add(h, o, n*hidden)
+		}
+		b.ReportMetric(float64(processCPUNanos()-c0)/1e3/float64(b.N), "cpu-us/op")
+	})
+	if d.err != nil {
+		b.Fatal(d.err)
+	}
+}

@@ -463,9 +463,14 @@ func (d *Device) Add(dst, src device.Buffer, n int) {
 	if a == nil || b == nil {
 		return
 	}
-	for i := range a {
-		a[i] += b[i]
-	}
+	const chunk = 4096
+	d.rowsParallel((n+chunk-1)/chunk, chunk, func(c int) {
+		i, end := c*chunk, min(n, (c+1)*chunk)
+		ac, bc := a[i:end], b[i:end]
+		for j := range ac {
+			ac[j] += bc[j]
+		}
+	})
 }
 
 // GatherRows implements device.Device.
