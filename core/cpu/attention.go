@@ -252,18 +252,23 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 	group := heads / nkv
 	bs := b.BlockSize
 	tileTok := max(1, 4/group)
-	type tile struct{ seq, tok0, ntok int }
-	var tiles []tile
+	type tile struct{ seq, tok0, ntok, g int }
+	// Tasks go sequence by sequence and, within a sequence, KV head by KV
+	// head: while the threads sweep the tiles of one head of a long prompt,
+	// its keys and values stay in their L2 caches, and a decode step (one
+	// tile per sequence) still reads each sequence's blocks head after head.
+	var tasks []tile
 	for i := range len(b.QueryStarts) - 1 {
-		for j := int(b.QueryStarts[i]); j < int(b.QueryStarts[i+1]); j += tileTok {
-			tiles = append(tiles, tile{i, j, min(tileTok, int(b.QueryStarts[i+1])-j)})
+		for g := range nkv {
+			for j := int(b.QueryStarts[i]); j < int(b.QueryStarts[i+1]); j += tileTok {
+				tasks = append(tasks, tile{i, j, min(tileTok, int(b.QueryStarts[i+1])-j), g})
+			}
 		}
 	}
 	kstride := nkv * hd
-	// Tasks run head by head, so that while the threads sweep the tiles
-	// of one KV head its keys and values stay in their L2 caches.
-	d.pool.run(len(tiles)*nkv, func(task int) {
-		tl, g := tiles[task%len(tiles)], task/len(tiles)
+	d.pool.run(len(tasks), func(task int) {
+		tl := tasks[task]
+		g := tl.g
 		table := b.BlockTables[tl.seq*b.BlockTableStride : (tl.seq+1)*b.BlockTableStride]
 		nmax := 0
 		for j := tl.tok0; j < tl.tok0+tl.ntok; j++ {
