@@ -20,7 +20,11 @@ func threadCPUNanos() int64 {
 	if err != nil {
 		return 0
 	}
-	v, _ := strconv.ParseInt(strings.Fields(string(data))[0], 10, 64)
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseInt(f[0], 10, 64)
 	return v
 }
 
