@@ -142,12 +142,8 @@ func (d *Device) linearAMX(out, x []float32, w []uint16, rows, n, k int, xb *buf
 	// scatter copies tile t of c (16 weight rows from j, 16 activation rows
 	// from m0) to out, transposing it.
 	scatter := func(cs []float32, j, m0 int) {
-		ct := (*[256]float32)(cs)
-		for jj := range min(16, rows-m0) {
-			o := (*[16]float32)(out[(m0+jj)*n+j:])
-			for i := range 16 {
-				o[i] = ct[(i<<4|jj)&255] // the mask lets the compiler drop the bounds check
-			}
+		if valid := min(16, rows-m0); valid > 0 {
+			transposeTileZ(&cs[0], &out[m0*n+j], n, valid)
 		}
 	}
 	d.pool.run((n+amxBand-1)/amxBand, func(t int) {

@@ -112,3 +112,10 @@ func sumSquaresZ(x *float32, n int) float64
 //
 //go:noescape
 func scaleMulZ(out, x, w *float32, n int, s float32)
+
+// transposeTileZ writes out[j*ldo+i] = c[i*16+j] for j < n, i < 16, with
+// 1 <= n <= 16: the transpose of a 16x16 AMX result tile into n rows of a
+// row-major output.
+//
+//go:noescape
+func transposeTileZ(c *float32, out *float32, ldo, n int)

@@ -75,3 +75,7 @@ func sumSquaresZ(x *float32, n int) float64 {
 func scaleMulZ(out, x, w *float32, n int, s float32) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+func transposeTileZ(c *float32, out *float32, ldo, n int) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}

@@ -491,6 +491,33 @@ func TestPackAMXFast(t *testing.T) {
 	}
 }
 
+func TestTransposeTileZ(t *testing.T) {
+	if !haveAVX512() {
+		t.Skip("no AVX-512")
+	}
+	var c [256]float32
+	for i := range c {
+		c[i] = float32(i) + 0.5
+	}
+	const ldo = 40
+	for _, n := range []int{1, 7, 15, 16} {
+		out := make([]float32, 17*ldo)
+		for i := range out {
+			out[i] = -1
+		}
+		transposeTileZ(&c[0], &out[3], ldo, n)
+		for j := range 17 {
+			for col := range ldo {
+				want := float32(-1) // untouched outside the n rows and 16 columns
+				if i := col - 3; j < n && i >= 0 && i < 16 {
+					want = c[i*16+j]
+				}
+				require.Equal(t, want, out[j*ldo+col], "n=%d row %d col %d", n, j, col)
+			}
+		}
+	}
+}
+
 func TestMaxZ(t *testing.T) {
 	if !haveAVX512() {
 		t.Skip("no AVX-512")
