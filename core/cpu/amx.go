@@ -1,6 +1,9 @@
 package cpu
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // The AMX path multiplies with Intel's tile units (TDPBF16PS: a 16x32 by
 // 32x16 bf16 block product accumulated in float32, 16K multiply-adds per
@@ -73,40 +76,31 @@ func packAMX(dst []uint16, x []float32, rows, k, mt int) {
 }
 
 // amxPackTables are the constant vectors of packAMXZ: the word indices
-// 1, 3, ..., 63 (the top halves of 32 float32s in two registers), then the
-// byte offsets 0, 64, ..., 960 of the 16 rows of a tile, as uint32s.
-func amxPackTables() (t [64]uint16) {
+// 1, 3, ..., 63 (the top halves of 32 float32s in two registers).
+func amxPackTables() (t [32]uint16) {
 	for i := range 32 {
 		t[i] = uint16(2*i + 1)
-	}
-	for r := range 16 {
-		off := uint32(64 * r)
-		t[32+2*r], t[33+2*r] = uint16(off), uint16(off>>16)
 	}
 	return t
 }
 
-// packAMXFast is packAMX with the AVX-512 kernel.
+// packAMXFast is packAMX with the AVX-512 kernels: packAMXZ splits the rows
+// into row-major matrices of bf16 pairs, and transposing each one gives the
+// column-per-row layout of a tile.
 func (d *Device) packAMXFast(dst []uint16, x []float32, rows, k, mt int) {
 	kbs := k / 32
 	dst = dst[:kbs*3*512]
 	valid := max(0, min(16, rows-mt*16))
-	if valid < 16 {
-		for kb := range kbs {
-			t := dst[kb*3*512 : (kb+1)*3*512]
-			for ml := valid; ml < 16; ml++ {
-				for r := range 16 {
-					at := r*32 + ml*2
-					t[at], t[at+1], t[at+512], t[at+513], t[at+1024], t[at+1025] = 0, 0, 0, 0, 0, 0
-				}
-			}
-		}
-	}
 	if valid <= 0 {
+		clear(dst)
 		return
 	}
+	var tmp [3 * 512]uint16 // rows past valid stay zero: zero columns
 	for kb := range kbs {
-		packAMXZ(&x[mt*16*k+kb*32], k, valid, &dst[kb*3*512], &d.amxTables[0])
+		packAMXZ(&x[mt*16*k+kb*32], k, valid, &tmp[0], &d.amxTables[0])
+		for p := range 3 {
+			transposeTileZ((*float32)(unsafe.Pointer(&tmp[p*512])), (*float32)(unsafe.Pointer(&dst[(kb*3+p)*512])), 16, 16)
+		}
 	}
 }
 

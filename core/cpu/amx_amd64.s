@@ -152,12 +152,12 @@ amx1store:
 
 // func packAMXZ(x *float32, ldx, rows int, dst *uint16, tables *uint16)
 //
-// packAMX for one block of 32 k and rows (<= 16) activation rows, with
-// AVX-512: each row is split into hi, mid and lo by masking and
-// subtracting, VPERMT2W gathers the top halves of element pairs into 16
-// dwords, and VPSCATTERDD writes them down column m of the three tiles.
-// tables holds the 32 word indices 1, 3, ..., 63 then the 16 dword byte
-// offsets 0, 64, ..., 960.
+// The first half of packAMX for one block of 32 k and rows (<= 16)
+// activation rows, with AVX-512: each row is split into hi, mid and lo by
+// masking and subtracting, and VPERMT2W gathers the top halves of element
+// pairs into 16 dwords, stored as row m of part p's 16x16 dword matrix at
+// dst[(p*16+m)*32]. Transposing each matrix (transposeTileZ) gives the
+// tiles. tables holds the 32 word indices 1, 3, ..., 63.
 TEXT ·packAMXZ(SB), NOSPLIT, $0-40
 	MOVQ x+0(FP), SI
 	MOVQ ldx+8(FP), AX
@@ -166,7 +166,6 @@ TEXT ·packAMXZ(SB), NOSPLIT, $0-40
 	MOVQ dst+24(FP), DI
 	MOVQ tables+32(FP), R8
 	VMOVDQU16 (R8), Z30
-	VMOVDQU32 64(R8), Z29
 	MOVL $0xFFFF0000, R9
 	VPBROADCASTD R9, Z31
 	TESTQ CX, CX
@@ -186,14 +185,11 @@ packloop:
 	VPERMT2W Z3, Z30, Z2
 	VPERMT2W Z7, Z30, Z6
 	VPERMT2W Z9, Z30, Z8
-	KXNORW K1, K1, K1
-	VPSCATTERDD Z2, K1, (DI)(Z29*1)
-	KXNORW K1, K1, K1
-	VPSCATTERDD Z6, K1, 1024(DI)(Z29*1)
-	KXNORW K1, K1, K1
-	VPSCATTERDD Z8, K1, 2048(DI)(Z29*1)
+	VMOVDQU32 Z2, (DI)
+	VMOVDQU32 Z6, 1024(DI)
+	VMOVDQU32 Z8, 2048(DI)
 	ADDQ AX, SI
-	ADDQ $4, DI
+	ADDQ $64, DI
 	DECQ CX
 	JNZ  packloop
 

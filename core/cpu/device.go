@@ -57,7 +57,7 @@ type Device struct {
 
 	amx       bool       // AMX tile units in use for batched matmuls
 	amxCfg    [64]byte   // tile configuration
-	amxTables [64]uint16 // constants of packAMXZ
+	amxTables [32]uint16 // constants of packAMXZ
 	amxPacked []uint16   // activations packed for the tile units
 	// amxPackedOf is the buffer (with its rows and width) whose contents
 	// amxPacked holds, so that consecutive Linears of the same input (q, k
