@@ -120,3 +120,15 @@ func scaleMulZ(out, x, w *float32, n int, s float32)
 //
 //go:noescape
 func transposeTileZ(c *float32, out *float32, ldo, n int)
+
+// attnQKT8z is attnQKT4z for eight queries.
+//
+//go:noescape
+func attnQKT8z(q *[8]*float32, kt *float32, hd int, out *float32, ostride int)
+
+// attnPV8z adds o[r][d] += Σ_t p[r*pstride+t]·v(t)[d] for eight rows r,
+// hd a multiple of 32, where key t is row t%16 (stride vstride) of the
+// block at vblk[t/16]: nblk blocks, the last holding last keys.
+//
+//go:noescape
+func attnPV8z(p *float32, pstride int, vblk *uintptr, nblk, last, vstride, hd int, o *[8]*float32)

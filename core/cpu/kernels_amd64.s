@@ -955,3 +955,234 @@ smloop:
 smdone:
 	VZEROUPPER
 	RET
+
+// Eight-query attention kernels: a prefill tile of four tokens times a
+// group of two query heads (or eight of any group shape) shares each key
+// and value read from the cache eight ways, halving the cache traffic per
+// multiply-add of the four-query kernels.
+
+// func attnQKT8z(q *[8]*float32, kt *float32, hd int, out *float32, ostride int)
+//
+// out[r*ostride+t] = Σ_d q[r][d]·kt[d*16+t] for r < 8 and the 16 keys of a
+// transposed cache block; hd even. Even and odd d accumulate separately
+// (Z0-Z7, Z16-Z23) so that sixteen FMA chains hide the FMA latency.
+TEXT ·attnQKT8z(SB), NOSPLIT, $0-40
+	MOVQ q+0(FP), R14
+	MOVQ 0(R14), SI
+	MOVQ 8(R14), DI
+	MOVQ 16(R14), BX
+	MOVQ 24(R14), DX
+	MOVQ 32(R14), R9
+	MOVQ 40(R14), R11
+	MOVQ 48(R14), R12
+	MOVQ 56(R14), R13
+	MOVQ kt+8(FP), R8
+	MOVQ hd+16(FP), CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	XORQ AX, AX
+	SHRQ $1, CX
+	JZ   qk8done
+
+qk8loop:
+	VMOVUPS (R8), Z8
+	VMOVUPS 64(R8), Z9
+	VFMADD231PS.BCST (SI)(AX*1), Z8, Z0
+	VFMADD231PS.BCST 4(SI)(AX*1), Z9, Z16
+	VFMADD231PS.BCST (DI)(AX*1), Z8, Z1
+	VFMADD231PS.BCST 4(DI)(AX*1), Z9, Z17
+	VFMADD231PS.BCST (BX)(AX*1), Z8, Z2
+	VFMADD231PS.BCST 4(BX)(AX*1), Z9, Z18
+	VFMADD231PS.BCST (DX)(AX*1), Z8, Z3
+	VFMADD231PS.BCST 4(DX)(AX*1), Z9, Z19
+	VFMADD231PS.BCST (R9)(AX*1), Z8, Z4
+	VFMADD231PS.BCST 4(R9)(AX*1), Z9, Z20
+	VFMADD231PS.BCST (R11)(AX*1), Z8, Z5
+	VFMADD231PS.BCST 4(R11)(AX*1), Z9, Z21
+	VFMADD231PS.BCST (R12)(AX*1), Z8, Z6
+	VFMADD231PS.BCST 4(R12)(AX*1), Z9, Z22
+	VFMADD231PS.BCST (R13)(AX*1), Z8, Z7
+	VFMADD231PS.BCST 4(R13)(AX*1), Z9, Z23
+	ADDQ $8, AX
+	ADDQ $128, R8
+	DECQ CX
+	JNZ  qk8loop
+
+qk8done:
+	MOVQ out+24(FP), R10
+	MOVQ ostride+32(FP), R11
+	SHLQ $2, R11
+	VADDPS Z16, Z0, Z0
+	VMOVUPS Z0, (R10)
+	ADDQ R11, R10
+	VADDPS Z17, Z1, Z1
+	VMOVUPS Z1, (R10)
+	ADDQ R11, R10
+	VADDPS Z18, Z2, Z2
+	VMOVUPS Z2, (R10)
+	ADDQ R11, R10
+	VADDPS Z19, Z3, Z3
+	VMOVUPS Z3, (R10)
+	ADDQ R11, R10
+	VADDPS Z20, Z4, Z4
+	VMOVUPS Z4, (R10)
+	ADDQ R11, R10
+	VADDPS Z21, Z5, Z5
+	VMOVUPS Z5, (R10)
+	ADDQ R11, R10
+	VADDPS Z22, Z6, Z6
+	VMOVUPS Z6, (R10)
+	ADDQ R11, R10
+	VADDPS Z23, Z7, Z7
+	VMOVUPS Z7, (R10)
+	VZEROUPPER
+	RET
+
+// func attnPV8z(p *float32, pstride int, vblk *uintptr, nblk, last, vstride, hd int, o *[8]*float32)
+//
+// o[r][d] += Σ_t p[r*pstride+t]·v(t)[d] for r < 8, d < hd (a multiple of
+// 32), where key t is row t%16 (stride vstride floats) of the cache block
+// starting at vblk[t/16]: nblk blocks, full but for the last, which holds
+// last keys. A 32-wide slice of all eight rows stays in 16 accumulators
+// through every block.
+TEXT ·attnPV8z(SB), NOSPLIT, $0-64
+	MOVQ pstride+8(FP), AX
+	SHLQ $2, AX
+	MOVQ vblk+16(FP), R8
+	MOVQ nblk+24(FP), R12
+	MOVQ vstride+40(FP), R10
+	SHLQ $2, R10
+	MOVQ hd+48(FP), R13
+	SHRQ $5, R13
+	MOVQ o+56(FP), R14
+	XORQ DX, DX
+	TESTQ R13, R13
+	JZ   pv8done
+	TESTQ R12, R12
+	JZ   pv8done
+
+pv8chunk:
+	MOVQ 0(R14), R9
+	VMOVUPS (R9)(DX*1), Z0
+	VMOVUPS 64(R9)(DX*1), Z1
+	MOVQ 8(R14), R9
+	VMOVUPS (R9)(DX*1), Z2
+	VMOVUPS 64(R9)(DX*1), Z3
+	MOVQ 16(R14), R9
+	VMOVUPS (R9)(DX*1), Z4
+	VMOVUPS 64(R9)(DX*1), Z5
+	MOVQ 24(R14), R9
+	VMOVUPS (R9)(DX*1), Z6
+	VMOVUPS 64(R9)(DX*1), Z7
+	MOVQ 32(R14), R9
+	VMOVUPS (R9)(DX*1), Z8
+	VMOVUPS 64(R9)(DX*1), Z9
+	MOVQ 40(R14), R9
+	VMOVUPS (R9)(DX*1), Z10
+	VMOVUPS 64(R9)(DX*1), Z11
+	MOVQ 48(R14), R9
+	VMOVUPS (R9)(DX*1), Z12
+	VMOVUPS 64(R9)(DX*1), Z13
+	MOVQ 56(R14), R9
+	VMOVUPS (R9)(DX*1), Z14
+	VMOVUPS 64(R9)(DX*1), Z15
+	MOVQ p+0(FP), SI
+	LEAQ (SI)(AX*2), DI
+	ADDQ AX, DI
+	LEAQ (DI)(AX*2), BX
+	ADDQ AX, BX
+	XORQ CX, CX
+
+pv8blk:
+	MOVQ (R8)(CX*8), R9
+	ADDQ DX, R9
+	MOVQ $16, R11
+	INCQ CX
+	CMPQ CX, R12
+	JLT  pv8t
+	MOVQ last+32(FP), R11
+	TESTQ R11, R11
+	JZ   pv8store
+
+pv8t:
+	VMOVUPS (R9), Z16
+	VMOVUPS 64(R9), Z17
+	VBROADCASTSS (SI), Z18
+	VBROADCASTSS (SI)(AX*1), Z19
+	VBROADCASTSS (SI)(AX*2), Z20
+	VBROADCASTSS (DI), Z21
+	VBROADCASTSS (DI)(AX*1), Z22
+	VBROADCASTSS (DI)(AX*2), Z23
+	VBROADCASTSS (BX), Z24
+	VBROADCASTSS (BX)(AX*1), Z25
+	VFMADD231PS Z16, Z18, Z0
+	VFMADD231PS Z17, Z18, Z1
+	VFMADD231PS Z16, Z19, Z2
+	VFMADD231PS Z17, Z19, Z3
+	VFMADD231PS Z16, Z20, Z4
+	VFMADD231PS Z17, Z20, Z5
+	VFMADD231PS Z16, Z21, Z6
+	VFMADD231PS Z17, Z21, Z7
+	VFMADD231PS Z16, Z22, Z8
+	VFMADD231PS Z17, Z22, Z9
+	VFMADD231PS Z16, Z23, Z10
+	VFMADD231PS Z17, Z23, Z11
+	VFMADD231PS Z16, Z24, Z12
+	VFMADD231PS Z17, Z24, Z13
+	VFMADD231PS Z16, Z25, Z14
+	VFMADD231PS Z17, Z25, Z15
+	ADDQ R10, R9
+	ADDQ $4, SI
+	ADDQ $4, DI
+	ADDQ $4, BX
+	DECQ R11
+	JNZ  pv8t
+	CMPQ CX, R12
+	JLT  pv8blk
+
+pv8store:
+	MOVQ 0(R14), R9
+	VMOVUPS Z0, (R9)(DX*1)
+	VMOVUPS Z1, 64(R9)(DX*1)
+	MOVQ 8(R14), R9
+	VMOVUPS Z2, (R9)(DX*1)
+	VMOVUPS Z3, 64(R9)(DX*1)
+	MOVQ 16(R14), R9
+	VMOVUPS Z4, (R9)(DX*1)
+	VMOVUPS Z5, 64(R9)(DX*1)
+	MOVQ 24(R14), R9
+	VMOVUPS Z6, (R9)(DX*1)
+	VMOVUPS Z7, 64(R9)(DX*1)
+	MOVQ 32(R14), R9
+	VMOVUPS Z8, (R9)(DX*1)
+	VMOVUPS Z9, 64(R9)(DX*1)
+	MOVQ 40(R14), R9
+	VMOVUPS Z10, (R9)(DX*1)
+	VMOVUPS Z11, 64(R9)(DX*1)
+	MOVQ 48(R14), R9
+	VMOVUPS Z12, (R9)(DX*1)
+	VMOVUPS Z13, 64(R9)(DX*1)
+	MOVQ 56(R14), R9
+	VMOVUPS Z14, (R9)(DX*1)
+	VMOVUPS Z15, 64(R9)(DX*1)
+	ADDQ $128, DX
+	DECQ R13
+	JNZ  pv8chunk
+
+pv8done:
+	VZEROUPPER
+	RET

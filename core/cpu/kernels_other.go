@@ -79,3 +79,11 @@ func scaleMulZ(out, x, w *float32, n int, s float32) {
 func transposeTileZ(c *float32, out *float32, ldo, n int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+func attnQKT8z(q *[8]*float32, kt *float32, hd int, out *float32, ostride int) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
+
+func attnPV8z(p *float32, pstride int, vblk *uintptr, nblk, last, vstride, hd int, o *[8]*float32) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
