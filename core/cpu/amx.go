@@ -99,7 +99,7 @@ func (d *Device) packAMXFast(dst []uint16, x []float32, rows, k, mt int) {
 	for kb := range kbs {
 		packAMXZ(&x[mt*16*k+kb*32], k, valid, &tmp[0], &d.amxTables[0])
 		for p := range 3 {
-			transposeTileZ((*float32)(unsafe.Pointer(&tmp[p*512])), (*float32)(unsafe.Pointer(&dst[(kb*3+p)*512])), 16, 16)
+			transposeTileZ((*float32)(unsafe.Pointer(&tmp[p*512])), 16, (*float32)(unsafe.Pointer(&dst[(kb*3+p)*512])), 16, 16)
 		}
 	}
 }
@@ -137,7 +137,7 @@ func (d *Device) linearAMX(out, x []float32, w []uint16, rows, n, k int, xb *buf
 	// from m0) to out, transposing it.
 	scatter := func(cs []float32, j, m0 int) {
 		if valid := min(16, rows-m0); valid > 0 {
-			transposeTileZ(&cs[0], &out[m0*n+j], n, valid)
+			transposeTileZ(&cs[0], 16, &out[m0*n+j], n, valid)
 		}
 	}
 	d.pool.run((n+amxBand-1)/amxBand, func(t int) {

@@ -63,16 +63,26 @@ func (d *Device) RoPE(x device.Buffer, rows, heads, headDim int, theta float64) 
 	t := d.ropeTable(headDim, theta, int(maxPos))
 	half := headDim / 2
 	width := heads * headDim
+	simd := d.isa == isaAVX512 && half%16 == 0
 	d.rowsParallel(rows, width, func(r int) {
 		p := int(d.batch.Positions[r])
 		cos, sin := t.cos[p*half:(p+1)*half], t.sin[p*half:(p+1)*half]
 		row := xs[r*width : (r+1)*width]
+		if simd {
+			for h := range heads {
+				ropeZ(&row[h*headDim], &cos[0], &sin[0], half)
+			}
+			return
+		}
 		for h := range heads {
 			v := row[h*headDim : (h+1)*headDim]
 			for j := range half {
 				x1, x2 := v[j], v[j+half]
-				v[j] = x1*cos[j] - x2*sin[j]
-				v[j+half] = x2*cos[j] + x1*sin[j]
+				// The conversions round each product (the spec lets a
+				// compiler fuse x*y+z otherwise), as transformers and
+				// ropeZ do.
+				v[j] = float32(x1*cos[j]) - float32(x2*sin[j])
+				v[j+half] = float32(x2*cos[j]) + float32(x1*sin[j])
 			}
 		}
 	})
@@ -123,14 +133,31 @@ func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, ro
 	kl, vl := c.k[layer], c.v[layer]
 	// One task per KV head: the heads' cache regions are disjoint whatever
 	// the slots, so the tasks never write the same memory.
+	slotsOf := d.batch.Slots[:rows]
+	// A prefill writes whole blocks: sixteen tokens filling one block go in
+	// as 16x16 transposes.
+	tiles := d.isa == isaAVX512 && bs == 16 && hd%16 == 0
 	write := func(g int) {
-		for i, s := range d.batch.Slots[:rows] {
-			blk, off := int(s)/bs, int(s)%bs
+		for i := 0; i < rows; {
+			s := int(slotsOf[i])
+			if tiles && s%bs == 0 && fillsBlock(slotsOf[i:]) {
+				base := (s/bs*nkv + g) * hd * bs
+				for d0 := 0; d0 < hd; d0 += 16 {
+					transposeTileZ(&ks[i*width+g*hd+d0], width, &kl[base+d0*bs], bs, 16)
+				}
+				for t := range bs {
+					copy(vl[(s+t)*width+g*hd:(s+t)*width+(g+1)*hd], vs[(i+t)*width+g*hd:])
+				}
+				i += bs
+				continue
+			}
+			blk, off := s/bs, s%bs
 			base := (blk*nkv+g)*hd*bs + off
 			for j, v := range ks[i*width+g*hd : i*width+(g+1)*hd] {
 				kl[base+j*bs] = v
 			}
-			copy(vl[int(s)*width+g*hd:int(s)*width+(g+1)*hd], vs[i*width+g*hd:])
+			copy(vl[s*width+g*hd:s*width+(g+1)*hd], vs[i*width+g*hd:])
+			i++
 		}
 	}
 	if rows*width < 1<<15 {
@@ -140,6 +167,19 @@ func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, ro
 		return
 	}
 	d.pool.run(nkv, write)
+}
+
+// fillsBlock reports whether the first 16 slots exist and are consecutive.
+func fillsBlock(slots []int32) bool {
+	if len(slots) < 16 {
+		return false
+	}
+	for t := 1; t < 16; t++ {
+		if slots[t] != slots[0]+int32(t) {
+			return false
+		}
+	}
+	return true
 }
 
 // Attention implements device.Device: for each token and each KV head, the

@@ -114,12 +114,11 @@ func sumSquaresZ(x *float32, n int) float64
 //go:noescape
 func scaleMulZ(out, x, w *float32, n int, s float32)
 
-// transposeTileZ writes out[j*ldo+i] = c[i*16+j] for j < n, i < 16, with
-// 1 <= n <= 16: the transpose of a 16x16 AMX result tile into n rows of a
-// row-major output.
+// transposeTileZ writes out[j*ldo+i] = c[i*ldc+j] for j < n, i < 16, with
+// 1 <= n <= 16: n rows of the transpose of a 16x16 tile.
 //
 //go:noescape
-func transposeTileZ(c *float32, out *float32, ldo, n int)
+func transposeTileZ(c *float32, ldc int, out *float32, ldo, n int)
 
 // attnQKT8z is attnQKT4z for eight queries.
 //
@@ -132,3 +131,9 @@ func attnQKT8z(q *[8]*float32, kt *float32, hd int, out *float32, ostride int)
 //
 //go:noescape
 func attnPV8z(p *float32, pstride int, vblk *uintptr, nblk, last, vstride, hd int, o *[8]*float32)
+
+// ropeZ rotates one head of 2·half elements in place (see RoPE), half a
+// multiple of 16.
+//
+//go:noescape
+func ropeZ(v, cos, sin *float32, half int)

@@ -1186,3 +1186,218 @@ pv8store:
 pv8done:
 	VZEROUPPER
 	RET
+
+// func transposeTileZ(c *float32, ldc int, out *float32, ldo, n int)
+//
+// Writes the transpose of the 16x16 float32 tile c (row stride ldc) to out:
+// out[j*ldo+i] = c[i*ldc+j] for j < n (1 <= n <= 16), i < 16, with four
+// rounds of shuffles in registers instead of 256 scalar moves. It turns AMX
+// results (weight rows x activation rows) into row-major outputs, packs
+// activations into tiles, and writes keys into the cache's transposed
+// blocks.
+TEXT ·transposeTileZ(SB), NOSPLIT, $0-40
+	MOVQ c+0(FP), SI
+	MOVQ ldc+8(FP), BX
+	SHLQ $2, BX
+	MOVQ out+16(FP), DI
+	MOVQ ldo+24(FP), AX
+	SHLQ $2, AX
+	MOVQ n+32(FP), CX
+	VMOVUPS (SI), Z0
+	ADDQ BX, SI
+	VMOVUPS (SI), Z1
+	ADDQ BX, SI
+	VMOVUPS (SI), Z2
+	ADDQ BX, SI
+	VMOVUPS (SI), Z3
+	ADDQ BX, SI
+	VMOVUPS (SI), Z4
+	ADDQ BX, SI
+	VMOVUPS (SI), Z5
+	ADDQ BX, SI
+	VMOVUPS (SI), Z6
+	ADDQ BX, SI
+	VMOVUPS (SI), Z7
+	ADDQ BX, SI
+	VMOVUPS (SI), Z8
+	ADDQ BX, SI
+	VMOVUPS (SI), Z9
+	ADDQ BX, SI
+	VMOVUPS (SI), Z10
+	ADDQ BX, SI
+	VMOVUPS (SI), Z11
+	ADDQ BX, SI
+	VMOVUPS (SI), Z12
+	ADDQ BX, SI
+	VMOVUPS (SI), Z13
+	ADDQ BX, SI
+	VMOVUPS (SI), Z14
+	ADDQ BX, SI
+	VMOVUPS (SI), Z15
+	VUNPCKLPS Z1, Z0, Z16
+	VUNPCKHPS Z1, Z0, Z17
+	VUNPCKLPS Z3, Z2, Z18
+	VUNPCKHPS Z3, Z2, Z19
+	VUNPCKLPS Z5, Z4, Z20
+	VUNPCKHPS Z5, Z4, Z21
+	VUNPCKLPS Z7, Z6, Z22
+	VUNPCKHPS Z7, Z6, Z23
+	VUNPCKLPS Z9, Z8, Z24
+	VUNPCKHPS Z9, Z8, Z25
+	VUNPCKLPS Z11, Z10, Z26
+	VUNPCKHPS Z11, Z10, Z27
+	VUNPCKLPS Z13, Z12, Z28
+	VUNPCKHPS Z13, Z12, Z29
+	VUNPCKLPS Z15, Z14, Z30
+	VUNPCKHPS Z15, Z14, Z31
+	VUNPCKLPD Z18, Z16, Z0
+	VUNPCKHPD Z18, Z16, Z1
+	VUNPCKLPD Z19, Z17, Z2
+	VUNPCKHPD Z19, Z17, Z3
+	VUNPCKLPD Z22, Z20, Z4
+	VUNPCKHPD Z22, Z20, Z5
+	VUNPCKLPD Z23, Z21, Z6
+	VUNPCKHPD Z23, Z21, Z7
+	VUNPCKLPD Z26, Z24, Z8
+	VUNPCKHPD Z26, Z24, Z9
+	VUNPCKLPD Z27, Z25, Z10
+	VUNPCKHPD Z27, Z25, Z11
+	VUNPCKLPD Z30, Z28, Z12
+	VUNPCKHPD Z30, Z28, Z13
+	VUNPCKLPD Z31, Z29, Z14
+	VUNPCKHPD Z31, Z29, Z15
+	VSHUFF32X4 $0x88, Z4, Z0, Z16
+	VSHUFF32X4 $0xdd, Z4, Z0, Z20
+	VSHUFF32X4 $0x88, Z12, Z8, Z24
+	VSHUFF32X4 $0xdd, Z12, Z8, Z28
+	VSHUFF32X4 $0x88, Z5, Z1, Z17
+	VSHUFF32X4 $0xdd, Z5, Z1, Z21
+	VSHUFF32X4 $0x88, Z13, Z9, Z25
+	VSHUFF32X4 $0xdd, Z13, Z9, Z29
+	VSHUFF32X4 $0x88, Z6, Z2, Z18
+	VSHUFF32X4 $0xdd, Z6, Z2, Z22
+	VSHUFF32X4 $0x88, Z14, Z10, Z26
+	VSHUFF32X4 $0xdd, Z14, Z10, Z30
+	VSHUFF32X4 $0x88, Z7, Z3, Z19
+	VSHUFF32X4 $0xdd, Z7, Z3, Z23
+	VSHUFF32X4 $0x88, Z15, Z11, Z27
+	VSHUFF32X4 $0xdd, Z15, Z11, Z31
+	VSHUFF32X4 $0x88, Z24, Z16, Z0
+	VSHUFF32X4 $0xdd, Z24, Z16, Z8
+	VSHUFF32X4 $0x88, Z28, Z20, Z4
+	VSHUFF32X4 $0xdd, Z28, Z20, Z12
+	VSHUFF32X4 $0x88, Z25, Z17, Z1
+	VSHUFF32X4 $0xdd, Z25, Z17, Z9
+	VSHUFF32X4 $0x88, Z29, Z21, Z5
+	VSHUFF32X4 $0xdd, Z29, Z21, Z13
+	VSHUFF32X4 $0x88, Z26, Z18, Z2
+	VSHUFF32X4 $0xdd, Z26, Z18, Z10
+	VSHUFF32X4 $0x88, Z30, Z22, Z6
+	VSHUFF32X4 $0xdd, Z30, Z22, Z14
+	VSHUFF32X4 $0x88, Z27, Z19, Z3
+	VSHUFF32X4 $0xdd, Z27, Z19, Z11
+	VSHUFF32X4 $0x88, Z31, Z23, Z7
+	VSHUFF32X4 $0xdd, Z31, Z23, Z15
+	VMOVUPS Z0, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z1, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z2, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z3, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z4, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z5, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z6, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z7, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z8, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z9, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z10, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z11, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z12, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z13, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z14, (DI)
+	DECQ CX
+	JZ   ttdone
+	ADDQ AX, DI
+	VMOVUPS Z15, (DI)
+ttdone:
+	VZEROUPPER
+	RET
+
+// func ropeZ(v, cos, sin *float32, half int)
+//
+// Rotates one head in place as transformers' rotate_half does:
+// v[j], v[j+half] = v[j]·cos[j] - v[j+half]·sin[j], v[j+half]·cos[j] +
+// v[j]·sin[j], for half a multiple of 16. Products and sums are rounded
+// separately (no FMA), exactly as the Go loop computes them.
+TEXT ·ropeZ(SB), NOSPLIT, $0-32
+	MOVQ v+0(FP), SI
+	MOVQ cos+8(FP), DX
+	MOVQ sin+16(FP), BX
+	MOVQ half+24(FP), CX
+	LEAQ (SI)(CX*4), DI
+	SHRQ $4, CX
+	JZ   ropedone
+
+ropeloop:
+	VMOVUPS (SI), Z0
+	VMOVUPS (DI), Z1
+	VMOVUPS (DX), Z2
+	VMOVUPS (BX), Z3
+	VMULPS Z2, Z0, Z4
+	VMULPS Z3, Z1, Z5
+	VSUBPS Z5, Z4, Z4
+	VMULPS Z2, Z1, Z6
+	VMULPS Z3, Z0, Z7
+	VADDPS Z7, Z6, Z6
+	VMOVUPS Z4, (SI)
+	VMOVUPS Z6, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $64, DX
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  ropeloop
+
+ropedone:
+	VZEROUPPER
+	RET

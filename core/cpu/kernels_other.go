@@ -76,7 +76,7 @@ func scaleMulZ(out, x, w *float32, n int, s float32) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
 
-func transposeTileZ(c *float32, out *float32, ldo, n int) {
+func transposeTileZ(c *float32, ldc int, out *float32, ldo, n int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
 
@@ -85,5 +85,9 @@ func attnQKT8z(q *[8]*float32, kt *float32, hd int, out *float32, ostride int) {
 }
 
 func attnPV8z(p *float32, pstride int, vblk *uintptr, nblk, last, vstride, hd int, o *[8]*float32) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
+
+func ropeZ(v, cos, sin *float32, half int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }

@@ -326,31 +326,42 @@ func testPagedAttention(t *testing.T, r *rand.Rand, heads, nkv, hd, bs int) {
 
 func TestRoPEMatchesFloat64(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
-	d := New(Options{})
-	defer d.Close()
-	n, heads, hd := 40, 3, 16
-	b := oneSeqBatch(n)
-	for i := range b.Positions {
-		b.Positions[i] = int32(i)
-	}
-	require.NoError(t, d.BeginStep(b))
-	xs := randFloats(r, n*heads*hd)
-	x := &buffer{data: append([]float32(nil), xs...)}
-	d.RoPE(x, n, heads, hd, 1e6)
-	require.NoError(t, d.ReadFloats(nil, x))
-	for p := range n {
-		for h := range heads {
-			v := xs[(p*heads+h)*hd:]
-			for j := range hd / 2 {
-				ang := float64(p) * math.Pow(1e6, -float64(2*j)/float64(hd))
-				c, s := math.Cos(ang), math.Sin(ang)
-				w1 := float64(v[j])*c - float64(v[j+hd/2])*s
-				w2 := float64(v[j+hd/2])*c + float64(v[j])*s
-				got := x.data[(p*heads+h)*hd:]
-				relClose(t, w1, got[j], 1, 2e-5, "pos %d head %d dim %d", p, h, j)
-				relClose(t, w2, got[j+hd/2], 1, 2e-5, "pos %d head %d dim %d", p, h, j+hd/2)
+	// hd 16 takes the Go loop; 32 and 128 the AVX-512 kernel where present.
+	for _, hd := range []int{16, 32, 128} {
+		d := New(Options{})
+		n, heads := 40, 3
+		b := oneSeqBatch(n)
+		for i := range b.Positions {
+			b.Positions[i] = int32(i)
+		}
+		require.NoError(t, d.BeginStep(b))
+		xs := randFloats(r, n*heads*hd)
+		x := &buffer{data: append([]float32(nil), xs...)}
+		d.RoPE(x, n, heads, hd, 1e6)
+		require.NoError(t, d.ReadFloats(nil, x))
+		for p := range n {
+			for h := range heads {
+				v := xs[(p*heads+h)*hd:]
+				for j := range hd / 2 {
+					ang := float64(p) * math.Pow(1e6, -float64(2*j)/float64(hd))
+					c, s := math.Cos(ang), math.Sin(ang)
+					w1 := float64(v[j])*c - float64(v[j+hd/2])*s
+					w2 := float64(v[j+hd/2])*c + float64(v[j])*s
+					got := x.data[(p*heads+h)*hd:]
+					relClose(t, w1, got[j], 1, 2e-5, "hd %d pos %d head %d dim %d", hd, p, h, j)
+					relClose(t, w2, got[j+hd/2], 1, 2e-5, "hd %d pos %d head %d dim %d", hd, p, h, j+hd/2)
+				}
 			}
 		}
+		// The kernels round exactly as the portable loop does.
+		g := New(Options{PureGo: true})
+		require.NoError(t, g.BeginStep(b))
+		y := &buffer{data: append([]float32(nil), xs...)}
+		g.RoPE(y, n, heads, hd, 1e6)
+		require.NoError(t, g.ReadFloats(nil, y))
+		require.Equal(t, y.data, x.data, "hd %d", hd)
+		d.Close()
+		g.Close()
 	}
 }
 
@@ -495,22 +506,22 @@ func TestTransposeTileZ(t *testing.T) {
 	if !haveAVX512() {
 		t.Skip("no AVX-512")
 	}
-	var c [256]float32
+	const ldc, ldo = 20, 40
+	var c [16 * ldc]float32
 	for i := range c {
 		c[i] = float32(i) + 0.5
 	}
-	const ldo = 40
 	for _, n := range []int{1, 7, 15, 16} {
 		out := make([]float32, 17*ldo)
 		for i := range out {
 			out[i] = -1
 		}
-		transposeTileZ(&c[0], &out[3], ldo, n)
+		transposeTileZ(&c[0], ldc, &out[3], ldo, n)
 		for j := range 17 {
 			for col := range ldo {
 				want := float32(-1) // untouched outside the n rows and 16 columns
 				if i := col - 3; j < n && i >= 0 && i < 16 {
-					want = c[i*16+j]
+					want = c[i*ldc+j]
 				}
 				require.Equal(t, want, out[j*ldo+col], "n=%d row %d col %d", n, j, col)
 			}
