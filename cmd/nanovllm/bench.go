@@ -24,6 +24,8 @@ type benchResult struct {
 	Model   string `json:"model"`
 	Device  string `json:"device"`
 	Threads int    `json:"threads"`
+	// Precision is --precision: the activations of AMX matmuls.
+	Precision string `json:"precision"`
 
 	// DecodeTokensPerS is generated tokens per second with that many
 	// sequences decoding together, keyed by batch size.
@@ -76,6 +78,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	model := fs.String("model", "random:qwen3-0.6b", modelHelp)
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	threads := fs.Int("threads", 0, "CPU threads (0: GOMAXPROCS)")
+	precision := cpu.PrecisionFloat32
+	fs.TextVar(&precision, "precision", cpu.PrecisionFloat32, precisionHelp)
 	batches := fs.String("batch-sizes", "1,16,64", "decode batch sizes")
 	context := fs.Int("context", 64, "tokens of context per sequence before the timed decode steps")
 	steps := fs.Int("decode-steps", 8, "timed decode steps per batch size")
@@ -100,9 +104,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--context, --decode-steps and --prefill-tokens must be positive")
 	}
 
-	dev := cpu.New(cpu.Options{Threads: *threads})
+	dev := cpu.New(cpu.Options{Threads: *threads, Precision: precision})
 	defer dev.Close()
-	res := benchResult{Model: *model, Device: dev.Name(), Threads: runtime.GOMAXPROCS(0),
+	res := benchResult{Model: *model, Device: dev.Name(), Precision: precision.String(), Threads: runtime.GOMAXPROCS(0),
 		DecodeTokensPerS: map[string]float64{}, DecodeTokensPerCPUS: map[string]float64{}}
 	if *threads > 0 {
 		res.Threads = *threads

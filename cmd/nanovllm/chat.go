@@ -53,6 +53,8 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	kvMiB := fl.Int64("kv-cache-mib", 1024, "memory for the KV cache, in MiB")
 	maxLen := fl.Int("max-model-len", 4096, "most tokens in the conversation, prompt and replies")
 	threads := fl.Int("threads", 0, "CPU threads (0: all)")
+	precision := cpu.PrecisionFloat32
+	fl.TextVar(&precision, "precision", cpu.PrecisionFloat32, precisionHelp)
 	stats := fl.Bool("stats", true, "print token counts and speed after each reply, to stderr")
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), "usage: nanovllm chat --model DIR|REPO [flags]\n\n%s\n\nFlags:\n", chatHelp)
@@ -77,7 +79,7 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	set := map[string]bool{}
 	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	dev := cpu.New(cpu.Options{Threads: *threads})
+	dev := cpu.New(cpu.Options{Threads: *threads, Precision: precision})
 	defer dev.Close()
 	m, tok, err := chatLoad(ctx, *model, *tokDir, dev, stderr)
 	if err != nil {

@@ -8,11 +8,13 @@ import (
 // The AMX path multiplies with Intel's tile units (TDPBF16PS: a 16x32 by
 // 32x16 bf16 block product accumulated in float32, 16K multiply-adds per
 // instruction), several times the float32 FMA rate of AVX-512. The units
-// only multiply bf16, so each float32 activation is split into three bf16
-// parts, hi + mid + lo, which together carry all 24 bits of its
-// significand: three tile products give the float32 result to within
-// float32 rounding, where a single bf16 copy of the activations would be off
-// by about 1e-3. The weights are bf16 already and are read in place.
+// only multiply bf16, so by default (PrecisionFloat32) each float32
+// activation is split into three bf16 parts, hi + mid + lo, which together
+// carry all 24 bits of its significand: three tile products give the
+// float32 result to within float32 rounding. PrecisionBF16 instead rounds
+// each activation to the nearest bf16, as PyTorch's bf16 inference does:
+// one tile product, three times the speed, results off by about 1e-3
+// relative. The weights are bf16 already and are read in place.
 
 // amxMinRows is the fewest activation rows worth the AMX path. The kernels
 // compute whole 16-row tiles, padding with zeros; measured on two threads
@@ -32,47 +34,52 @@ func amxTileConfig() (cfg [64]byte) {
 }
 
 // packAMX writes the activation tiles of rows [16·mt, 16·mt+16) of x
-// ([rows, k]) to dst: for each block of 32 k and each part (hi, mid, lo), a
+// ([rows, k]) to dst: for each block of 32 k and each of parts parts, a
 // 16x16 tile of bf16 pairs, row r holding elements 2r and 2r+1 of the block
-// for each of the 16 activation rows. Rows past the end are zeros.
+// for each of the 16 activation rows. Rows past the end are zeros. It is
+// the portable reference for packAMXFast.
 //
-// The parts are cut by truncation: hi is the top 8 significant bits of x,
+// Three parts are cut by truncation: hi is the top 8 significant bits of x,
 // mid the top 8 of x - hi (computed exactly), lo the rest, which has at most
 // 8 significant bits and so is exactly a bf16. hi + mid + lo == x exactly
 // (short of float32 denormals, which the tile units flush to zero anyway).
-func packAMX(dst []uint16, x []float32, rows, k, mt int) {
+// One part is x rounded to the nearest bf16, ties to even.
+func packAMX(dst []uint16, x []float32, rows, k, mt, parts int) {
 	kbs := k / 32
-	dst = dst[:kbs*3*512]
-	for ml := range 16 {
+	dst = dst[:kbs*parts*512]
+	clear(dst)
+	for ml := range min(16, rows-mt*16) {
 		m := mt*16 + ml
-		if m >= rows {
-			for kb := range kbs {
-				t := dst[kb*3*512 : (kb+1)*3*512]
-				for r := range 16 {
-					at := r*32 + ml*2
-					t[at], t[at+1], t[at+512], t[at+513], t[at+1024], t[at+1025] = 0, 0, 0, 0, 0, 0
-				}
-			}
-			continue
-		}
 		xr := x[m*k : (m+1)*k]
 		for kb := range kbs {
-			t := dst[kb*3*512 : (kb+1)*3*512]
-			xs := xr[kb*32 : kb*32+32]
-			for i, v := range xs {
+			t := dst[kb*parts*512 : (kb+1)*parts*512]
+			for i, v := range xr[kb*32 : kb*32+32] {
+				at := (i>>1)*32 + ml*2 + i&1
+				if parts == 1 {
+					t[at] = bf16Nearest(v)
+					continue
+				}
 				b := math.Float32bits(v)
 				hi := b &^ 0xffff
 				r1 := v - math.Float32frombits(hi)
-				b1 := math.Float32bits(r1)
-				mid := b1 &^ 0xffff
+				mid := math.Float32bits(r1) &^ 0xffff
 				lo := math.Float32bits(r1 - math.Float32frombits(mid))
-				at := (i>>1)*32 + ml*2 + i&1
 				t[at] = uint16(hi >> 16)
 				t[at+512] = uint16(mid >> 16)
 				t[at+1024] = uint16(lo >> 16)
 			}
 		}
 	}
+}
+
+// bf16Nearest rounds v to the nearest bf16, ties to even; NaNs keep their
+// top bits.
+func bf16Nearest(v float32) uint16 {
+	b := math.Float32bits(v)
+	if v != v {
+		return uint16(b >> 16)
+	}
+	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
 }
 
 // amxPackTables are the constant vectors of packAMXZ: the word indices
@@ -87,9 +94,9 @@ func amxPackTables() (t [32]uint16) {
 // packAMXFast is packAMX with the AVX-512 kernels: packAMXZ splits the rows
 // into row-major matrices of bf16 pairs, and transposing each one gives the
 // column-per-row layout of a tile.
-func (d *Device) packAMXFast(dst []uint16, x []float32, rows, k, mt int) {
+func (d *Device) packAMXFast(dst []uint16, x []float32, rows, k, mt, parts int) {
 	kbs := k / 32
-	dst = dst[:kbs*3*512]
+	dst = dst[:kbs*parts*512]
 	valid := max(0, min(16, rows-mt*16))
 	if valid <= 0 {
 		clear(dst)
@@ -97,9 +104,9 @@ func (d *Device) packAMXFast(dst []uint16, x []float32, rows, k, mt int) {
 	}
 	var tmp [3 * 512]uint16 // rows past valid stay zero: zero columns
 	for kb := range kbs {
-		packAMXZ(&x[mt*16*k+kb*32], k, valid, &tmp[0], &d.amxTables[0])
-		for p := range 3 {
-			transposeTileZ((*float32)(unsafe.Pointer(&tmp[p*512])), 16, (*float32)(unsafe.Pointer(&dst[(kb*3+p)*512])), 16, 16)
+		packAMXZ(&x[mt*16*k+kb*32], k, valid, &tmp[0], &d.amxTables[0], parts)
+		for p := range parts {
+			transposeTileZ((*float32)(unsafe.Pointer(&tmp[p*512])), 16, (*float32)(unsafe.Pointer(&dst[(kb*parts+p)*512])), 16, 16)
 		}
 	}
 }
@@ -120,7 +127,8 @@ func (d *Device) linearAMX(out, x []float32, w []uint16, rows, n, k int, xb *buf
 	if mts%2 == 1 && !single {
 		mts++
 	}
-	tileElems := kbs * 3 * 512
+	parts := d.amxParts
+	tileElems := kbs * parts * 512
 	if cap(d.amxPacked) < mts*tileElems {
 		d.amxPacked = make([]uint16, mts*tileElems)
 		d.amxPackedOf.buf = nil
@@ -128,7 +136,7 @@ func (d *Device) linearAMX(out, x []float32, w []uint16, rows, n, k int, xb *buf
 	packed := d.amxPacked[:mts*tileElems]
 	if p := d.amxPackedOf; p.buf != xb || p.rows != rows || p.k != k || p.tiles != mts {
 		d.pool.run(mts, func(mt int) {
-			d.packAMXFast(packed[mt*tileElems:(mt+1)*tileElems], x, rows, k, mt)
+			d.packAMXFast(packed[mt*tileElems:(mt+1)*tileElems], x, rows, k, mt, parts)
 		})
 		d.amxPackedOf.buf, d.amxPackedOf.rows, d.amxPackedOf.k, d.amxPackedOf.tiles = xb, rows, k, mts
 	}
@@ -146,7 +154,7 @@ func (d *Device) linearAMX(out, x []float32, w []uint16, rows, n, k int, xb *buf
 		mt := 0
 		for ; mt+2 <= mts; mt += 2 {
 			for j := j0; j < j1; j += 32 {
-				amxBlock(cfg, &w[j*k], k, &packed[mt*tileElems], &packed[(mt+1)*tileElems], kbs, &c[0])
+				amxBlock(cfg, &w[j*k], k, &packed[mt*tileElems], &packed[(mt+1)*tileElems], kbs, &c[0], parts)
 				for tile := range 4 {
 					wh, ah := tile/2, tile%2
 					scatter(c[tile*256:(tile+1)*256], j+wh*16, (mt+ah)*16)
@@ -155,7 +163,7 @@ func (d *Device) linearAMX(out, x []float32, w []uint16, rows, n, k int, xb *buf
 		}
 		if mt < mts {
 			for j := j0; j < j1; j += 64 {
-				amxBlock1(cfg, &w[j*k], k, &packed[mt*tileElems], kbs, &c[0])
+				amxBlock1(cfg, &w[j*k], k, &packed[mt*tileElems], kbs, &c[0], parts)
 				for tile := range 4 {
 					scatter(c[tile*256:(tile+1)*256], j+tile*16, mt*16)
 				}

@@ -25,8 +25,8 @@
 // activation rows in the pair-interleaved layout TDPBF16PS expects, one of
 // the three bf16 parts (hi, mid, lo) whose sum is the float32 activation.
 
-// func amxBlock(cfg *byte, w *uint16, ldw int, b0, b1 *uint16, kblocks int, c *float32)
-TEXT ·amxBlock(SB), NOSPLIT, $0-56
+// func amxBlock(cfg *byte, w *uint16, ldw int, b0, b1 *uint16, kblocks int, c *float32, parts int)
+TEXT ·amxBlock(SB), NOSPLIT, $0-64
 	MOVQ cfg+0(FP), DI
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x07
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
@@ -49,7 +49,7 @@ TEXT ·amxBlock(SB), NOSPLIT, $0-56
 amxloop:
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x06
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x2C; BYTE $0x03
-	MOVQ $3, R10
+	MOVQ parts+56(FP), R10
 
 amxsplit:
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x34; BYTE $0x3A
@@ -80,15 +80,16 @@ amxstore:
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0
 	RET
 
-// func amxBlock1(cfg *byte, w *uint16, ldw int, bp *uint16, kblocks int, c *float32)
+// func amxBlock1(cfg *byte, w *uint16, ldw int, bp *uint16, kblocks int, c *float32, parts int)
 //
 // The one-activation-tile variant, for 16 or fewer rows (small decode
 // batches): tiles 0-3 accumulate 64 weight rows x 16 activation rows, tile
-// 4 holds 16 weight rows at a time and tiles 5-7 the three activation parts.
+// 4 holds 16 weight rows at a time and tiles 5-7 the three activation parts
+// (parts 3), or tile 5 the single bf16 copy (parts 1, amx1one).
 //   TILELOADD tmm5/6/7, [DX+DI*1]  C4 E2 7B 4B 2C/34/3C 3A
 //   TILELOADD tmm4, [CX+AX*1]      C4 E2 7B 4B 24 01
 //   TDPBF16PS tmmC, tmm4, tmmB     C4 E2 (52|4A|42 for B=5|6|7) 5C (C4|CC|D4|DC for C=0..3)
-TEXT ·amxBlock1(SB), NOSPLIT, $0-48
+TEXT ·amxBlock1(SB), NOSPLIT, $0-56
 	MOVQ cfg+0(FP), DI
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x07
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
@@ -105,6 +106,8 @@ TEXT ·amxBlock1(SB), NOSPLIT, $0-48
 	MOVQ kblocks+32(FP), R9
 	TESTQ R9, R9
 	JZ   amx1store
+	CMPQ parts+48(FP), $1
+	JEQ  amx1one
 
 amx1loop:
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x2C; BYTE $0x3A
@@ -136,7 +139,26 @@ amx1loop:
 	ADDQ $64, SI
 	DECQ R9
 	JNZ  amx1loop
+	JMP  amx1store
 
+amx1one:
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x2C; BYTE $0x3A
+	ADDQ $1024, DX
+	MOVQ SI, CX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x01
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x52; BYTE $0x5C; BYTE $0xC4
+	ADDQ R11, CX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x01
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x52; BYTE $0x5C; BYTE $0xCC
+	ADDQ R11, CX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x01
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x52; BYTE $0x5C; BYTE $0xD4
+	ADDQ R11, CX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x01
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x52; BYTE $0x5C; BYTE $0xDC
+	ADDQ $64, SI
+	DECQ R9
+	JNZ  amx1one
 amx1store:
 	MOVQ c+40(FP), SI
 	MOVQ $64, AX
@@ -158,7 +180,7 @@ amx1store:
 // pairs into 16 dwords, stored as row m of part p's 16x16 dword matrix at
 // dst[(p*16+m)*32]. Transposing each matrix (transposeTileZ) gives the
 // tiles. tables holds the 32 word indices 1, 3, ..., 63.
-TEXT ·packAMXZ(SB), NOSPLIT, $0-40
+TEXT ·packAMXZ(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ ldx+8(FP), AX
 	SHLQ $2, AX
@@ -170,6 +192,8 @@ TEXT ·packAMXZ(SB), NOSPLIT, $0-40
 	VPBROADCASTD R9, Z31
 	TESTQ CX, CX
 	JZ   packdone
+	CMPQ parts+40(FP), $1
+	JEQ  packone
 
 packloop:
 	VMOVUPS (SI), Z0
@@ -192,6 +216,39 @@ packloop:
 	ADDQ $64, DI
 	DECQ CX
 	JNZ  packloop
+
+	JMP  packdone
+
+// One part: each float32 rounded to the nearest bf16, ties to even (add
+// 0x7FFF plus the lowest kept bit, then truncate), NaNs passed through by
+// truncation so that rounding cannot carry them into another value.
+packone:
+	MOVL $0x7FFF, R9
+	VPBROADCASTD R9, Z28
+	MOVL $1, R9
+	VPBROADCASTD R9, Z29
+
+packoneloop:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VPSRLD $16, Z0, Z2
+	VPSRLD $16, Z1, Z3
+	VPANDD Z29, Z2, Z2
+	VPANDD Z29, Z3, Z3
+	VPADDD Z28, Z2, Z2
+	VPADDD Z28, Z3, Z3
+	VPADDD Z0, Z2, Z2
+	VPADDD Z1, Z3, Z3
+	VCMPPS $3, Z0, Z0, K1
+	VCMPPS $3, Z1, Z1, K2
+	VMOVDQU32 Z0, K1, Z2
+	VMOVDQU32 Z1, K2, Z3
+	VPERMT2W Z3, Z30, Z2
+	VMOVDQU32 Z2, (DI)
+	ADDQ AX, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  packoneloop
 
 packdone:
 	VZEROUPPER

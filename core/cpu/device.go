@@ -32,6 +32,55 @@ type Options struct {
 	NoAVX512 bool
 	// NoAMX keeps batched matmuls off the AMX tile units.
 	NoAMX bool
+	// Precision is the activation precision of matmuls on the AMX tile
+	// units. The zero value, PrecisionFloat32, keeps results within float32
+	// rounding of exact (the reference the fixtures check).
+	Precision Precision
+}
+
+// Precision selects how matmuls on the AMX tile units, which multiply only
+// bf16, treat float32 activations.
+type Precision uint8
+
+const (
+	// PrecisionFloat32 splits each activation into three bf16 parts whose
+	// sum is exact: three tile products per product, float32 accuracy.
+	PrecisionFloat32 Precision = iota
+	// PrecisionBF16 rounds each activation to the nearest bf16, as
+	// PyTorch's bf16 inference does: one tile product, about three times
+	// the matmul speed, results off by about 2^-9 relative per activation.
+	// It applies where the tile units are used (steps of 12 or more rows);
+	// smaller steps and processors without AMX stay float32-accurate.
+	PrecisionBF16
+)
+
+// String returns "float32" or "bf16".
+func (p Precision) String() string {
+	switch p {
+	case PrecisionFloat32:
+		return "float32"
+	case PrecisionBF16:
+		return "bf16"
+	}
+	return fmt.Sprintf("Precision(%d)", uint8(p))
+}
+
+// MarshalText implements encoding.TextMarshaler (so a Precision can be a
+// flag.TextVar).
+func (p Precision) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler: "float32" (or "fp32",
+// "f32") and "bf16" (or "bfloat16").
+func (p *Precision) UnmarshalText(text []byte) error {
+	switch string(text) {
+	case "float32", "fp32", "f32":
+		*p = PrecisionFloat32
+	case "bf16", "bfloat16":
+		*p = PrecisionBF16
+	default:
+		return fmt.Errorf("unknown precision %q (want float32 or bf16)", text)
+	}
+	return nil
 }
 
 // isa is the instruction set the kernels use.
@@ -56,6 +105,7 @@ type Device struct {
 	perm []float32 // permuted activations for the SIMD matmul
 
 	amx       bool       // AMX tile units in use for batched matmuls
+	amxParts  int        // bf16 parts per activation: 3 (exact) or 1 (bf16)
 	amxCfg    [64]byte   // tile configuration
 	amxTables [32]uint16 // constants of packAMXZ
 	amxPacked []uint16   // activations packed for the tile units
@@ -88,6 +138,10 @@ func New(opts Options) *Device {
 		d.isa = isaAVX512
 		if !opts.NoAMX && enableAMX() {
 			d.amx, d.amxCfg, d.amxTables = true, amxTileConfig(), amxPackTables()
+			d.amxParts = 3
+			if opts.Precision == PrecisionBF16 {
+				d.amxParts = 1
+			}
 		}
 	}
 	return d
@@ -104,6 +158,9 @@ func (d *Device) Name() string {
 	kind := [...]string{isaGo: "go", isaAVX2: "avx2+fma", isaAVX512: "avx512"}[d.isa]
 	if d.amx {
 		kind += "+amx"
+		if d.amxParts == 1 {
+			kind += ", bf16 activations"
+		}
 	}
 	return fmt.Sprintf("cpu (%d threads, %s)", d.pool.threads(), kind)
 }

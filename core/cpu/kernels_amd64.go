@@ -58,11 +58,12 @@ func attnPV4z(p *float32, pstride int, v *float32, vstride, nk, hd int, o0, o1, 
 // amxBlock computes, with AMX, a 32x32 block c of outᵀ: c[t][i][j] for tile
 // t = 2·(weight half) + (activation half) holds Σ_k w[(16·wh+i)·ldw+k] ·
 // x[16·ah+j][k], over kblocks blocks of 32 k. b0 and b1 are the packed
-// activation tiles of the two 16-row halves (see packAMX); cfg is the
-// 64-byte tile configuration of amxConfig.
+// activation tiles of the two 16-row halves (see packAMX), parts (1 or 3)
+// bf16 tiles per block of 32 k; cfg is the 64-byte tile configuration of
+// amxConfig.
 //
 //go:noescape
-func amxBlock(cfg *byte, w *uint16, ldw int, b0, b1 *uint16, kblocks int, c *float32)
+func amxBlock(cfg *byte, w *uint16, ldw int, b0, b1 *uint16, kblocks int, c *float32, parts int)
 
 // expSumZ sets s[i] = exp(s[i]·scale - sub) for n a multiple of 16 and
 // returns the sum.
@@ -80,7 +81,7 @@ func swigluZ(out, gate, u *float32, n int)
 // bp.
 //
 //go:noescape
-func amxBlock1(cfg *byte, w *uint16, ldw int, bp *uint16, kblocks int, c *float32)
+func amxBlock1(cfg *byte, w *uint16, ldw int, bp *uint16, kblocks int, c *float32, parts int)
 
 // attnQKT4z writes out[r*ostride+t] = Σ_d q_r[d]·kt[d*16+t] for the four
 // queries and the 16 keys of a transposed cache block, hd even.
@@ -89,12 +90,12 @@ func amxBlock1(cfg *byte, w *uint16, ldw int, bp *uint16, kblocks int, c *float3
 func attnQKT4z(q0, q1, q2, q3, kt *float32, hd int, out *float32, ostride int)
 
 // packAMXZ splits rows <= 16 activation rows of one block of 32 k into
-// bf16 parts and stores them as three 16x16 matrices of bf16 pairs, row m
-// of part p at dst[(p*16+m)*32] (see amx_amd64.s); rows past rows are left
-// as they are.
+// parts (3: exact hi, mid, lo; 1: rounded to nearest) bf16 parts and stores
+// them as 16x16 matrices of bf16 pairs, row m of part p at
+// dst[(p*16+m)*32] (see amx_amd64.s); rows past rows are left as they are.
 //
 //go:noescape
-func packAMXZ(x *float32, ldx, rows int, dst *uint16, tables *uint16)
+func packAMXZ(x *float32, ldx, rows int, dst *uint16, tables *uint16, parts int)
 
 // maxZ returns the largest of s[0:n] for n a positive multiple of 16, NaN
 // if any of them is NaN (as the max builtin would).

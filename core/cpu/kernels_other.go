@@ -40,7 +40,7 @@ func attnPV4z(p *float32, pstride int, v *float32, vstride, nk, hd int, o0, o1, 
 	panic("cpu: SIMD kernel called without SIMD support")
 }
 
-func amxBlock(cfg *byte, w *uint16, ldw int, b0, b1 *uint16, kblocks int, c *float32) {
+func amxBlock(cfg *byte, w *uint16, ldw int, b0, b1 *uint16, kblocks int, c *float32, parts int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
 
@@ -52,7 +52,7 @@ func swigluZ(out, gate, u *float32, n int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
 
-func amxBlock1(cfg *byte, w *uint16, ldw int, bp *uint16, kblocks int, c *float32) {
+func amxBlock1(cfg *byte, w *uint16, ldw int, bp *uint16, kblocks int, c *float32, parts int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
 
@@ -60,7 +60,7 @@ func attnQKT4z(q0, q1, q2, q3, kt *float32, hd int, out *float32, ostride int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
 
-func packAMXZ(x *float32, ldx, rows int, dst *uint16, tables *uint16) {
+func packAMXZ(x *float32, ldx, rows int, dst *uint16, tables *uint16, parts int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
 

@@ -478,26 +478,113 @@ func TestPackAMXFast(t *testing.T) {
 	x := randFloats(r, rows*k)
 	x[5] = 1e-30
 	x[6] = -3.75
+	x[7] = float32(math.NaN())
+	x[8] = float32(math.Inf(-1))
+	x[9] = math.MaxFloat32 // rounds up to +Inf in bf16
+	x[10] = 1 + 1.0/256    // a tie: to even, 1
+	x[11] = 1 + 3.0/256    // a tie: to even, 1 + 4/256
 	kbs := k / 32
-	for mt := range (rows + 15) / 16 {
-		want := make([]uint16, kbs*3*512)
-		got := make([]uint16, kbs*3*512)
-		for i := range got {
-			got[i] = 0xdead
+	for _, parts := range []int{3, 1} {
+		for mt := range (rows + 15) / 16 {
+			want := make([]uint16, kbs*parts*512)
+			got := make([]uint16, kbs*parts*512)
+			for i := range got {
+				got[i] = 0xdead
+			}
+			packAMX(want, x, rows, k, mt, parts)
+			d.packAMXFast(got, x, rows, k, mt, parts)
+			require.Equal(t, want, got, "%d parts, m-tile %d", parts, mt)
+			for ml := range 16 {
+				m := mt*16 + ml
+				if m >= rows {
+					continue
+				}
+				for kk := range k {
+					at := (kk/32*parts)*512 + (kk%32/2)*32 + ml*2 + kk%2
+					xv := x[m*k+kk]
+					if parts == 1 {
+						require.Equal(t, nearestBF16Float64(xv), got[at], "row %d k %d (%g)", m, kk, xv)
+						continue
+					}
+					if xv != xv || math.IsInf(float64(xv), 0) {
+						continue // the split is for finite activations
+					}
+					sum := bf16ToF32(got[at]) + bf16ToF32(got[at+512]) + bf16ToF32(got[at+1024])
+					require.Equal(t, xv, sum, "row %d k %d", m, kk)
+				}
+			}
 		}
-		packAMX(want, x, rows, k, mt)
-		d.packAMXFast(got, x, rows, k, mt)
-		require.Equal(t, want, got, "m-tile %d", mt)
-		for ml := range 16 {
-			m := mt*16 + ml
-			if m >= rows {
-				continue
+	}
+}
+
+// nearestBF16Float64 rounds v to the nearest bf16 by comparing distances in
+// float64, ties to the even significand: an independent check of the
+// bit-trick rounding in the kernels.
+func nearestBF16Float64(v float32) uint16 {
+	b := math.Float32bits(v)
+	if v != v || math.IsInf(float64(v), 0) {
+		return uint16(b >> 16)
+	}
+	lo := uint16(b >> 16) // truncation: toward zero
+	hi := lo + 1          // the next bf16 away from zero (may be Inf)
+	hv := float64(bf16ToF32(hi))
+	if math.IsInf(hv, 0) {
+		// IEEE rounding treats overflow as if the exponent range went on:
+		// the next value after the largest bf16 is 2^128.
+		hv = math.Copysign(math.Ldexp(1, 128), hv)
+	}
+	dl := math.Abs(float64(v) - float64(bf16ToF32(lo)))
+	dh := math.Abs(hv - float64(v))
+	switch {
+	case dl < dh:
+		return lo
+	case dh < dl:
+		return hi
+	case lo%2 == 0:
+		return lo
+	}
+	return hi
+}
+
+func TestLinearBF16Precision(t *testing.T) {
+	if !haveAVX512() || !enableAMX() {
+		t.Skip("no AMX")
+	}
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, s := range []struct{ rows, n, k int }{{12, 64, 96}, {33, 96, 128}, {161, 288, 96}} {
+		for _, threads := range []int{1, 2} {
+			d := New(Options{Precision: PrecisionBF16, Threads: threads})
+			require.Contains(t, d.Name(), "bf16")
+			raw := randBF16(r, s.n*s.k)
+			w, err := d.UploadWeight("w", device.BF16, []int{s.n, s.k}, raw)
+			require.NoError(t, err)
+			xs := randFloats(r, s.rows*s.k)
+			out := &buffer{data: make([]float32, s.rows*s.n)}
+			require.NoError(t, d.BeginStep(oneSeqBatch(1)))
+			d.Linear(out, &buffer{data: xs}, w, s.rows)
+			require.NoError(t, d.ReadFloats(nil, out))
+			wf := w.(*weight).bf
+			var worst float64
+			for m := range s.rows {
+				for j := range s.n {
+					// What the mode computes: activations rounded to bf16,
+					// exact products, float32 accumulation.
+					var want, exact, scale float64
+					for i := range s.k {
+						wv := float64(bf16ToF32(wf[j*s.k+i]))
+						want += float64(bf16ToF32(nearestBF16Float64(xs[m*s.k+i]))) * wv
+						exact += float64(xs[m*s.k+i]) * wv
+						scale += math.Abs(float64(xs[m*s.k+i]) * wv)
+					}
+					relClose(t, want, out.data[m*s.n+j], scale, 1e-6, "%+v out[%d][%d]", s, m, j)
+					worst = max(worst, math.Abs(exact-float64(out.data[m*s.n+j]))/scale)
+				}
 			}
-			for kk := range k {
-				at := (kk/32*3)*512 + (kk%32/2)*32 + ml*2 + kk%2
-				sum := bf16ToF32(got[at]) + bf16ToF32(got[at+512]) + bf16ToF32(got[at+1024])
-				require.Equal(t, x[m*k+kk], sum, "row %d k %d", m, kk)
-			}
+			// Against the exact product the error is bf16's: under 2^-9 of
+			// the magnitudes summed, but well above float32's.
+			require.Less(t, worst, 1.0/512, "%+v", s)
+			require.Greater(t, worst, 1e-5, "%+v: no sign of bf16 rounding", s)
+			d.Close()
 		}
 	}
 }

@@ -93,10 +93,17 @@ func (t *timedDevice) Embed(out device.Buffer, table device.Weight) {
 }
 
 // BenchmarkPrefill512 runs a 512-token prefill of the random Qwen3-0.6B
-// preset and reports tokens/s and the share of each operation kind.
+// preset and reports tokens/s and the time of each operation kind, with
+// float32-accurate matmuls and with bf16 activations (cpu.PrecisionBF16).
 func BenchmarkPrefill512(b *testing.B) {
+	for _, p := range []cpu.Precision{cpu.PrecisionFloat32, cpu.PrecisionBF16} {
+		b.Run("precision="+p.String(), func(b *testing.B) { benchmarkPrefill512(b, p) })
+	}
+}
+
+func benchmarkPrefill512(b *testing.B, precision cpu.Precision) {
 	const n = 512
-	td := &timedDevice{Device: cpu.New(cpu.Options{}), spent: map[string]time.Duration{}}
+	td := &timedDevice{Device: cpu.New(cpu.Options{Precision: precision}), spent: map[string]time.Duration{}}
 	defer td.Close()
 	m, err := qwen3.LoadRandom("qwen3-0.6b", td, qwen3.Options{MaxTokens: n})
 	if err != nil {

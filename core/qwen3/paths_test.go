@@ -2,6 +2,7 @@ package qwen3
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
@@ -69,4 +70,52 @@ func TestKernelPathsAgreeOnQwen3_0_6B(t *testing.T) {
 		}
 		t.Logf("step %d: max |diff| %.2g", step, worst)
 	}
+}
+
+// TestBF16PrecisionOnQwen3_0_6B runs the same steps with the AMX matmuls
+// on bf16-rounded activations (cpu.PrecisionBF16) and compares them with
+// the float32-accurate default: the logits must move (the mode is in
+// effect) but stay within what bf16 activations cost.
+func TestBF16PrecisionOnQwen3_0_6B(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Qwen3-0.6B twice")
+	}
+	probe := cpu.New(cpu.Options{Precision: cpu.PrecisionBF16})
+	name := probe.Name()
+	probe.Close()
+	if !strings.Contains(name, "bf16") {
+		t.Skip("no AMX: " + name)
+	}
+	tensors, shapes := RandomTensors(Qwen3_0_6B)
+	src := func(n string) (safetensors.Tensor, error) {
+		data, ok := tensors[n]
+		if !ok {
+			return safetensors.Tensor{}, safetensors.ErrTensorNotFound
+		}
+		return safetensors.Tensor{Name: n, DType: safetensors.BF16, Shape: shapes[n], Data: data}, nil
+	}
+	run := func(opts cpu.Options) []float32 {
+		dev := cpu.New(opts)
+		defer dev.Close()
+		m, err := LoadFrom(Qwen3_0_6B, src, dev, Options{})
+		require.NoError(t, err)
+		require.NoError(t, m.NewKVCache(8, 16))
+		a := newAllocator(m)
+		p := make([]int32, 64)
+		for i := range p {
+			p[i] = int32(1 + 4099*i%151000)
+		}
+		l, err := m.Forward(a.batch([]part{{seq: newTestSeq(p), n: 64, logits: true}}))
+		require.NoError(t, err)
+		return l
+	}
+	exact, bf := run(cpu.Options{}), run(cpu.Options{Precision: cpu.PrecisionBF16})
+	var worst, scale float64
+	for i, w := range exact {
+		worst = math.Max(worst, math.Abs(float64(bf[i])-float64(w)))
+		scale = math.Max(scale, math.Abs(float64(w)))
+	}
+	t.Logf("max |logit| %.3g, max |bf16 - float32| %.3g", scale, worst)
+	require.Greater(t, worst, 1e-4, "bf16 activations left the logits unchanged")
+	require.Less(t, worst, 0.02*scale, "bf16 activations moved the logits too far")
 }
