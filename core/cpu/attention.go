@@ -145,18 +145,19 @@ func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, ro
 				for d0 := 0; d0 < hd; d0 += 16 {
 					transposeTileZ(&ks[i*width+g*hd+d0], width, &kl[base+d0*bs], bs, 16)
 				}
+				vb := vl[base : base+bs*hd] // the block's values, row by row
 				for t := range bs {
-					copy(vl[(s+t)*width+g*hd:(s+t)*width+(g+1)*hd], vs[(i+t)*width+g*hd:])
+					copy(vb[t*hd:(t+1)*hd], vs[(i+t)*width+g*hd:])
 				}
 				i += bs
 				continue
 			}
 			blk, off := s/bs, s%bs
-			base := (blk*nkv+g)*hd*bs + off
+			base := (blk*nkv + g) * hd * bs
 			for j, v := range ks[i*width+g*hd : i*width+(g+1)*hd] {
-				kl[base+j*bs] = v
+				kl[base+off+j*bs] = v
 			}
-			copy(vl[s*width+g*hd:s*width+(g+1)*hd], vs[i*width+g*hd:])
+			copy(vl[base+off*hd:base+(off+1)*hd], vs[i*width+g*hd:])
 			i++
 		}
 	}
@@ -273,8 +274,8 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 			o := os[(tok*heads+g*group+h)*hd : (tok*heads+g*group+h+1)*hd]
 			clear(o)
 			for t := range n {
-				slot := int(table[t/bs])*bs + t%bs
-				d.axpy(o, scores[h*n+t], vl[(slot*nkv+g)*hd:])
+				row := ((int(table[t/bs])*nkv+g)*bs + t%bs) * hd
+				d.axpy(o, scores[h*n+t], vl[row:])
 			}
 		}
 		d.scratch.Put(sp)
@@ -309,7 +310,6 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 			}
 		}
 	}
-	kstride := nkv * hd
 	d.pool.run(len(tasks), func(task int) {
 		tl := tasks[task]
 		g := tl.g
@@ -395,7 +395,7 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 			if width == 8 {
 				if vblk == nil {
 					for t0 := 0; t0 < nmax; t0 += bs {
-						vblk = append(vblk, uintptr(unsafe.Pointer(&vl[(int(table[t0/bs])*bs*nkv+g)*hd])))
+						vblk = append(vblk, uintptr(unsafe.Pointer(&vl[(int(table[t0/bs])*nkv+g)*bs*hd])))
 					}
 				}
 				// Four blocks per call: their values (32 KiB at Qwen3's 8
@@ -404,13 +404,13 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 				for b0 := 0; b0 < len(vblk); b0 += pvBlocks {
 					b1 := min(len(vblk), b0+pvBlocks)
 					last := min(bs, nmax-(b1-1)*bs)
-					attnPV8z(&scores[b0*bs], ps, &vblk[b0], b1-b0, last, kstride, hd, &op)
+					attnPV8z(&scores[b0*bs], ps, &vblk[b0], b1-b0, last, hd, hd, &op)
 				}
 			} else {
 				for t0 := 0; t0 < nmax; t0 += bs {
 					cnt := min(bs, nmax-t0)
-					base := (int(table[t0/bs])*bs*nkv + g) * hd
-					attnPV4z(&scores[t0], ps, &vl[base], kstride, cnt, hd, op[0], op[1], op[2], op[3])
+					base := (int(table[t0/bs])*nkv + g) * bs * hd
+					attnPV4z(&scores[t0], ps, &vl[base], hd, cnt, hd, op[0], op[1], op[2], op[3])
 				}
 			}
 			for r := range min(width, nq-q0) {

@@ -185,12 +185,16 @@ type weight struct {
 
 func (w *weight) Shape() []int { return w.shape }
 
-// kvCache stores, per layer, the keys and values of every slot. Values are
-// row-major, v[layer][(slot*KVHeads + head)*HeadDim + d]; keys are stored
-// transposed within each block, k[layer][((block*KVHeads + head)*HeadDim +
-// d)*BlockSize + offset] for slot = block*BlockSize + offset, so that the
-// attention kernel can score a query against a whole block of keys with
-// vector multiply-adds and no horizontal sums.
+// kvCache stores, per layer, the keys and values of every slot, grouped by
+// block and then KV head, so that the block of one head (the unit attention
+// reads) is contiguous. For slot = block*BlockSize + offset, values are
+// v[layer][((block*KVHeads + head)*BlockSize + offset)*HeadDim + d]; keys
+// are transposed within the block, k[layer][((block*KVHeads + head)*HeadDim
+// + d)*BlockSize + offset], so that the attention kernel can score a query
+// against a whole block of keys with vector multiply-adds and no horizontal
+// sums. (Values with all heads of a slot together would put a head's rows
+// 4 KiB apart at Qwen3's 8 heads of 128: rows that collide in the same few
+// L1 sets.)
 type kvCache struct {
 	spec device.KVCacheSpec
 	k, v [][]float32
