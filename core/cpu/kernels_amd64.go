@@ -29,7 +29,8 @@ func dotF32AVX(a, b *float32, n int) float32
 //go:noescape
 func axpyF32AVX(y, x *float32, a float32, n int)
 
-// sumF32AVX returns Σ a[i] for n a multiple of 64.
+// sumF32AVX returns Σ a[i] for n a multiple of 64, reading a as four
+// interleaved streams (see kernels_amd64.s).
 //
 //go:noescape
 func sumF32AVX(a *float32, n int) float32

@@ -589,6 +589,21 @@ func TestLinearBF16Precision(t *testing.T) {
 	}
 }
 
+func TestSumF32AVX(t *testing.T) {
+	if !haveSIMD() {
+		t.Skip("no AVX2")
+	}
+	for _, n := range []int{64, 128, 4096, 1 << 16} {
+		a := make([]float32, n)
+		want := 0.0
+		for i := range a {
+			a[i] = float32(i%7) - 2 // small integers: every partial sum exact
+			want += float64(a[i])
+		}
+		require.Equal(t, float32(want), sumF32AVX(&a[0], n), "n=%d", n)
+	}
+}
+
 func TestTransposeTileZ(t *testing.T) {
 	if !haveAVX512() {
 		t.Skip("no AVX-512")
