@@ -163,6 +163,8 @@ type request struct {
 	MinP              *float32        `json:"min_p"`
 	Seed              *uint64         `json:"seed"`
 	IgnoreEOS         bool            `json:"ignore_eos"`
+	MinTokens         *int            `json:"min_tokens"`
+	IncludeStopStr    bool            `json:"include_stop_str_in_output"`
 	Stop              json.RawMessage `json:"stop"` // a string or a list of strings, as in OpenAI's API
 	StopTokenIDs      []int32         `json:"stop_token_ids"`
 	RepetitionPenalty *float32        `json:"repetition_penalty"`
@@ -226,6 +228,12 @@ func (r *request) params(defaults sampler.Params) (sampler.Params, error) {
 	}
 	if r.IgnoreEOS {
 		p.IgnoreEOS = true
+	}
+	if r.MinTokens != nil {
+		p.MinTokens = *r.MinTokens
+	}
+	if r.IncludeStopStr {
+		p.IncludeStopStrInOutput = true
 	}
 	if r.RepetitionPenalty != nil {
 		p.RepetitionPenalty = *r.RepetitionPenalty

@@ -77,10 +77,12 @@ func TestRequestParams(t *testing.T) {
 			return p
 		}},
 		{name: "every field", json: `{"prompt":"x","top_p":0.5,"top_k":3,"min_p":0.1,"seed":42,"stop_token_ids":[5],
-			"stop":["END","\n\n"],"repetition_penalty":1.1,"presence_penalty":0.5,"frequency_penalty":-0.5}`, want: func() sampler.Params {
+			"stop":["END","\n\n"],"repetition_penalty":1.1,"presence_penalty":0.5,"frequency_penalty":-0.5,
+			"min_tokens":2,"include_stop_str_in_output":true}`, want: func() sampler.Params {
 			p := defaults.Clone()
 			s := uint64(42)
 			p.TopP, p.TopK, p.MinP, p.Seed = 0.5, 3, 0.1, &s
+			p.MinTokens, p.IncludeStopStrInOutput = 2, true
 			p.StopTokenIDs = []int32{99, 5}
 			p.Stop = []string{"END", "\n\n"}
 			p.RepetitionPenalty, p.PresencePenalty, p.FrequencyPenalty = 1.1, 0.5, -0.5
@@ -97,6 +99,7 @@ func TestRequestParams(t *testing.T) {
 		{name: "negative temperature", json: `{"prompt":"x","temperature":-1}`, wantErr: "temperature"},
 		{name: "top_p above 1", json: `{"prompt":"x","top_p":1.5}`, wantErr: "top_p"},
 		{name: "negative max_tokens", json: `{"prompt":"x","max_tokens":-1}`, wantErr: "max_tokens"},
+		{name: "min_tokens above max_tokens", json: `{"prompt":"x","max_tokens":2,"min_tokens":3}`, wantErr: "min_tokens"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -517,8 +517,8 @@ async function callGo(go, fn) {
   }
 }
 
-const SAMPLING_KEYS = ['max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'ignore_eos',
-  'stop', 'stop_token_ids', 'repetition_penalty', 'presence_penalty', 'frequency_penalty'];
+const SAMPLING_KEYS = ['max_tokens', 'min_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'ignore_eos',
+  'stop', 'stop_token_ids', 'include_stop_str_in_output', 'repetition_penalty', 'presence_penalty', 'frequency_penalty'];
 
 function buildRequest(req, extra) {
   if (!req || typeof req !== 'object') throw new NanoVLLMError('bad-request', 'a request object is required');

@@ -38,7 +38,7 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fl := flag.NewFlagSet("chat", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	model := fl.String("model", "", "model directory, Hugging Face repo id (Org/Name[@revision]), or random:qwen3-0.6b")
-	tokDir := fl.String("tokenizer", "", "tokenizer directory (default: the model's; required for random: models)")
+	tokArg := fl.String("tokenizer", "", "tokenizer `DIR` or repo id (default: the model's; required for random: models)")
 	system := fl.String("system", "", "system prompt")
 	think := fl.Bool("think", true, "let the model think (<think>...</think>) before it answers; /think on|off switches it")
 	maxTokens := fl.Int("max-tokens", 2048, "most tokens per reply")
@@ -81,7 +81,7 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 	dev := cpu.New(cpu.Options{Threads: *threads, Precision: precision})
 	defer dev.Close()
-	m, tok, err := chatLoad(ctx, *model, *tokDir, dev, stderr)
+	m, tok, err := chatLoad(ctx, *model, *tokArg, dev, stderr)
 	if err != nil {
 		return err
 	}
@@ -203,20 +203,17 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 // chatLoad loads the model and its tokenizer on dev, with download
 // progress on progress.
-func chatLoad(ctx context.Context, model, tokDir string, dev *cpu.Device, progress io.Writer) (*qwen3.Model, *tokenizer.Tokenizer, error) {
+func chatLoad(ctx context.Context, model, tokArg string, dev *cpu.Device, progress io.Writer) (*qwen3.Model, *tokenizer.Tokenizer, error) {
 	dir, err := resolveModel(ctx, model, progress)
 	if err != nil {
 		return nil, nil, err
 	}
-	if tokDir == "" {
-		if strings.HasPrefix(model, qwen3.RandomPrefix) {
-			return nil, nil, fmt.Errorf("--model %s has random weights and no tokenizer: pass --tokenizer DIR", model)
-		}
-		tokDir = dir
-	}
-	tok, err := tokenizer.Load(tokDir)
+	tok, err := loadModelTokenizer(ctx, model, dir, tokArg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("loading the tokenizer from %s: %w", tokDir, err)
+		return nil, nil, err
+	}
+	if tok == nil {
+		return nil, nil, noTokenizerError(model, "chat", "")
 	}
 	m, err := qwen3.Load(dir, dev, qwen3.Options{})
 	if err != nil {

@@ -57,3 +57,25 @@ func TestChatUsageErrors(t *testing.T) {
 	err = chat(context.Background(), []string{"--model", "../../testdata/qwen3-tiny-vocab", "--top-p", "3"}, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
 	require.ErrorContains(t, err, "top_p")
 }
+
+// TestChatTokenizerFromHub takes chat's tokenizer from a repo id (served by
+// a local fake Hub) rather than the model's directory.
+func TestChatTokenizerFromHub(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads the tokenizer from a local server")
+	}
+	_, srv := newTestHub(t, "Org/Tiny", tinyVocabModel)
+	hubEnv(t, srv.URL)
+	in := strings.NewReader("Hello there\n/exit\n")
+	var out, errOut bytes.Buffer
+	err := chat(context.Background(), []string{
+		"--model", tinyVocabModel, "--tokenizer", "Org/Tiny", "--max-tokens", "3", "--temperature", "0", "--threads", "1",
+	}, in, &out, &errOut)
+	require.NoError(t, err, errOut.String())
+	require.Regexp(t, `reply 3 tokens`, errOut.String())
+
+	// A repo id that the Hub does not have is an error naming the flag.
+	err = chat(context.Background(), []string{"--model", tinyVocabModel, "--tokenizer", "Org/Missing"},
+		strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "--tokenizer")
+}

@@ -79,6 +79,8 @@ type samplingFlags struct {
 	stop                            stringList
 	stopTokenIDs                    string
 	ignoreEOS                       bool
+	minTokens                       int
+	includeStop                     bool
 	logprobs                        int
 	set                             map[string]bool
 	defaultMaxTokens                int
@@ -94,9 +96,11 @@ func (f *samplingFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.frequency, "frequency-penalty", 0, "subtracted once per occurrence of a token already generated (-2..2)")
 	fs.Uint64Var(&f.seed, "seed", 0, "random seed: the same seed, prompt and flags give the same output (default: random)")
 	fs.IntVar(&f.maxTokens, "max-tokens", f.defaultMaxTokens, "most tokens to generate (0: up to --max-model-len)")
-	fs.Var(&f.stop, "stop", "stop when the output contains this `STRING` (repeatable); it is not part of the text")
+	fs.Var(&f.stop, "stop", "stop when the output contains this `STRING` (repeatable); not part of the text unless --include-stop-str-in-output")
 	fs.StringVar(&f.stopTokenIDs, "stop-token-ids", "", "comma-separated token `IDS` that also end generation")
 	fs.BoolVar(&f.ignoreEOS, "ignore-eos", false, "keep generating past end-of-sequence tokens")
+	fs.IntVar(&f.minTokens, "min-tokens", 0, "generate at least `N` tokens before a stop token or stop string may end the output")
+	fs.BoolVar(&f.includeStop, "include-stop-str-in-output", false, "keep the --stop string that ended generation in the text")
 	fs.IntVar(&f.logprobs, "logprobs", 0, fmt.Sprintf("with --json, report the `N` most likely tokens at each step (0..%d)", sampler.MaxLogprobs))
 }
 
@@ -135,6 +139,8 @@ func (f *samplingFlags) params(defaults sampler.Params) (sampler.Params, error) 
 		p.StopTokenIDs = ids
 	}
 	p.IgnoreEOS = f.ignoreEOS
+	p.MinTokens = f.minTokens
+	p.IncludeStopStrInOutput = f.includeStop
 	p.Logprobs = f.logprobs
 	if err := p.Validate(); err != nil {
 		return p, flagNamedError(err)

@@ -304,6 +304,7 @@ func TestGenerateBadInput(t *testing.T) {
 		{[]string{"--model", dir, "--prompt-ids", "1", "--stop-token-ids", "1,x"}, 1, `--stop-token-ids: "x" is not a token id`},
 		{[]string{"--model", dir, "--prompt-ids", "1", "--stop-token-ids", "600"}, 1, "stop_token_ids[0] = 600 is outside the vocabulary of 512"},
 		{[]string{"--model", dir, "--prompt-ids", "1", "--max-tokens", "-1"}, 1, "--max-tokens -1 is negative"},
+		{[]string{"--model", dir, "--prompt-ids", "1", "--max-tokens", "4", "--min-tokens", "5"}, 1, "--min-tokens 5 must be at most max_tokens 4"},
 		{[]string{"--model", dir, "--prompt-ids", "1", "--max-model-len", "0"}, 1, "--max-model-len 0"},
 		{[]string{"--model", dir, "--prompt-ids", "1", "--threads", "-2"}, 1, "--threads -2"},
 		{[]string{"--model", dir, "--prompt-ids", "1", "--logprobs", "2"}, 2, "add --json"},

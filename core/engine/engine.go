@@ -457,8 +457,9 @@ func (e *Engine) step() ([]routed, error) {
 	}
 	greedy := e.argmax != nil
 	for _, si := range b.LogitsSeqs {
-		r := e.reqs[b.Seqs[si].ID]
-		if r != nil && !fastGreedy(&r.params) {
+		seq := b.Seqs[si]
+		r := e.reqs[seq.ID]
+		if r != nil && (!fastGreedy(&r.params) || r.suppress(seq) != nil) {
 			greedy = false
 			break
 		}
@@ -587,7 +588,7 @@ func (e *Engine) sampleRows(rows []rowWork, logits []float32) {
 			return
 		}
 		row := logits[k*e.vocab : (k+1)*e.vocab]
-		h := sampler.History{Prompt: w.seq.Prompt(), Output: w.seq.Output()}
+		h := sampler.History{Prompt: w.seq.Prompt(), Output: w.seq.Output(), Suppress: w.r.suppress(w.seq)}
 		w.res, w.err = s.Sample(row, &w.r.params, h, w.r.rng)
 	}
 	if workers <= 1 {
@@ -630,14 +631,22 @@ func (e *Engine) emitLocked(r *live, token int32, lp *sampler.Result, now time.T
 	}
 
 	reason := sequence.NotFinished
-	if slices.Contains(r.stopIDs, token) {
-		// The stop token's own text is never shown, as in vLLM.
+	switch {
+	case slices.Contains(r.stopIDs, token):
+		// The stop token's own text is never shown, as in vLLM. (Below
+		// MinTokens the sampler never picks one.)
 		reason = sequence.Stop
-	} else if r.decoder != nil {
+	case r.decoder != nil && seq.NumOutputTokens() < r.params.MinTokens:
+		// Too early to stop: the text bypasses the stop-string matcher.
+		o.Text = r.decoder.Push(token)
+	case r.decoder != nil:
 		text, stopped := r.stop.Push(r.decoder.Push(token))
 		o.Text = text
 		if stopped {
 			reason = sequence.StopString
+			if r.params.IncludeStopStrInOutput {
+				o.Text += r.stop.Matched()
+			}
 		}
 	}
 	if reason == sequence.NotFinished {

@@ -629,3 +629,55 @@ func TestConcurrentCallers(t *testing.T) {
 	}
 	require.Zero(t, e.Stats().Blocks.Used)
 }
+
+// TestMinTokensAndIncludeStopStr: MinTokens keeps the stop token from
+// being sampled and stop strings from counting until enough tokens exist;
+// IncludeStopStrInOutput keeps the stop string in the text.
+func TestMinTokensAndIncludeStopStr(t *testing.T) {
+	ctx := context.Background()
+	prompt := []int32{'q'}
+	gen := func(text string, p sampler.Params) Result {
+		t.Helper()
+		e := newEngine(t, newFakeModel(testVocab, script(testVocab, 1, text, testEOS)), byteTokenizer{}, nil)
+		res, err := e.Generate(ctx, []Request{{PromptIDs: prompt, Params: p}})
+		require.NoError(t, err)
+		return res[0]
+	}
+	// The script ends with EOS after "abc"; with EOS suppressed every other
+	// logit is 0, so greedy decoding picks token 0 until EOS is allowed.
+	r := gen("abc", sampler.Params{MinTokens: 5})
+	require.Equal(t, []int32{'a', 'b', 'c', 0, 0, testEOS}, r.TokenIDs)
+	require.Equal(t, sequence.Stop, r.FinishReason)
+	// The same through the sampler (temperature > 0 takes the logits path).
+	r = gen("abc", sampler.Params{MinTokens: 5, Temperature: 1e-3, Seed: new(uint64)})
+	require.Len(t, r.TokenIDs, 6)
+	require.NotContains(t, r.TokenIDs[:5], testEOS)
+	require.Equal(t, testEOS, r.TokenIDs[5])
+	// EOS as the fourth token needs MinTokens <= 3: then nothing changes.
+	require.Equal(t, []int32{'a', 'b', 'c', testEOS}, gen("abc", sampler.Params{MinTokens: 3}).TokenIDs)
+	require.Equal(t, []int32{'a', 'b', 'c', 0, testEOS}, gen("abc", sampler.Params{MinTokens: 4}).TokenIDs)
+	// Stop token ids are held off the same way.
+	r = gen("abcd", sampler.Params{MinTokens: 3, StopTokenIDs: []int32{'b'}})
+	require.Equal(t, []int32{'a', 0, 'c', 'd', testEOS}, r.TokenIDs, "'b' is suppressed while below MinTokens")
+
+	// "ab<|x|>cd": the stop string is complete at token 7.
+	r = gen("ab<|x|>cd", sampler.Params{Stop: []string{"<|x|>"}})
+	require.Equal(t, "ab", r.Text)
+	r = gen("ab<|x|>cd", sampler.Params{Stop: []string{"<|x|>"}, IncludeStopStrInOutput: true})
+	require.Equal(t, "ab<|x|>", r.Text)
+	require.Equal(t, sequence.StopString, r.FinishReason)
+	// With MinTokens 8 the stop string ends too early to count.
+	r = gen("ab<|x|>cd", sampler.Params{Stop: []string{"<|x|>"}, MinTokens: 8})
+	require.Equal(t, "ab<|x|>cd", r.Text)
+	require.Equal(t, sequence.Stop, r.FinishReason)
+	// Only text from the MinTokens-th token on is searched: with MinTokens
+	// 3 the stop string lies entirely there.
+	r = gen("ab<|x|>cd", sampler.Params{Stop: []string{"<|x|>"}, MinTokens: 3})
+	require.Equal(t, "ab", r.Text)
+
+	// Bad values are refused with the request, not the engine.
+	e := newEngine(t, newFakeModel(testVocab, nil), byteTokenizer{}, nil)
+	_, err := e.AddRequest(ctx, Request{PromptIDs: prompt, Params: sampler.Params{MinTokens: 5, MaxTokens: 4}})
+	require.ErrorIs(t, err, sampler.ErrInvalidParams)
+	require.ErrorContains(t, err, "min_tokens")
+}

@@ -160,3 +160,12 @@ type live struct {
 	// err is why the engine, rather than the scheduler, failed it.
 	err error
 }
+
+// suppress returns the tokens seq must not sample at its next step: its
+// stop tokens while it is short of MinTokens, else nil.
+func (r *live) suppress(seq *sequence.Sequence) []int32 {
+	if seq.NumOutputTokens() < r.params.MinTokens && len(r.stopIDs) > 0 {
+		return r.stopIDs
+	}
+	return nil
+}

@@ -55,6 +55,12 @@ type Params struct {
 	// MaxTokens limits the number of generated tokens. 0 means up to the
 	// model's maximum sequence length.
 	MaxTokens int
+	// MinTokens is the fewest tokens to generate before generation may
+	// stop, as vLLM's min_tokens: until then the stop tokens (the model's
+	// end-of-sequence tokens unless IgnoreEOS, and StopTokenIDs) are never
+	// sampled, and stop strings count only within the text of the
+	// MinTokens-th and later tokens. At most MaxTokens when that is set.
+	MinTokens int
 	// StopTokenIDs end generation when sampled, in addition to the model's
 	// end-of-sequence tokens. The stop token is part of the output token ids
 	// but not of the output text.
@@ -63,6 +69,9 @@ type Params struct {
 	// text returned ends just before the stop string, which never appears in
 	// streamed text either, even when it is split across tokens.
 	Stop []string
+	// IncludeStopStrInOutput keeps the stop string that ended generation at
+	// the end of the output text, as vLLM's include_stop_str_in_output.
+	IncludeStopStrInOutput bool
 	// IgnoreEOS keeps generating past the model's end-of-sequence tokens
 	// (StopTokenIDs still apply). Useful for benchmarks.
 	IgnoreEOS bool
@@ -102,6 +111,10 @@ func (p *Params) Validate() error {
 		return bad("frequency_penalty %v must be in [-2, 2]", p.FrequencyPenalty)
 	case p.MaxTokens < 0:
 		return bad("max_tokens %d must be >= 0 (0 means up to the model's maximum length)", p.MaxTokens)
+	case p.MinTokens < 0:
+		return bad("min_tokens %d must be >= 0", p.MinTokens)
+	case p.MaxTokens > 0 && p.MinTokens > p.MaxTokens:
+		return bad("min_tokens %d must be at most max_tokens %d", p.MinTokens, p.MaxTokens)
 	case p.Logprobs < 0 || p.Logprobs > MaxLogprobs:
 		return bad("logprobs %d must be in [0, %d]", p.Logprobs, MaxLogprobs)
 	}

@@ -56,6 +56,11 @@ type Result struct {
 type History struct {
 	Prompt []int32
 	Output []int32
+	// Suppress lists tokens that must not be chosen at this step (the
+	// engine's stop tokens while a request is short of Params.MinTokens).
+	// They are excluded after the raw log-probabilities are taken, so
+	// Logprobs still reports what the model predicted.
+	Suppress []int32
 }
 
 // NewRNG returns the random source for one request with the given seed.
@@ -122,6 +127,18 @@ func (s *Sampler) Sample(logits []float32, p *Params, h History, rng *rand.Rand)
 	w, err := s.penalize(logits, p, h)
 	if err != nil {
 		return Result{}, err
+	}
+	if len(h.Suppress) > 0 {
+		if &w[0] == &logits[0] {
+			w = s.work
+			copy(w, logits)
+		}
+		for _, t := range h.Suppress {
+			if t < 0 || int(t) >= s.vocab {
+				return Result{}, fmt.Errorf("sampler: suppressed token %d outside vocabulary of %d", t, s.vocab)
+			}
+			w[t] = float32(math.Inf(-1))
+		}
 	}
 	if p.Greedy() {
 		res.Token, err = argmax(w)

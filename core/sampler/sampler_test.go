@@ -438,3 +438,32 @@ func TestResultJSON(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"token_id": 7, "logprob": -0.5, "top": [{"token_id": 7, "logprob": -0.5}, {"token_id": 2, "logprob": -1.25}]}`, string(data))
 }
+
+func TestSuppress(t *testing.T) {
+	s := New(8)
+	logits := []float32{0, 5, 1, 4, 0, 0, 0, 0}
+	raw := append([]float32(nil), logits...)
+	greedy := Params{Logprobs: 2}
+	res, err := s.Sample(logits, &greedy, History{Suppress: []int32{1}}, nil)
+	require.NoError(t, err)
+	require.Equal(t, int32(3), res.Token, "the best token is suppressed: the next best wins")
+	require.Equal(t, raw, logits, "the caller's logits are not modified")
+	// Log-probabilities are the model's: token 1 is still the most likely.
+	require.Equal(t, int32(1), res.Top[0].Token)
+
+	// With penalties (a scratch copy already) and with sampling.
+	pen := Params{PresencePenalty: 0.5}
+	res, err = s.Sample(logits, &pen, History{Output: []int32{3}, Suppress: []int32{1}}, nil)
+	require.NoError(t, err)
+	require.Equal(t, int32(3), res.Token, "4 - 0.5 still beats 1")
+	hot := Params{Temperature: 1}
+	rng := NewRNG(1)
+	for range 200 {
+		res, err = s.Sample(logits, &hot, History{Suppress: []int32{1, 3}}, rng)
+		require.NoError(t, err)
+		require.NotContains(t, []int32{1, 3}, res.Token)
+	}
+
+	_, err = s.Sample(logits, &greedy, History{Suppress: []int32{8}}, nil)
+	require.ErrorContains(t, err, "outside vocabulary")
+}

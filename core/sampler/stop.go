@@ -22,6 +22,7 @@ type StopMatcher struct {
 	stops   []string
 	pending string
 	stopped bool
+	matched string
 }
 
 // NewStopMatcher returns a matcher for the given stop strings. Empty strings
@@ -64,6 +65,7 @@ func (m *StopMatcher) Push(delta string) (release string, stopped bool) {
 	if cut >= 0 {
 		m.stopped = true
 		m.pending = ""
+		m.matched = text[cut:end]
 		return text[:cut], true
 	}
 	hold := 0
@@ -92,3 +94,6 @@ func (m *StopMatcher) Flush() string {
 
 // Stopped reports whether a stop string has been found.
 func (m *StopMatcher) Stopped() bool { return m.stopped }
+
+// Matched returns the stop string that was found ("" before one is).
+func (m *StopMatcher) Matched() string { return m.matched }

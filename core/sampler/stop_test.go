@@ -16,23 +16,24 @@ func TestStopMatcher(t *testing.T) {
 		release []string // what each Push returns
 		stopped bool
 		flush   string
+		matched string
 	}{
-		{"no stops", nil, []string{"a", "<|"}, []string{"a", "<|"}, false, ""},
+		{"no stops", nil, []string{"a", "<|"}, []string{"a", "<|"}, false, "", ""},
 		{"split across tokens", []string{"<|im_end|>"},
 			[]string{"Hi", " <|", "im", "_end|>", "more"},
-			[]string{"Hi", " ", "", "", ""}, true, ""},
+			[]string{"Hi", " ", "", "", ""}, true, "", "<|im_end|>"},
 		{"false alarm released", []string{"<|im_end|>"},
-			[]string{"a<", "|x"}, []string{"a", "<|x"}, false, ""},
+			[]string{"a<", "|x"}, []string{"a", "<|x"}, false, "", ""},
 		{"held at end is flushed", []string{"STOP"},
-			[]string{"go ST"}, []string{"go "}, false, "ST"},
+			[]string{"go ST"}, []string{"go "}, false, "ST", ""},
 		{"stop inside one delta, rest dropped", []string{"\n\n"},
-			[]string{"line\n\nnext"}, []string{"line"}, true, ""},
+			[]string{"line\n\nnext"}, []string{"line"}, true, "", "\n\n"},
 		{"earliest of several", []string{"cd", "b"},
-			[]string{"a", "bcd"}, []string{"a", ""}, true, ""},
+			[]string{"a", "bcd"}, []string{"a", ""}, true, "", "b"},
 		{"overlapping prefixes", []string{"aab"},
-			[]string{"a", "a", "a", "b"}, []string{"", "", "a", ""}, true, ""},
+			[]string{"a", "a", "a", "b"}, []string{"", "", "a", ""}, true, "", "aab"},
 		{"multibyte stop", []string{"終わり"},
-			[]string{"これで終", "わり"}, []string{"これで", ""}, true, ""},
+			[]string{"これで終", "わり"}, []string{"これで", ""}, true, "", "終わり"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,6 +49,7 @@ func TestStopMatcher(t *testing.T) {
 			require.Equal(t, tc.stopped, stopped)
 			require.Equal(t, tc.stopped, m.Stopped())
 			require.Equal(t, tc.flush, m.Flush())
+			require.Equal(t, tc.matched, m.Matched())
 		})
 	}
 }
