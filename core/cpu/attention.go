@@ -332,8 +332,9 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 		dummy := (*sp)[8*ps : 8*ps+hd]
 		nq := tl.ntok * group
 		// vblk holds the address of each value block the tile reads, for
-		// the eight-query kernel.
-		var vblk []uintptr
+		// the eight-query kernel (on the stack up to 1024 tokens).
+		var vbuf [64]uintptr
+		vblk := vbuf[:0]
 		for q0 := 0; q0 < nq; {
 			// Eight queries per pass while more than four remain; missing
 			// ones repeat the last query and write to dummy.
@@ -393,7 +394,7 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 				clear(s[n:])
 			}
 			if width == 8 {
-				if vblk == nil {
+				if len(vblk) == 0 {
 					for t0 := 0; t0 < nmax; t0 += bs {
 						vblk = append(vblk, uintptr(unsafe.Pointer(&vl[(int(table[t0/bs])*nkv+g)*bs*hd])))
 					}
