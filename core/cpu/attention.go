@@ -360,9 +360,15 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 			}
 			for t0 := 0; t0 < nmax; t0 += bs {
 				base := (int(table[t0/bs])*nkv + g) * hd * bs
-				if width == 8 {
+				switch {
+				case width == 8 && t0+bs < nmax:
+					// Two blocks per call while two remain.
+					base1 := (int(table[t0/bs+1])*nkv + g) * hd * bs
+					attnQKT8x2z(&qp, &kl[base], &kl[base1], hd, &scores[t0], ps)
+					t0 += bs
+				case width == 8:
 					attnQKT8z(&qp, &kl[base], hd, &scores[t0], ps)
-				} else {
+				default:
 					attnQKT4z(qp[0], qp[1], qp[2], qp[3], &kl[base], hd, &scores[t0], ps)
 				}
 			}

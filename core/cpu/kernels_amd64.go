@@ -139,3 +139,9 @@ func attnPV8z(p *float32, pstride int, vblk *uintptr, nblk, last, vstride, hd in
 //
 //go:noescape
 func ropeZ(v, cos, sin *float32, half int)
+
+// attnQKT8x2z is attnQKT8z for two key blocks: scores against kt1 go to
+// out[r*ostride+16+t].
+//
+//go:noescape
+func attnQKT8x2z(q *[8]*float32, kt0, kt1 *float32, hd int, out *float32, ostride int)

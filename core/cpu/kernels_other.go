@@ -91,3 +91,7 @@ func attnPV8z(p *float32, pstride int, vblk *uintptr, nblk, last, vstride, hd in
 func ropeZ(v, cos, sin *float32, half int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+func attnQKT8x2z(q *[8]*float32, kt0, kt1 *float32, hd int, out *float32, ostride int) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
