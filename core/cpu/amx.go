@@ -13,8 +13,8 @@ import (
 // carry all 24 bits of its significand: three tile products give the
 // float32 result to within float32 rounding. PrecisionBF16 instead rounds
 // each activation to the nearest bf16, as PyTorch's bf16 inference does:
-// one tile product, three times the speed, results off by about 1e-3
-// relative. The weights are bf16 already and are read in place.
+// one tile product, three times the speed, each activation off by up to
+// 2^-9 relative. The weights are bf16 already and are read in place.
 
 // amxMinRows is the fewest activation rows worth the AMX path. The kernels
 // compute whole 16-row tiles, padding with zeros; measured on two threads

@@ -48,7 +48,7 @@ const (
 	PrecisionFloat32 Precision = iota
 	// PrecisionBF16 rounds each activation to the nearest bf16, as
 	// PyTorch's bf16 inference does: one tile product, about three times
-	// the matmul speed, results off by about 2^-9 relative per activation.
+	// the matmul speed, each activation off by up to 2^-9 relative.
 	// It applies where the tile units are used (steps of 12 or more rows);
 	// smaller steps and processors without AMX stay float32-accurate.
 	PrecisionBF16
