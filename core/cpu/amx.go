@@ -82,11 +82,14 @@ func bf16Nearest(v float32) uint16 {
 	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
 }
 
-// amxPackTables are the constant vectors of packAMXZ: the word indices
-// 1, 3, ..., 63 (the top halves of 32 float32s in two registers).
-func amxPackTables() (t [32]uint16) {
+// amxPackTables are the constant vectors of the packing kernels: the word
+// indices 1, 3, ..., 63 (the top halves of 32 float32s in two registers,
+// in order), then 1, 33, 3, 35, ... (the same, alternating between the two
+// registers).
+func amxPackTables() (t [64]uint16) {
 	for i := range 32 {
 		t[i] = uint16(2*i + 1)
+		t[32+i] = uint16(i/2*2 + 1 + 32*(i%2))
 	}
 	return t
 }

@@ -253,3 +253,218 @@ packoneloop:
 packdone:
 	VZEROUPPER
 	RET
+
+// Attention on the tile units, for prefill chunks with bf16 activations
+// (PrecisionBF16): sixteen queries against packed bf16 keys and values.
+
+// func amxScores(cfg *byte, q *uint16, k *uint16, nblk int, out *float32, ostride int)
+//
+// For each of nblk key blocks, the 16x16 float32 scores of 16 queries
+// against its 16 keys, stored at out + 16·block with row stride ostride
+// floats. q holds four A tiles (16 queries x 32 dims of bf16, dims 0-31,
+// 32-63, ...); each block of k four B tiles (pairs of dims x 16 keys). The
+// query tiles stay in tmm4-7; tmm1-3 take the key tiles in turn.
+TEXT ·amxScores(SB), NOSPLIT, $0-48
+	MOVQ cfg+0(FP), DI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x07 // LDTILECFG [DI]
+	MOVQ q+8(FP), SI
+	MOVQ $64, CX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x0e // TILELOADD tmm4, [SI+CX]
+	ADDQ $1024, SI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x2c; BYTE $0x0e // TILELOADD tmm5, [SI+CX]
+	ADDQ $1024, SI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x34; BYTE $0x0e // TILELOADD tmm6, [SI+CX]
+	ADDQ $1024, SI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x3c; BYTE $0x0e // TILELOADD tmm7, [SI+CX]
+	MOVQ k+16(FP), SI
+	MOVQ nblk+24(FP), R9
+	MOVQ out+32(FP), DI
+	MOVQ ostride+40(FP), AX
+	SHLQ $2, AX
+	TESTQ R9, R9
+	JZ   scdone
+
+scloop:
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xc0 // TILEZERO tmm0
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x0c; BYTE $0x0e // TILELOADD tmm1, [SI+CX]
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x72; BYTE $0x5C; BYTE $0xc4 // TDPBF16PS tmm0, tmm4, tmm1
+	LEAQ 1024(SI), BX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x14; BYTE $0x0b // TILELOADD tmm2, [BX+CX]
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x6a; BYTE $0x5C; BYTE $0xc5 // TDPBF16PS tmm0, tmm5, tmm2
+	LEAQ 2048(SI), BX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x1c; BYTE $0x0b // TILELOADD tmm3, [BX+CX]
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x62; BYTE $0x5C; BYTE $0xc6 // TDPBF16PS tmm0, tmm6, tmm3
+	LEAQ 3072(SI), BX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x0c; BYTE $0x0b // TILELOADD tmm1, [BX+CX]
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x72; BYTE $0x5C; BYTE $0xc7 // TDPBF16PS tmm0, tmm7, tmm1
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x07 // TILESTORED [DI+AX], tmm0
+	ADDQ $4096, SI
+	ADDQ $64, DI
+	DECQ R9
+	JNZ  scloop
+
+scdone:
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0 // TILERELEASE
+	RET
+
+// func amxPV(cfg *byte, p *uint16, v *uint16, nchunk int, out *float32)
+//
+// out[r][d] = Σ_t p[r][t]·v[t][d] for 16 rows r and 128 dims d (row stride
+// 128 floats), over nchunk chunks of 32 keys: p holds one A tile per chunk
+// (16 rows x 32 keys), v eight B tiles per chunk (pairs of keys x 16 dims,
+// dims 0-15, 16-31, ...). Two passes of 64 dims, four accumulators each.
+TEXT ·amxPV(SB), NOSPLIT, $0-40
+	MOVQ cfg+0(FP), DI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x07 // LDTILECFG [DI]
+	MOVQ $64, CX
+	MOVQ $512, AX
+	XORQ R10, R10
+
+pvhalf:
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xc0 // TILEZERO tmm0
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xc8 // TILEZERO tmm1
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xd0 // TILEZERO tmm2
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xd8 // TILEZERO tmm3
+	MOVQ p+8(FP), SI
+	MOVQ v+16(FP), BX
+	MOVQ R10, DX
+	SHLQ $12, DX
+	ADDQ DX, BX
+	MOVQ nchunk+24(FP), R9
+	TESTQ R9, R9
+	JZ   pvstoreh
+
+pvloop:
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x0e // TILELOADD tmm4, [SI+CX]
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x2c; BYTE $0x0b // TILELOADD tmm5, [BX+CX]
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x52; BYTE $0x5C; BYTE $0xc4 // TDPBF16PS tmm0, tmm4, tmm5
+	LEAQ 1024(BX), DX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x34; BYTE $0x0a // TILELOADD tmm6, [DX+CX]
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4a; BYTE $0x5C; BYTE $0xcc // TDPBF16PS tmm1, tmm4, tmm6
+	LEAQ 2048(BX), DX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x3c; BYTE $0x0a // TILELOADD tmm7, [DX+CX]
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xd4 // TDPBF16PS tmm2, tmm4, tmm7
+	LEAQ 3072(BX), DX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x2c; BYTE $0x0a // TILELOADD tmm5, [DX+CX]
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x52; BYTE $0x5C; BYTE $0xdc // TDPBF16PS tmm3, tmm4, tmm5
+	ADDQ $1024, SI
+	ADDQ $8192, BX
+	DECQ R9
+	JNZ  pvloop
+
+pvstoreh:
+	MOVQ out+32(FP), DI
+	MOVQ R10, DX
+	SHLQ $8, DX
+	ADDQ DX, DI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x07 // TILESTORED [DI+AX], tmm0
+	ADDQ $64, DI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x0c; BYTE $0x07 // TILESTORED [DI+AX], tmm1
+	ADDQ $64, DI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x14; BYTE $0x07 // TILESTORED [DI+AX], tmm2
+	ADDQ $64, DI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x1c; BYTE $0x07 // TILESTORED [DI+AX], tmm3
+	INCQ R10
+	CMPQ R10, $2
+	JLT  pvhalf
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0 // TILERELEASE
+	RET
+
+// func bf16RowsZ(dst *uint16, dstride int, src *float32, n32 int, tables *uint16)
+//
+// Rounds n32 runs of 32 float32s, src[32i:32i+32], to the nearest bf16
+// (ties to even, NaNs by truncation, as packAMXZ's one-part mode) and
+// stores run i at dst[i*dstride:] (dstride in uint16s). tables is
+// amxPackTables' word indices.
+TEXT ·bf16RowsZ(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ dstride+8(FP), AX
+	SHLQ $1, AX
+	MOVQ src+16(FP), SI
+	MOVQ n32+24(FP), CX
+	MOVQ tables+32(FP), R8
+	VMOVDQU16 (R8), Z30
+	MOVL $0x7FFF, R9
+	VPBROADCASTD R9, Z28
+	MOVL $1, R9
+	VPBROADCASTD R9, Z29
+	TESTQ CX, CX
+	JZ   bfrdone
+
+bfrloop:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VPSRLD $16, Z0, Z2
+	VPSRLD $16, Z1, Z3
+	VPANDD Z29, Z2, Z2
+	VPANDD Z29, Z3, Z3
+	VPADDD Z28, Z2, Z2
+	VPADDD Z28, Z3, Z3
+	VPADDD Z0, Z2, Z2
+	VPADDD Z1, Z3, Z3
+	VCMPPS $3, Z0, Z0, K1
+	VCMPPS $3, Z1, Z1, K2
+	VMOVDQU32 Z0, K1, Z2
+	VMOVDQU32 Z1, K2, Z3
+	VPERMT2W Z3, Z30, Z2
+	VMOVDQU32 Z2, (DI)
+	ADDQ $128, SI
+	ADDQ AX, DI
+	DECQ CX
+	JNZ  bfrloop
+
+bfrdone:
+	VZEROUPPER
+	RET
+
+// func bf16PairsZ(dst *uint16, dstride int, a *float32, astride, boff, n int, tables *uint16)
+//
+// For i < n, with A = a[i*astride:] and B = A[boff:], writes the 16 pairs
+// (A[k], B[k]) rounded to bf16 (as bf16RowsZ) to dst[i*dstride:], A's
+// element first: the pair-interleaved rows of the B tiles of attention.
+// tables[32:64] holds the word indices that interleave two registers'
+// top halves.
+TEXT ·bf16PairsZ(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ dstride+8(FP), AX
+	SHLQ $1, AX
+	MOVQ a+16(FP), SI
+	MOVQ astride+24(FP), BX
+	SHLQ $2, BX
+	MOVQ boff+32(FP), DX
+	SHLQ $2, DX
+	MOVQ n+40(FP), CX
+	MOVQ tables+48(FP), R8
+	VMOVDQU16 64(R8), Z30
+	MOVL $0x7FFF, R9
+	VPBROADCASTD R9, Z28
+	MOVL $1, R9
+	VPBROADCASTD R9, Z29
+	TESTQ CX, CX
+	JZ   bfpdone
+
+bfploop:
+	VMOVUPS (SI), Z0
+	VMOVUPS (SI)(DX*1), Z1
+	VPSRLD $16, Z0, Z2
+	VPSRLD $16, Z1, Z3
+	VPANDD Z29, Z2, Z2
+	VPANDD Z29, Z3, Z3
+	VPADDD Z28, Z2, Z2
+	VPADDD Z28, Z3, Z3
+	VPADDD Z0, Z2, Z2
+	VPADDD Z1, Z3, Z3
+	VCMPPS $3, Z0, Z0, K1
+	VCMPPS $3, Z1, Z1, K2
+	VMOVDQU32 Z0, K1, Z2
+	VMOVDQU32 Z1, K2, Z3
+	VPERMT2W Z3, Z30, Z2
+	VMOVDQU32 Z2, (DI)
+	ADDQ BX, SI
+	ADDQ AX, DI
+	DECQ CX
+	JNZ  bfploop
+
+bfpdone:
+	VZEROUPPER
+	RET

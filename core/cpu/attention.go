@@ -302,8 +302,26 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 	// head: while the threads sweep the tiles of one head of a long prompt,
 	// its keys and values stay in their L2 caches, and a decode step (one
 	// tile per sequence) still reads each sequence's blocks head after head.
+	// With bf16 activations, sequences bringing enough queries to this step
+	// (prefill chunks) take the tile units instead.
+	amxSeq := make([]bool, len(b.QueryStarts)-1)
+	if d.amxAttnEligible(group, hd, bs) {
+		var seqs []int
+		for i := range amxSeq {
+			if int(b.QueryStarts[i+1]-b.QueryStarts[i])*group >= amxAttnMinQueries {
+				amxSeq[i] = true
+				seqs = append(seqs, i)
+			}
+		}
+		if len(seqs) > 0 {
+			d.attentionAMX(os, qs, kl, vl, heads, nkv, hd, scale, seqs)
+		}
+	}
 	var tasks []tile
 	for i := range len(b.QueryStarts) - 1 {
+		if amxSeq[i] {
+			continue
+		}
 		for g := range nkv {
 			for j := int(b.QueryStarts[i]); j < int(b.QueryStarts[i+1]); j += tileTok {
 				tasks = append(tasks, tile{i, j, min(tileTok, int(b.QueryStarts[i+1])-j), g})

@@ -107,7 +107,7 @@ type Device struct {
 	amx       bool       // AMX tile units in use for batched matmuls
 	amxParts  int        // bf16 parts per activation: 3 (exact) or 1 (bf16)
 	amxCfg    [64]byte   // tile configuration
-	amxTables [32]uint16 // constants of packAMXZ
+	amxTables [64]uint16 // constants of the packing kernels
 	amxPacked []uint16   // activations packed for the tile units
 	// amxPackedOf is the buffer (with its rows and width) whose contents
 	// amxPacked holds, so that consecutive Linears of the same input (q, k
@@ -117,7 +117,11 @@ type Device struct {
 		rows, k, tiles int
 	}
 	scratch sync.Pool // []float32 score rows for attention
-	ropes   map[ropeKey]*ropeTable
+	// Keys and values packed as bf16 tiles for attentionAMX, and its
+	// per-task buffers.
+	attnKPack, attnVPack []uint16
+	amxAttnPool          sync.Pool
+	ropes                map[ropeKey]*ropeTable
 }
 
 var _ device.Device = (*Device)(nil)

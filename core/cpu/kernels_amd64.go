@@ -145,3 +145,29 @@ func ropeZ(v, cos, sin *float32, half int)
 //
 //go:noescape
 func attnQKT8x2z(q *[8]*float32, kt0, kt1 *float32, hd int, out *float32, ostride int)
+
+// amxScores scores 16 queries against nblk blocks of 16 keys on the tile
+// units: q is four bf16 A tiles (the queries' 128 dims), each block of k
+// four B tiles; block b's 16x16 scores go to out[r*ostride+16b+t].
+//
+//go:noescape
+func amxScores(cfg *byte, q *uint16, k *uint16, nblk int, out *float32, ostride int)
+
+// amxPV sets out[r*128+d] = Σ_t p[r][t]·v[t][d] for 16 rows and 128 dims
+// on the tile units, over nchunk chunks of 32 keys: one bf16 A tile of p
+// and eight B tiles of v per chunk.
+//
+//go:noescape
+func amxPV(cfg *byte, p *uint16, v *uint16, nchunk int, out *float32)
+
+// bf16RowsZ rounds src[32i:32i+32] to bf16 into dst[i*dstride:] for i <
+// n32 (see packAMXZ's one-part mode).
+//
+//go:noescape
+func bf16RowsZ(dst *uint16, dstride int, src *float32, n32 int, tables *uint16)
+
+// bf16PairsZ writes, for i < n, the bf16 pairs (A[k], B[k]), k < 16, of A
+// = a[i*astride:] and B = A[boff:] to dst[i*dstride:] (see amx_amd64.s).
+//
+//go:noescape
+func bf16PairsZ(dst *uint16, dstride int, a *float32, astride, boff, n int, tables *uint16)

@@ -95,3 +95,19 @@ func ropeZ(v, cos, sin *float32, half int) {
 func attnQKT8x2z(q *[8]*float32, kt0, kt1 *float32, hd int, out *float32, ostride int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+func amxScores(cfg *byte, q *uint16, k *uint16, nblk int, out *float32, ostride int) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
+
+func amxPV(cfg *byte, p *uint16, v *uint16, nchunk int, out *float32) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
+
+func bf16RowsZ(dst *uint16, dstride int, src *float32, n32 int, tables *uint16) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
+
+func bf16PairsZ(dst *uint16, dstride int, a *float32, astride, boff, n int, tables *uint16) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
