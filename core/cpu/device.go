@@ -49,8 +49,11 @@ const (
 	// PrecisionBF16 rounds each activation to the nearest bf16, as
 	// PyTorch's bf16 inference does: one tile product, about three times
 	// the matmul speed, each activation off by up to 2^-9 relative.
-	// It applies where the tile units are used (steps of 12 or more rows);
-	// smaller steps and processors without AMX stay float32-accurate.
+	// It applies where the tile units are used: matmuls of 12 or more rows,
+	// and the attention of sequences with 32 or more query rows in a step
+	// (bf16 queries, keys, values and softmax numerators; float32 scores
+	// and sums). Smaller steps and processors without AMX stay
+	// float32-accurate.
 	PrecisionBF16
 )
 
