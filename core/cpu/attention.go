@@ -354,10 +354,14 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 		var vbuf [64]uintptr
 		vblk := vbuf[:0]
 		for q0 := 0; q0 < nq; {
-			// Eight queries per pass while more than four remain; missing
-			// ones repeat the last query and write to dummy.
+			// Eight queries per pass while more than four remain, then four,
+			// then two (a decode step's pair); missing ones repeat the last
+			// query and write to dummy.
 			width := 8
-			if nq-q0 <= 4 {
+			switch {
+			case nq-q0 <= 2:
+				width = 2
+			case nq-q0 <= 4:
 				width = 4
 			}
 			var qp, op [8]*float32
@@ -379,6 +383,8 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 			for t0 := 0; t0 < nmax; t0 += bs {
 				base := (int(table[t0/bs])*nkv + g) * hd * bs
 				switch {
+				case width == 2:
+					attnQKT2z(qp[0], qp[1], &kl[base], hd, &scores[t0], ps)
 				case width == 8 && t0+bs < nmax:
 					// Two blocks per call while two remain.
 					base1 := (int(table[t0/bs+1])*nkv + g) * hd * bs
@@ -417,7 +423,7 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 				inv[r] = 1 / sum
 				clear(s[n:])
 			}
-			if width == 8 {
+			if width != 4 {
 				if len(vblk) == 0 {
 					for t0 := 0; t0 < nmax; t0 += bs {
 						vblk = append(vblk, uintptr(unsafe.Pointer(&vl[(int(table[t0/bs])*nkv+g)*bs*hd])))
@@ -425,11 +431,15 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 				}
 				// Four blocks per call: their values (32 KiB at Qwen3's 8
 				// KV heads of 128) stay in L1 while the kernel sweeps them
-				// once per 32-wide slice of the outputs.
+				// once per slice of the outputs.
 				for b0 := 0; b0 < len(vblk); b0 += pvBlocks {
 					b1 := min(len(vblk), b0+pvBlocks)
 					last := min(bs, nmax-(b1-1)*bs)
-					attnPV8z(&scores[b0*bs], ps, &vblk[b0], b1-b0, last, hd, hd, &op)
+					if width == 8 {
+						attnPV8z(&scores[b0*bs], ps, &vblk[b0], b1-b0, last, hd, hd, &op)
+					} else {
+						attnPV2z(&scores[b0*bs], ps, &vblk[b0], b1-b0, last, hd, hd, op[0], op[1])
+					}
 				}
 			} else {
 				for t0 := 0; t0 < nmax; t0 += bs {

@@ -171,3 +171,13 @@ func bf16RowsZ(dst *uint16, dstride int, src *float32, n32 int, tables *uint16)
 //
 //go:noescape
 func bf16PairsZ(dst *uint16, dstride int, a *float32, astride, boff, n int, tables *uint16)
+
+// attnQKT2z is attnQKT4z for two queries, hd a multiple of 4.
+//
+//go:noescape
+func attnQKT2z(q0, q1, kt *float32, hd int, out *float32, ostride int)
+
+// attnPV2z is attnPV8z for two rows o0 and o1, hd a multiple of 64.
+//
+//go:noescape
+func attnPV2z(p *float32, pstride int, vblk *uintptr, nblk, last, vstride, hd int, o0, o1 *float32)

@@ -1554,3 +1554,146 @@ qk82done:
 	VMOVUPS Z15, 64(R10)
 	VZEROUPPER
 	RET
+
+// Two-query attention kernels, for decode steps: one token's two query
+// heads per KV head (Qwen3) would leave half of the four-query kernels'
+// work on padding.
+
+// func attnQKT2z(q0, q1, kt *float32, hd int, out *float32, ostride int)
+//
+// out[r*ostride+t] = Σ_d q_r[d]·kt[d*16+t] for the two queries and the 16
+// keys of a transposed cache block, hd a multiple of 4. Four dims per
+// iteration into eight accumulators keep the FMA chains apart.
+TEXT ·attnQKT2z(SB), NOSPLIT, $0-48
+	MOVQ q0+0(FP), SI
+	MOVQ q1+8(FP), DI
+	MOVQ kt+16(FP), R8
+	MOVQ hd+24(FP), CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	XORQ AX, AX
+	SHRQ $2, CX
+	JZ   qk2done
+
+qk2loop:
+	VMOVUPS 0(R8), Z8
+	VMOVUPS 64(R8), Z9
+	VMOVUPS 128(R8), Z10
+	VMOVUPS 192(R8), Z11
+	VFMADD231PS.BCST 0(SI)(AX*1), Z8, Z0
+	VFMADD231PS.BCST 0(DI)(AX*1), Z8, Z4
+	VFMADD231PS.BCST 4(SI)(AX*1), Z9, Z1
+	VFMADD231PS.BCST 4(DI)(AX*1), Z9, Z5
+	VFMADD231PS.BCST 8(SI)(AX*1), Z10, Z2
+	VFMADD231PS.BCST 8(DI)(AX*1), Z10, Z6
+	VFMADD231PS.BCST 12(SI)(AX*1), Z11, Z3
+	VFMADD231PS.BCST 12(DI)(AX*1), Z11, Z7
+	ADDQ $16, AX
+	ADDQ $256, R8
+	DECQ CX
+	JNZ  qk2loop
+
+qk2done:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VADDPS Z5, Z4, Z4
+	VADDPS Z7, Z6, Z6
+	VADDPS Z6, Z4, Z4
+	MOVQ out+32(FP), R10
+	MOVQ ostride+40(FP), R11
+	SHLQ $2, R11
+	VMOVUPS Z0, (R10)
+	VMOVUPS Z4, (R10)(R11*1)
+	VZEROUPPER
+	RET
+
+// func attnPV2z(p *float32, pstride int, vblk *uintptr, nblk, last, vstride, hd int, o0, o1 *float32)
+//
+// attnPV8z for two rows: o_r[d] += Σ_t p[r*pstride+t]·v(t)[d], hd a
+// multiple of 64, a 64-wide slice of both rows in eight accumulators
+// through every block.
+TEXT ·attnPV2z(SB), NOSPLIT, $0-72
+	MOVQ pstride+8(FP), AX
+	SHLQ $2, AX
+	MOVQ vblk+16(FP), R8
+	MOVQ nblk+24(FP), R12
+	MOVQ vstride+40(FP), R10
+	SHLQ $2, R10
+	MOVQ hd+48(FP), R13
+	SHRQ $6, R13
+	MOVQ o0+56(FP), R14
+	MOVQ o1+64(FP), DI
+	XORQ DX, DX
+	TESTQ R13, R13
+	JZ   pv2done
+	TESTQ R12, R12
+	JZ   pv2done
+
+pv2chunk:
+	VMOVUPS 0(R14)(DX*1), Z0
+	VMOVUPS 0(DI)(DX*1), Z4
+	VMOVUPS 64(R14)(DX*1), Z1
+	VMOVUPS 64(DI)(DX*1), Z5
+	VMOVUPS 128(R14)(DX*1), Z2
+	VMOVUPS 128(DI)(DX*1), Z6
+	VMOVUPS 192(R14)(DX*1), Z3
+	VMOVUPS 192(DI)(DX*1), Z7
+	MOVQ p+0(FP), SI
+	XORQ CX, CX
+
+pv2blk:
+	MOVQ (R8)(CX*8), R9
+	ADDQ DX, R9
+	MOVQ $16, R11
+	INCQ CX
+	CMPQ CX, R12
+	JLT  pv2t
+	MOVQ last+32(FP), R11
+	TESTQ R11, R11
+	JZ   pv2store
+
+pv2t:
+	VMOVUPS 0(R9), Z8
+	VMOVUPS 64(R9), Z9
+	VMOVUPS 128(R9), Z10
+	VMOVUPS 192(R9), Z11
+	VBROADCASTSS (SI), Z12
+	VBROADCASTSS (SI)(AX*1), Z13
+	VFMADD231PS Z8, Z12, Z0
+	VFMADD231PS Z8, Z13, Z4
+	VFMADD231PS Z9, Z12, Z1
+	VFMADD231PS Z9, Z13, Z5
+	VFMADD231PS Z10, Z12, Z2
+	VFMADD231PS Z10, Z13, Z6
+	VFMADD231PS Z11, Z12, Z3
+	VFMADD231PS Z11, Z13, Z7
+	ADDQ R10, R9
+	ADDQ $4, SI
+	DECQ R11
+	JNZ  pv2t
+	CMPQ CX, R12
+	JLT  pv2blk
+
+pv2store:
+	VMOVUPS Z0, 0(R14)(DX*1)
+	VMOVUPS Z4, 0(DI)(DX*1)
+	VMOVUPS Z1, 64(R14)(DX*1)
+	VMOVUPS Z5, 64(DI)(DX*1)
+	VMOVUPS Z2, 128(R14)(DX*1)
+	VMOVUPS Z6, 128(DI)(DX*1)
+	VMOVUPS Z3, 192(R14)(DX*1)
+	VMOVUPS Z7, 192(DI)(DX*1)
+	ADDQ $256, DX
+	DECQ R13
+	JNZ  pv2chunk
+
+pv2done:
+	VZEROUPPER
+	RET

@@ -111,3 +111,11 @@ func bf16RowsZ(dst *uint16, dstride int, src *float32, n32 int, tables *uint16) 
 func bf16PairsZ(dst *uint16, dstride int, a *float32, astride, boff, n int, tables *uint16) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+func attnQKT2z(q0, q1, kt *float32, hd int, out *float32, ostride int) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
+
+func attnPV2z(p *float32, pstride int, vblk *uintptr, nblk, last, vstride, hd int, o0, o1 *float32) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
