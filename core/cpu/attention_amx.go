@@ -112,7 +112,7 @@ func (d *Device) attentionAMX(os, qs, kl, vl []float32, heads, nkv, hd int, scal
 			sc.scores = make([]float32, 16*ps)
 			sc.p = make([]uint16, 16*ps)
 		}
-		scores, p := sc.scores[:16*ps], sc.p[:16*ps]
+		scores := sc.scores[:16*ps]
 
 		// Query tiles: row r is query r (token-major, then head), four
 		// tiles of 32 dims; rows past nq are zero.
@@ -128,7 +128,7 @@ func (d *Device) attentionAMX(os, qs, kl, vl []float32, heads, nkv, hd int, scal
 
 		// Softmax numerators, float32, zero past each query's position
 		// (and for the padding rows), then rounded into P's tiles: chunk
-		// ch of row r at p[ch*512 + r*32 + i].
+		// ch of row r at sc.p[ch*512 + r*32 + i].
 		var inv [16]float32
 		for r := range 16 {
 			row := scores[r*ps : (r+1)*ps]
@@ -140,9 +140,9 @@ func (d *Device) attentionAMX(os, qs, kl, vl []float32, heads, nkv, hd int, scal
 				inv[r] = 1 / softmaxNumerators(row[:n], scale)
 			}
 			clear(row[n:])
-			bf16RowsZ(&p[r*32], 512, &row[0], nch, tab)
+			bf16RowsZ(&sc.p[r*32], 512, &row[0], nch, tab)
 		}
-		amxPV(cfg, &p[0], &vp[pk.voff], nch, &sc.out[0])
+		amxPV(cfg, &sc.p[0], &vp[pk.voff], nch, &sc.out[0])
 		for r := range nq {
 			o := os[qrow(r) : qrow(r)+hd]
 			for i, v := range sc.out[r*128 : r*128+128] {
