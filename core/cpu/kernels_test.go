@@ -708,9 +708,10 @@ func TestRMSNormSIMDMatchesGo(t *testing.T) {
 
 // TestAttentionBF16TileUnits runs prefill attention with bf16 activations
 // (the AMX path for sequences with two or more tiles of queries, next to a
-// short one on the float32 kernels) and compares it with float64 attention
-// over bf16-rounded queries, keys and values: what remains is the rounding
-// of the softmax numerators to bf16 and float32 sums.
+// short one on the float32 kernels), in two chunks so that the second
+// reads keys and values written by the first, and compares it with float64
+// attention over bf16-rounded queries, keys and values: what remains is the
+// rounding of the softmax numerators to bf16 and float32 sums.
 func TestAttentionBF16TileUnits(t *testing.T) {
 	d := New(Options{Precision: PrecisionBF16})
 	defer d.Close()
@@ -728,70 +729,84 @@ func TestAttentionBF16TileUnits(t *testing.T) {
 	const hd, bs = 128, 16
 	for _, shape := range []struct{ heads, nkv int }{{16, 8}, {8, 8}, {32, 4}} {
 		heads, nkv := shape.heads, shape.nkv
-		// Lengths with partial last blocks, an odd and an even number of
-		// blocks, and one sequence too short for the tile units.
-		lens := []int{37, 70, 3}
-		const numBlocks = 12
+		// Chunks with partial last blocks and odd and even block counts
+		// (70: 35 + 35 tokens, 100: 50 + 50), and a sequence too short for
+		// the tile units.
+		lens := []int{70, 100, 3}
+		const numBlocks, stride = 16, 7
 		cache, err := d.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: numBlocks, BlockSize: bs, KVHeads: nkv, HeadDim: hd})
 		require.NoError(t, err)
 		blocks := r.Perm(numBlocks)
-		stride := 5
-		b := &scheduler.Batch{BlockSize: bs, BlockTableStride: stride, QueryStarts: []int32{0}}
-		var kb, vb, qb []float32
+		tables := make([][]int32, len(lens))
 		keys := make([][][]float32, len(lens)) // bf16-rounded for the long sequences
 		vals := make([][][]float32, len(lens))
+		var exactK, exactV [][][]float32
 		next := 0
 		for s, n := range lens {
-			table := make([]int32, stride)
-			for k := range table {
-				table[k] = -1
+			tables[s] = make([]int32, stride)
+			for k := range tables[s] {
+				tables[s][k] = -1
 				if k < (n+bs-1)/bs {
-					table[k] = int32(blocks[next])
+					tables[s][k] = int32(blocks[next])
 					next++
 				}
 			}
-			for p := range n {
+			var ek, ev [][]float32
+			for range n {
 				k, v := randFloats(r, nkv*hd), randFloats(r, nkv*hd)
+				ek, ev = append(ek, k), append(ev, v)
 				if s < 2 {
-					keys[s], vals[s] = append(keys[s], round(k)), append(vals[s], round(v))
-				} else {
-					keys[s], vals[s] = append(keys[s], k), append(vals[s], v)
+					k, v = round(k), round(v)
 				}
-				b.TokenIDs = append(b.TokenIDs, 0)
-				b.Positions = append(b.Positions, int32(p))
-				b.Slots = append(b.Slots, table[p/bs]*bs+int32(p%bs))
-				kb, vb = append(kb, k...), append(vb, v...)
-				qb = append(qb, randFloats(r, heads*hd)...)
+				keys[s], vals[s] = append(keys[s], k), append(vals[s], v)
 			}
-			b.QueryStarts = append(b.QueryStarts, int32(len(b.TokenIDs)))
-			b.ContextLens = append(b.ContextLens, int32(n))
-			b.BlockTables = append(b.BlockTables, table...)
+			exactK, exactV = append(exactK, ek), append(exactV, ev)
 		}
-		rows := len(b.TokenIDs)
-		require.NoError(t, d.BeginStep(b))
-		d.WriteKV(cache, 0, &buffer{data: kb}, &buffer{data: vb}, rows)
-		out := &buffer{data: make([]float32, rows*heads*hd)}
-		d.Attention(out, &buffer{data: qb}, cache, 0, heads, rows)
-		require.NoError(t, d.ReadFloats(nil, out))
-		require.NotZero(t, cap(d.attnKPack), "the long sequences took the tile units")
 		var worst, worstShort float64
-		i := 0
-		for s, n := range lens {
-			for p := range n {
+		for half := range 2 {
+			b := &scheduler.Batch{BlockSize: bs, BlockTableStride: stride, QueryStarts: []int32{0}}
+			var kb, vb, qb []float32
+			type query struct{ seq, pos int }
+			var qs []query
+			for s, n := range lens {
+				lo, hi := 0, n/2
+				if half == 1 {
+					lo, hi = n/2, n
+				}
+				for p := lo; p < hi; p++ {
+					b.TokenIDs = append(b.TokenIDs, 0)
+					b.Positions = append(b.Positions, int32(p))
+					b.Slots = append(b.Slots, tables[s][p/bs]*bs+int32(p%bs))
+					kb, vb = append(kb, exactK[s][p]...), append(vb, exactV[s][p]...)
+					qb = append(qb, randFloats(r, heads*hd)...)
+					qs = append(qs, query{s, p})
+				}
+				b.QueryStarts = append(b.QueryStarts, int32(len(b.TokenIDs)))
+				b.ContextLens = append(b.ContextLens, int32(hi))
+				b.BlockTables = append(b.BlockTables, tables[s]...)
+			}
+			rows := len(b.TokenIDs)
+			require.NoError(t, d.BeginStep(b))
+			d.WriteKV(cache, 0, &buffer{data: kb}, &buffer{data: vb}, rows)
+			out := &buffer{data: make([]float32, rows*heads*hd)}
+			d.attnKPack = nil
+			d.Attention(out, &buffer{data: qb}, cache, 0, heads, rows)
+			require.NoError(t, d.ReadFloats(nil, out))
+			require.NotNil(t, d.attnKPack, "the long sequences took the tile units")
+			for i, qq := range qs {
 				q := qb[i*heads*hd : (i+1)*heads*hd]
-				if s < 2 {
+				if qq.seq < 2 {
 					q = round(q) // the tile units see bf16 queries
 				}
-				want := naiveAttention(q, keys[s], vals[s], heads, nkv, hd, p)
+				want := naiveAttention(q, keys[qq.seq], vals[qq.seq], heads, nkv, hd, qq.pos)
 				for j, w := range want {
 					diff := math.Abs(w - float64(out.data[i*heads*hd+j]))
-					if s < 2 {
+					if qq.seq < 2 {
 						worst = max(worst, diff)
 					} else {
 						worstShort = max(worstShort, diff)
 					}
 				}
-				i++
 			}
 		}
 		t.Logf("heads %d/%d: max |diff| %.2g on the tile units, %.2g on the float32 kernels", heads, nkv, worst, worstShort)
