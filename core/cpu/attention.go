@@ -304,8 +304,9 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 	// tile per sequence) still reads each sequence's blocks head after head.
 	// With bf16 activations, sequences bringing enough queries to this step
 	// (prefill chunks) take the tile units instead.
-	amxSeq := make([]bool, len(b.QueryStarts)-1)
+	var amxSeq []bool // nil unless the tile units may take some sequences
 	if d.amxAttnEligible(group, hd, bs) {
+		amxSeq = make([]bool, len(b.QueryStarts)-1)
 		var seqs []int
 		for i := range amxSeq {
 			if int(b.QueryStarts[i+1]-b.QueryStarts[i])*group >= amxAttnMinQueries {
@@ -319,7 +320,7 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 	}
 	var tasks []tile
 	for i := range len(b.QueryStarts) - 1 {
-		if amxSeq[i] {
+		if amxSeq != nil && amxSeq[i] {
 			continue
 		}
 		for g := range nkv {
