@@ -2,6 +2,24 @@
 
 #include "textflag.h"
 
+// Rounding float32 to the nearest bf16, ties to even, shared by the
+// packing kernels: BF16_ROUND_CONSTS loads 0x7FFF into Z28 and 1 into Z29
+// (clobbering R9); BF16_ROUND(a, b, ra, rb) leaves in ra and rb the
+// float32 lanes of a and b with 0x7FFF plus their lowest kept bit added, so
+// that the top halves are the rounded bf16s (NaN lanes are copied as they
+// are, so that rounding cannot carry them into another value; clobbers K1,
+// K2).
+#define BF16_ROUND_CONSTS \
+	MOVL $0x7FFF, R9; VPBROADCASTD R9, Z28; MOVL $1, R9; VPBROADCASTD R9, Z29
+
+#define BF16_ROUND(a, b, ra, rb) \
+	VPSRLD $16, a, ra; VPSRLD $16, b, rb; \
+	VPANDD Z29, ra, ra; VPANDD Z29, rb, rb; \
+	VPADDD Z28, ra, ra; VPADDD Z28, rb, rb; \
+	VPADDD a, ra, ra; VPADDD b, rb, rb; \
+	VCMPPS $3, a, a, K1; VCMPPS $3, b, b, K2; \
+	VMOVDQU32 a, K1, ra; VMOVDQU32 b, K2, rb
+
 // AMX bf16 tile kernel. The Go assembler has no AMX mnemonics, so the
 // instructions are spelled as bytes (VEX encodings from the Intel SDM; in
 // TDPBF16PS the A tile is ModRM.rm and the B tile VEX.vvvv):
@@ -223,26 +241,12 @@ packloop:
 // 0x7FFF plus the lowest kept bit, then truncate), NaNs passed through by
 // truncation so that rounding cannot carry them into another value.
 packone:
-	MOVL $0x7FFF, R9
-	VPBROADCASTD R9, Z28
-	MOVL $1, R9
-	VPBROADCASTD R9, Z29
+	BF16_ROUND_CONSTS
 
 packoneloop:
 	VMOVUPS (SI), Z0
 	VMOVUPS 64(SI), Z1
-	VPSRLD $16, Z0, Z2
-	VPSRLD $16, Z1, Z3
-	VPANDD Z29, Z2, Z2
-	VPANDD Z29, Z3, Z3
-	VPADDD Z28, Z2, Z2
-	VPADDD Z28, Z3, Z3
-	VPADDD Z0, Z2, Z2
-	VPADDD Z1, Z3, Z3
-	VCMPPS $3, Z0, Z0, K1
-	VCMPPS $3, Z1, Z1, K2
-	VMOVDQU32 Z0, K1, Z2
-	VMOVDQU32 Z1, K2, Z3
+	BF16_ROUND(Z0, Z1, Z2, Z3)
 	VPERMT2W Z3, Z30, Z2
 	VMOVDQU32 Z2, (DI)
 	ADDQ AX, SI
@@ -384,28 +388,14 @@ TEXT ·bf16RowsZ(SB), NOSPLIT, $0-40
 	MOVQ n32+24(FP), CX
 	MOVQ tables+32(FP), R8
 	VMOVDQU16 (R8), Z30
-	MOVL $0x7FFF, R9
-	VPBROADCASTD R9, Z28
-	MOVL $1, R9
-	VPBROADCASTD R9, Z29
+	BF16_ROUND_CONSTS
 	TESTQ CX, CX
 	JZ   bfrdone
 
 bfrloop:
 	VMOVUPS (SI), Z0
 	VMOVUPS 64(SI), Z1
-	VPSRLD $16, Z0, Z2
-	VPSRLD $16, Z1, Z3
-	VPANDD Z29, Z2, Z2
-	VPANDD Z29, Z3, Z3
-	VPADDD Z28, Z2, Z2
-	VPADDD Z28, Z3, Z3
-	VPADDD Z0, Z2, Z2
-	VPADDD Z1, Z3, Z3
-	VCMPPS $3, Z0, Z0, K1
-	VCMPPS $3, Z1, Z1, K2
-	VMOVDQU32 Z0, K1, Z2
-	VMOVDQU32 Z1, K2, Z3
+	BF16_ROUND(Z0, Z1, Z2, Z3)
 	VPERMT2W Z3, Z30, Z2
 	VMOVDQU32 Z2, (DI)
 	ADDQ $128, SI
@@ -436,28 +426,14 @@ TEXT ·bf16PairsZ(SB), NOSPLIT, $0-56
 	MOVQ n+40(FP), CX
 	MOVQ tables+48(FP), R8
 	VMOVDQU16 64(R8), Z30
-	MOVL $0x7FFF, R9
-	VPBROADCASTD R9, Z28
-	MOVL $1, R9
-	VPBROADCASTD R9, Z29
+	BF16_ROUND_CONSTS
 	TESTQ CX, CX
 	JZ   bfpdone
 
 bfploop:
 	VMOVUPS (SI), Z0
 	VMOVUPS (SI)(DX*1), Z1
-	VPSRLD $16, Z0, Z2
-	VPSRLD $16, Z1, Z3
-	VPANDD Z29, Z2, Z2
-	VPANDD Z29, Z3, Z3
-	VPADDD Z28, Z2, Z2
-	VPADDD Z28, Z3, Z3
-	VPADDD Z0, Z2, Z2
-	VPADDD Z1, Z3, Z3
-	VCMPPS $3, Z0, Z0, K1
-	VCMPPS $3, Z1, Z1, K2
-	VMOVDQU32 Z0, K1, Z2
-	VMOVDQU32 Z1, K2, Z3
+	BF16_ROUND(Z0, Z1, Z2, Z3)
 	VPERMT2W Z3, Z30, Z2
 	VMOVDQU32 Z2, (DI)
 	ADDQ BX, SI
