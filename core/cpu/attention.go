@@ -403,25 +403,7 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 			for r := range width {
 				s := scores[r*ps : r*ps+nmax]
 				n := pos[r] + 1
-				n16 := n &^ 15
-				m := s[0]
-				if n16 > 0 {
-					m = maxZ(&s[0], n16)
-				}
-				for _, v := range s[n16:n] {
-					m = max(m, v)
-				}
-				m *= scale
-				var sum float32
-				if n16 > 0 {
-					sum = expSumZ(&s[0], n16, scale, m)
-				}
-				for t := n16; t < n; t++ {
-					e := expf(s[t]*scale - m)
-					s[t] = e
-					sum += e
-				}
-				inv[r] = 1 / sum
+				inv[r] = 1 / softmaxNumerators(s[:n], scale)
 				clear(s[n:])
 			}
 			if width != 4 {
@@ -459,4 +441,28 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 		}
 		d.scratch.Put(sp)
 	})
+}
+
+// softmaxNumerators replaces s with exp(s·scale - max(s)·scale) and
+// returns their sum, as the float32 attention does.
+func softmaxNumerators(s []float32, scale float32) float32 {
+	n16 := len(s) &^ 15
+	m := s[0]
+	if n16 > 0 {
+		m = maxZ(&s[0], n16)
+	}
+	for _, v := range s[n16:] {
+		m = max(m, v)
+	}
+	m *= scale
+	var sum float32
+	if n16 > 0 {
+		sum = expSumZ(&s[0], n16, scale, m)
+	}
+	for t := n16; t < len(s); t++ {
+		e := expf(s[t]*scale - m)
+		s[t] = e
+		sum += e
+	}
+	return sum
 }

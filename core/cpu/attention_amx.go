@@ -152,30 +152,6 @@ func (d *Device) attentionAMX(os, qs, kl, vl []float32, heads, nkv, hd int, scal
 	})
 }
 
-// softmaxNumerators replaces s with exp(s·scale - max(s)·scale) and
-// returns their sum, as the float32 attention does.
-func softmaxNumerators(s []float32, scale float32) float32 {
-	n16 := len(s) &^ 15
-	m := s[0]
-	if n16 > 0 {
-		m = maxZ(&s[0], n16)
-	}
-	for _, v := range s[n16:] {
-		m = max(m, v)
-	}
-	m *= scale
-	var sum float32
-	if n16 > 0 {
-		sum = expSumZ(&s[0], n16, scale, m)
-	}
-	for t := n16; t < len(s); t++ {
-		e := expf(s[t]*scale - m)
-		s[t] = e
-		sum += e
-	}
-	return sum
-}
-
 // packKeysAMX writes one cache block of keys (kt[d*16+t], transposed as
 // the cache stores them) as four B tiles: tile c row i holds, for each key
 // t, dims 32c+2i and 32c+2i+1 as a bf16 pair. Row m = 16c+i of the tiles
