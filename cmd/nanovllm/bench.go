@@ -17,6 +17,7 @@ import (
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // benchResult is the --json output of bench.
@@ -155,6 +156,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	token := func(i int) int32 { return int32((i*7919 + 13) % cfg.VocabSize) }
 
 	var wallAll, cpuAll float64
+	var sb step.Builder
 	for _, bsz := range sizes {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -171,7 +173,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		// Untimed prefill of the contexts, a few sequences per step.
 		for lo := 0; lo < bsz; lo += 8 {
-			if _, err := m.ForwardArgmax(buildBatch(seqs[lo:min(bsz, lo+8)])); err != nil {
+			if _, err := m.ForwardArgmax(buildStep(&sb, seqs[lo:min(bsz, lo+8)])); err != nil {
 				return err
 			}
 		}
@@ -182,7 +184,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var elapsed time.Duration
 		var cpuUsed float64
 		for s := range *steps + 1 {
-			b := buildBatch(seqs)
+			b := buildStep(&sb, seqs)
 			start, cpu0 := time.Now(), procCPUSeconds()
 			ids, err := m.ForwardArgmax(b)
 			if err != nil {
@@ -223,7 +225,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	bestCPU := 0.0
 	for range 2 {
 		start, cpu0 := time.Now(), procCPUSeconds()
-		if _, err := m.ForwardArgmax(buildBatch([]stepSeq{{tokens: prompt, blocks: table}})); err != nil {
+		if _, err := m.ForwardArgmax(buildStep(&sb, []stepSeq{{tokens: prompt, blocks: table}})); err != nil {
 			return err
 		}
 		wall, cpu := time.Since(start), procCPUSeconds()-cpu0

@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"math"
 	"unsafe"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
@@ -14,9 +13,7 @@ type ropeKey struct {
 }
 
 // ropeTable caches cos and sin of position·inv_freq[j], j < headDim/2, for
-// positions [0, len(cos)/(headDim/2)). Angles are computed as transformers
-// does, in float32 (inv_freq, then position·inv_freq), then cos and sin of
-// that float32 angle are rounded from float64.
+// positions [0, len(cos)/(headDim/2)), as device.RoPECosSin computes them.
 type ropeTable struct {
 	invFreq  []float32
 	cos, sin []float32
@@ -27,18 +24,11 @@ func (d *Device) ropeTable(headDim int, theta float64, maxPos int) *ropeTable {
 	t := d.ropes[key]
 	half := headDim / 2
 	if t == nil {
-		t = &ropeTable{invFreq: make([]float32, half)}
-		for j := range half {
-			t.invFreq[j] = 1 / float32(math.Pow(theta, float64(float32(2*j)/float32(headDim))))
-		}
+		t = &ropeTable{invFreq: device.RoPEInvFreq(headDim, theta)}
 		d.ropes[key] = t
 	}
 	for p := len(t.cos) / half; p <= maxPos; p++ {
-		for j := range half {
-			a := float64(float32(p) * t.invFreq[j])
-			t.cos = append(t.cos, float32(math.Cos(a)))
-			t.sin = append(t.sin, float32(math.Sin(a)))
-		}
+		t.cos, t.sin = device.RoPECosSin(t.cos, t.sin, t.invFreq, p)
 	}
 	return t
 }
@@ -56,11 +46,7 @@ func (d *Device) RoPE(x device.Buffer, rows, heads, headDim int, theta float64) 
 	if xs == nil {
 		return
 	}
-	maxPos := int32(0)
-	for _, p := range d.batch.Positions[:rows] {
-		maxPos = max(maxPos, p)
-	}
-	t := d.ropeTable(headDim, theta, int(maxPos))
+	t := d.ropeTable(headDim, theta, d.batch.MaxPosition())
 	half := headDim / 2
 	width := heads * headDim
 	simd := d.isa == isaAVX512 && half%16 == 0
@@ -88,17 +74,16 @@ func (d *Device) RoPE(x device.Buffer, rows, heads, headDim int, theta float64) 
 	})
 }
 
-func (d *Device) cache(op string, c device.KVCache, layer int) *kvCache {
+// layerCache resolves the cache argument of WriteKV and Attention: it must
+// be the cache the step was validated against in BeginStep.
+func (d *Device) layerCache(op string, c device.KVCache, layer int) *kvCache {
 	kc, ok := c.(*kvCache)
 	switch {
-	case !ok:
-		d.fail("%s: cache %T is not from the CPU device", op, c)
+	case !ok || kc != d.cache:
+		d.fail("%s: cache %T is not the one BeginStep was given", op, c)
 		return nil
 	case layer < 0 || layer >= kc.spec.Layers:
 		d.fail("%s: layer %d of a %d-layer cache", op, layer, kc.spec.Layers)
-		return nil
-	case kc.spec.BlockSize != d.batch.BlockSize:
-		d.fail("%s: batch block size %d, cache block size %d", op, d.batch.BlockSize, kc.spec.BlockSize)
 		return nil
 	}
 	return kc
@@ -109,7 +94,7 @@ func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, ro
 	if !d.ok("WriteKV") {
 		return
 	}
-	c := d.cache("WriteKV", cache, layer)
+	c := d.layerCache("WriteKV", cache, layer)
 	if c == nil {
 		return
 	}
@@ -121,13 +106,6 @@ func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, ro
 	if rows > len(d.batch.Slots) {
 		d.fail("WriteKV: %d rows for %d tokens", rows, len(d.batch.Slots))
 		return
-	}
-	slots := c.spec.NumBlocks * c.spec.BlockSize
-	for _, s := range d.batch.Slots[:rows] {
-		if s < 0 || int(s) >= slots {
-			d.fail("WriteKV: slot %d outside a cache of %d slots", s, slots)
-			return
-		}
 	}
 	bs, hd, nkv := c.spec.BlockSize, c.spec.HeadDim, c.spec.KVHeads
 	kl, vl := c.k[layer], c.v[layer]
@@ -192,7 +170,7 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 	if !d.ok("Attention") {
 		return
 	}
-	c := d.cache("Attention", cache, layer)
+	c := d.layerCache("Attention", cache, layer)
 	if c == nil {
 		return
 	}
@@ -207,21 +185,8 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 	if qs == nil || os == nil {
 		return
 	}
-	for _, blk := range b.BlockTables {
-		if int(blk) >= c.spec.NumBlocks {
-			d.fail("Attention: block %d outside a cache of %d blocks", blk, c.spec.NumBlocks)
-			return
-		}
-	}
-	// seqOf[token] is the sequence owning each token.
-	seqOf := make([]int32, rows)
-	for i := range len(b.QueryStarts) - 1 {
-		for j := b.QueryStarts[i]; j < b.QueryStarts[i+1]; j++ {
-			seqOf[j] = int32(i)
-		}
-	}
 	group := heads / nkv
-	scale := float32(1 / math.Sqrt(float64(hd)))
+	scale := device.AttentionScale(hd)
 	kl, vl := c.k[layer], c.v[layer]
 	bs := b.BlockSize
 	if d.isa == isaAVX512 && hd%64 == 0 && bs == 16 {
@@ -230,7 +195,7 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 	}
 	d.pool.run(rows*nkv, func(task int) {
 		tok, g := task/nkv, task%nkv
-		seq := int(seqOf[tok])
+		seq := int(b.TokenSeqs[tok])
 		table := b.BlockTables[seq*b.BlockTableStride : (seq+1)*b.BlockTableStride]
 		n := int(b.Positions[tok]) + 1
 		sp, _ := d.scratch.Get().(*[]float32)

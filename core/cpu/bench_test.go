@@ -62,7 +62,7 @@ func BenchmarkLinear(b *testing.B) {
 				}
 				x := &buffer{data: randFloats(r, s.rows*s.k)}
 				out := &buffer{data: make([]float32, s.rows*s.n)}
-				if err := d.BeginStep(oneSeqBatch(1)); err != nil {
+				if err := begin(d, oneSeqBatch(1)); err != nil {
 					b.Fatal(err)
 				}
 				b.ResetTimer()
@@ -129,7 +129,7 @@ func BenchmarkAttentionPrefill(b *testing.B) {
 	k := &buffer{data: randFloats(r, n*nkv*hd)}
 	v := &buffer{data: randFloats(r, n*nkv*hd)}
 	out := &buffer{data: make([]float32, n*heads*hd)}
-	if err := d.BeginStep(batch); err != nil {
+	if err := d.BeginStep(batch, cache); err != nil {
 		b.Fatal(err)
 	}
 	d.WriteKV(cache, 0, k, v, n)
@@ -162,7 +162,7 @@ func BenchmarkRMSNorm(b *testing.B) {
 			}
 			x := &buffer{data: randFloats(r, s.rows*s.width)}
 			out := &buffer{data: make([]float32, s.rows*s.width)}
-			if err := d.BeginStep(oneSeqBatch(1)); err != nil {
+			if err := begin(d, oneSeqBatch(1)); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
@@ -191,7 +191,7 @@ func BenchmarkWriteKVAdd(b *testing.B) {
 	v := &buffer{data: randFloats(r, n*nkv*hd)}
 	h := &buffer{data: randFloats(r, n*hidden)}
 	o := &buffer{data: randFloats(r, n*hidden)}
-	if err := d.BeginStep(oneSeqBatch(n)); err != nil {
+	if err := d.BeginStep(oneSeqBatch(n), cache); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("WriteKV", func(b *testing.B) {

@@ -17,7 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // Options configures a Device.
@@ -102,7 +102,8 @@ const (
 type Device struct {
 	pool  *pool
 	isa   isa
-	batch *scheduler.Batch
+	batch *step.Step // the step BeginStep validated
+	cache *kvCache   // and the KV cache it validated it against
 	err   error
 
 	perm []float32 // permuted activations for the SIMD matmul
@@ -325,15 +326,19 @@ func (d *Device) NewKVCache(spec device.KVCacheSpec) (device.KVCache, error) {
 	return c, nil
 }
 
-// BeginStep implements device.Device. It validates b with
-// device.ValidateBatch and clears the error of the previous step.
-func (d *Device) BeginStep(b *scheduler.Batch) error {
-	d.batch, d.err = nil, nil
+// BeginStep implements device.Device. It validates s against cache with
+// step.Validate and clears the error of the previous step.
+func (d *Device) BeginStep(s *step.Step, cache device.KVCache) error {
+	d.batch, d.cache, d.err = nil, nil, nil
 	d.amxPackedOf.buf = nil
-	if err := device.ValidateBatch(b); err != nil {
+	kc, ok := cache.(*kvCache)
+	if !ok || kc == nil {
+		return fmt.Errorf("cpu: BeginStep: cache %T is not from the CPU device", cache)
+	}
+	if err := s.Validate(kc.spec.Shape()); err != nil {
 		return fmt.Errorf("cpu: %w", err)
 	}
-	d.batch = b
+	d.batch, d.cache = s, kc
 	return nil
 }
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 	"github.com/stretchr/testify/require"
 )
 
@@ -57,18 +57,35 @@ func relClose(t *testing.T, want float64, got float32, scale, tol float64, msg s
 	}
 }
 
-func oneSeqBatch(n int) *scheduler.Batch {
-	b := &scheduler.Batch{BlockSize: 16, BlockTableStride: (n + 15) / 16, QueryStarts: []int32{0, int32(n)}, ContextLens: []int32{int32(n)}}
-	for i := range n {
-		b.TokenIDs = append(b.TokenIDs, int32(i%7))
-		b.Positions = append(b.Positions, int32(i))
-		b.Slots = append(b.Slots, int32(i))
+// oneSeqBatch is a step of one sequence prefilling n tokens in blocks 0, 1,
+// ... of 16, asking for the last token's logits.
+func oneSeqBatch(n int) *step.Step {
+	tokens := make([]int32, n)
+	for i := range tokens {
+		tokens[i] = int32(i % 7)
 	}
-	for k := range b.BlockTableStride {
-		b.BlockTables = append(b.BlockTables, int32(k))
+	blocks := make([]int32, (n+15)/16)
+	for k := range blocks {
+		blocks[k] = int32(k)
 	}
-	b.LogitsRows, b.LogitsSeqs = []int32{int32(n - 1)}, []int32{0}
-	return b
+	var b step.Builder
+	b.Reset(16, 0)
+	b.Add(tokens, 0, n, blocks, 1)
+	return b.Step()
+}
+
+// begin starts step s on d for kernels that do not touch the KV cache, with
+// a scratch cache just large enough for the step's block tables.
+func begin(d *Device, s *step.Step) error {
+	nb := 1
+	for _, b := range s.BlockTables {
+		nb = max(nb, int(b)+1)
+	}
+	c, err := d.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: nb, BlockSize: s.BlockSize, KVHeads: 1, HeadDim: 1})
+	if err != nil {
+		return err
+	}
+	return d.BeginStep(s, c)
 }
 
 func TestLinearBF16MatchesFloat64(t *testing.T) {
@@ -88,7 +105,7 @@ func TestLinearBF16MatchesFloat64(t *testing.T) {
 			xs := randFloats(r, s.rows*s.k)
 			x := &buffer{data: append([]float32(nil), xs...)}
 			out := &buffer{data: make([]float32, s.rows*s.n)}
-			require.NoError(t, d.BeginStep(oneSeqBatch(1)))
+			require.NoError(t, begin(d, oneSeqBatch(1)))
 			d.Linear(out, x, w, s.rows)
 			require.NoError(t, d.ReadFloats(nil, out))
 			wf := w.(*weight).bf
@@ -135,7 +152,7 @@ func TestLinearF32AndF16(t *testing.T) {
 			w, err := d.UploadWeight("w", c.dt, []int{n, k}, c.raw)
 			require.NoError(t, err)
 			out := &buffer{data: make([]float32, rows*n)}
-			require.NoError(t, d.BeginStep(oneSeqBatch(1)))
+			require.NoError(t, begin(d, oneSeqBatch(1)))
 			d.Linear(out, &buffer{data: xs}, w, rows)
 			require.NoError(t, d.ReadFloats(nil, out))
 			for m := range rows {
@@ -168,7 +185,7 @@ func TestRMSNormSwiGLUAdd(t *testing.T) {
 	}
 	w, err := d.UploadWeight("norm", device.F32, []int{width}, raw)
 	require.NoError(t, err)
-	require.NoError(t, d.BeginStep(oneSeqBatch(1)))
+	require.NoError(t, begin(d, oneSeqBatch(1)))
 	out := &buffer{data: make([]float32, rows*width)}
 	d.RMSNorm(out, &buffer{data: xs}, w, rows, 1e-6)
 	for m := range rows {
@@ -286,7 +303,8 @@ func testPagedAttention(t *testing.T, r *rand.Rand, heads, nkv, hd, bs int) {
 		}
 		// Two steps: first halves, then second halves (with queries).
 		for half := range 2 {
-			b := &scheduler.Batch{BlockSize: bs, BlockTableStride: stride, QueryStarts: []int32{0}}
+			var sb step.Builder
+			sb.Reset(bs, stride)
 			var kb, vb, qb []float32
 			var qpos [][2]int
 			for s, n := range lens {
@@ -294,21 +312,17 @@ func testPagedAttention(t *testing.T, r *rand.Rand, heads, nkv, hd, bs int) {
 				if half == 1 {
 					lo, hi = n/2, n
 				}
+				sb.Add(make([]int32, n), lo, hi, tables[s], 0)
 				for p := lo; p < hi; p++ {
-					b.TokenIDs = append(b.TokenIDs, 0)
-					b.Positions = append(b.Positions, int32(p))
-					b.Slots = append(b.Slots, tables[s][p/bs]*int32(bs)+int32(p%bs))
 					kb = append(kb, keys[s][p]...)
 					vb = append(vb, vals[s][p]...)
 					qb = append(qb, randFloats(r, heads*hd)...)
 					qpos = append(qpos, [2]int{s, p})
 				}
-				b.QueryStarts = append(b.QueryStarts, int32(len(b.TokenIDs)))
-				b.ContextLens = append(b.ContextLens, int32(hi))
-				b.BlockTables = append(b.BlockTables, tables[s]...)
 			}
+			b := sb.Step()
 			rows := len(b.TokenIDs)
-			require.NoError(t, d.BeginStep(b))
+			require.NoError(t, d.BeginStep(b, cacheI))
 			d.WriteKV(cacheI, 1, &buffer{data: kb}, &buffer{data: vb}, rows)
 			out := &buffer{data: make([]float32, rows*heads*hd)}
 			d.Attention(out, &buffer{data: qb}, cacheI, 1, heads, rows)
@@ -334,7 +348,7 @@ func TestRoPEMatchesFloat64(t *testing.T) {
 		for i := range b.Positions {
 			b.Positions[i] = int32(i)
 		}
-		require.NoError(t, d.BeginStep(b))
+		require.NoError(t, begin(d, b))
 		xs := randFloats(r, n*heads*hd)
 		x := &buffer{data: append([]float32(nil), xs...)}
 		d.RoPE(x, n, heads, hd, 1e6)
@@ -355,7 +369,7 @@ func TestRoPEMatchesFloat64(t *testing.T) {
 		}
 		// The kernels round exactly as the portable loop does.
 		g := New(Options{PureGo: true})
-		require.NoError(t, g.BeginStep(b))
+		require.NoError(t, begin(g, b))
 		y := &buffer{data: append([]float32(nil), xs...)}
 		g.RoPE(y, n, heads, hd, 1e6)
 		require.NoError(t, g.ReadFloats(nil, y))
@@ -378,20 +392,29 @@ func TestMisuseIsAnError(t *testing.T) {
 	d.Linear(out, &buffer{data: make([]float32, 16)}, w, 1)
 	require.ErrorContains(t, d.ReadFloats(nil, out), "outside a step")
 
-	require.NoError(t, d.BeginStep(oneSeqBatch(2)))
+	require.NoError(t, begin(d, oneSeqBatch(2)))
 	d.Linear(out, &buffer{data: make([]float32, 16)}, w, 2)
 	require.ErrorContains(t, d.ReadFloats(nil, out), "need 32")
 
 	c, err := d.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: 1, BlockSize: 16, KVHeads: 1, HeadDim: 4})
 	require.NoError(t, err)
 	b := oneSeqBatch(20) // needs 2 blocks, the cache has 1
-	require.NoError(t, d.BeginStep(b))
+	err = d.BeginStep(b, c)
+	require.ErrorIs(t, err, step.ErrInvalid)
+	require.ErrorContains(t, err, "block 1, KV cache has 1")
 	d.WriteKV(c, 0, &buffer{data: make([]float32, 80)}, &buffer{data: make([]float32, 80)}, 20)
-	require.ErrorContains(t, d.ReadFloats(nil, out), "outside a cache")
+	require.ErrorContains(t, d.ReadFloats(nil, out), "outside a step", "a step that failed BeginStep runs nothing")
+
+	require.NoError(t, d.BeginStep(oneSeqBatch(3), c))
+	other, err := d.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: 1, BlockSize: 16, KVHeads: 1, HeadDim: 4})
+	require.NoError(t, err)
+	d.WriteKV(other, 0, &buffer{data: make([]float32, 12)}, &buffer{data: make([]float32, 12)}, 3)
+	require.ErrorContains(t, d.ReadFloats(nil, out), "not the one BeginStep was given")
 
 	bad := oneSeqBatch(3)
 	bad.Slots[2] = 9
-	require.ErrorIs(t, d.BeginStep(bad), device.ErrBadBatch)
+	require.ErrorIs(t, d.BeginStep(bad, c), step.ErrInvalid)
+	require.ErrorContains(t, d.BeginStep(oneSeqBatch(3), nil), "not from the CPU device")
 }
 
 // TestLinearSeesChangedInput runs Linear twice on the same buffer with an
@@ -408,7 +431,7 @@ func TestLinearSeesChangedInput(t *testing.T) {
 		y := &buffer{data: randFloats(r, rows*k)}
 		out1 := &buffer{data: make([]float32, rows*n)}
 		out2 := &buffer{data: make([]float32, rows*n)}
-		require.NoError(t, d.BeginStep(oneSeqBatch(1)))
+		require.NoError(t, begin(d, oneSeqBatch(1)))
 		d.Linear(out1, x, w, rows)
 		d.Linear(out2, x, w, rows)
 		require.Equal(t, out1.data, out2.data)
@@ -560,7 +583,7 @@ func TestLinearBF16Precision(t *testing.T) {
 			require.NoError(t, err)
 			xs := randFloats(r, s.rows*s.k)
 			out := &buffer{data: make([]float32, s.rows*s.n)}
-			require.NoError(t, d.BeginStep(oneSeqBatch(1)))
+			require.NoError(t, begin(d, oneSeqBatch(1)))
 			d.Linear(out, &buffer{data: xs}, w, s.rows)
 			require.NoError(t, d.ReadFloats(nil, out))
 			wf := w.(*weight).bf
@@ -691,7 +714,7 @@ func TestRMSNormSIMDMatchesGo(t *testing.T) {
 				d := New(opts)
 				w, err := d.UploadWeight("norm", device.F32, []int{tc.width}, raw)
 				require.NoError(t, err)
-				require.NoError(t, d.BeginStep(oneSeqBatch(1)))
+				require.NoError(t, begin(d, oneSeqBatch(1)))
 				out := &buffer{data: make([]float32, tc.rows*tc.width)}
 				d.RMSNorm(out, &buffer{data: xs}, w, tc.rows, 1e-6)
 				require.NoError(t, d.ReadFloats(nil, out))
@@ -764,7 +787,8 @@ func TestAttentionBF16TileUnits(t *testing.T) {
 		}
 		var worst, worstShort float64
 		for half := range 2 {
-			b := &scheduler.Batch{BlockSize: bs, BlockTableStride: stride, QueryStarts: []int32{0}}
+			var sb step.Builder
+			sb.Reset(bs, stride)
 			var kb, vb, qb []float32
 			type query struct{ seq, pos int }
 			var qs []query
@@ -773,20 +797,16 @@ func TestAttentionBF16TileUnits(t *testing.T) {
 				if half == 1 {
 					lo, hi = n/2, n
 				}
+				sb.Add(make([]int32, n), lo, hi, tables[s], 0)
 				for p := lo; p < hi; p++ {
-					b.TokenIDs = append(b.TokenIDs, 0)
-					b.Positions = append(b.Positions, int32(p))
-					b.Slots = append(b.Slots, tables[s][p/bs]*bs+int32(p%bs))
 					kb, vb = append(kb, exactK[s][p]...), append(vb, exactV[s][p]...)
 					qb = append(qb, randFloats(r, heads*hd)...)
 					qs = append(qs, query{s, p})
 				}
-				b.QueryStarts = append(b.QueryStarts, int32(len(b.TokenIDs)))
-				b.ContextLens = append(b.ContextLens, int32(hi))
-				b.BlockTables = append(b.BlockTables, tables[s]...)
 			}
+			b := sb.Step()
 			rows := len(b.TokenIDs)
-			require.NoError(t, d.BeginStep(b))
+			require.NoError(t, d.BeginStep(b, cache))
 			d.WriteKV(cache, 0, &buffer{data: kb}, &buffer{data: vb}, rows)
 			out := &buffer{data: make([]float32, rows*heads*hd)}
 			d.attnKPack = nil

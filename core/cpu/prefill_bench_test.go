@@ -13,7 +13,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // processCPUNanos is the CPU time of the whole process from /proc/self/stat
@@ -35,20 +35,20 @@ func processCPUNanos() int64 {
 
 // prefillBatch lays out one sequence of n prompt tokens in blocks of 16,
 // asking for the last token's logits.
-func prefillBatch(n, vocab int) *scheduler.Batch {
+func prefillBatch(n, vocab int) *step.Step {
 	const bs = 16
-	nb := (n + bs - 1) / bs
-	b := &scheduler.Batch{BlockSize: bs, QueryStarts: []int32{0, int32(n)}, BlockTableStride: nb,
-		ContextLens: []int32{int32(n)}, LogitsRows: []int32{int32(n - 1)}, LogitsSeqs: []int32{0}}
-	for i := range nb {
-		b.BlockTables = append(b.BlockTables, int32(i))
+	blocks := make([]int32, (n+bs-1)/bs)
+	for i := range blocks {
+		blocks[i] = int32(i)
 	}
-	for p := range n {
-		b.TokenIDs = append(b.TokenIDs, int32((p*7919+13)%vocab))
-		b.Positions = append(b.Positions, int32(p))
-		b.Slots = append(b.Slots, int32(p))
+	tokens := make([]int32, n)
+	for p := range tokens {
+		tokens[p] = int32((p*7919 + 13) % vocab)
 	}
-	return b
+	var b step.Builder
+	b.Reset(bs, 0)
+	b.Add(tokens, 0, n, blocks, 1)
+	return b.Step()
 }
 
 // timedDevice adds up the wall time of each kind of operation.

@@ -14,10 +14,7 @@
 package device
 
 import (
-	"errors"
-	"fmt"
-
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // DType is the element type of a weight tensor as it is stored on disk.
@@ -59,7 +56,23 @@ type KVCacheSpec struct {
 
 // Bytes is the memory the cache occupies for keys and values in float32.
 func (s KVCacheSpec) Bytes() int64 {
-	return 2 * 4 * int64(s.Layers) * int64(s.NumBlocks) * int64(s.BlockSize) * int64(s.KVHeads) * int64(s.HeadDim)
+	return 2 * 4 * int64(s.Layers) * s.LayerFloats()
+}
+
+// SlotFloats is the size of one token's keys (or values) in one layer:
+// KVHeads x HeadDim float32s.
+func (s KVCacheSpec) SlotFloats() int { return s.KVHeads * s.HeadDim }
+
+// LayerFloats is the size of one layer's keys (or values): every slot of
+// every block. Each device lays a layer out in its own order (see its
+// kvcache.go) but always in this many float32s.
+func (s KVCacheSpec) LayerFloats() int64 {
+	return int64(s.NumBlocks) * int64(s.BlockSize) * int64(s.SlotFloats())
+}
+
+// Shape is what step.Validate checks a step's block tables against.
+func (s KVCacheSpec) Shape() step.CacheShape {
+	return step.CacheShape{NumBlocks: s.NumBlocks, BlockSize: s.BlockSize}
 }
 
 // Device runs the operations of a Qwen3 forward pass.
@@ -74,7 +87,7 @@ func (s KVCacheSpec) Bytes() int64 {
 // Row-wise operations take the number of rows to process; the shapes of
 // weights give the other dimensions. Operations that depend on the step's
 // tokens (Embed, RoPE, WriteKV, Attention, GatherRows) read the metadata of
-// the Batch passed to the last BeginStep.
+// the step passed to the last BeginStep.
 type Device interface {
 	// Name describes the device, e.g. "cpu (2 threads)" or "webgpu (swiftshader)".
 	Name() string
@@ -88,8 +101,11 @@ type Device interface {
 	// NewKVCache allocates a paged KV cache.
 	NewKVCache(spec KVCacheSpec) (KVCache, error)
 
-	// BeginStep starts a model step over b.
-	BeginStep(b *scheduler.Batch) error
+	// BeginStep starts a model step over s, whose keys and values live in
+	// cache. It validates s against the cache (step.Validate), the one check
+	// of the step's metadata: later operations trust it. WriteKV and
+	// Attention must then be given this same cache.
+	BeginStep(s *step.Step, cache KVCache) error
 
 	// Embed writes row TokenIDs[i] of table ([vocab, hidden]) to row i of out.
 	Embed(out Buffer, table Weight)
@@ -123,87 +139,4 @@ type Device interface {
 	// ArgmaxRows returns the index of the largest of cols elements in each of
 	// rows rows of src (lowest index on ties), running what is recorded first.
 	ArgmaxRows(src Buffer, rows, cols int) ([]int32, error)
-}
-
-// ErrBadBatch reports a scheduler.Batch whose fields contradict each other.
-var ErrBadBatch = errors.New("inconsistent batch")
-
-// ValidateBatch checks the invariants every Device relies on, so that a
-// malformed batch is rejected with a clear error before any kernel indexes
-// memory with it: matching lengths, query ranges that partition the tokens,
-// positions inside each sequence's context, block tables that cover the
-// context, slots that agree with the block tables, and logits rows that name
-// tokens of the step. It does not know the cache size; devices check block
-// ids against their cache.
-func ValidateBatch(b *scheduler.Batch) error {
-	if b == nil {
-		return fmt.Errorf("%w: nil batch", ErrBadBatch)
-	}
-	n := len(b.TokenIDs)
-	if n == 0 {
-		return fmt.Errorf("%w: no tokens", ErrBadBatch)
-	}
-	if len(b.Positions) != n || len(b.Slots) != n {
-		return fmt.Errorf("%w: %d tokens but %d positions and %d slots", ErrBadBatch, n, len(b.Positions), len(b.Slots))
-	}
-	seqs := len(b.QueryStarts) - 1
-	if seqs < 1 {
-		return fmt.Errorf("%w: QueryStarts has %d entries, want at least 2", ErrBadBatch, len(b.QueryStarts))
-	}
-	if b.Seqs != nil && len(b.Seqs) != seqs {
-		return fmt.Errorf("%w: %d sequences but %d query ranges", ErrBadBatch, len(b.Seqs), seqs)
-	}
-	if len(b.ContextLens) != seqs {
-		return fmt.Errorf("%w: %d query ranges but %d context lengths", ErrBadBatch, seqs, len(b.ContextLens))
-	}
-	if b.BlockSize <= 0 || b.BlockTableStride <= 0 {
-		return fmt.Errorf("%w: block size %d, block table stride %d", ErrBadBatch, b.BlockSize, b.BlockTableStride)
-	}
-	if len(b.BlockTables) != seqs*b.BlockTableStride {
-		return fmt.Errorf("%w: block tables hold %d entries, want %d sequences x stride %d",
-			ErrBadBatch, len(b.BlockTables), seqs, b.BlockTableStride)
-	}
-	if b.QueryStarts[0] != 0 || int(b.QueryStarts[seqs]) != n {
-		return fmt.Errorf("%w: QueryStarts run from %d to %d, want 0 to %d", ErrBadBatch, b.QueryStarts[0], b.QueryStarts[seqs], n)
-	}
-	bs := int64(b.BlockSize)
-	for i := range seqs {
-		lo, hi := b.QueryStarts[i], b.QueryStarts[i+1]
-		if hi <= lo {
-			return fmt.Errorf("%w: sequence %d has query range [%d, %d)", ErrBadBatch, i, lo, hi)
-		}
-		ctx := int64(b.ContextLens[i])
-		if ctx <= 0 || ctx > int64(b.BlockTableStride)*bs {
-			return fmt.Errorf("%w: sequence %d has context length %d, block tables hold at most %d",
-				ErrBadBatch, i, ctx, int64(b.BlockTableStride)*bs)
-		}
-		table := b.BlockTables[i*b.BlockTableStride : (i+1)*b.BlockTableStride]
-		for k := range (ctx + bs - 1) / bs {
-			if table[k] < 0 {
-				return fmt.Errorf("%w: sequence %d has no block %d for context length %d", ErrBadBatch, i, k, ctx)
-			}
-		}
-		for j := lo; j < hi; j++ {
-			p := int64(b.Positions[j])
-			if p < 0 || p >= ctx {
-				return fmt.Errorf("%w: token %d of sequence %d at position %d, context length %d", ErrBadBatch, j, i, p, ctx)
-			}
-			if want := int64(table[p/bs])*bs + p%bs; int64(b.Slots[j]) != want {
-				return fmt.Errorf("%w: token %d (sequence %d, position %d) has slot %d, block table says %d",
-					ErrBadBatch, j, i, p, b.Slots[j], want)
-			}
-		}
-	}
-	if len(b.LogitsSeqs) != len(b.LogitsRows) {
-		return fmt.Errorf("%w: %d logits rows but %d logits sequences", ErrBadBatch, len(b.LogitsRows), len(b.LogitsSeqs))
-	}
-	for k, r := range b.LogitsRows {
-		if r < 0 || int(r) >= n {
-			return fmt.Errorf("%w: logits row %d names token %d of %d", ErrBadBatch, k, r, n)
-		}
-		if s := b.LogitsSeqs[k]; s < 0 || int(s) >= seqs || r < b.QueryStarts[s] || r >= b.QueryStarts[s+1] {
-			return fmt.Errorf("%w: logits row %d (token %d) is not in sequence %d", ErrBadBatch, k, r, s)
-		}
-	}
-	return nil
 }

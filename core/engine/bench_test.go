@@ -10,6 +10,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
 	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // constModel returns the same full-vocabulary row for every request, at no
@@ -23,7 +24,7 @@ type constModel struct {
 func (m *constModel) VocabSize() int                     { return len(m.row) }
 func (m *constModel) KVBytesPerToken() int64             { return 1 }
 func (m *constModel) NewKVCache(numBlocks, bs int) error { return nil }
-func (m *constModel) Forward(b *scheduler.Batch) ([]float32, error) {
+func (m *constModel) Forward(b *step.Step) ([]float32, error) {
 	m.out = m.out[:0]
 	for range b.LogitsRows {
 		m.out = append(m.out, m.row...)

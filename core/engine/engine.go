@@ -45,6 +45,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
 	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sequence"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // Errors callers tell apart. Several are the scheduler's and block
@@ -73,10 +74,10 @@ var (
 // Model is the network the engine runs. *qwen3.Model satisfies it through
 // Qwen3Model.
 type Model interface {
-	// Forward runs one step over b and returns len(b.LogitsRows) rows of
-	// VocabSize logits, row k for token b.LogitsRows[k], having written
-	// every token's keys and values to the KV cache at b.Slots.
-	Forward(b *scheduler.Batch) ([]float32, error)
+	// Forward runs step s and returns len(s.LogitsRows) rows of VocabSize
+	// logits, row k for token s.LogitsRows[k], having written every
+	// token's keys and values to the KV cache at s.Slots.
+	Forward(s *step.Step) ([]float32, error)
 	// VocabSize is the number of logits per row.
 	VocabSize() int
 	// NewKVCache allocates the paged KV cache that batches index.
@@ -92,7 +93,7 @@ type Model interface {
 // a full row of logits per request.
 type ArgmaxModel interface {
 	Model
-	ForwardArgmax(b *scheduler.Batch) ([]int32, error)
+	ForwardArgmax(s *step.Step) ([]int32, error)
 }
 
 // Tokenizer turns text into token ids and back. *tokenizer.Tokenizer
@@ -456,7 +457,7 @@ func (e *Engine) step() ([]routed, error) {
 		}
 	}
 	greedy := e.argmax != nil
-	for _, si := range b.LogitsSeqs {
+	for _, si := range b.Step.LogitsSeqs {
 		seq := b.Seqs[si]
 		r := e.reqs[seq.ID]
 		if r != nil && (!fastGreedy(&r.params) || r.suppress(seq) != nil) {
@@ -474,14 +475,14 @@ func (e *Engine) step() ([]routed, error) {
 	var argmax []int32
 	var err error
 	if greedy {
-		argmax, err = e.argmax.ForwardArgmax(b)
-		if err == nil && len(argmax) != len(b.LogitsRows) {
-			err = fmt.Errorf("model returned %d tokens for %d rows", len(argmax), len(b.LogitsRows))
+		argmax, err = e.argmax.ForwardArgmax(b.Step)
+		if err == nil && len(argmax) != len(b.Step.LogitsRows) {
+			err = fmt.Errorf("model returned %d tokens for %d rows", len(argmax), len(b.Step.LogitsRows))
 		}
 	} else {
-		logits, err = e.model.Forward(b)
-		if err == nil && len(logits) != len(b.LogitsRows)*e.vocab {
-			err = fmt.Errorf("model returned %d logits for %d rows of %d", len(logits), len(b.LogitsRows), e.vocab)
+		logits, err = e.model.Forward(b.Step)
+		if err == nil && len(logits) != len(b.Step.LogitsRows)*e.vocab {
+			err = fmt.Errorf("model returned %d logits for %d rows of %d", len(logits), len(b.Step.LogitsRows), e.vocab)
 		}
 	}
 
@@ -501,12 +502,12 @@ func (e *Engine) step() ([]routed, error) {
 
 	// Sample every row with its request's own parameters and random
 	// source, so that a request's tokens do not depend on its batch.
-	n := len(b.LogitsRows)
+	n := len(b.Step.LogitsRows)
 	sampled := slices.Grow(e.sampled[:0], n)[:n]
 	e.sampled = sampled
 	rows := slices.Grow(e.rows[:0], n)[:n]
 	e.rows = rows
-	for k, si := range b.LogitsSeqs {
+	for k, si := range b.Step.LogitsSeqs {
 		seq := b.Seqs[si]
 		rows[k] = rowWork{r: e.reqs[seq.ID], seq: seq}
 		if rows[k].r == nil || seq.Status() != sequence.Running {
@@ -545,7 +546,7 @@ func (e *Engine) step() ([]routed, error) {
 	}
 
 	now := e.cfg.Clock()
-	for k, si := range b.LogitsSeqs {
+	for k, si := range b.Step.LogitsSeqs {
 		seq := b.Seqs[si]
 		r := e.reqs[seq.ID]
 		if r == nil {

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // fakeModel is a deterministic stand-in for a transformer that really uses
@@ -69,7 +69,7 @@ func (m *fakeModel) NewKVCache(numBlocks, blockSize int) error {
 	return nil
 }
 
-func (m *fakeModel) contexts(b *scheduler.Batch) ([][]int32, error) {
+func (m *fakeModel) contexts(b *step.Step) ([][]int32, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.steps++
@@ -110,7 +110,7 @@ func (m *fakeModel) contexts(b *scheduler.Batch) ([][]int32, error) {
 	return ctxs, nil
 }
 
-func (m *fakeModel) Forward(b *scheduler.Batch) ([]float32, error) {
+func (m *fakeModel) Forward(b *step.Step) ([]float32, error) {
 	ctxs, err := m.contexts(b)
 	if err != nil {
 		return nil, err
@@ -125,7 +125,7 @@ func (m *fakeModel) Forward(b *scheduler.Batch) ([]float32, error) {
 // argmaxModel adds ForwardArgmax to a fakeModel.
 type argmaxModel struct{ *fakeModel }
 
-func (m argmaxModel) ForwardArgmax(b *scheduler.Batch) ([]int32, error) {
+func (m argmaxModel) ForwardArgmax(b *step.Step) ([]int32, error) {
 	ctxs, err := m.contexts(b)
 	if err != nil {
 		return nil, err

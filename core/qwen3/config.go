@@ -1,6 +1,6 @@
 // Package qwen3 implements the Qwen3 decoder-only transformer over a
 // device.Device: it parses Hugging Face configs, loads checkpoints, and runs
-// one forward step over a scheduler.Batch (several sequences, prefill chunks
+// one forward step over a step.Step (several sequences, prefill chunks
 // and decodes mixed, with a paged KV cache).
 //
 // The package never does arithmetic on tensors itself: every operation of

@@ -7,8 +7,7 @@ import (
 	"testing"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
-	"github.com/nano-vllm-go/nano-vllm-go/core/device"
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 	"github.com/stretchr/testify/require"
 )
 
@@ -133,15 +132,15 @@ func TestForwardBadInput(t *testing.T) {
 	require.NoError(t, m.NewKVCache(4, 16))
 	for _, tc := range []struct {
 		name   string
-		edit   func(b *scheduler.Batch)
+		edit   func(b *step.Step)
 		target error
 	}{
-		{"token outside vocab", func(b *scheduler.Batch) { b.TokenIDs[1] = 512 }, ErrBadInput},
-		{"block outside cache", func(b *scheduler.Batch) { b.BlockTables[0] = 4; b.Slots = []int32{64, 65, 66} }, ErrBadInput},
-		{"block size", func(b *scheduler.Batch) { b.BlockSize = 8; b.Slots = []int32{0, 1, 2} }, ErrBadInput},
-		{"slot disagrees", func(b *scheduler.Batch) { b.Slots[2] = 7 }, device.ErrBadBatch},
-		{"logits row", func(b *scheduler.Batch) { b.LogitsRows[0] = 3 }, device.ErrBadBatch},
-		{"position beyond context", func(b *scheduler.Batch) { b.ContextLens[0] = 2 }, device.ErrBadBatch},
+		{"token outside vocab", func(b *step.Step) { b.TokenIDs[1] = 512 }, ErrBadInput},
+		{"block outside cache", func(b *step.Step) { b.BlockTables[0] = 4; b.Slots = []int32{64, 65, 66} }, step.ErrInvalid},
+		{"block size", func(b *step.Step) { b.BlockSize = 8; b.Slots = []int32{0, 1, 2} }, step.ErrInvalid},
+		{"slot disagrees", func(b *step.Step) { b.Slots[2] = 7 }, step.ErrInvalid},
+		{"logits row", func(b *step.Step) { b.LogitsRows[0] = 3 }, step.ErrInvalid},
+		{"position beyond context", func(b *step.Step) { b.ContextLens[0] = 2 }, step.ErrInvalid},
 	} {
 		b := (&allocator{blockSize: 16, numBlocks: 4}).batch([]part{{seq: good(), n: 3, logits: true}})
 		tc.edit(b)

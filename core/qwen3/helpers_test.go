@@ -3,7 +3,7 @@ package qwen3
 import (
 	"testing"
 
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 	"github.com/stretchr/testify/require"
 )
 
@@ -40,16 +40,12 @@ type part struct {
 	allLogits bool
 }
 
-// batch builds the scheduler.Batch for parts by hand, allocating blocks as
+// batch builds the step for parts with a step.Builder, allocating blocks as
 // the sequences grow, and marks the tokens computed.
-func (a *allocator) batch(parts []part) *scheduler.Batch {
-	b := &scheduler.Batch{BlockSize: a.blockSize, QueryStarts: []int32{0}}
-	stride := 1
+func (a *allocator) batch(parts []part) *step.Step {
+	var b step.Builder
+	b.Reset(a.blockSize, 0)
 	for _, p := range parts {
-		stride = max(stride, (p.seq.computed+p.n+a.blockSize-1)/a.blockSize)
-	}
-	b.BlockTableStride = stride
-	for i, p := range parts {
 		s := p.seq
 		end := s.computed + p.n
 		for len(s.blocks)*a.blockSize < end {
@@ -59,26 +55,17 @@ func (a *allocator) batch(parts []part) *scheduler.Batch {
 			s.blocks = append(s.blocks, a.next)
 			a.next++
 		}
-		for pos := s.computed; pos < end; pos++ {
-			if p.allLogits || (p.logits && pos == end-1) {
-				b.LogitsRows = append(b.LogitsRows, int32(len(b.TokenIDs)))
-				b.LogitsSeqs = append(b.LogitsSeqs, int32(i))
-			}
-			b.TokenIDs = append(b.TokenIDs, s.tokens[pos])
-			b.Positions = append(b.Positions, int32(pos))
-			b.Slots = append(b.Slots, s.blocks[pos/a.blockSize]*int32(a.blockSize)+int32(pos%a.blockSize))
+		logits := 0
+		switch {
+		case p.allLogits:
+			logits = p.n
+		case p.logits:
+			logits = 1
 		}
-		b.QueryStarts = append(b.QueryStarts, int32(len(b.TokenIDs)))
-		b.ContextLens = append(b.ContextLens, int32(end))
-		row := make([]int32, stride)
-		for k := range row {
-			row[k] = -1
-		}
-		copy(row, s.blocks)
-		b.BlockTables = append(b.BlockTables, row...)
+		b.Add(s.tokens, s.computed, end, s.blocks, logits)
 		s.computed = end
 	}
-	return b
+	return b.Step()
 }
 
 // greedyRun generates steps tokens for every prompt, all in the same

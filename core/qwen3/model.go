@@ -7,15 +7,15 @@ import (
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // ErrNoKVCache is returned by Forward before NewKVCache has been called.
 var ErrNoKVCache = errors.New("qwen3: no KV cache allocated")
 
-// ErrBadInput reports a batch the model cannot run: a token id outside the
-// vocabulary, a position beyond max_position_embeddings, a block size that
-// differs from the cache's.
+// ErrBadInput reports a step the model cannot run: a token id outside the
+// vocabulary, a position beyond max_position_embeddings. (A step that
+// contradicts itself or the KV cache is a step.ErrInvalid.)
 var ErrBadInput = errors.New("qwen3: bad input")
 
 // TensorFunc returns the checkpoint tensor with the given Hugging Face name.
@@ -286,30 +286,18 @@ func (m *Model) ensure(tokens, rows int) error {
 	return nil
 }
 
-// check rejects batches this model cannot run.
-func (m *Model) check(b *scheduler.Batch) error {
-	if m.cache == nil {
-		return ErrNoKVCache
-	}
-	if err := device.ValidateBatch(b); err != nil {
-		return fmt.Errorf("qwen3: %w", err)
-	}
-	spec := m.cache.Spec()
-	if b.BlockSize != spec.BlockSize {
-		return fmt.Errorf("%w: batch block size %d, KV cache block size %d", ErrBadInput, b.BlockSize, spec.BlockSize)
-	}
-	for i, id := range b.TokenIDs {
+// check rejects steps this model cannot run: token ids outside the
+// vocabulary, positions past max_position_embeddings. The step's own
+// consistency and its fit with the KV cache are the device's BeginStep's
+// to check.
+func (m *Model) check(s *step.Step) error {
+	for i, id := range s.TokenIDs {
 		if id < 0 || int(id) >= m.cfg.VocabSize {
 			return fmt.Errorf("%w: token %d has id %d, vocab size is %d", ErrBadInput, i, id, m.cfg.VocabSize)
 		}
-		if p := b.Positions[i]; int(p) >= m.cfg.MaxPositionEmbeddings {
+		if p := s.Positions[i]; int(p) >= m.cfg.MaxPositionEmbeddings {
 			return fmt.Errorf("%w: token %d at position %d, max_position_embeddings is %d",
 				ErrBadInput, i, p, m.cfg.MaxPositionEmbeddings)
-		}
-	}
-	for i, blk := range b.BlockTables {
-		if int(blk) >= spec.NumBlocks {
-			return fmt.Errorf("%w: block table entry %d is block %d, cache has %d", ErrBadInput, i, blk, spec.NumBlocks)
 		}
 	}
 	return nil
@@ -318,16 +306,19 @@ func (m *Model) check(b *scheduler.Batch) error {
 // run records one step on the device: every layer over all tokens of b,
 // then the final norm and output projection for the LogitsRows tokens,
 // leaving the logits in m.logits.
-func (m *Model) run(b *scheduler.Batch) error {
+func (m *Model) run(b *step.Step) error {
+	if m.cache == nil {
+		return ErrNoKVCache
+	}
+	if err := m.dev.BeginStep(b, m.cache); err != nil {
+		return fmt.Errorf("qwen3: %w", err)
+	}
 	if err := m.check(b); err != nil {
 		return err
 	}
 	n, r := b.NumTokens(), len(b.LogitsRows)
 	if err := m.ensure(n, r); err != nil {
 		return err
-	}
-	if err := m.dev.BeginStep(b); err != nil {
-		return fmt.Errorf("qwen3: %w", err)
 	}
 	d, c := m.dev, m.cfg
 	H, I := c.HiddenSize, c.IntermediateSize
@@ -386,7 +377,7 @@ func (m *Model) run(b *scheduler.Batch) error {
 // len(b.LogitsRows) rows of VocabSize float32s, row k for token
 // b.LogitsRows[k]. Every token's keys and values are written to the KV
 // cache at b.Slots, so later steps can attend to them.
-func (m *Model) Forward(b *scheduler.Batch) ([]float32, error) {
+func (m *Model) Forward(b *step.Step) ([]float32, error) {
 	if err := m.run(b); err != nil {
 		return nil, err
 	}
@@ -400,7 +391,7 @@ func (m *Model) Forward(b *scheduler.Batch) ([]float32, error) {
 // ForwardArgmax runs one step like Forward and returns, for each LogitsRows
 // entry, the id of the largest logit (the lowest id on ties): greedy
 // decoding without copying logits off the device.
-func (m *Model) ForwardArgmax(b *scheduler.Batch) ([]int32, error) {
+func (m *Model) ForwardArgmax(b *step.Step) ([]int32, error) {
 	if err := m.run(b); err != nil {
 		return nil, err
 	}

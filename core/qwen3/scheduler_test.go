@@ -45,7 +45,7 @@ func TestSchedulerSteps(t *testing.T) {
 				if b.NumTokens() == 0 {
 					continue
 				}
-				ids, err := m.ForwardArgmax(b)
+				ids, err := m.ForwardArgmax(b.Step)
 				require.NoError(t, err)
 				require.NoError(t, sched.Postprocess(b, ids))
 				for _, s := range seqs {

@@ -17,9 +17,9 @@ func decodingScheduler(b *testing.B, n, promptLen int) *Scheduler {
 		add(b, s, uint64(i+1), span(i*promptLen, promptLen))
 	}
 	sampled := make([]int32, n)
-	for s.Stats().Running < n || s.batch.NumTokens() != n {
+	for s.Stats().Running < n || s.out.NumTokens() != n {
 		bt := s.Schedule()
-		require.NoError(b, s.Postprocess(bt, sampled[:len(bt.LogitsRows)]))
+		require.NoError(b, s.Postprocess(bt, sampled[:len(bt.Step.LogitsRows)]))
 		s.Schedule()
 	}
 	return s

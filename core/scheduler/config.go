@@ -21,9 +21,9 @@ var (
 	ErrUnknownRequest = errors.New("unknown request")
 	// ErrDuplicateRequest reports an Add whose id is already live.
 	ErrDuplicateRequest = errors.New("duplicate request id")
-	// ErrStaleBatch reports a Postprocess of a batch that is not the one
-	// the last Schedule returned, or that was already postprocessed.
-	ErrStaleBatch = errors.New("stale batch")
+	// ErrStalePlan reports a Postprocess of a plan that is not the one the
+	// last Schedule returned, or that was already postprocessed.
+	ErrStalePlan = errors.New("stale plan")
 )
 
 // Policy decides the order in which sequences are served.

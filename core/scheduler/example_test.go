@@ -27,16 +27,16 @@ func Example() {
 	for step := 1; sched.HasUnfinished(); step++ {
 		b := sched.Schedule()
 		// A model would run b here and return one row of logits per
-		// entry of b.LogitsRows.
-		sampled := make([]int32, len(b.LogitsRows))
-		for k, row := range b.LogitsRows {
-			sampled[k] = b.TokenIDs[row] + 1
+		// entry of b.Step.LogitsRows.
+		sampled := make([]int32, len(b.Step.LogitsRows))
+		for k, row := range b.Step.LogitsRows {
+			sampled[k] = b.Step.TokenIDs[row] + 1
 		}
-		fmt.Printf("step %d: positions %v, logits for %d sequences\n", step, b.Positions, len(b.LogitsRows))
+		fmt.Printf("step %d: positions %v, logits for %d sequences\n", step, b.Step.Positions, len(b.Step.LogitsRows))
 		if err := sched.Postprocess(b, sampled); err != nil {
 			panic(err)
 		}
-		for _, i := range b.LogitsSeqs {
+		for _, i := range b.Step.LogitsSeqs {
 			if seq := b.Seqs[i]; seq.NumOutputTokens() == 3 {
 				fmt.Printf("request %d: %v\n", seq.ID, seq.Output())
 				if err := sched.Finish(seq, sequence.Length); err != nil {

@@ -69,24 +69,24 @@ func newFakeModel(t testing.TB, numBlocks, blockSize, vocab int) *fakeModel {
 }
 
 // step runs the batch and returns one sampled token per logits row.
-func (f *fakeModel) step(b *Batch) []int32 {
+func (f *fakeModel) step(b *Plan) []int32 {
 	t := f.t
 	n := b.NumTokens()
-	require.Len(t, b.Positions, n)
-	require.Len(t, b.Slots, n)
-	require.Len(t, b.QueryStarts, len(b.Seqs)+1)
-	require.Len(t, b.ContextLens, len(b.Seqs))
-	require.Len(t, b.BlockTables, len(b.Seqs)*b.BlockTableStride)
-	require.Equal(t, int32(n), b.QueryStarts[len(b.Seqs)])
-	require.Len(t, b.LogitsSeqs, len(b.LogitsRows))
+	require.Len(t, b.Step.Positions, n)
+	require.Len(t, b.Step.Slots, n)
+	require.Len(t, b.Step.QueryStarts, len(b.Seqs)+1)
+	require.Len(t, b.Step.ContextLens, len(b.Seqs))
+	require.Len(t, b.Step.BlockTables, len(b.Seqs)*b.Step.BlockTableStride)
+	require.Equal(t, int32(n), b.Step.QueryStarts[len(b.Seqs)])
+	require.Len(t, b.Step.LogitsSeqs, len(b.Step.LogitsRows))
 	f.tokens += n
-	bs := int32(b.BlockSize)
+	bs := int32(b.Step.BlockSize)
 	// ctxAt[i] is sequence i's context sum after its last token this step.
 	// The per-token checks use plain comparisons: testify's reflection
 	// would dominate the simulation's run time.
 	ctxAt := make([]uint64, len(b.Seqs))
 	for i := range b.Seqs {
-		table := b.BlockTables[i*b.BlockTableStride : (i+1)*b.BlockTableStride]
+		table := b.Step.BlockTables[i*b.Step.BlockTableStride : (i+1)*b.Step.BlockTableStride]
 		slotOf := func(pos int32) int32 {
 			id := table[pos/bs]
 			if id < 0 {
@@ -94,49 +94,49 @@ func (f *fakeModel) step(b *Batch) []int32 {
 			}
 			return id*bs + pos%bs
 		}
-		lo, hi := b.QueryStarts[i], b.QueryStarts[i+1]
+		lo, hi := b.Step.QueryStarts[i], b.Step.QueryStarts[i+1]
 		if lo >= hi {
 			t.Fatalf("sequence %d has no tokens", i)
 		}
-		first := b.Positions[lo]
+		first := b.Step.Positions[lo]
 		// Attention reads every earlier position from the cache.
 		var ctx uint64
 		for q := range first {
 			ctx += f.kv[slotOf(q)] * weight(int(q))
 		}
 		for j := lo; j < hi; j++ {
-			pos := b.Positions[j]
+			pos := b.Step.Positions[j]
 			if pos != first+(j-lo) {
 				t.Fatalf("sequence %d: token %d at position %d, want %d (consecutive)", i, j, pos, first+(j-lo))
 			}
-			if slot := slotOf(pos); b.Slots[j] != slot {
-				t.Fatalf("sequence %d: position %d has slot %d, block table says %d", i, pos, b.Slots[j], slot)
+			if slot := slotOf(pos); b.Step.Slots[j] != slot {
+				t.Fatalf("sequence %d: position %d has slot %d, block table says %d", i, pos, b.Step.Slots[j], slot)
 			}
-			v := kvValue(b.TokenIDs[j], int(pos), ctx)
-			f.kv[b.Slots[j]] = v
+			v := kvValue(b.Step.TokenIDs[j], int(pos), ctx)
+			f.kv[b.Step.Slots[j]] = v
 			ctx += v * weight(int(pos))
 		}
-		if b.ContextLens[i] != b.Positions[hi-1]+1 {
-			t.Fatalf("sequence %d: context length %d after position %d", i, b.ContextLens[i], b.Positions[hi-1])
+		if b.Step.ContextLens[i] != b.Step.Positions[hi-1]+1 {
+			t.Fatalf("sequence %d: context length %d after position %d", i, b.Step.ContextLens[i], b.Step.Positions[hi-1])
 		}
 		ctxAt[i] = ctx
 	}
 	f.sampled = f.sampled[:0]
 	rows := 0
 	for i, seq := range b.Seqs {
-		last := b.QueryStarts[i+1] - 1
-		wantsLogits := int(b.ContextLens[i]) == seq.Len()
+		last := b.Step.QueryStarts[i+1] - 1
+		wantsLogits := int(b.Step.ContextLens[i]) == seq.Len()
 		if !wantsLogits {
 			f.chunked++
-			f.maxChunk = max(f.maxChunk, int(b.QueryStarts[i+1]-b.QueryStarts[i]))
+			f.maxChunk = max(f.maxChunk, int(b.Step.QueryStarts[i+1]-b.Step.QueryStarts[i]))
 			continue
 		}
-		if rows >= len(b.LogitsRows) || b.LogitsRows[rows] != last || b.LogitsSeqs[rows] != int32(i) {
-			t.Fatalf("sequence %d finished its prompt at row %d: logits rows %v, sequences %v", i, last, b.LogitsRows, b.LogitsSeqs)
+		if rows >= len(b.Step.LogitsRows) || b.Step.LogitsRows[rows] != last || b.Step.LogitsSeqs[rows] != int32(i) {
+			t.Fatalf("sequence %d finished its prompt at row %d: logits rows %v, sequences %v", i, last, b.Step.LogitsRows, b.Step.LogitsSeqs)
 		}
 		f.sampled = append(f.sampled, nextToken(ctxAt[i], f.vocab))
 		rows++
 	}
-	require.Equal(t, len(b.LogitsRows), rows, "logits rows for sequences still prefilling")
+	require.Equal(t, len(b.Step.LogitsRows), rows, "logits rows for sequences still prefilling")
 	return f.sampled
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sequence"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // propRun drives a scheduler over a small pool with long random sequences
@@ -118,6 +119,9 @@ func (p *propRun) op() {
 		}
 		require.LessOrEqual(t, b.NumTokens(), p.s.Config().MaxBatchedTokens)
 		require.LessOrEqual(t, b.NumSeqs(), p.s.Config().MaxSeqs)
+		if b.NumTokens() > 0 {
+			require.NoError(t, b.Step.Validate(step.CacheShape{NumBlocks: p.m.NumBlocks(), BlockSize: p.bs}))
+		}
 		sampled := slices.Clone(p.model.step(b))
 		if r.IntN(16) == 0 {
 			return // the step is dropped; the next Schedule repeats it
@@ -129,7 +133,7 @@ func (p *propRun) op() {
 			p.ended(victim)
 		}
 		require.NoError(t, p.s.Postprocess(b, sampled))
-		for _, row := range b.LogitsSeqs {
+		for _, row := range b.Step.LogitsSeqs {
 			seq := b.Seqs[row]
 			if seq.IsFinished() {
 				if _, ok := p.live[seq.ID]; ok { // reached MaxModelLen

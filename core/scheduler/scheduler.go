@@ -2,9 +2,9 @@
 // continuous batching with chunked prefill, prefix caching and preemption,
 // over the paged KV memory of package block.
 //
-// Every step the engine calls Schedule, runs the model on the Batch it
-// returns, samples one token for each of the batch's logits rows, and hands
-// them back with Postprocess. Between steps it applies its stop conditions
+// Every step the engine calls Schedule, runs the model on the step.Step of
+// the Plan it returns, samples one token for each of the step's logits rows,
+// and hands them back with Postprocess. Between steps it applies its stop conditions
 // with Finish and cancels requests with Abort. Sequences join and leave the
 // batch at every step: nothing waits for the slowest request of a batch.
 package scheduler
@@ -17,6 +17,7 @@ import (
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sequence"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // Stats are the scheduler's counters.
@@ -49,11 +50,12 @@ type Scheduler struct {
 	dirtyWaiting, dirtyRunning bool
 	live                       map[uint64]*sequence.Sequence
 
-	// The step being built, and the batch handed out, reused every step.
-	plan        []planned
+	// The step being built, and the plan handed out, reused every step.
+	planned     []planned
 	budget      int
 	preempted   bool // the step being built preempted a sequence
-	batch       Batch
+	out         Plan
+	builder     step.Builder
 	pending     bool
 	preemptions int64
 }
@@ -186,9 +188,9 @@ func (s *Scheduler) finish(seq *sequence.Sequence, reason sequence.FinishReason,
 // preempt frees a running sequence's blocks and queues it for
 // recomputation. If it is part of the step being built, it leaves it.
 func (s *Scheduler) preempt(seq *sequence.Sequence) {
-	if i := slices.IndexFunc(s.plan, func(p planned) bool { return p.seq == seq }); i >= 0 {
-		s.budget += s.plan[i].n
-		s.plan = slices.Delete(s.plan, i, i+1)
+	if i := slices.IndexFunc(s.planned, func(p planned) bool { return p.seq == seq }); i >= 0 {
+		s.budget += s.planned[i].n
+		s.planned = slices.Delete(s.planned, i, i+1)
 	}
 	s.blocks.Free(&seq.Blocks)
 	if err := seq.Preempt(); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sequence"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 func newScheduler(t testing.TB, cfg Config, numBlocks, blockSize int) *Scheduler {
@@ -44,24 +45,21 @@ func add(t testing.TB, s *Scheduler, id uint64, prompt []int32) *sequence.Sequen
 }
 
 // stepWith runs one step and postprocesses it with the given samples.
-func stepWith(t testing.TB, s *Scheduler, sampled ...int32) *Batch {
+func stepWith(t testing.TB, s *Scheduler, sampled ...int32) *Plan {
 	t.Helper()
 	b := s.Schedule()
 	require.NoError(t, s.Postprocess(b, sampled))
 	return b
 }
 
-// batchView is the part of a Batch a device reads, for comparisons.
-type batchView struct {
-	TokenIDs, Positions, Slots, QueryStarts, ContextLens, BlockTables []int32
-	Stride                                                            int
-	LogitsRows, LogitsSeqs                                            []int32
-}
-
-func view(b *Batch) batchView {
+// view is a deep copy of a plan's step, the part a device reads, for
+// comparisons across steps.
+func view(b *Plan) step.Step {
 	c := func(s []int32) []int32 { return append([]int32{}, s...) }
-	return batchView{c(b.TokenIDs), c(b.Positions), c(b.Slots), c(b.QueryStarts), c(b.ContextLens), c(b.BlockTables),
-		b.BlockTableStride, c(b.LogitsRows), c(b.LogitsSeqs)}
+	st := b.Step
+	return step.Step{TokenIDs: c(st.TokenIDs), Positions: c(st.Positions), Slots: c(st.Slots), TokenSeqs: c(st.TokenSeqs),
+		QueryStarts: c(st.QueryStarts), ContextLens: c(st.ContextLens), BlockTables: c(st.BlockTables),
+		BlockTableStride: st.BlockTableStride, BlockSize: st.BlockSize, LogitsRows: c(st.LogitsRows), LogitsSeqs: c(st.LogitsSeqs)}
 }
 
 func ids(seqs []*sequence.Sequence) []uint64 {
@@ -84,17 +82,19 @@ func TestBatchLayout(t *testing.T) {
 	// (blocks 2, 3): 8 tokens. Only a is done prefilling.
 	b1 := s.Schedule()
 	require.Equal(t, []uint64{1, 2}, ids(b1.Seqs))
-	require.Equal(t, 4, b1.BlockSize)
-	require.Equal(t, batchView{
-		TokenIDs:    []int32{10, 11, 12, 13, 14, 15, 20, 21},
-		Positions:   []int32{0, 1, 2, 3, 4, 5, 0, 1},
-		Slots:       []int32{0, 1, 2, 3, 4, 5, 8, 9},
-		QueryStarts: []int32{0, 6, 8},
-		ContextLens: []int32{6, 2},
-		BlockTables: []int32{0, 1, 2, 3},
-		Stride:      2,
-		LogitsRows:  []int32{5},
-		LogitsSeqs:  []int32{0},
+	require.Equal(t, 4, b1.Step.BlockSize)
+	require.Equal(t, step.Step{
+		TokenIDs:         []int32{10, 11, 12, 13, 14, 15, 20, 21},
+		Positions:        []int32{0, 1, 2, 3, 4, 5, 0, 1},
+		Slots:            []int32{0, 1, 2, 3, 4, 5, 8, 9},
+		TokenSeqs:        []int32{0, 0, 0, 0, 0, 0, 1, 1},
+		QueryStarts:      []int32{0, 6, 8},
+		ContextLens:      []int32{6, 2},
+		BlockTables:      []int32{0, 1, 2, 3},
+		BlockTableStride: 2,
+		BlockSize:        4,
+		LogitsRows:       []int32{5},
+		LogitsSeqs:       []int32{0},
 	}, view(b1))
 	require.NoError(t, s.Postprocess(b1, []int32{100}))
 	require.Equal(t, []int32{100}, a.Output())
@@ -103,33 +103,35 @@ func TestBatchLayout(t *testing.T) {
 
 	// Step 2: a decodes 100 at position 6; b prefills its last 3 tokens.
 	b2 := s.Schedule()
-	require.Equal(t, batchView{
-		TokenIDs:    []int32{100, 22, 23, 24},
-		Positions:   []int32{6, 2, 3, 4},
-		Slots:       []int32{6, 10, 11, 12},
-		QueryStarts: []int32{0, 1, 4},
-		ContextLens: []int32{7, 5},
-		BlockTables: []int32{0, 1, 2, 3},
-		Stride:      2,
-		LogitsRows:  []int32{0, 3},
-		LogitsSeqs:  []int32{0, 1},
+	require.Equal(t, step.Step{
+		TokenIDs:         []int32{100, 22, 23, 24},
+		Positions:        []int32{6, 2, 3, 4},
+		Slots:            []int32{6, 10, 11, 12},
+		TokenSeqs:        []int32{0, 1, 1, 1},
+		QueryStarts:      []int32{0, 1, 4},
+		ContextLens:      []int32{7, 5},
+		BlockTables:      []int32{0, 1, 2, 3},
+		BlockTableStride: 2,
+		BlockSize:        4,
+		LogitsRows:       []int32{0, 3},
+		LogitsSeqs:       []int32{0, 1},
 	}, view(b2))
 	require.NoError(t, s.Postprocess(b2, []int32{101, 200}))
 
 	// Step 3: both decode.
 	b3 := stepWith(t, s, 102, 201)
-	require.Equal(t, []int32{101, 200}, b3.TokenIDs)
-	require.Equal(t, []int32{7, 5}, b3.Positions)
-	require.Equal(t, []int32{7, 13}, b3.Slots)
-	require.Equal(t, []int32{8, 6}, b3.ContextLens)
+	require.Equal(t, []int32{101, 200}, b3.Step.TokenIDs)
+	require.Equal(t, []int32{7, 5}, b3.Step.Positions)
+	require.Equal(t, []int32{7, 13}, b3.Step.Slots)
+	require.Equal(t, []int32{8, 6}, b3.Step.ContextLens)
 
 	// Step 4: a's position 8 opens block 4; tables are padded with -1.
 	b4 := s.Schedule()
-	require.Equal(t, []int32{102, 201}, b4.TokenIDs)
-	require.Equal(t, []int32{8, 6}, b4.Positions)
-	require.Equal(t, []int32{16, 14}, b4.Slots)
-	require.Equal(t, 3, b4.BlockTableStride)
-	require.Equal(t, []int32{0, 1, 4, 2, 3, -1}, b4.BlockTables)
+	require.Equal(t, []int32{102, 201}, b4.Step.TokenIDs)
+	require.Equal(t, []int32{8, 6}, b4.Step.Positions)
+	require.Equal(t, []int32{16, 14}, b4.Step.Slots)
+	require.Equal(t, 3, b4.Step.BlockTableStride)
+	require.Equal(t, []int32{0, 1, 4, 2, 3, -1}, b4.Step.BlockTables)
 	require.NoError(t, s.Postprocess(b4, []int32{103, 202}))
 	require.Equal(t, []int32{100, 101, 102, 103}, a.Output())
 	require.Equal(t, []int32{200, 201, 202}, b.Output())
@@ -144,22 +146,22 @@ func TestChunkedPrefill(t *testing.T) {
 		logits   bool
 	}{{0, 8, false}, {8, 8, false}, {16, 4, true}} {
 		b := s.Schedule()
-		require.Equal(t, span(int(want.first), int(want.n)), b.TokenIDs)
-		require.Equal(t, span(int(want.first), int(want.n)), b.Positions)
-		require.Equal(t, []int32{want.first + want.n}, b.ContextLens)
+		require.Equal(t, span(int(want.first), int(want.n)), b.Step.TokenIDs)
+		require.Equal(t, span(int(want.first), int(want.n)), b.Step.Positions)
+		require.Equal(t, []int32{want.first + want.n}, b.Step.ContextLens)
 		var sampled []int32
 		if want.logits {
-			require.Equal(t, []int32{want.n - 1}, b.LogitsRows)
+			require.Equal(t, []int32{want.n - 1}, b.Step.LogitsRows)
 			sampled = []int32{99}
 		} else {
-			require.Empty(t, b.LogitsRows)
+			require.Empty(t, b.Step.LogitsRows)
 		}
 		require.NoError(t, s.Postprocess(b, sampled))
 	}
 	require.Equal(t, []int32{99}, seq.Output())
 	b := s.Schedule()
-	require.Equal(t, []int32{99}, b.TokenIDs, "then it decodes")
-	require.Equal(t, []int32{20}, b.Positions)
+	require.Equal(t, []int32{99}, b.Step.TokenIDs, "then it decodes")
+	require.Equal(t, []int32{20}, b.Step.Positions)
 }
 
 func TestDecodesGoBeforePrefill(t *testing.T) {
@@ -175,7 +177,7 @@ func TestDecodesGoBeforePrefill(t *testing.T) {
 	for range 3 {
 		b = stepWith(t, s, 9)
 		require.Equal(t, []uint64{2, 1}, ids(b.Seqs), "the decode goes first")
-		require.Equal(t, []int32{0, 1, 4}, b.QueryStarts, "the prefill takes the rest of the budget")
+		require.Equal(t, []int32{0, 1, 4}, b.Step.QueryStarts, "the prefill takes the rest of the budget")
 	}
 	require.Equal(t, []int32{7, 8, 9, 9, 9}, dec.Output())
 }
@@ -203,9 +205,9 @@ func TestPrefixCacheHitsCountAsComputed(t *testing.T) {
 			require.Equal(t, tt.wantCached, second.NumCached)
 			require.Equal(t, tt.wantCached, second.NumComputed)
 			// Only the uncached tail is computed, and its logits are read.
-			require.Equal(t, tt.second[tt.wantCached:], b.TokenIDs[1:])
-			require.Equal(t, span(tt.wantCached, len(tt.second)-tt.wantCached), b.Positions[1:])
-			require.Equal(t, []int32{0, int32(b.NumTokens() - 1)}, b.LogitsRows)
+			require.Equal(t, tt.second[tt.wantCached:], b.Step.TokenIDs[1:])
+			require.Equal(t, span(tt.wantCached, len(tt.second)-tt.wantCached), b.Step.Positions[1:])
+			require.Equal(t, []int32{0, int32(b.NumTokens() - 1)}, b.Step.LogitsRows)
 			nShared := tt.wantCached / 4
 			require.Equal(t, first.Blocks.Blocks()[:nShared], second.Blocks.Blocks()[:nShared])
 			require.NoError(t, s.Postprocess(b, []int32{2, 3}))
@@ -270,8 +272,8 @@ func TestPreemptedSequenceIsRecomputed(t *testing.T) {
 	nb := s.Schedule()
 	require.Equal(t, []uint64{2}, ids(nb.Seqs))
 	require.Equal(t, 2, b.NumCached)
-	require.Equal(t, []int32{12, 13, 60}, nb.TokenIDs)
-	require.Equal(t, []int32{2, 3, 4}, nb.Positions)
+	require.Equal(t, []int32{12, 13, 60}, nb.Step.TokenIDs)
+	require.Equal(t, []int32{2, 3, 4}, nb.Step.Positions)
 	require.NoError(t, s.Postprocess(nb, []int32{61}))
 	require.Equal(t, []int32{60, 61}, b.Output())
 }
@@ -374,7 +376,7 @@ func TestAbortInEveryState(t *testing.T) {
 					break
 				}
 				b := s.Schedule()
-				require.NoError(t, s.Postprocess(b, make([]int32, len(b.LogitsRows))))
+				require.NoError(t, s.Postprocess(b, make([]int32, len(b.Step.LogitsRows))))
 			}
 			require.Equal(t, sequence.Preempted, seq.Status())
 			return seq
@@ -400,7 +402,7 @@ func TestAbortInEveryState(t *testing.T) {
 			for range 10 {
 				b := s.Schedule()
 				require.NotContains(t, b.Seqs, seq)
-				require.NoError(t, s.Postprocess(b, make([]int32, len(b.LogitsRows))))
+				require.NoError(t, s.Postprocess(b, make([]int32, len(b.Step.LogitsRows))))
 			}
 		})
 	}
@@ -428,9 +430,9 @@ func TestPostprocessRejectsMisuse(t *testing.T) {
 	add(t, s, 1, span(0, 3))
 	b := s.Schedule()
 	require.ErrorContains(t, s.Postprocess(b, nil), "1 logits rows")
-	require.ErrorIs(t, s.Postprocess(&Batch{}, nil), ErrStaleBatch)
+	require.ErrorIs(t, s.Postprocess(&Plan{}, nil), ErrStalePlan)
 	require.NoError(t, s.Postprocess(b, []int32{1}))
-	require.ErrorIs(t, s.Postprocess(b, []int32{1}), ErrStaleBatch, "twice")
+	require.ErrorIs(t, s.Postprocess(b, []int32{1}), ErrStalePlan, "twice")
 }
 
 func TestScheduleAgainRepeatsAnUnfinishedStep(t *testing.T) {
@@ -446,7 +448,7 @@ func TestMaxModelLenFinishesWithLength(t *testing.T) {
 	seq := add(t, s, 1, span(0, 4))
 	stepWith(t, s, 1) // 5 tokens
 	b := stepWith(t, s, 2)
-	require.Equal(t, []int32{4}, b.Positions)
+	require.Equal(t, []int32{4}, b.Step.Positions)
 	require.True(t, seq.IsFinished())
 	require.Equal(t, sequence.Length, seq.FinishReason())
 	require.Equal(t, 6, seq.Len())
@@ -455,7 +457,7 @@ func TestMaxModelLenFinishesWithLength(t *testing.T) {
 	// A prompt of exactly MaxModelLen tokens still gets its one token.
 	full := add(t, s, 2, span(0, 6))
 	b = stepWith(t, s, 3)
-	require.Equal(t, int32(5), b.Positions[len(b.Positions)-1])
+	require.Equal(t, int32(5), b.Step.Positions[len(b.Step.Positions)-1])
 	require.Equal(t, []int32{3}, full.Output())
 	require.Equal(t, sequence.Length, full.FinishReason())
 }
@@ -504,7 +506,7 @@ func TestPriorityPolicy(t *testing.T) {
 		b := s.Schedule()
 		require.Equal(t, sequence.Preempted, low.Status())
 		require.Equal(t, []uint64{2}, ids(b.Seqs))
-		require.Equal(t, span(50, 4), b.TokenIDs)
+		require.Equal(t, span(50, 4), b.Step.TokenIDs)
 	})
 	t.Run("equal priority waits", func(t *testing.T) {
 		s := newScheduler(t, Config{MaxSeqs: 4, MaxBatchedTokens: 64, MaxModelLen: 64, Policy: Priority}, 4, 2)
@@ -522,6 +524,6 @@ func TestIdleSchedule(t *testing.T) {
 	b := s.Schedule()
 	require.Zero(t, b.NumTokens())
 	require.Zero(t, b.NumSeqs())
-	require.Equal(t, []int32{0}, b.QueryStarts)
+	require.Equal(t, []int32{0}, b.Step.QueryStarts)
 	require.NoError(t, s.Postprocess(b, nil))
 }

@@ -84,7 +84,7 @@ func simulate(t *testing.T, reqs []simRequest, cfg Config, numBlocks, blockSize,
 		require.Empty(t, b.Finished, "every request fits the pool on its own")
 		sampled := model.step(b)
 		require.NoError(t, s.Postprocess(b, sampled))
-		for _, row := range b.LogitsSeqs {
+		for _, row := range b.Step.LogitsSeqs {
 			seq := b.Seqs[row]
 			if !seq.IsFinished() && seq.NumOutputTokens() >= want[seq.ID] {
 				require.NoError(t, s.Finish(seq, sequence.Length))

@@ -14,7 +14,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // perFlush is how many copies of a kernel one benchmark iteration records
@@ -93,7 +93,7 @@ func BenchmarkKernels(b *testing.B) {
 	auto := d.threadKernels
 	for _, thr := range []bool{false, true} {
 		d.threadKernels = thr
-		require.NoError(b, d.BeginStep(seqBatch(16, [][2]int{{0, 1}})))
+		require.NoError(b, beginScratch(d, seqBatch(16, [][2]int{{0, 1}})))
 		b.Run(fmt.Sprintf("linear-gemv-thread=%v-1x%dx%d", thr, H, I), func(b *testing.B) {
 			benchKernel(b, d, y, float64(I*H*2), float64(2*H*I), func() { d.Linear(y, x, up, 1) })
 		})
@@ -101,7 +101,7 @@ func BenchmarkKernels(b *testing.B) {
 	// 2-byte loads (linear.wgsl) against 16-byte loads (linear_bf16x8.wgsl).
 	for _, noVec := range []bool{true, false} {
 		d.noVec, d.threadKernels = noVec, true
-		require.NoError(b, d.BeginStep(seqBatch(16, [][2]int{{0, 1}})))
+		require.NoError(b, beginScratch(d, seqBatch(16, [][2]int{{0, 1}})))
 		b.Run(fmt.Sprintf("linear-gemv-thread-16byte=%v-1x%dx%d", !noVec, H, I), func(b *testing.B) {
 			benchKernel(b, d, y, float64(I*H*2), float64(2*H*I), func() { d.Linear(y, x, up, 1) })
 		})
@@ -109,14 +109,14 @@ func BenchmarkKernels(b *testing.B) {
 	d.noVec = false
 	for _, thr := range []bool{false, true} {
 		d.threadKernels = thr
-		require.NoError(b, d.BeginStep(seqBatch(16, [][2]int{{0, maxRows}})))
+		require.NoError(b, beginScratch(d, seqBatch(16, [][2]int{{0, maxRows}})))
 		b.Run(fmt.Sprintf("linear-prefill-thread=%v-%dx%dx%d", thr, maxRows, H, I), func(b *testing.B) {
 			benchKernel(b, d, y, float64(I*H*2+maxRows*(H+I)*4), float64(2*maxRows*H*I), func() { d.Linear(y, x, up, maxRows) })
 		})
 	}
 	d.threadKernels = auto
 	for _, rows := range []int{1, 4, maxRows} {
-		require.NoError(b, d.BeginStep(seqBatch(16, [][2]int{{0, rows}})))
+		require.NoError(b, beginScratch(d, seqBatch(16, [][2]int{{0, rows}})))
 		kind := "gemv"
 		if rows > gemvMaxRows {
 			kind = "gemm"
@@ -125,7 +125,7 @@ func BenchmarkKernels(b *testing.B) {
 			benchKernel(b, d, y, float64(I*H*2+rows*(H+I)*4), float64(2*rows*H*I), func() { d.Linear(y, x, up, rows) })
 		})
 	}
-	require.NoError(b, d.BeginStep(seqBatch(16, [][2]int{{0, 1}})))
+	require.NoError(b, beginScratch(d, seqBatch(16, [][2]int{{0, 1}})))
 	b.Run(fmt.Sprintf("linear-gemv-lmhead-1x%dx%d", H, headRows), func(b *testing.B) {
 		benchKernel(b, d, big, float64(headRows*H*2), float64(2*H*headRows), func() { d.Linear(big, x, head, 1) })
 	})
@@ -135,7 +135,7 @@ func BenchmarkKernels(b *testing.B) {
 			require.NoError(b, err)
 		})
 	})
-	require.NoError(b, d.BeginStep(seqBatch(16, [][2]int{{0, maxRows}})))
+	require.NoError(b, beginScratch(d, seqBatch(16, [][2]int{{0, maxRows}})))
 	for _, thr := range []bool{false, true} {
 		d.threadKernels = thr
 		b.Run(fmt.Sprintf("rmsnorm-thread=%v-%dx%d", thr, maxRows, H), func(b *testing.B) {
@@ -160,7 +160,7 @@ func BenchmarkKernels(b *testing.B) {
 	for range seqs {
 		spans = append(spans, [2]int{ctx - 1, 1})
 	}
-	require.NoError(b, d.BeginStep(seqBatch(16, spans)))
+	require.NoError(b, d.BeginStep(seqBatch(16, spans), cache))
 	q, att := buf(seqs*nh*hd), buf(seqs*nh*hd)
 	for _, thr := range []bool{false, true} {
 		d.threadKernels = thr
@@ -243,13 +243,13 @@ func BenchmarkModel(b *testing.B) {
 }
 
 // blockBatch is one sequence whose blocks are first, first+1, ...
-func blockBatch(first int, starts, counts []int) *scheduler.Batch {
+func blockBatch(first int, starts, counts []int) *step.Step {
 	return multiBatch([]int{first}, starts, counts)
 }
 
 // multiBatch lays out sequences s with blocks firsts[s], firsts[s]+1, ...,
 // computing tokens [starts[s], starts[s]+counts[s]).
-func multiBatch(firsts, starts, counts []int) *scheduler.Batch {
+func multiBatch(firsts, starts, counts []int) *step.Step {
 	spans := make([][2]int, len(firsts))
 	tables := make([][]int32, len(firsts))
 	for s := range firsts {

@@ -413,6 +413,7 @@ func (d *Device) NewBuffer(n int) (device.Buffer, error) {
 
 // KVCache is a paged KV cache: one key and one value buffer per layer.
 type KVCache struct {
+	dev  *Device
 	spec device.KVCacheSpec
 	k, v []gbuf
 }
@@ -429,11 +430,11 @@ func (d *Device) NewKVCache(spec device.KVCacheSpec) (device.KVCache, error) {
 	if spec.HeadDim > 256 {
 		return nil, fmt.Errorf("%w: head_dim %d > 256 (attention.wgsl)", ErrUnsupported, spec.HeadDim)
 	}
-	per := int64(spec.NumBlocks) * int64(spec.BlockSize) * int64(spec.KVHeads) * int64(spec.HeadDim) * 4
+	per := spec.LayerFloats() * 4
 	if per > d.limits.maxBinding {
 		return nil, fmt.Errorf("%w: KV cache layer of %d bytes exceeds the %d-byte binding limit; use fewer blocks", ErrTooLarge, per, d.limits.maxBinding)
 	}
-	c := &KVCache{spec: spec}
+	c := &KVCache{dev: d, spec: spec}
 	for l := 0; l < spec.Layers; l++ {
 		k, err := d.newBuffer(per, usageStorage|usageCopySrc|usageCopyDst, fmt.Sprintf("k_cache.%d", l))
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // jsBytes copies b into a new JavaScript Uint8Array.
@@ -116,32 +116,33 @@ func TestErrors(t *testing.T) {
 	require.NoError(t, err)
 	cpuBuf, err := p.cpu.NewBuffer(16)
 	require.NoError(t, err)
+	other, err := g.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: 2, BlockSize: 16, KVHeads: 1, HeadDim: 4})
+	require.NoError(t, err)
 	ok := seqBatch(16, [][2]int{{0, 4}})
 	badToken := seqBatch(16, [][2]int{{0, 4}})
 	badToken.TokenIDs[2] = 4
 
 	for _, tc := range []struct {
 		name  string
-		batch *scheduler.Batch
+		batch *step.Step
 		run   func()
 		want  string
 	}{
 		{"buffer of another device", ok, func() { g.Linear(x, cpuBuf, w, 1) }, "not a webgpu buffer"},
 		{"buffer too small", ok, func() { g.Linear(small, x, w, 4) }, "holds 4 floats, needs 16"},
-		{"slot beyond the cache", tableBatch(16, [][2]int{{0, 4}}, [][]int32{{5}}), func() { g.WriteKV(cache, 0, x, x, 4) }, "beyond the cache"},
-		{"block beyond the cache", tableBatch(16, [][2]int{{0, 4}}, [][]int32{{2}}), func() { g.Attention(x, x, cache, 0, 1, 4) }, "block 2 of a 2-block cache"},
+		{"cache of another step", ok, func() { g.WriteKV(other, 0, x, x, 4) }, "the step's: false"},
 		{"layer beyond the cache", ok, func() { g.Attention(x, x, cache, 1, 1, 4) }, "layer 1"},
 		{"token outside the vocabulary", badToken, func() { g.Embed(x, w) }, "outside the vocabulary"},
 		{"rope of odd head_dim", ok, func() { g.RoPE(x, 4, 1, 3, 1e4) }, "head_dim 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.NoError(t, g.BeginStep(tc.batch))
+			require.NoError(t, g.BeginStep(tc.batch, cache))
 			tc.run()
 			err := g.ReadFloats(make([]float32, 4), x)
 			require.ErrorIs(t, err, ErrBadArgument)
 			require.ErrorContains(t, err, tc.want)
 			// The next step starts clean.
-			require.NoError(t, g.BeginStep(ok))
+			require.NoError(t, g.BeginStep(ok, cache))
 			require.NoError(t, g.ReadFloats(make([]float32, 4), x))
 		})
 	}
@@ -153,10 +154,20 @@ func TestErrors(t *testing.T) {
 		g2.RoPE(x2, 1, 1, 4, 1e4)
 		require.ErrorIs(t, g2.ReadFloats(make([]float32, 1), x2), ErrBadArgument)
 	})
-	t.Run("bad batch", func(t *testing.T) {
+	t.Run("bad step", func(t *testing.T) {
 		bad := seqBatch(16, [][2]int{{0, 4}})
 		bad.Positions = bad.Positions[:2]
-		require.ErrorIs(t, g.BeginStep(bad), device.ErrBadBatch)
+		require.ErrorIs(t, g.BeginStep(bad, cache), step.ErrInvalid)
+		// Block ids are checked against the cache once, at BeginStep.
+		err := g.BeginStep(tableBatch(16, [][2]int{{0, 4}}, [][]int32{{5}}), cache)
+		require.ErrorIs(t, err, step.ErrInvalid)
+		require.ErrorContains(t, err, "block 5, KV cache has 2")
+		err = g.BeginStep(tableBatch(16, [][2]int{{0, 20}}, [][]int32{{0, 2}}), cache)
+		require.ErrorContains(t, err, "block 2, KV cache has 2")
+		require.ErrorContains(t, g.BeginStep(ok, nil), "not from this webgpu device")
+		cpuCache, err := p.cpu.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: 2, BlockSize: 16, KVHeads: 1, HeadDim: 4})
+		require.NoError(t, err)
+		require.ErrorContains(t, g.BeginStep(ok, cpuCache), "not from this webgpu device")
 	})
 	t.Run("weight bytes", func(t *testing.T) {
 		_, err := g.UploadWeight("w", device.BF16, []int{4, 4}, make([]byte, 31))
@@ -184,7 +195,7 @@ func TestDeviceLost(t *testing.T) {
 	require.NoError(t, err)
 	// device.lost settles asynchronously; give the event loop a turn.
 	time.Sleep(50 * time.Millisecond)
-	require.NoError(t, g.BeginStep(seqBatch(16, [][2]int{{0, 1}})))
+	require.NoError(t, beginScratch(g, seqBatch(16, [][2]int{{0, 1}})))
 	err = g.ReadFloats(make([]float32, 4), x)
 	require.ErrorIs(t, err, ErrDeviceLost)
 	require.False(t, errors.Is(err, ErrBadArgument))
@@ -217,7 +228,7 @@ func TestProfile(t *testing.T) {
 	require.NoError(t, err)
 	y, err := g.NewBuffer(256)
 	require.NoError(t, err)
-	require.NoError(t, g.BeginStep(seqBatch(16, [][2]int{{0, 1}})))
+	require.NoError(t, beginScratch(g, seqBatch(16, [][2]int{{0, 1}})))
 	require.NoError(t, g.ProfileNext())
 	g.Linear(y, x, w, 1)
 	g.Add(y, y, 256)
@@ -233,7 +244,7 @@ func TestProfile(t *testing.T) {
 	require.Positive(t, prof[0].Duration+prof[1].Duration)
 
 	// Only the next submission is profiled.
-	require.NoError(t, g.BeginStep(seqBatch(16, [][2]int{{0, 1}})))
+	require.NoError(t, beginScratch(g, seqBatch(16, [][2]int{{0, 1}})))
 	g.Add(y, y, 256)
 	require.NoError(t, g.ReadFloats(make([]float32, 4), y))
 	require.Len(t, g.Profile(), 2)

@@ -15,7 +15,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // newGPU opens a WebGPU device for t, skipping where the browser has none.
@@ -78,7 +78,7 @@ func (p *pair) filled(vals []float32) both[device.Buffer] {
 		out device.Buffer
 		tab device.Weight
 	}{{p.gpu, b.g, tab.g}, {p.cpu, b.c, tab.c}} {
-		require.NoError(p.t, d.dev.BeginStep(one))
+		require.NoError(p.t, beginScratch(d.dev, one))
 		d.dev.Embed(d.out, d.tab)
 		require.NoError(p.t, d.dev.ReadFloats(nil, d.out))
 	}
@@ -94,10 +94,33 @@ func (p *pair) cache(spec device.KVCacheSpec) both[device.KVCache] {
 	return both[device.KVCache]{g, c}
 }
 
-func (p *pair) begin(b *scheduler.Batch) {
+// begin starts step b on both devices, for kernels that do not touch the KV
+// cache (see beginScratch).
+func (p *pair) begin(b *step.Step) {
 	p.t.Helper()
-	require.NoError(p.t, p.gpu.BeginStep(b))
-	require.NoError(p.t, p.cpu.BeginStep(b))
+	require.NoError(p.t, beginScratch(p.gpu, b))
+	require.NoError(p.t, beginScratch(p.cpu, b))
+}
+
+// beginWith starts step b on both devices over their halves of cache.
+func (p *pair) beginWith(b *step.Step, cache both[device.KVCache]) {
+	p.t.Helper()
+	require.NoError(p.t, p.gpu.BeginStep(b, cache.g))
+	require.NoError(p.t, p.cpu.BeginStep(b, cache.c))
+}
+
+// beginScratch starts step s on d for kernels that do not touch the KV
+// cache, with a scratch cache just large enough for the step's block tables.
+func beginScratch(d device.Device, s *step.Step) error {
+	nb := 1
+	for _, b := range s.BlockTables {
+		nb = max(nb, int(b)+1)
+	}
+	c, err := d.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: nb, BlockSize: s.BlockSize, KVHeads: 1, HeadDim: 1})
+	if err != nil {
+		return err
+	}
+	return d.BeginStep(s, c)
 }
 
 // check reads n floats of buf from both devices and compares them.
@@ -167,47 +190,35 @@ func randWeight(r *rand.Rand, dtype device.DType, n int, scale float32) []byte {
 	return f32Bytes(randFloats(r, n, scale))
 }
 
-// seqBatch builds a batch of whole sequences laid out in consecutive blocks
+// seqBatch builds a step of whole sequences laid out in consecutive blocks
 // of blockSize: spans[i] = {first position computed in this step, count}.
-// Sequence i's tokens are ids i*1000+pos.
-func seqBatch(blockSize int, spans [][2]int) *scheduler.Batch {
+// Sequence i's tokens are ids (i*1000+pos) % 500.
+func seqBatch(blockSize int, spans [][2]int) *step.Step {
 	return tableBatch(blockSize, spans, nil)
 }
 
 // tableBatch is seqBatch with the block of sequence i's k-th block given by
 // tables[i][k] (nil: consecutive blocks).
-func tableBatch(blockSize int, spans [][2]int, tables [][]int32) *scheduler.Batch {
-	b := &scheduler.Batch{BlockSize: blockSize, QueryStarts: []int32{0}}
-	stride := 1
-	for _, s := range spans {
-		stride = max(stride, (s[0]+s[1]+blockSize-1)/blockSize)
-	}
-	b.BlockTableStride = stride
+func tableBatch(blockSize int, spans [][2]int, tables [][]int32) *step.Step {
+	var b step.Builder
+	b.Reset(blockSize, 0)
 	next := int32(0)
 	for i, s := range spans {
 		end := s[0] + s[1]
-		row := make([]int32, stride)
-		for k := range row {
-			row[k] = -1
-			if k*blockSize < end {
-				if tables != nil {
-					row[k] = tables[i][k]
-				} else {
-					row[k] = next
-					next++
-				}
+		var blocks []int32
+		for k := 0; k*blockSize < end; k++ {
+			if tables != nil {
+				blocks = append(blocks, tables[i][k])
+			} else {
+				blocks = append(blocks, next)
+				next++
 			}
 		}
-		for pos := s[0]; pos < end; pos++ {
-			b.TokenIDs = append(b.TokenIDs, int32(i*1000+pos)%500)
-			b.Positions = append(b.Positions, int32(pos))
-			b.Slots = append(b.Slots, row[pos/blockSize]*int32(blockSize)+int32(pos%blockSize))
+		tokens := make([]int32, end)
+		for pos := range tokens {
+			tokens[pos] = int32(i*1000+pos) % 500
 		}
-		b.LogitsRows = append(b.LogitsRows, int32(len(b.TokenIDs)-1))
-		b.LogitsSeqs = append(b.LogitsSeqs, int32(i))
-		b.QueryStarts = append(b.QueryStarts, int32(len(b.TokenIDs)))
-		b.ContextLens = append(b.ContextLens, int32(end))
-		b.BlockTables = append(b.BlockTables, row...)
+		b.Add(tokens, s[0], end, blocks, 1)
 	}
-	return b
+	return b.Step()
 }

@@ -201,7 +201,7 @@ func testAttention(t *testing.T, g *Device) {
 				n := len(b.TokenIDs)
 				k := p.filled(randFloats(r, n*kvDim, 1))
 				v := p.filled(randFloats(r, n*kvDim, 1))
-				p.begin(b)
+				p.beginWith(b, cache)
 				p.gpu.WriteKV(cache.g, layer, k.g, v.g, n)
 				p.cpu.WriteKV(cache.c, layer, k.c, v.c, n)
 			}
@@ -224,7 +224,7 @@ func testAttention(t *testing.T, g *Device) {
 			v := p.filled(randFloats(r, n*kvDim, 1))
 			q := p.filled(randFloats(r, n*tc.heads*tc.headDim, 1))
 			out := p.buffer(n * tc.heads * tc.headDim)
-			p.begin(b)
+			p.beginWith(b, cache)
 			for _, d := range []struct {
 				dev        device.Device
 				c          device.KVCache

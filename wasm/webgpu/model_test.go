@@ -17,7 +17,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
 // Fixture tolerance on logits (testdata/README.md): |Δ| <= 1e-4 + 1e-4*|want|.
@@ -155,7 +155,7 @@ func TestModelPrefillLogits(t *testing.T) {
 }
 
 // promptBatch is one sequence's whole prompt in blocks 0, 1, ...
-func promptBatch(prompt []int32) *scheduler.Batch {
+func promptBatch(prompt []int32) *step.Step {
 	b := seqBatch(16, [][2]int{{0, len(prompt)}})
 	copy(b.TokenIDs, prompt)
 	return b
@@ -224,28 +224,24 @@ func greedyRun(t *testing.T, m *qwen3.Model, prompts [][]int32, steps, chunk, st
 	out := make([][]int32, len(prompts))
 	next := int32(0)
 	perDecode := int64(-1)
-	for step := 0; ; step++ {
-		b := &scheduler.Batch{BlockSize: 16, QueryStarts: []int32{0}}
+	var sb step.Builder
+	for st := 0; ; st++ {
+		sb.Reset(16, 0)
 		var owners []int
 		var ns []int
 		for i, s := range seqs {
-			if step < i*stagger || len(out[i]) == steps {
+			if st < i*stagger || len(out[i]) == steps {
 				continue
 			}
 			owners = append(owners, i)
 			ns = append(ns, min(chunk, len(s.tokens)-s.computed))
 		}
 		if len(owners) == 0 {
-			if step > len(prompts)*stagger {
+			if st > len(prompts)*stagger {
 				return out, perDecode
 			}
 			continue
 		}
-		stride := 1
-		for k, i := range owners {
-			stride = max(stride, (seqs[i].computed+ns[k]+15)/16)
-		}
-		b.BlockTableStride = stride
 		for k, i := range owners {
 			s := seqs[i]
 			end := s.computed + ns[k]
@@ -253,25 +249,14 @@ func greedyRun(t *testing.T, m *qwen3.Model, prompts [][]int32, steps, chunk, st
 				s.blocks = append(s.blocks, next)
 				next++
 			}
-			for pos := s.computed; pos < end; pos++ {
-				if pos == end-1 && end == len(s.tokens) {
-					b.LogitsRows = append(b.LogitsRows, int32(len(b.TokenIDs)))
-					b.LogitsSeqs = append(b.LogitsSeqs, int32(k))
-				}
-				b.TokenIDs = append(b.TokenIDs, s.tokens[pos])
-				b.Positions = append(b.Positions, int32(pos))
-				b.Slots = append(b.Slots, s.blocks[pos/16]*16+int32(pos%16))
+			logits := 0
+			if end == len(s.tokens) {
+				logits = 1
 			}
-			b.QueryStarts = append(b.QueryStarts, int32(len(b.TokenIDs)))
-			b.ContextLens = append(b.ContextLens, int32(end))
-			row := make([]int32, stride)
-			for j := range row {
-				row[j] = -1
-			}
-			copy(row, s.blocks)
-			b.BlockTables = append(b.BlockTables, row...)
+			sb.Add(s.tokens, s.computed, end, s.blocks, logits)
 			s.computed = end
 		}
+		b := sb.Step()
 		// A step in which every token yields logits is a step of decodes.
 		decodeOnly := len(b.LogitsRows) == len(b.TokenIDs)
 		before := dev.Stats().Crossings

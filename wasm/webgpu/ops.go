@@ -8,16 +8,17 @@ import (
 	"math"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 	"github.com/nano-vllm-go/nano-vllm-go/shaders"
 )
 
 // elementwise is the workgroup size of the one-thread-per-element kernels.
 const elementwise = 256
 
-// BeginStep validates b and lays out its metadata for the step's kernels.
-// The metadata reaches the GPU in one write when the step runs.
-func (d *Device) BeginStep(b *scheduler.Batch) error {
+// BeginStep validates b against cache and lays out its metadata for the
+// step's kernels. The metadata reaches the GPU in one write when the step
+// runs.
+func (d *Device) BeginStep(b *step.Step, cache device.KVCache) error {
 	if len(d.rec.cmds) > 0 {
 		// Commands recorded under the previous step's metadata must run
 		// against it, before it is replaced.
@@ -28,10 +29,11 @@ func (d *Device) BeginStep(b *scheduler.Batch) error {
 	d.rec.reset()
 	st := &d.rec.step
 	*st = stepMeta{}
-	if b == nil {
-		return fmt.Errorf("%w: nil batch", ErrBadArgument)
+	c, ok := cache.(*KVCache)
+	if !ok || c == nil || c.dev != d {
+		return fmt.Errorf("%w: BeginStep: cache %T is not from this webgpu device", ErrBadArgument, cache)
 	}
-	if err := device.ValidateBatch(b); err != nil {
+	if err := b.Validate(c.spec.Shape()); err != nil {
 		return fmt.Errorf("webgpu: %w", err)
 	}
 	n, s := len(b.TokenIDs), len(b.QueryStarts)-1
@@ -44,21 +46,14 @@ func (d *Device) BeginStep(b *scheduler.Batch) error {
 	st.slotOff = len(m)
 	m = append(m, b.Slots...)
 	st.seqOff = len(m)
-	for i := 0; i < s; i++ {
-		for j := b.QueryStarts[i]; j < b.QueryStarts[i+1]; j++ {
-			m = append(m, int32(i))
-		}
-	}
+	m = append(m, b.TokenSeqs...)
 	st.btOff = len(m)
 	m = append(m, b.BlockTables...)
 	st.lrOff = len(m)
 	m = append(m, b.LogitsRows...)
 	st.btStride, st.blockSize, st.nLogits = b.BlockTableStride, b.BlockSize, len(b.LogitsRows)
-	for _, p := range b.Positions {
-		st.maxPos = max(st.maxPos, int(p))
-	}
-	st.tokens, st.positions, st.slots = b.TokenIDs, b.Positions, b.Slots
-	st.queryStarts, st.blockTables = b.QueryStarts, b.BlockTables
+	st.maxPos = b.MaxPosition()
+	st.tokens, st.cache = b.TokenIDs, c
 	st.valid = true
 	d.rec.meta = m
 	d.rec.dirty = true
@@ -244,8 +239,8 @@ type ropeTable struct {
 }
 
 // ropeTable returns the cos/sin table of (theta, headDim) covering at least
-// n positions, computing it in float64 on the CPU: GPU sin and cos are not
-// accurate enough for angles of hundreds of radians.
+// n positions, computed on the CPU by device.RoPECosSin: GPU sin and cos are
+// not accurate enough for angles of hundreds of radians.
 func (d *Device) ropeTable(theta float64, headDim, n int) (*ropeTable, error) {
 	k := ropeKey{theta, headDim}
 	t := d.rope[k]
@@ -257,12 +252,14 @@ func (d *Device) ropeTable(theta float64, headDim, n int) (*ropeTable, error) {
 		size *= 2
 	}
 	half := headDim / 2
+	inv := device.RoPEInvFreq(headDim, theta)
 	data := make([]byte, 0, size*half*8)
+	var cos, sin []float32
 	for pos := 0; pos < size; pos++ {
-		for j := 0; j < half; j++ {
-			c, s := ropeCosSin(theta, headDim, pos, j)
-			data = binary.LittleEndian.AppendUint32(data, math.Float32bits(c))
-			data = binary.LittleEndian.AppendUint32(data, math.Float32bits(s))
+		cos, sin = device.RoPECosSin(cos[:0], sin[:0], inv, pos)
+		for j := range half {
+			data = binary.LittleEndian.AppendUint32(data, math.Float32bits(cos[j]))
+			data = binary.LittleEndian.AppendUint32(data, math.Float32bits(sin[j]))
 		}
 	}
 	buf, err := d.newBuffer(int64(len(data)), usageStorage|usageCopyDst, "rope")
@@ -280,16 +277,6 @@ func (d *Device) ropeTable(theta float64, headDim, n int) (*ropeTable, error) {
 	return t, nil
 }
 
-// ropeCosSin is the rotation of pair j at position pos, computed exactly as
-// the CPU device (and transformers) does: inv_freq = 1/theta^(2j/headDim) and
-// angle = pos * inv_freq in float32, then cos and sin of that angle rounded
-// from float64.
-func ropeCosSin(theta float64, headDim, pos, j int) (float32, float32) {
-	inv := 1 / float32(math.Pow(theta, float64(float32(2*j)/float32(headDim))))
-	a := float64(float32(pos) * inv)
-	return float32(math.Cos(a)), float32(math.Sin(a))
-}
-
 // WriteKV stores k and v rows at the step's slots of layer.
 func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, rows int) {
 	if !d.stepReady("WriteKV") {
@@ -297,18 +284,11 @@ func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, ro
 	}
 	c, ok := cache.(*KVCache)
 	st := &d.rec.step
-	if !ok || c == nil || layer < 0 || layer >= len(c.k) || rows > st.n {
-		d.rec.fail(fmt.Errorf("%w: WriteKV: cache %T, layer %d, rows %d (step has %d)", ErrBadArgument, cache, layer, rows, st.n))
+	if !ok || c != st.cache || layer < 0 || layer >= len(c.k) || rows > st.n {
+		d.rec.fail(fmt.Errorf("%w: WriteKV: cache %T (the step's: %v), layer %d, rows %d (step has %d)", ErrBadArgument, cache, ok && c == st.cache, layer, rows, st.n))
 		return
 	}
-	kvDim := c.spec.KVHeads * c.spec.HeadDim
-	capSlots := int32(c.spec.NumBlocks * c.spec.BlockSize)
-	for i, s := range st.slots[:rows] {
-		if s >= capSlots {
-			d.rec.fail(fmt.Errorf("%w: WriteKV: slot %d of token %d beyond the cache's %d slots", ErrBadArgument, s, i, capSlots))
-			return
-		}
-	}
+	kvDim := c.spec.SlotFloats()
 	kb, ok1 := d.act(k, rows*kvDim, "WriteKV", "k")
 	vb, ok2 := d.act(v, rows*kvDim, "WriteKV", "v")
 	if !ok1 || !ok2 {
@@ -325,17 +305,13 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 	}
 	c, ok := cache.(*KVCache)
 	st := &d.rec.step
-	if !ok || c == nil || layer < 0 || layer >= len(c.k) || rows > st.n || heads <= 0 {
-		d.rec.fail(fmt.Errorf("%w: Attention: cache %T, layer %d, heads %d, rows %d (step has %d)", ErrBadArgument, cache, layer, heads, rows, st.n))
+	if !ok || c != st.cache || layer < 0 || layer >= len(c.k) || rows > st.n || heads <= 0 {
+		d.rec.fail(fmt.Errorf("%w: Attention: cache %T (the step's: %v), layer %d, heads %d, rows %d (step has %d)", ErrBadArgument, cache, ok && c == st.cache, layer, heads, rows, st.n))
 		return
 	}
 	sp := c.spec
-	if heads%sp.KVHeads != 0 || st.blockSize != sp.BlockSize {
-		d.rec.fail(fmt.Errorf("%w: Attention: %d heads over %d KV heads, batch block size %d vs cache %d", ErrBadArgument, heads, sp.KVHeads, st.blockSize, sp.BlockSize))
-		return
-	}
-	if err := checkTables(st, rows, sp.NumBlocks); err != nil {
-		d.rec.fail(err)
+	if heads%sp.KVHeads != 0 {
+		d.rec.fail(fmt.Errorf("%w: Attention: %d heads over %d KV heads", ErrBadArgument, heads, sp.KVHeads))
 		return
 	}
 	width := heads * sp.HeadDim
@@ -344,7 +320,7 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 	if !ok1 || !ok2 {
 		return
 	}
-	scale := float32(1 / math.Sqrt(float64(sp.HeadDim)))
+	scale := device.AttentionScale(sp.HeadDim)
 	params := [16]uint32{uint32(rows), uint32(heads), uint32(sp.KVHeads), uint32(sp.HeadDim), uint32(sp.BlockSize),
 		uint32(st.posOff), uint32(st.seqOff), uint32(st.btOff), uint32(st.btStride), f32(scale)}
 	if d.threadKernels {
@@ -352,32 +328,6 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 		return
 	}
 	d.dispatch(pipeKey{"attention", "main", shaders.NoWeight}, params, grid(rows*heads), metaBinding(), o, qi, c.k[layer], c.v[layer])
-}
-
-// checkTables verifies that every block the first rows tokens attend to is
-// a valid block of a cache with numBlocks blocks, so that the kernel never
-// reads outside the cache.
-func checkTables(st *stepMeta, rows, numBlocks int) error {
-	for i := 0; i < st.s; i++ {
-		a, b := int(st.queryStarts[i]), min(int(st.queryStarts[i+1]), rows)
-		maxPos := -1
-		for j := a; j < b; j++ {
-			maxPos = max(maxPos, int(st.positions[j]))
-		}
-		if maxPos < 0 {
-			continue
-		}
-		need := maxPos/st.blockSize + 1
-		if st.blockSize <= 0 || need > st.btStride {
-			return fmt.Errorf("%w: Attention: sequence %d reaches position %d but its block table holds %d blocks of %d", ErrBadArgument, i, maxPos, st.btStride, st.blockSize)
-		}
-		for _, blk := range st.blockTables[i*st.btStride : i*st.btStride+need] {
-			if blk < 0 || int(blk) >= numBlocks {
-				return fmt.Errorf("%w: Attention: sequence %d uses block %d of a %d-block cache", ErrBadArgument, i, blk, numBlocks)
-			}
-		}
-	}
-	return nil
 }
 
 // SwiGLU computes out = silu(gate) * up over n elements.

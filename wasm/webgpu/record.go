@@ -55,8 +55,8 @@ type stepMeta struct {
 	btOff, lrOff                    int
 	btStride, blockSize, nLogits    int
 	maxPos                          int
-	tokens, positions, slots        []int32
-	queryStarts, blockTables        []int32
+	tokens                          []int32  // for Embed's vocabulary check
+	cache                           *KVCache // the cache the step was validated against
 }
 
 func (r *recorder) init() {

@@ -8,7 +8,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/sequence"
 )
 
-// Schedule builds the next step. The batch mixes, under MaxBatchedTokens
+// Schedule plans the next step. The step mixes, under MaxBatchedTokens
 // and MaxSeqs:
 //
 //  1. one token for every running sequence that is decoding;
@@ -21,17 +21,18 @@ import (
 // blocks and goes back to waiting, to be recomputed later. No sequence is
 // admitted in a step that preempted. A sequence that cannot fit even with
 // the whole pool to itself is finished with FinishReason Error and an Err
-// wrapping block.ErrOutOfBlocks, and listed in Batch.Finished.
+// wrapping block.ErrOutOfBlocks, and listed in Plan.Finished.
 //
-// The Batch and its slices are reused by the next Schedule. A batch with no
-// tokens means there is nothing to run now. Calling Schedule again without
-// Postprocess drops the previous step: its tokens are scheduled again.
-func (s *Scheduler) Schedule() *Batch {
+// The Plan, its Step and their slices are reused by the next Schedule. A
+// step with no tokens means there is nothing to run now. Calling Schedule
+// again without Postprocess drops the previous step: its tokens are
+// scheduled again.
+func (s *Scheduler) Schedule() *Plan {
 	s.compact()
-	s.plan = s.plan[:0]
+	s.planned = s.planned[:0]
 	s.budget = s.cfg.MaxBatchedTokens
-	b := &s.batch
-	b.Finished = b.Finished[:0]
+	p := &s.out
+	p.Finished = p.Finished[:0]
 
 	s.preempted = false
 	// Decodes first, so a long prefill cannot starve them.
@@ -49,7 +50,7 @@ func (s *Scheduler) Schedule() *Batch {
 			if !s.reserve(seq, n) {
 				continue
 			}
-			s.plan = append(s.plan, planned{seq, n})
+			s.planned = append(s.planned, planned{seq, n})
 			s.budget -= n
 		}
 	}
@@ -60,7 +61,7 @@ func (s *Scheduler) Schedule() *Batch {
 	}
 	s.fill()
 	s.pending = true
-	return b
+	return p
 }
 
 // reserve makes room in seq's blocks for n more tokens, preempting others
@@ -125,7 +126,7 @@ func (s *Scheduler) admit() {
 		s.compactRunning()
 		s.running = s.insertOrdered(s.running, seq)
 		n := min(seq.NumUncomputed(), s.budget)
-		s.plan = append(s.plan, planned{seq, n})
+		s.planned = append(s.planned, planned{seq, n})
 		s.budget -= n
 	}
 }
@@ -135,84 +136,56 @@ func (s *Scheduler) finishFailed(seq *sequence.Sequence, err error) {
 	if ferr := s.finish(seq, sequence.Error, err); ferr != nil {
 		panic(ferr) // seq is live and not finished
 	}
-	s.batch.Finished = append(s.batch.Finished, seq)
+	s.out.Finished = append(s.out.Finished, seq)
 }
 
-// fill writes the plan into the batch's flat arrays.
+// fill lays the planned sequences out as the plan's step.
 func (s *Scheduler) fill() {
-	b := &s.batch
-	bs := s.blocks.BlockSize()
-	b.Seqs = b.Seqs[:0]
-	b.TokenIDs, b.Positions, b.Slots = b.TokenIDs[:0], b.Positions[:0], b.Slots[:0]
-	b.QueryStarts, b.ContextLens = b.QueryStarts[:0], b.ContextLens[:0]
-	b.LogitsRows, b.LogitsSeqs = b.LogitsRows[:0], b.LogitsSeqs[:0]
-	b.BlockSize = bs
+	p := &s.out
 	stride := 0
-	for _, p := range s.plan {
-		stride = max(stride, p.seq.Blocks.Len())
+	for _, pl := range s.planned {
+		stride = max(stride, pl.seq.Blocks.Len())
 	}
-	b.BlockTableStride = stride
-	if need := len(s.plan) * stride; cap(b.BlockTables) >= need {
-		b.BlockTables = b.BlockTables[:need]
-	} else {
-		b.BlockTables = make([]int32, need)
+	s.builder.Reset(s.blocks.BlockSize(), stride)
+	p.Seqs = p.Seqs[:0]
+	for _, pl := range s.planned {
+		seq, c := pl.seq, pl.seq.NumComputed
+		p.Seqs = append(p.Seqs, seq)
+		logits := 0
+		if c+pl.n == seq.Len() {
+			logits = 1 // the prompt is all in the cache: the next token's
+		}
+		s.builder.Add(seq.TokenIDs, c, c+pl.n, seq.Blocks.Blocks(), logits)
 	}
-	for i, p := range s.plan {
-		seq, c := p.seq, p.seq.NumComputed
-		b.Seqs = append(b.Seqs, seq)
-		b.QueryStarts = append(b.QueryStarts, int32(len(b.TokenIDs)))
-		ids := seq.Blocks.Blocks()
-		if p.n == 1 { // a decode: the common case, worth its own path
-			b.TokenIDs = append(b.TokenIDs, seq.TokenIDs[c])
-			b.Positions = append(b.Positions, int32(c))
-			b.Slots = append(b.Slots, ids[c/bs]*int32(bs)+int32(c%bs))
-		} else {
-			b.TokenIDs = append(b.TokenIDs, seq.TokenIDs[c:c+p.n]...)
-			for pos := c; pos < c+p.n; pos++ {
-				b.Positions = append(b.Positions, int32(pos))
-				b.Slots = append(b.Slots, ids[pos/bs]*int32(bs)+int32(pos%bs))
-			}
-		}
-		b.ContextLens = append(b.ContextLens, int32(c+p.n))
-		row := b.BlockTables[i*stride : (i+1)*stride]
-		copy(row, ids)
-		for j := len(ids); j < stride; j++ {
-			row[j] = -1
-		}
-		if c+p.n == seq.Len() {
-			b.LogitsRows = append(b.LogitsRows, int32(len(b.TokenIDs)-1))
-			b.LogitsSeqs = append(b.LogitsSeqs, int32(i))
-		}
-	}
-	b.QueryStarts = append(b.QueryStarts, int32(len(b.TokenIDs)))
+	p.Step = s.builder.Step()
 }
 
-// Postprocess records the outcome of the step b: the tokens it computed now
-// have keys and values in the cache (and full blocks join the prefix cache),
-// and sampled[k], the token sampled from logits row k, is appended to
-// sequence b.Seqs[b.LogitsSeqs[k]].
+// Postprocess records the outcome of the step of plan p: the tokens it
+// computed now have keys and values in the cache (and full blocks join the
+// prefix cache), and sampled[k], the token sampled from logits row k, is
+// appended to sequence p.Seqs[p.Step.LogitsSeqs[k]].
 //
 // A sequence that reaches MaxModelLen is finished with reason Length. The
 // engine then applies its own stop conditions through Finish. Sequences
 // aborted since Schedule are skipped.
-func (s *Scheduler) Postprocess(b *Batch, sampled []int32) error {
-	if b != &s.batch || !s.pending {
-		return fmt.Errorf("scheduler: postprocess: %w", ErrStaleBatch)
+func (s *Scheduler) Postprocess(p *Plan, sampled []int32) error {
+	if p != &s.out || !s.pending {
+		return fmt.Errorf("scheduler: postprocess: %w", ErrStalePlan)
 	}
-	if len(sampled) != len(b.LogitsRows) {
-		return fmt.Errorf("scheduler: postprocess: %d sampled tokens for %d logits rows", len(sampled), len(b.LogitsRows))
+	if len(sampled) != len(p.Step.LogitsRows) {
+		return fmt.Errorf("scheduler: postprocess: %d sampled tokens for %d logits rows", len(sampled), len(p.Step.LogitsRows))
 	}
 	s.pending = false
-	for _, p := range s.plan {
-		seq := p.seq
+	for _, pl := range s.planned {
+		seq := pl.seq
 		if seq.Status() != sequence.Running {
 			continue
 		}
-		seq.NumComputed += p.n
+		seq.NumComputed += pl.n
 		s.blocks.Commit(&seq.Blocks, seq.TokenIDs, seq.NumComputed)
 	}
-	for k, row := range b.LogitsSeqs {
-		seq := b.Seqs[row]
+	for k, row := range p.Step.LogitsSeqs {
+		seq := p.Seqs[row]
 		if seq.Status() != sequence.Running {
 			continue
 		}
