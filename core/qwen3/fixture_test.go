@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
-	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/stretchr/testify/require"
 )
 
@@ -209,19 +208,20 @@ func TestHiddenStates(t *testing.T) {
 	hs := ref.HiddenStates
 	require.NotNil(t, hs)
 	c := ref.Cases[hs.PromptIndex]
-	m := loadModel(t, "qwen3-tiny", cpu.Options{})
+	dev := cpu.New(cpu.Options{})
+	t.Cleanup(func() { dev.Close() })
+	tr := newTracingDevice(t, dev)
+	m, err := Load(fixtureDir("qwen3-tiny"), tr, Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	require.NoError(t, m.NewKVCache(64, 16))
 	cfg := m.Config()
 	T := len(c.Prompt)
 	L := cfg.NumHiddenLayers
-	got := map[string][]float32{}
-	m.trace = func(name string, layer int, buf device.Buffer, n int) {
-		out := make([]float32, n)
-		require.NoError(t, m.dev.ReadFloats(out, buf))
-		got[name+"/"+itoa(layer+1)] = out
-	}
+	got := tr.got
 	s := newTestSeq(c.Prompt)
 	a := newAllocator(m)
-	_, err := m.Forward(a.batch([]part{{seq: s, n: T, logits: true, allLogits: true}}))
+	_, err = m.Forward(a.batch([]part{{seq: s, n: T, logits: true, allLogits: true}}))
 	require.NoError(t, err)
 
 	flat := func(v any) []float64 {

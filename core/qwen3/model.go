@@ -38,29 +38,45 @@ type Model struct {
 	gen GenerationConfig
 	dev device.Device
 
-	embed  device.Weight
-	lmHead device.Weight // == embed when tied
-	norm   device.Weight
+	embed  device.Weight // [vocab, hidden]
+	lmHead device.Weight // [vocab, hidden]; the same weight as embed when tied
+	norm   device.Weight // [hidden] the final norm
 	layers []layer
 
 	cache device.KVCache
+	act   activations
 
-	// Activation buffers for up to capTokens tokens and capRows logits rows.
-	capTokens, capRows              int
-	h, x, q, k, v, att, o, gate, up device.Buffer
-	lastHidden, logits              device.Buffer
-	closers                         []func() error
-	trace                           func(name string, layer int, buf device.Buffer, n int) // tests only
-	keepAlive                       any
+	closers   []func() error
+	keepAlive any // what the weights' bytes live in, when nothing else holds it
+}
+
+// activations are the device buffers of one step, sized for up to capTokens
+// tokens (N below) and capRows logits rows (R), grown on demand. Shapes are
+// row-major, one row per token of the step.
+type activations struct {
+	capTokens, capRows int
+
+	h        device.Buffer // [N, hidden] the residual stream
+	x        device.Buffer // [N, hidden] h normalised: the input of a block's projections
+	q        device.Buffer // [N, heads*head_dim] queries
+	k, v     device.Buffer // [N, kv_heads*head_dim] this step's keys and values, before the cache
+	att      device.Buffer // [N, heads*head_dim] attention output, all heads
+	o        device.Buffer // [N, hidden] a block's output (o_proj, down_proj), added to h
+	gate, up device.Buffer // [N, intermediate] the MLP's two projections; gate becomes silu(gate)*up
+
+	lastHidden device.Buffer // [R, hidden] the rows of h whose logits are wanted, then normalised
+	logits     device.Buffer // [R, vocab]
 }
 
 // layer holds the weights of one decoder layer.
 type layer struct {
-	inputNorm, postNorm    device.Weight
-	qProj, kProj, vProj    device.Weight
-	oProj                  device.Weight
-	qNorm, kNorm           device.Weight
-	gateProj, upProj, down device.Weight
+	inputNorm, postNorm device.Weight // [hidden]
+	qProj               device.Weight // [heads*head_dim, hidden]
+	kProj, vProj        device.Weight // [kv_heads*head_dim, hidden]
+	oProj               device.Weight // [hidden, heads*head_dim]
+	qNorm, kNorm        device.Weight // [head_dim], applied to each head
+	gateProj, upProj    device.Weight // [intermediate, hidden]
+	down                device.Weight // [hidden, intermediate]
 }
 
 // RandomPrefix marks a preset model name: "random:qwen3-0.6b" is the
@@ -248,17 +264,17 @@ func (m *Model) Close() error {
 // ensure grows the activation buffers to hold tokens tokens and rows logits
 // rows.
 func (m *Model) ensure(tokens, rows int) error {
-	c := m.cfg
-	if tokens > m.capTokens {
-		tokens = max(tokens, m.capTokens*5/4)
+	c, a := m.cfg, &m.act
+	if tokens > a.capTokens {
+		tokens = max(tokens, a.capTokens*5/4)
 		sizes := []struct {
 			dst *device.Buffer
 			n   int
 		}{
-			{&m.h, c.HiddenSize}, {&m.x, c.HiddenSize}, {&m.o, c.HiddenSize},
-			{&m.q, c.NumAttentionHeads * c.HeadDim}, {&m.att, c.NumAttentionHeads * c.HeadDim},
-			{&m.k, c.NumKeyValueHeads * c.HeadDim}, {&m.v, c.NumKeyValueHeads * c.HeadDim},
-			{&m.gate, c.IntermediateSize}, {&m.up, c.IntermediateSize},
+			{&a.h, c.HiddenSize}, {&a.x, c.HiddenSize}, {&a.o, c.HiddenSize},
+			{&a.q, c.NumAttentionHeads * c.HeadDim}, {&a.att, c.NumAttentionHeads * c.HeadDim},
+			{&a.k, c.NumKeyValueHeads * c.HeadDim}, {&a.v, c.NumKeyValueHeads * c.HeadDim},
+			{&a.gate, c.IntermediateSize}, {&a.up, c.IntermediateSize},
 		}
 		for _, s := range sizes {
 			*s.dst = nil
@@ -270,18 +286,18 @@ func (m *Model) ensure(tokens, rows int) error {
 			}
 			*s.dst = b
 		}
-		m.capTokens = tokens
+		a.capTokens = tokens
 	}
-	if rows > m.capRows {
-		m.lastHidden, m.logits = nil, nil
+	if rows > a.capRows {
+		a.lastHidden, a.logits = nil, nil
 		var err error
-		if m.lastHidden, err = m.dev.NewBuffer(rows * c.HiddenSize); err != nil {
+		if a.lastHidden, err = m.dev.NewBuffer(rows * c.HiddenSize); err != nil {
 			return fmt.Errorf("qwen3: hidden rows for %d logits: %w", rows, err)
 		}
-		if m.logits, err = m.dev.NewBuffer(rows * c.VocabSize); err != nil {
+		if a.logits, err = m.dev.NewBuffer(rows * c.VocabSize); err != nil {
 			return fmt.Errorf("qwen3: logits for %d rows: %w", rows, err)
 		}
-		m.capRows = rows
+		a.capRows = rows
 	}
 	return nil
 }
@@ -303,74 +319,83 @@ func (m *Model) check(s *step.Step) error {
 	return nil
 }
 
-// run records one step on the device: every layer over all tokens of b,
-// then the final norm and output projection for the LogitsRows tokens,
-// leaving the logits in m.logits.
-func (m *Model) run(b *step.Step) error {
+// run records one step on the device, the whole model top to bottom:
+// embed every token, run each decoder layer (attention, then MLP, each
+// adding to the residual stream h), then the final norm and the LM head
+// for the LogitsRows tokens only, leaving their logits in m.act.logits.
+func (m *Model) run(s *step.Step) error {
 	if m.cache == nil {
 		return ErrNoKVCache
 	}
-	if err := m.dev.BeginStep(b, m.cache); err != nil {
+	if err := m.dev.BeginStep(s, m.cache); err != nil {
 		return fmt.Errorf("qwen3: %w", err)
 	}
-	if err := m.check(b); err != nil {
+	if err := m.check(s); err != nil {
 		return err
 	}
-	n, r := b.NumTokens(), len(b.LogitsRows)
+	n, r := s.NumTokens(), len(s.LogitsRows)
 	if err := m.ensure(n, r); err != nil {
 		return err
 	}
-	d, c := m.dev, m.cfg
-	H, I := c.HiddenSize, c.IntermediateSize
-	nh, nkv, hd := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
-	eps := float32(c.RMSNormEps)
-	trace := m.trace
-	if trace == nil {
-		trace = func(string, int, device.Buffer, int) {}
+	m.dev.Embed(m.act.h, m.embed)
+	for i := range m.layers {
+		m.attention(i, n)
+		m.mlp(i, n)
 	}
-	d.Embed(m.h, m.embed)
-	trace("embed", -1, m.h, n*H)
-	for i, l := range m.layers {
-		d.RMSNorm(m.x, m.h, l.inputNorm, n, eps)
-		trace("input_layernorm", i, m.x, n*H)
-		d.Linear(m.q, m.x, l.qProj, n)
-		d.Linear(m.k, m.x, l.kProj, n)
-		d.Linear(m.v, m.x, l.vProj, n)
-		trace("q_proj", i, m.q, n*nh*hd)
-		trace("k_proj", i, m.k, n*nkv*hd)
-		trace("v_proj", i, m.v, n*nkv*hd)
-		// q_norm and k_norm normalise each head's slice: rows of head_dim.
-		d.RMSNorm(m.q, m.q, l.qNorm, n*nh, eps)
-		d.RMSNorm(m.k, m.k, l.kNorm, n*nkv, eps)
-		trace("q_norm", i, m.q, n*nh*hd)
-		trace("k_norm", i, m.k, n*nkv*hd)
-		d.RoPE(m.q, n, nh, hd, c.RopeTheta)
-		d.RoPE(m.k, n, nkv, hd, c.RopeTheta)
-		trace("k_rope", i, m.k, n*nkv*hd)
-		d.WriteKV(m.cache, i, m.k, m.v, n)
-		d.Attention(m.att, m.q, m.cache, i, nh, n)
-		trace("attn", i, m.att, n*nh*hd)
-		d.Linear(m.o, m.att, l.oProj, n)
-		trace("o_proj", i, m.o, n*H)
-		d.Add(m.h, m.o, n*H)
-		d.RMSNorm(m.x, m.h, l.postNorm, n, eps)
-		trace("post_attention_layernorm", i, m.x, n*H)
-		d.Linear(m.gate, m.x, l.gateProj, n)
-		d.Linear(m.up, m.x, l.upProj, n)
-		d.SwiGLU(m.gate, m.gate, m.up, n*I)
-		d.Linear(m.o, m.gate, l.down, n)
-		trace("mlp", i, m.o, n*H)
-		d.Add(m.h, m.o, n*H)
-		trace("layer", i, m.h, n*H)
+	if r > 0 {
+		m.logitsOf(r)
 	}
-	if r == 0 {
-		return nil
-	}
-	d.GatherRows(m.lastHidden, m.h, H)
-	d.RMSNorm(m.lastHidden, m.lastHidden, m.norm, r, eps)
-	trace("final_norm", -1, m.lastHidden, r*H)
-	d.Linear(m.logits, m.lastHidden, m.lmHead, r)
 	return nil
+}
+
+// attention is the first half of decoder layer i over the step's n tokens:
+//
+//	x = input_layernorm(h)
+//	q, k, v = q_norm(x·Wqᵀ), k_norm(x·Wkᵀ), x·Wvᵀ   (the norms per head)
+//	q, k = rope(q), rope(k)                        (by each token's position)
+//	cache[slots] = k, v
+//	h += o_proj(paged_attention(q, cache))
+func (m *Model) attention(i, n int) {
+	d, c, a, l := m.dev, m.cfg, &m.act, &m.layers[i]
+	eps := float32(c.RMSNormEps)
+	nh, nkv, hd := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
+	d.RMSNorm(a.x, a.h, l.inputNorm, n, eps)
+	d.Linear(a.q, a.x, l.qProj, n)
+	d.Linear(a.k, a.x, l.kProj, n)
+	d.Linear(a.v, a.x, l.vProj, n)
+	// q_norm and k_norm normalise each head's slice: rows of head_dim.
+	d.RMSNorm(a.q, a.q, l.qNorm, n*nh, eps)
+	d.RMSNorm(a.k, a.k, l.kNorm, n*nkv, eps)
+	d.RoPE(a.q, n, nh, hd, c.RopeTheta)
+	d.RoPE(a.k, n, nkv, hd, c.RopeTheta)
+	d.WriteKV(m.cache, i, a.k, a.v, n)
+	d.Attention(a.att, a.q, m.cache, i, nh, n)
+	d.Linear(a.o, a.att, l.oProj, n)
+	d.Add(a.h, a.o, n*c.HiddenSize)
+}
+
+// mlp is the second half of decoder layer i, a SwiGLU feed-forward block:
+//
+//	x = post_attention_layernorm(h)
+//	h += down_proj(silu(gate_proj(x)) * up_proj(x))
+func (m *Model) mlp(i, n int) {
+	d, c, a, l := m.dev, m.cfg, &m.act, &m.layers[i]
+	d.RMSNorm(a.x, a.h, l.postNorm, n, float32(c.RMSNormEps))
+	d.Linear(a.gate, a.x, l.gateProj, n)
+	d.Linear(a.up, a.x, l.upProj, n)
+	d.SwiGLU(a.gate, a.gate, a.up, n*c.IntermediateSize)
+	d.Linear(a.o, a.gate, l.down, n)
+	d.Add(a.h, a.o, n*c.HiddenSize)
+}
+
+// logitsOf turns the r rows of h named by the step's LogitsRows into logits:
+// only those rows go through the final norm and the (vocabulary-sized)
+// output projection.
+func (m *Model) logitsOf(r int) {
+	d, a := m.dev, &m.act
+	d.GatherRows(a.lastHidden, a.h, m.cfg.HiddenSize)
+	d.RMSNorm(a.lastHidden, a.lastHidden, m.norm, r, float32(m.cfg.RMSNormEps))
+	d.Linear(a.logits, a.lastHidden, m.lmHead, r)
 }
 
 // Forward runs one step and returns the logits of the batch's LogitsRows:
@@ -382,7 +407,7 @@ func (m *Model) Forward(b *step.Step) ([]float32, error) {
 		return nil, err
 	}
 	out := make([]float32, len(b.LogitsRows)*m.cfg.VocabSize)
-	if err := m.dev.ReadFloats(out, m.logits); err != nil {
+	if err := m.dev.ReadFloats(out, m.act.logits); err != nil {
 		return nil, fmt.Errorf("qwen3: %w", err)
 	}
 	return out, nil
@@ -396,12 +421,12 @@ func (m *Model) ForwardArgmax(b *step.Step) ([]int32, error) {
 		return nil, err
 	}
 	if len(b.LogitsRows) == 0 {
-		if err := m.dev.ReadFloats(nil, m.h); err != nil {
+		if err := m.dev.ReadFloats(nil, m.act.h); err != nil {
 			return nil, fmt.Errorf("qwen3: %w", err)
 		}
 		return []int32{}, nil
 	}
-	ids, err := m.dev.ArgmaxRows(m.logits, len(b.LogitsRows), m.cfg.VocabSize)
+	ids, err := m.dev.ArgmaxRows(m.act.logits, len(b.LogitsRows), m.cfg.VocabSize)
 	if err != nil {
 		return nil, fmt.Errorf("qwen3: %w", err)
 	}
