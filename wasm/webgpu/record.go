@@ -48,17 +48,6 @@ type recorder struct {
 	step stepMeta
 }
 
-type stepMeta struct {
-	valid                           bool
-	n, s                            int
-	tokOff, posOff, slotOff, seqOff int
-	btOff, lrOff                    int
-	btStride, blockSize, nLogits    int
-	maxPos                          int
-	tokens                          []int32  // for Embed's vocabulary check
-	cache                           *KVCache // the cache the step was validated against
-}
-
 func (r *recorder) init() {
 	r.slotIdx = map[[16]uint32]uint32{}
 }
@@ -354,3 +343,8 @@ func (d *Device) group(c *cmd) (uint32, error) {
 	d.stats.BindGroups++
 	return uint32(id), nil
 }
+
+// elementwise is the workgroup size of the one-thread-per-element kernels.
+const elementwise = 256
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }

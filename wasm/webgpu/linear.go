@@ -1,0 +1,59 @@
+//go:build js && wasm
+
+package webgpu
+
+import (
+	"fmt"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"github.com/nano-vllm-go/nano-vllm-go/shaders"
+)
+
+// Linear computes out = x · wᵀ for rows rows.
+func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
+	gw, ok := d.weight(w, "Linear")
+	if !ok {
+		return
+	}
+	if len(gw.shape) != 2 {
+		d.rec.fail(fmt.Errorf("%w: Linear: weight %s has shape %v", ErrBadArgument, gw.name, gw.shape))
+		return
+	}
+	outF, inF := gw.shape[0], gw.shape[1]
+	o, ok1 := d.act(out, rows*outF, "Linear", "out")
+	xi, ok2 := d.act(x, rows*inF, "Linear", "x")
+	if !ok1 || !ok2 {
+		return
+	}
+	if o.id == xi.id {
+		d.rec.fail(fmt.Errorf("%w: Linear: out and x are the same buffer", ErrBadArgument))
+		return
+	}
+	vec := gw.wt == shaders.WeightBF16 && inF%8 == 0 && !d.noVec
+	for _, p := range gw.parts {
+		params := [16]uint32{uint32(rows), uint32(inF), uint32(p.rows), uint32(outF), uint32(p.row0)}
+		switch {
+		case vec && d.threadKernels:
+			// Any number of rows, 8 per workgroup row of the grid.
+			g := [3]uint32{uint32(ceilDiv(p.rows, 64)), uint32(ceilDiv(rows, gemvMaxRows)), 1}
+			if g[0] > maxGridDim || g[1] > maxGridDim {
+				d.rec.fail(fmt.Errorf("%w: Linear: %dx%d output exceeds the dispatch grid", ErrTooLarge, rows, p.rows))
+				return
+			}
+			d.dispatch(pipeKey{"linear_bf16x8", "gemv_thread", shaders.NoWeight}, params, g, o, xi, p.buf)
+		case rows <= gemvMaxRows && vec:
+			d.dispatch(pipeKey{"linear_bf16x8", "gemv", shaders.NoWeight}, params, grid(p.rows), o, xi, p.buf)
+		case rows <= gemvMaxRows && d.threadKernels:
+			d.dispatch(pipeKey{"linear", "gemv_thread", gw.wt}, params, grid(ceilDiv(p.rows, 64)), o, xi, p.buf)
+		case rows <= gemvMaxRows:
+			d.dispatch(pipeKey{"linear", "gemv", gw.wt}, params, grid(p.rows), o, xi, p.buf)
+		default:
+			g := [3]uint32{uint32(ceilDiv(p.rows, 32)), uint32(ceilDiv(rows, 32)), 1}
+			if g[0] > maxGridDim || g[1] > maxGridDim {
+				d.rec.fail(fmt.Errorf("%w: Linear: %dx%d output exceeds the dispatch grid", ErrTooLarge, rows, p.rows))
+				return
+			}
+			d.dispatch(pipeKey{"linear", "gemm", gw.wt}, params, g, o, xi, p.buf)
+		}
+	}
+}
