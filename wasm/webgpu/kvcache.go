@@ -65,5 +65,5 @@ func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, ro
 		return
 	}
 	params := [16]uint32{uint32(rows), uint32(kvDim), uint32(st.slotOff)}
-	d.dispatch(pipeKey{"kv_write", "main", shaders.NoWeight}, params, grid(ceilDiv(rows*kvDim, elementwise)), metaBinding(), kb, vb, c.k[layer], c.v[layer])
+	d.dispatch(pipeKey{"kvcache", "main", shaders.NoWeight}, params, grid(ceilDiv(rows*kvDim, elementwise)), metaBinding(), kb, vb, c.k[layer], c.v[layer])
 }

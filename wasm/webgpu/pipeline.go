@@ -41,7 +41,7 @@ var kernelKinds = map[string][]int{
 	"swiglu":                      {kindParams, kindStorage, kindStorage, kindStorage},
 	"gather":                      {kindParams, kindRead, kindStorage, kindStorage},
 	"embed":                       {kindParams, kindRead, kindRead, kindStorage},
-	"kv_write":                    {kindParams, kindRead, kindStorage, kindStorage, kindStorage, kindStorage},
+	"kvcache":                     {kindParams, kindRead, kindStorage, kindStorage, kindStorage, kindStorage},
 	"rope":                        {kindParams, kindRead, kindStorage, kindRead},
 	"rmsnorm":                     {kindParams, kindStorage, kindStorage, kindRead},
 	"topk":                        {kindParams, kindStorage, kindStorage},

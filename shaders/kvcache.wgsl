@@ -1,4 +1,4 @@
-// kv_write: store each token's key and value vectors in the paged KV cache.
+// kvcache: store each token's key and value vectors in the paged KV cache.
 //
 // The cache of one layer is a flat array of slots, each KVHeads*HeadDim
 // floats; slot = blockID*BlockSize + offset comes from the scheduler's block
