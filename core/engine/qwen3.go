@@ -43,10 +43,16 @@ func NewQwen3(m *qwen3.Model, tok *tokenizer.Tokenizer, cfg Config) (*Engine, er
 }
 
 // Qwen3DefaultParams returns the sampling parameters the model recommends in
-// its generation_config.json (for Qwen3: temperature 0.6, top-k 20, top-p
-// 0.95), or greedy decoding if it does not sample.
+// its generation_config.json: DefaultParams of its GenerationConfig.
 func Qwen3DefaultParams(m *qwen3.Model) sampler.Params {
-	g := m.GenerationConfig()
+	return DefaultParams(m.GenerationConfig())
+}
+
+// DefaultParams returns the sampling parameters a generation_config.json
+// recommends (for Qwen3: temperature 0.6, top-k 20, top-p 0.95), or greedy
+// decoding if it does not sample. Every front end (the command line, the
+// browser build) takes its defaults from here.
+func DefaultParams(g qwen3.GenerationConfig) sampler.Params {
 	return sampler.FromGenerationConfig(sampler.GenerationConfig{
 		DoSample:    g.DoSample,
 		Temperature: float32(g.Temperature),

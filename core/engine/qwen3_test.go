@@ -242,6 +242,26 @@ func TestQwen3DefaultParams(t *testing.T) {
 	require.Equal(t, sampler.Params{Temperature: 0.6, TopK: 20, TopP: 0.95}, Qwen3DefaultParams(m))
 }
 
+// TestDefaultParams: the defaults every front end derives from a
+// generation config, including the one a model without
+// generation_config.json gets.
+func TestDefaultParams(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		gen  qwen3.GenerationConfig
+		want sampler.Params
+	}{
+		{"qwen3", qwen3.GenerationConfig{DoSample: true, Temperature: 0.6, TopK: 20, TopP: 0.95}, sampler.Params{Temperature: 0.6, TopK: 20, TopP: 0.95}},
+		{"no generation_config.json", qwen3.GenerationConfig{EOSTokenIDs: []int{2}, Temperature: 1, TopP: 1}, sampler.Params{}},
+		{"do_sample false is greedy", qwen3.GenerationConfig{Temperature: 0.6, TopK: 20, TopP: 0.95}, sampler.Params{}},
+		{"sampling with no temperature", qwen3.GenerationConfig{DoSample: true, TopP: 0.9}, sampler.Params{Temperature: 1, TopP: 0.9}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, DefaultParams(tt.gen))
+		})
+	}
+}
+
 // TestQwen3SeededSamplingIgnoresBatch: a seeded request samples the same
 // tokens alone and in a batch with other requests, which needs both
 // per-request random sources and logits that do not depend on the batch.
