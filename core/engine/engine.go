@@ -2,19 +2,20 @@
 // cache, the model, the sampler and the tokenizer into the loop that turns
 // prompts into text, many requests at once.
 //
-// Every Step runs one iteration of continuous batching:
+// Every Step runs one iteration of continuous batching, in five phases
+// (step.go, one function each):
 //
-//  1. requests whose context was cancelled are aborted, freeing their KV
-//     blocks at once;
-//  2. the scheduler builds a batch: one token for each decoding request
-//     plus prompt chunks of prefilling and newly admitted ones;
-//  3. the model runs the batch and returns one row of logits for every
-//     request that needs a next token;
-//  4. the sampler picks each request's token with that request's own
-//     parameters and random source;
-//  5. the scheduler records the step, and the engine applies the stop
-//     conditions (stop tokens, stop strings, length), detokenizes the new
-//     tokens and reports an Output per request.
+//  1. reap: requests whose context was cancelled are aborted, freeing their
+//     KV blocks at once;
+//  2. schedule: the scheduler plans the step: one token for each decoding
+//     request plus prompt chunks of prefilling and newly admitted ones;
+//  3. forward: the model runs the step and returns one row of logits for
+//     every request that needs a next token;
+//  4. sample: the sampler picks each request's token with that request's
+//     own parameters and random source;
+//  5. commit: the scheduler records the step, and the engine applies the
+//     stop conditions (stop tokens, stop strings, length), detokenizes the
+//     new tokens and reports an Output per request.
 //
 // Requests join and leave at every step: a short request does not wait for
 // the longest one in its batch, which is the whole point of continuous
@@ -36,7 +37,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -414,281 +414,4 @@ func (e *Engine) Step(ctx context.Context) ([]Output, error) {
 type routed struct {
 	Output
 	sink func(Output)
-}
-
-func (e *Engine) step() ([]routed, error) {
-	e.mu.Lock()
-	outs := e.pending
-	e.pending = nil
-	for id, r := range e.reqs {
-		if r.ctx.Err() != nil {
-			_ = e.abortLocked(id, context.Cause(r.ctx))
-		}
-	}
-	outs = append(outs, e.pending...)
-	e.pending = nil
-
-	b := e.sched.Schedule()
-	for _, r := range e.reqs {
-		switch r.seq.Status() {
-		case sequence.Preempted:
-			if !r.preempted {
-				r.preempted = true
-				r.metrics.Preemptions++
-			}
-		case sequence.Running:
-			r.preempted = false
-		}
-	}
-	for _, seq := range b.Finished {
-		if r := e.reqs[seq.ID]; r != nil {
-			outs = append(outs, e.finishLocked(r, sequence.Error, seq.Err()))
-		}
-	}
-	if b.NumTokens() == 0 {
-		e.mu.Unlock()
-		return outs, nil
-	}
-	for _, seq := range b.Seqs {
-		r := e.reqs[seq.ID]
-		if r != nil && !r.scheduled {
-			r.scheduled = true
-			r.metrics.CachedTokens = seq.NumCached
-		}
-	}
-	greedy := e.argmax != nil
-	for _, si := range b.Step.LogitsSeqs {
-		seq := b.Seqs[si]
-		r := e.reqs[seq.ID]
-		if r != nil && (!fastGreedy(&r.params) || r.suppress(seq) != nil) {
-			greedy = false
-			break
-		}
-	}
-	e.mu.Unlock()
-
-	// The model runs without the lock, so AddRequest and Abort do not wait
-	// for it. An Abort now frees blocks this step writes, which is safe:
-	// only the next Schedule hands them out again, and Postprocess skips
-	// the aborted sequence.
-	var logits []float32
-	var argmax []int32
-	var err error
-	if greedy {
-		argmax, err = e.argmax.ForwardArgmax(b.Step)
-		if err == nil && len(argmax) != len(b.Step.LogitsRows) {
-			err = fmt.Errorf("model returned %d tokens for %d rows", len(argmax), len(b.Step.LogitsRows))
-		}
-	} else {
-		logits, err = e.model.Forward(b.Step)
-		if err == nil && len(logits) != len(b.Step.LogitsRows)*e.vocab {
-			err = fmt.Errorf("model returned %d logits for %d rows of %d", len(logits), len(b.Step.LogitsRows), e.vocab)
-		}
-	}
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err != nil {
-		err = fmt.Errorf("engine: model step: %w", err)
-		for _, seq := range b.Seqs {
-			if r := e.reqs[seq.ID]; r != nil && !seq.IsFinished() {
-				r.err = err
-				_ = e.sched.Finish(seq, sequence.Error)
-				outs = append(outs, e.finishLocked(r, sequence.Error, nil))
-			}
-		}
-		return outs, err
-	}
-
-	// Sample every row with its request's own parameters and random
-	// source, so that a request's tokens do not depend on its batch.
-	n := len(b.Step.LogitsRows)
-	sampled := slices.Grow(e.sampled[:0], n)[:n]
-	e.sampled = sampled
-	rows := slices.Grow(e.rows[:0], n)[:n]
-	e.rows = rows
-	for k, si := range b.Step.LogitsSeqs {
-		seq := b.Seqs[si]
-		rows[k] = rowWork{r: e.reqs[seq.ID], seq: seq}
-		if rows[k].r == nil || seq.Status() != sequence.Running {
-			rows[k].r = nil // aborted while the model ran
-		}
-	}
-	if greedy {
-		for k := range rows {
-			rows[k].res.Token = argmax[k]
-		}
-	} else {
-		e.sampleRows(rows, logits)
-	}
-	var lps []*sampler.Result
-	for k := range rows {
-		w := &rows[k]
-		sampled[k] = w.res.Token
-		if w.r == nil {
-			continue
-		}
-		if w.err != nil {
-			w.r.err = fmt.Errorf("engine: sampling request %d: %w", w.r.id, w.err)
-			_ = e.sched.Finish(w.seq, sequence.Error)
-			outs = append(outs, e.finishLocked(w.r, sequence.Error, nil))
-			continue
-		}
-		if w.r.params.Logprobs > 0 {
-			if lps == nil {
-				lps = make([]*sampler.Result, n)
-			}
-			lps[k] = &w.res
-		}
-	}
-	if err := e.sched.Postprocess(b, sampled); err != nil {
-		return outs, fmt.Errorf("engine: %w", err)
-	}
-
-	now := e.cfg.Clock()
-	for k, si := range b.Step.LogitsSeqs {
-		seq := b.Seqs[si]
-		r := e.reqs[seq.ID]
-		if r == nil {
-			continue
-		}
-		if seq.NumOutputTokens() == r.metrics.GeneratedTokens {
-			continue // nothing appended: aborted or failed above
-		}
-		var lp *sampler.Result
-		if lps != nil {
-			lp = lps[k]
-		}
-		outs = append(outs, e.emitLocked(r, sampled[k], lp, now))
-	}
-	return outs, nil
-}
-
-// rowWork is one logits row to sample: the request it belongs to (nil if
-// it ended while the model ran) and the outcome.
-type rowWork struct {
-	r   *live
-	seq *sequence.Sequence
-	res sampler.Result
-	err error
-}
-
-// sampleRows samples every row of logits. Rows are independent (each has its
-// request's own random source), so they are spread over up to GOMAXPROCS
-// goroutines, each with its own Sampler and scratch buffers: the device's
-// workers are idle meanwhile, and with a 151,936-token vocabulary a large
-// batch spends milliseconds here. The outcome does not depend on the split.
-func (e *Engine) sampleRows(rows []rowWork, logits []float32) {
-	workers := min(runtime.GOMAXPROCS(0), len(rows))
-	for len(e.samplers) < workers {
-		e.samplers = append(e.samplers, sampler.New(e.vocab))
-	}
-	sample := func(s *sampler.Sampler, k int) {
-		w := &rows[k]
-		if w.r == nil {
-			return
-		}
-		row := logits[k*e.vocab : (k+1)*e.vocab]
-		h := sampler.History{Prompt: w.seq.Prompt(), Output: w.seq.Output(), Suppress: w.r.suppress(w.seq)}
-		w.res, w.err = s.Sample(row, &w.r.params, h, w.r.rng)
-	}
-	if workers <= 1 {
-		for k := range rows {
-			sample(e.samplers[0], k)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	for i := range workers {
-		wg.Go(func() {
-			// Interleaved rows balance the load when some requests use
-			// cheap greedy decoding and others full filtering.
-			for k := i; k < len(rows); k += workers {
-				sample(e.samplers[i], k)
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// fastGreedy reports whether p's token is simply the arg max of the logits.
-func fastGreedy(p *sampler.Params) bool {
-	return p.Greedy() && p.Logprobs == 0 && p.PresencePenalty == 0 && p.FrequencyPenalty == 0 &&
-		(p.RepetitionPenalty == 0 || p.RepetitionPenalty == 1)
-}
-
-// emitLocked records that r generated token, applies the stop conditions,
-// and returns the Output.
-func (e *Engine) emitLocked(r *live, token int32, lp *sampler.Result, now time.Time) routed {
-	seq := r.seq
-	r.metrics.GeneratedTokens = seq.NumOutputTokens()
-	if r.metrics.FirstToken.IsZero() {
-		r.metrics.FirstToken = now
-	}
-	r.metrics.LastToken = now
-	o := Output{ID: r.id, TokenIDs: []int32{token}}
-	if lp != nil {
-		o.Logprobs = []sampler.Result{*lp}
-	}
-
-	reason := sequence.NotFinished
-	switch {
-	case slices.Contains(r.stopIDs, token):
-		// The stop token's own text is never shown, as in vLLM. (Below
-		// MinTokens the sampler never picks one.)
-		reason = sequence.Stop
-	case r.decoder != nil && seq.NumOutputTokens() < r.params.MinTokens:
-		// Too early to stop: the text bypasses the stop-string matcher.
-		o.Text = r.decoder.Push(token)
-	case r.decoder != nil:
-		text, stopped := r.stop.Push(r.decoder.Push(token))
-		o.Text = text
-		if stopped {
-			reason = sequence.StopString
-			if r.params.IncludeStopStrInOutput {
-				o.Text += r.stop.Matched()
-			}
-		}
-	}
-	if reason == sequence.NotFinished {
-		switch {
-		case seq.IsFinished(): // the scheduler ends sequences at the maximum length
-			reason = seq.FinishReason()
-		case r.params.MaxTokens > 0 && seq.NumOutputTokens() >= r.params.MaxTokens:
-			reason = sequence.Length
-		}
-	}
-	if reason == sequence.NotFinished {
-		o.Metrics = r.metrics
-		return routed{o, r.sink}
-	}
-	if !seq.IsFinished() {
-		_ = e.sched.Finish(seq, reason)
-	}
-	fin := e.finishLocked(r, reason, nil)
-	fin.TokenIDs, fin.Logprobs = o.TokenIDs, o.Logprobs
-	fin.Text = o.Text + fin.Text
-	return fin
-}
-
-// finishLocked removes r from the engine and returns its final Output,
-// carrying any text still held back by the decoder or the stop matcher.
-// err, or else r.err, explains reasons Aborted and Error.
-func (e *Engine) finishLocked(r *live, reason sequence.FinishReason, err error) routed {
-	delete(e.reqs, r.id)
-	if err == nil {
-		err = r.err
-	}
-	r.metrics.Finished = e.cfg.Clock()
-	o := Output{ID: r.id, Finished: true, FinishReason: reason, Err: err, Metrics: r.metrics}
-	if r.decoder != nil && reason != sequence.StopString {
-		text, _ := r.stop.Push(r.decoder.Flush())
-		if !r.stop.Stopped() {
-			// What was held back as a possible stop string's start, which
-			// now never will be completed.
-			text += r.stop.Flush()
-		}
-		o.Text = text
-	}
-	return routed{o, r.sink}
 }
