@@ -74,21 +74,6 @@ func (d *Device) RoPE(x device.Buffer, rows, heads, headDim int, theta float64) 
 	})
 }
 
-// layerCache resolves the cache argument of WriteKV and Attention: it must
-// be the cache the step was validated against in BeginStep.
-func (d *Device) layerCache(op string, c device.KVCache, layer int) *kvCache {
-	kc, ok := c.(*kvCache)
-	switch {
-	case !ok || kc != d.cache:
-		d.fail("%s: cache %T is not the one BeginStep was given", op, c)
-		return nil
-	case layer < 0 || layer >= kc.spec.Layers:
-		d.fail("%s: layer %d of a %d-layer cache", op, layer, kc.spec.Layers)
-		return nil
-	}
-	return kc
-}
-
 // WriteKV implements device.Device.
 func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, rows int) {
 	if !d.ok("WriteKV") {

@@ -9,12 +9,10 @@
 package cpu
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"runtime"
 	"sync"
-	"unsafe"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/nano-vllm-go/nano-vllm-go/core/step"
@@ -36,54 +34,6 @@ type Options struct {
 	// units. The zero value, PrecisionFloat32, keeps results within float32
 	// rounding of exact (the reference the fixtures check).
 	Precision Precision
-}
-
-// Precision selects how matmuls on the AMX tile units, which multiply only
-// bf16, treat float32 activations.
-type Precision uint8
-
-const (
-	// PrecisionFloat32 splits each activation into three bf16 parts whose
-	// sum is exact: three tile products per product, float32 accuracy.
-	PrecisionFloat32 Precision = iota
-	// PrecisionBF16 rounds each activation to the nearest bf16, as
-	// PyTorch's bf16 inference does: one tile product, about three times
-	// the matmul speed, each activation off by up to 2^-9 relative.
-	// It applies where the tile units are used: matmuls of 12 or more rows,
-	// and the attention of sequences with 32 or more query rows in a step
-	// (bf16 queries, keys, values and softmax numerators; float32 scores
-	// and sums). Smaller steps and processors without AMX stay
-	// float32-accurate.
-	PrecisionBF16
-)
-
-// String returns "float32" or "bf16".
-func (p Precision) String() string {
-	switch p {
-	case PrecisionFloat32:
-		return "float32"
-	case PrecisionBF16:
-		return "bf16"
-	}
-	return fmt.Sprintf("Precision(%d)", uint8(p))
-}
-
-// MarshalText implements encoding.TextMarshaler (so a Precision can be a
-// flag.TextVar).
-func (p Precision) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
-
-// UnmarshalText implements encoding.TextUnmarshaler: "float32" (or "fp32",
-// "f32") and "bf16" (or "bfloat16").
-func (p *Precision) UnmarshalText(text []byte) error {
-	switch string(text) {
-	case "float32", "fp32", "f32":
-		*p = PrecisionFloat32
-	case "bf16", "bfloat16":
-		*p = PrecisionBF16
-	default:
-		return fmt.Errorf("unknown precision %q (want float32 or bf16)", text)
-	}
-	return nil
 }
 
 // isa is the instruction set the kernels use.
@@ -176,23 +126,6 @@ func (d *Device) Name() string {
 // SIMD reports whether the assembly kernels are in use.
 func (d *Device) SIMD() bool { return d.isa != isaGo }
 
-// buffer is a float32 activation buffer.
-type buffer struct{ data []float32 }
-
-func (b *buffer) Len() int { return len(b.data) }
-
-// weight is a parameter tensor. Matrices stored as bf16 stay bf16 (aliasing
-// the caller's bytes, typically a memory-mapped checkpoint); everything else
-// is held as float32.
-type weight struct {
-	name  string
-	shape []int
-	bf    []uint16
-	f     []float32
-}
-
-func (w *weight) Shape() []int { return w.shape }
-
 // kvCache stores, per layer, the keys and values of every slot, grouped by
 // block and then KV head, so that the block of one head (the unit attention
 // reads) is contiguous. For slot = block*BlockSize + offset, values are
@@ -210,108 +143,6 @@ type kvCache struct {
 
 func (c *kvCache) Spec() device.KVCacheSpec { return c.spec }
 
-// UploadWeight implements device.Device. BF16 matrices are used in place:
-// data must stay valid and unmodified while the weight is in use. F16
-// tensors and all vectors are converted to float32 (copies).
-func (d *Device) UploadWeight(name string, dtype device.DType, shape []int, data []byte) (device.Weight, error) {
-	n := 1
-	for _, s := range shape {
-		if s <= 0 {
-			return nil, fmt.Errorf("cpu: weight %s: bad shape %v", name, shape)
-		}
-		n *= s
-	}
-	if len(shape) < 1 || len(shape) > 2 {
-		return nil, fmt.Errorf("cpu: weight %s: shape %v, want 1 or 2 dimensions", name, shape)
-	}
-	size := map[device.DType]int{device.F32: 4, device.BF16: 2, device.F16: 2}[dtype]
-	if size == 0 {
-		return nil, fmt.Errorf("cpu: weight %s: unsupported dtype %d", name, dtype)
-	}
-	if len(data) != n*size {
-		return nil, fmt.Errorf("cpu: weight %s: %d bytes, want %d for shape %v", name, len(data), n*size, shape)
-	}
-	w := &weight{name: name, shape: append([]int(nil), shape...)}
-	switch {
-	case dtype == device.BF16 && len(shape) == 2:
-		w.bf = uint16s(data)
-	case dtype == device.F32 && len(shape) == 2:
-		w.f = float32s(data)
-	default:
-		w.f = make([]float32, n)
-		for i := range w.f {
-			u := binary.LittleEndian.Uint16(data[2*i:])
-			switch dtype {
-			case device.BF16:
-				w.f[i] = bf16ToF32(u)
-			case device.F16:
-				w.f[i] = f16ToF32(u)
-			case device.F32:
-				w.f[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
-			}
-		}
-	}
-	return w, nil
-}
-
-// uint16s views little-endian data as uint16s without copying when the host
-// and alignment allow it.
-func uint16s(data []byte) []uint16 {
-	if littleEndian && uintptr(unsafe.Pointer(&data[0]))%2 == 0 {
-		return unsafe.Slice((*uint16)(unsafe.Pointer(&data[0])), len(data)/2)
-	}
-	out := make([]uint16, len(data)/2)
-	for i := range out {
-		out[i] = binary.LittleEndian.Uint16(data[2*i:])
-	}
-	return out
-}
-
-// float32s is uint16s for float32.
-func float32s(data []byte) []float32 {
-	if littleEndian && uintptr(unsafe.Pointer(&data[0]))%4 == 0 {
-		return unsafe.Slice((*float32)(unsafe.Pointer(&data[0])), len(data)/4)
-	}
-	out := make([]float32, len(data)/4)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
-	}
-	return out
-}
-
-var littleEndian = func() bool {
-	x := uint16(1)
-	return *(*byte)(unsafe.Pointer(&x)) == 1
-}()
-
-// f16ToF32 converts an IEEE half-precision number exactly.
-func f16ToF32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case exp == 0 && mant == 0:
-		return math.Float32frombits(sign)
-	case exp == 0:
-		v := float32(mant) / (1 << 24)
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
-}
-
-// NewBuffer implements device.Device.
-func (d *Device) NewBuffer(n int) (device.Buffer, error) {
-	if n < 0 {
-		return nil, fmt.Errorf("cpu: buffer of %d elements", n)
-	}
-	return &buffer{data: make([]float32, n)}, nil
-}
-
 // NewKVCache implements device.Device.
 func (d *Device) NewKVCache(spec device.KVCacheSpec) (device.KVCache, error) {
 	if spec.Layers <= 0 || spec.NumBlocks <= 0 || spec.BlockSize <= 0 || spec.KVHeads <= 0 || spec.HeadDim <= 0 {
@@ -324,86 +155,6 @@ func (d *Device) NewKVCache(spec device.KVCacheSpec) (device.KVCache, error) {
 		c.v[l] = make([]float32, per)
 	}
 	return c, nil
-}
-
-// BeginStep implements device.Device. It validates s against cache with
-// step.Validate and clears the error of the previous step.
-func (d *Device) BeginStep(s *step.Step, cache device.KVCache) error {
-	d.batch, d.cache, d.err = nil, nil, nil
-	d.amxPackedOf.buf = nil
-	kc, ok := cache.(*kvCache)
-	if !ok || kc == nil {
-		return fmt.Errorf("cpu: BeginStep: cache %T is not from the CPU device", cache)
-	}
-	if err := s.Validate(kc.spec.Shape()); err != nil {
-		return fmt.Errorf("cpu: %w", err)
-	}
-	d.batch, d.cache = s, kc
-	return nil
-}
-
-// fail records the first error of the step.
-func (d *Device) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("cpu: "+format, args...)
-	}
-}
-
-// ok reports whether the step may go on; it fails the step when no batch
-// is active.
-func (d *Device) ok(op string) bool {
-	if op != "Linear" {
-		d.amxPackedOf.buf = nil
-	}
-	if d.err == nil && d.batch == nil {
-		d.fail("%s outside a step (BeginStep not called or failed)", op)
-	}
-	return d.err == nil
-}
-
-// floats returns the first n elements of b, failing the step when b is not
-// a CPU buffer or is too short.
-func (d *Device) floats(op string, b device.Buffer, n int) []float32 {
-	cb, ok := b.(*buffer)
-	switch {
-	case !ok:
-		d.fail("%s: buffer %T is not from the CPU device", op, b)
-		return nil
-	case n < 0 || n > len(cb.data):
-		d.fail("%s: buffer of %d elements, need %d", op, len(cb.data), n)
-		return nil
-	}
-	return cb.data[:n]
-}
-
-func (d *Device) weight(op string, w device.Weight, dims int) *weight {
-	cw, ok := w.(*weight)
-	switch {
-	case !ok:
-		d.fail("%s: weight %T is not from the CPU device", op, w)
-		return nil
-	case len(cw.shape) != dims:
-		d.fail("%s: weight %s has shape %v, want %d dimensions", op, cw.name, cw.shape, dims)
-		return nil
-	}
-	return cw
-}
-
-// rowsParallel splits rows into chunks for the pool when there is enough
-// work to pay for the hand-off.
-func (d *Device) rowsParallel(rows, width int, fn func(r int)) {
-	if rows*width < 1<<15 || rows < 2 {
-		for r := range rows {
-			fn(r)
-		}
-		return
-	}
-	chunk := max(1, rows/(4*d.pool.threads()))
-	d.pool.run((rows+chunk-1)/chunk, func(c int) {
-		for r := c * chunk; r < min(rows, (c+1)*chunk); r++ {
-			fn(r)
-		}
-	})
 }
 
 // Embed implements device.Device.
@@ -560,19 +311,6 @@ func (d *Device) GatherRows(out, x device.Buffer, cols int) {
 	for k, r := range rows {
 		copy(os[k*cols:(k+1)*cols], xs[int(r)*cols:])
 	}
-}
-
-// ReadFloats implements device.Device.
-func (d *Device) ReadFloats(dst []float32, src device.Buffer) error {
-	if d.err != nil {
-		return d.err
-	}
-	s := d.floats("ReadFloats", src, len(dst))
-	if s == nil {
-		return d.err
-	}
-	copy(dst, s)
-	return nil
 }
 
 // ArgmaxRows implements device.Device.

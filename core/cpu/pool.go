@@ -84,3 +84,20 @@ func (p *pool) close() {
 	p.wg.Wait()
 	p.workers = nil
 }
+
+// rowsParallel splits rows into chunks for the pool when there is enough
+// work to pay for the hand-off.
+func (d *Device) rowsParallel(rows, width int, fn func(r int)) {
+	if rows*width < 1<<15 || rows < 2 {
+		for r := range rows {
+			fn(r)
+		}
+		return
+	}
+	chunk := max(1, rows/(4*d.pool.threads()))
+	d.pool.run((rows+chunk-1)/chunk, func(c int) {
+		for r := c * chunk; r < min(rows, (c+1)*chunk); r++ {
+			fn(r)
+		}
+	})
+}
