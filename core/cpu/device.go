@@ -10,39 +10,11 @@ package cpu
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/nano-vllm-go/nano-vllm-go/core/step"
-)
-
-// Options configures a Device.
-type Options struct {
-	// Threads is the number of goroutines a parallel operation uses;
-	// 0 means runtime.GOMAXPROCS(0).
-	Threads int
-	// PureGo disables the assembly kernels even where the processor
-	// supports them (tests compare the paths).
-	PureGo bool
-	// NoAVX512 keeps to the AVX2 kernels on processors with AVX-512.
-	NoAVX512 bool
-	// NoAMX keeps batched matmuls off the AMX tile units.
-	NoAMX bool
-	// Precision is the activation precision of matmuls on the AMX tile
-	// units. The zero value, PrecisionFloat32, keeps results within float32
-	// rounding of exact (the reference the fixtures check).
-	Precision Precision
-}
-
-// isa is the instruction set the kernels use.
-type isa uint8
-
-const (
-	isaGo     isa = iota // portable Go
-	isaAVX2              // AVX2 + FMA assembly
-	isaAVX512            // AVX-512 assembly for the matmuls, AVX2 elsewhere
 )
 
 // Device runs Qwen3 operations on the CPU. Operations run synchronously in
@@ -79,6 +51,24 @@ type Device struct {
 }
 
 var _ device.Device = (*Device)(nil)
+
+// Options configures a Device.
+type Options struct {
+	// Threads is the number of goroutines a parallel operation uses;
+	// 0 means runtime.GOMAXPROCS(0).
+	Threads int
+	// PureGo disables the assembly kernels even where the processor
+	// supports them (tests compare the paths).
+	PureGo bool
+	// NoAVX512 keeps to the AVX2 kernels on processors with AVX-512.
+	NoAVX512 bool
+	// NoAMX keeps batched matmuls off the AMX tile units.
+	NoAMX bool
+	// Precision is the activation precision of matmuls on the AMX tile
+	// units. The zero value, PrecisionFloat32, keeps results within float32
+	// rounding of exact (the reference the fixtures check).
+	Precision Precision
+}
 
 // New returns a CPU device. Call Close to stop its worker goroutines.
 func New(opts Options) *Device {
@@ -126,6 +116,15 @@ func (d *Device) Name() string {
 // SIMD reports whether the assembly kernels are in use.
 func (d *Device) SIMD() bool { return d.isa != isaGo }
 
+// isa is the instruction set the kernels use.
+type isa uint8
+
+const (
+	isaGo     isa = iota // portable Go
+	isaAVX2              // AVX2 + FMA assembly
+	isaAVX512            // AVX-512 assembly for the matmuls, AVX2 elsewhere
+)
+
 // kvCache stores, per layer, the keys and values of every slot, grouped by
 // block and then KV head, so that the block of one head (the unit attention
 // reads) is contiguous. For slot = block*BlockSize + offset, values are
@@ -155,186 +154,4 @@ func (d *Device) NewKVCache(spec device.KVCacheSpec) (device.KVCache, error) {
 		c.v[l] = make([]float32, per)
 	}
 	return c, nil
-}
-
-// Embed implements device.Device.
-func (d *Device) Embed(out device.Buffer, table device.Weight) {
-	if !d.ok("Embed") {
-		return
-	}
-	w := d.weight("Embed", table, 2)
-	if w == nil {
-		return
-	}
-	vocab, hidden := w.shape[0], w.shape[1]
-	ids := d.batch.TokenIDs
-	o := d.floats("Embed", out, len(ids)*hidden)
-	if o == nil {
-		return
-	}
-	for i, id := range ids {
-		if id < 0 || int(id) >= vocab {
-			d.fail("Embed: token id %d outside vocab of %d", id, vocab)
-			return
-		}
-		row := o[i*hidden : (i+1)*hidden]
-		if w.bf != nil {
-			for j, u := range w.bf[int(id)*hidden : (int(id)+1)*hidden] {
-				row[j] = bf16ToF32(u)
-			}
-		} else {
-			copy(row, w.f[int(id)*hidden:])
-		}
-	}
-}
-
-// RMSNorm implements device.Device. The sum of squares is accumulated in
-// float64, so the result is the correctly rounded float32 norm in practice.
-func (d *Device) RMSNorm(out, x device.Buffer, w device.Weight, rows int, eps float32) {
-	if !d.ok("RMSNorm") {
-		return
-	}
-	cw := d.weight("RMSNorm", w, 1)
-	if cw == nil {
-		return
-	}
-	width := cw.shape[0]
-	xs := d.floats("RMSNorm", x, rows*width)
-	os := d.floats("RMSNorm", out, rows*width)
-	if xs == nil || os == nil {
-		return
-	}
-	w16 := 0 // elements done by the AVX-512 kernels
-	if d.isa == isaAVX512 {
-		w16 = width &^ 15
-	}
-	d.rowsParallel(rows, width, func(r int) {
-		xr, or := xs[r*width:(r+1)*width], os[r*width:(r+1)*width]
-		var ss float64
-		if w16 > 0 {
-			ss = sumSquaresZ(&xr[0], w16)
-		}
-		for _, v := range xr[w16:] {
-			ss += float64(v) * float64(v)
-		}
-		inv := float32(1 / math.Sqrt(float64(float32(ss/float64(width))+eps)))
-		if w16 > 0 {
-			scaleMulZ(&or[0], &xr[0], &cw.f[0], w16, inv)
-		}
-		for j := w16; j < width; j++ {
-			or[j] = xr[j] * inv * cw.f[j]
-		}
-	})
-}
-
-// Linear implements device.Device.
-func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
-	if !d.ok("Linear") {
-		return
-	}
-	cw := d.weight("Linear", w, 2)
-	if cw == nil {
-		return
-	}
-	n, k := cw.shape[0], cw.shape[1]
-	xs := d.floats("Linear", x, rows*k)
-	os := d.floats("Linear", out, rows*n)
-	if xs == nil || os == nil {
-		return
-	}
-	xb, ob := x.(*buffer), out.(*buffer)
-	if cw.bf != nil && d.amx && rows >= amxMinRows && n%32 == 0 && k%32 == 0 {
-		d.linearAMX(os, xs, cw.bf, rows, n, k, xb)
-	} else if cw.bf != nil {
-		d.linearBF16(os, xs, cw.bf, rows, n, k)
-	} else {
-		d.linearF32(os, xs, cw.f, rows, n, k)
-	}
-	if ob == d.amxPackedOf.buf {
-		d.amxPackedOf.buf = nil
-	}
-}
-
-// SwiGLU implements device.Device.
-func (d *Device) SwiGLU(out, gate, up device.Buffer, n int) {
-	if !d.ok("SwiGLU") {
-		return
-	}
-	o, g, u := d.floats("SwiGLU", out, n), d.floats("SwiGLU", gate, n), d.floats("SwiGLU", up, n)
-	if o == nil || g == nil || u == nil {
-		return
-	}
-	const chunk = 4096
-	d.rowsParallel((n+chunk-1)/chunk, chunk, func(c int) {
-		i, end := c*chunk, min(n, (c+1)*chunk)
-		if d.isa == isaAVX512 && end-i >= 16 {
-			n16 := (end - i) &^ 15
-			swigluZ(&o[i], &g[i], &u[i], n16)
-			i += n16
-		}
-		for ; i < end; i++ {
-			o[i] = silu(g[i]) * u[i]
-		}
-	})
-}
-
-// Add implements device.Device.
-func (d *Device) Add(dst, src device.Buffer, n int) {
-	if !d.ok("Add") {
-		return
-	}
-	a, b := d.floats("Add", dst, n), d.floats("Add", src, n)
-	if a == nil || b == nil {
-		return
-	}
-	const chunk = 4096
-	d.rowsParallel((n+chunk-1)/chunk, chunk, func(c int) {
-		i, end := c*chunk, min(n, (c+1)*chunk)
-		ac, bc := a[i:end], b[i:end]
-		for j := range ac {
-			ac[j] += bc[j]
-		}
-	})
-}
-
-// GatherRows implements device.Device.
-func (d *Device) GatherRows(out, x device.Buffer, cols int) {
-	if !d.ok("GatherRows") {
-		return
-	}
-	rows := d.batch.LogitsRows
-	xs := d.floats("GatherRows", x, len(d.batch.TokenIDs)*cols)
-	os := d.floats("GatherRows", out, len(rows)*cols)
-	if xs == nil || os == nil {
-		return
-	}
-	for k, r := range rows {
-		copy(os[k*cols:(k+1)*cols], xs[int(r)*cols:])
-	}
-}
-
-// ArgmaxRows implements device.Device.
-func (d *Device) ArgmaxRows(src device.Buffer, rows, cols int) ([]int32, error) {
-	if d.err != nil {
-		return nil, d.err
-	}
-	s := d.floats("ArgmaxRows", src, rows*cols)
-	if s == nil {
-		return nil, d.err
-	}
-	if cols <= 0 {
-		return nil, fmt.Errorf("cpu: ArgmaxRows over %d columns", cols)
-	}
-	out := make([]int32, rows)
-	for r := range rows {
-		row := s[r*cols : (r+1)*cols]
-		best := 0
-		for j, v := range row {
-			if v > row[best] {
-				best = j
-			}
-		}
-		out[r] = int32(best)
-	}
-	return out, nil
 }

@@ -1,0 +1,34 @@
+package cpu
+
+import "github.com/nano-vllm-go/nano-vllm-go/core/device"
+
+// Embed implements device.Device.
+func (d *Device) Embed(out device.Buffer, table device.Weight) {
+	if !d.ok("Embed") {
+		return
+	}
+	w := d.weight("Embed", table, 2)
+	if w == nil {
+		return
+	}
+	vocab, hidden := w.shape[0], w.shape[1]
+	ids := d.batch.TokenIDs
+	o := d.floats("Embed", out, len(ids)*hidden)
+	if o == nil {
+		return
+	}
+	for i, id := range ids {
+		if id < 0 || int(id) >= vocab {
+			d.fail("Embed: token id %d outside vocab of %d", id, vocab)
+			return
+		}
+		row := o[i*hidden : (i+1)*hidden]
+		if w.bf != nil {
+			for j, u := range w.bf[int(id)*hidden : (int(id)+1)*hidden] {
+				row[j] = bf16ToF32(u)
+			}
+		} else {
+			copy(row, w.f[int(id)*hidden:])
+		}
+	}
+}

@@ -1,0 +1,31 @@
+package cpu
+
+import "github.com/nano-vllm-go/nano-vllm-go/core/device"
+
+// Linear implements device.Device.
+func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
+	if !d.ok("Linear") {
+		return
+	}
+	cw := d.weight("Linear", w, 2)
+	if cw == nil {
+		return
+	}
+	n, k := cw.shape[0], cw.shape[1]
+	xs := d.floats("Linear", x, rows*k)
+	os := d.floats("Linear", out, rows*n)
+	if xs == nil || os == nil {
+		return
+	}
+	xb, ob := x.(*buffer), out.(*buffer)
+	if cw.bf != nil && d.amx && rows >= amxMinRows && n%32 == 0 && k%32 == 0 {
+		d.linearAMX(os, xs, cw.bf, rows, n, k, xb)
+	} else if cw.bf != nil {
+		d.linearBF16(os, xs, cw.bf, rows, n, k)
+	} else {
+		d.linearF32(os, xs, cw.f, rows, n, k)
+	}
+	if ob == d.amxPackedOf.buf {
+		d.amxPackedOf.buf = nil
+	}
+}
