@@ -124,34 +124,3 @@ const (
 	isaAVX2              // AVX2 + FMA assembly
 	isaAVX512            // AVX-512 assembly for the matmuls, AVX2 elsewhere
 )
-
-// kvCache stores, per layer, the keys and values of every slot, grouped by
-// block and then KV head, so that the block of one head (the unit attention
-// reads) is contiguous. For slot = block*BlockSize + offset, values are
-// v[layer][((block*KVHeads + head)*BlockSize + offset)*HeadDim + d]; keys
-// are transposed within the block, k[layer][((block*KVHeads + head)*HeadDim
-// + d)*BlockSize + offset], so that the attention kernel can score a query
-// against a whole block of keys with vector multiply-adds and no horizontal
-// sums. (Values with all heads of a slot together would put a head's rows
-// 4 KiB apart at Qwen3's 8 heads of 128: rows that collide in the same few
-// L1 sets.)
-type kvCache struct {
-	spec device.KVCacheSpec
-	k, v [][]float32
-}
-
-func (c *kvCache) Spec() device.KVCacheSpec { return c.spec }
-
-// NewKVCache implements device.Device.
-func (d *Device) NewKVCache(spec device.KVCacheSpec) (device.KVCache, error) {
-	if spec.Layers <= 0 || spec.NumBlocks <= 0 || spec.BlockSize <= 0 || spec.KVHeads <= 0 || spec.HeadDim <= 0 {
-		return nil, fmt.Errorf("cpu: bad KV cache spec %+v", spec)
-	}
-	per := spec.NumBlocks * spec.BlockSize * spec.KVHeads * spec.HeadDim
-	c := &kvCache{spec: spec, k: make([][]float32, spec.Layers), v: make([][]float32, spec.Layers)}
-	for l := range spec.Layers {
-		c.k[l] = make([]float32, per)
-		c.v[l] = make([]float32, per)
-	}
-	return c, nil
-}
