@@ -3,26 +3,35 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
 	"syscall/js"
 	"time"
 
+	"github.com/nano-vllm-go/nano-vllm-go/core/block"
+	"github.com/nano-vllm-go/nano-vllm-go/core/engine"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/sequence"
 	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 )
 
-// engineHandle is the loaded engine as JavaScript sees it. One goroutine
-// (loop) runs engine steps while there is work; the JavaScript-facing
-// methods only queue requests and wake it, so no call from JavaScript ever
-// waits for a step.
-type engineHandle struct {
-	gen      *generator
+// jsEngine is the loaded model as JavaScript sees it: the LLM engine of
+// core/engine (the same scheduler, paged KV cache with prefix caching,
+// sampler and detokenizer as the native build) and the requests JavaScript
+// waits on. One goroutine (loop) runs engine steps while there is work; the
+// JavaScript-facing methods only queue requests and wake it, so no call from
+// JavaScript ever waits for a step.
+type jsEngine struct {
+	eng      *engine.Engine
 	tok      *tokenizer.Tokenizer
 	defaults sampler.Params
+	vocab    int
 	info     map[string]any
 	cpu      bool
 	// gpuCalls counts the WebGPU device's Go/JavaScript calls (nil on CPU).
@@ -50,26 +59,38 @@ type liveRequest struct {
 	text    strings.Builder
 }
 
-func newEngine(l *loader, m *qwen3.Model, blocks int) (*engineHandle, error) {
+// newEngine builds the engine over the loaded model with a KV cache of
+// cache.NumBlocks blocks, and starts its step loop.
+func newEngine(l *loader, m *qwen3.Model, cache block.Config) (*jsEngine, error) {
 	gen := m.GenerationConfig()
 	if l.gen != nil {
 		gen = *l.gen
 	}
-	defaults := sampler.FromGenerationConfig(sampler.GenerationConfig{
-		DoSample: l.gen != nil && gen.DoSample, Temperature: float32(gen.Temperature),
-		TopK: gen.TopK, TopP: float32(gen.TopP),
-	})
+	defaults := engine.DefaultParams(gen)
 	eos := gen.EOSTokenIDs
 	if len(eos) == 0 {
 		eos = l.cfg.EOSTokenIDs
 	}
-	g, err := newGenerator(m, l.tok, blocks, l.opts, eos)
+	ids := make([]int32, len(eos))
+	for i, id := range eos {
+		ids[i] = int32(id)
+	}
+	eng, err := engine.NewQwen3(m, l.tok, engine.Config{
+		Cache: cache,
+		Scheduler: scheduler.Config{
+			MaxSeqs:          l.opts.MaxNumSeqs,
+			MaxBatchedTokens: max(512, l.opts.MaxNumSeqs),
+			MaxModelLen:      min(m.Config().MaxPositionEmbeddings, cache.NumBlocks*cache.BlockSize),
+		},
+		EOSTokenIDs: ids,
+	})
 	if err != nil {
 		return nil, err
 	}
 	cfg := l.cfg
-	h := &engineHandle{
-		gen: g, tok: l.tok, defaults: defaults, cpu: l.dev.gpu == nil,
+	blocks := eng.NumBlocks()
+	h := &jsEngine{
+		eng: eng, tok: l.tok, defaults: defaults, vocab: cfg.VocabSize, cpu: l.dev.gpu == nil,
 		live: map[uint64]*liveRequest{},
 		wake: make(chan struct{}, 1),
 		quit: make(chan struct{}),
@@ -79,11 +100,11 @@ func newEngine(l *loader, m *qwen3.Model, blocks int) (*engineHandle, error) {
 			"vocab_size":      cfg.VocabSize,
 			"hidden_size":     cfg.HiddenSize,
 			"num_layers":      cfg.NumHiddenLayers,
-			"max_model_len":   g.eng.Config().Scheduler.MaxModelLen,
+			"max_model_len":   eng.Config().Scheduler.MaxModelLen,
 			"kv_cache_blocks": blocks,
-			"kv_block_size":   l.opts.BlockSize,
-			"kv_cache_tokens": blocks * l.opts.BlockSize,
-			"kv_cache_bytes":  m.KVCacheSpec(blocks, l.opts.BlockSize).Bytes(),
+			"kv_block_size":   cache.BlockSize,
+			"kv_cache_tokens": blocks * cache.BlockSize,
+			"kv_cache_bytes":  m.KVCacheSpec(blocks, cache.BlockSize).Bytes(),
 			"max_num_seqs":    l.opts.MaxNumSeqs,
 			"eos_token_ids":   eos,
 			"default_sampling": map[string]any{
@@ -106,7 +127,7 @@ func heapInUse() uint64 {
 	return ms.HeapInuse
 }
 
-func (h *engineHandle) jsObject() js.Value {
+func (h *jsEngine) jsObject() js.Value {
 	obj := js.Global().Get("Object").New()
 	add := func(name string, fn func(args []js.Value) (any, error)) {
 		f := method(fn)
@@ -129,7 +150,7 @@ func (h *engineHandle) jsObject() js.Value {
 		if len(args) < 1 || args[0].Type() != js.TypeNumber {
 			return nil, fmt.Errorf("%w: abort needs a request id", errBadRequest)
 		}
-		h.gen.abort(uint64(args[0].Float()))
+		h.abort(uint64(args[0].Float()))
 		h.poke()
 		return nil, nil
 	})
@@ -186,7 +207,7 @@ func nonNil(ids []int32) []int32 {
 // submit turns a request into prompt tokens and sampling parameters and
 // queues it. Errors in the request come back at once; errors while running
 // arrive as the request's final event.
-func (h *engineHandle) submit(data string, onEvent js.Value) (uint64, error) {
+func (h *jsEngine) submit(data string, onEvent js.Value) (uint64, error) {
 	if h.closed {
 		return 0, fmt.Errorf("%w: the engine is closed", errBadRequest)
 	}
@@ -216,13 +237,12 @@ func (h *engineHandle) submit(data string, onEvent js.Value) (uint64, error) {
 	if len(prompt) == 0 {
 		return 0, fmt.Errorf("%w: the prompt is empty", errBadRequest)
 	}
-	vocab := h.info["vocab_size"].(int)
 	for i, id := range prompt {
-		if id < 0 || int(id) >= vocab {
-			return 0, fmt.Errorf("%w: prompt token %d is %d, outside the vocabulary [0, %d)", errBadRequest, i, id, vocab)
+		if id < 0 || int(id) >= h.vocab {
+			return 0, fmt.Errorf("%w: prompt token %d is %d, outside the vocabulary [0, %d)", errBadRequest, i, id, h.vocab)
 		}
 	}
-	id, err := h.gen.add(prompt, p)
+	id, err := h.eng.AddRequest(context.Background(), engine.Request{PromptIDs: prompt, Params: p})
 	if err != nil {
 		return 0, err
 	}
@@ -231,7 +251,14 @@ func (h *engineHandle) submit(data string, onEvent js.Value) (uint64, error) {
 	return id, nil
 }
 
-func (h *engineHandle) poke() {
+// abort ends a request; the next step reports it.
+func (h *jsEngine) abort(id uint64) {
+	if err := h.eng.Abort(id); err != nil && !errors.Is(err, engine.ErrUnknownRequest) {
+		fmt.Printf("nanovllm: abort %d: %v\n", id, err)
+	}
+}
+
+func (h *jsEngine) poke() {
 	select {
 	case h.wake <- struct{}{}:
 	default:
@@ -240,20 +267,21 @@ func (h *engineHandle) poke() {
 
 // loop runs engine steps while requests are live and delivers each step's
 // output with one JavaScript call per request.
-func (h *engineHandle) loop() {
+func (h *jsEngine) loop() {
 	for {
 		select {
 		case <-h.wake:
 		case <-h.quit:
 			return
 		}
-		for !h.closed && h.gen.busy() {
+		for !h.closed && h.eng.HasUnfinished() {
 			start := time.Now()
-			outs, err := h.gen.step()
+			outs, err := h.eng.Step(context.Background())
 			h.stepTime += time.Since(start)
 			h.steps++
-			// A failed step still reports its requests as finished with
-			// the error; the engine stays usable for the others.
+			// A failed step (a model failure) still reports its requests
+			// as finished with the error; the engine stays usable for the
+			// others.
 			for _, o := range outs {
 				h.deliver(o)
 			}
@@ -271,51 +299,74 @@ func (h *engineHandle) loop() {
 	}
 }
 
-func (h *engineHandle) deliver(o genOutput) {
-	req, ok := h.live[o.id]
+// deliver hands one step's output for one request to its JavaScript
+// callback: a step event, and when the request finished, its done event.
+func (h *jsEngine) deliver(o engine.Output) {
+	req, ok := h.live[o.ID]
 	if !ok {
 		return
 	}
-	req.tokens = append(req.tokens, o.tokens...)
-	req.text.WriteString(o.text)
-	h.tokens += int64(len(o.tokens))
-	if o.err != nil {
-		delete(h.live, o.id)
-		h.emit(req, mustJSON(errorEvent(o.err)))
-		return
+	req.tokens = append(req.tokens, o.TokenIDs...)
+	req.text.WriteString(o.Text)
+	h.tokens += int64(len(o.TokenIDs))
+	var reason string
+	if o.Finished {
+		var err error
+		if reason, err = finishReason(o); err != nil {
+			delete(h.live, o.ID)
+			h.emit(req, mustJSON(errorEvent(err)))
+			return
+		}
 	}
-	ev := stepEvent{TokenIDs: nonNil(o.tokens), Text: o.text}
+	ev := stepEvent{TokenIDs: nonNil(o.TokenIDs), Text: o.Text}
 	var u usage
-	if o.finished {
+	if o.Finished {
 		u = usage{PromptTokens: req.prompt, CompletionTokens: len(req.tokens), TotalTokens: req.prompt + len(req.tokens)}
-		ev.FinishReason = o.reason
+		ev.FinishReason = reason
 		ev.Usage = &u
 	}
-	if len(o.tokens) > 0 || o.text != "" || o.finished {
+	if len(o.TokenIDs) > 0 || o.Text != "" || o.Finished {
 		h.emit(req, mustJSON(ev))
 	}
-	if o.finished {
-		delete(h.live, o.id)
+	if o.Finished {
+		delete(h.live, o.ID)
 		h.emit(req, mustJSON(doneEvent{Done: true, Result: &result{
-			TokenIDs: nonNil(req.tokens), Text: req.text.String(), FinishReason: o.reason, Usage: u,
+			TokenIDs: nonNil(req.tokens), Text: req.text.String(), FinishReason: reason, Usage: u,
 		}}))
 	}
 }
 
-func (h *engineHandle) emit(req *liveRequest, event string) {
+// finishReason is a finished request's finish_reason as OpenAI's API names
+// it, or the error it ended with.
+func finishReason(o engine.Output) (string, error) {
+	switch o.FinishReason {
+	case sequence.Stop, sequence.StopString:
+		return "stop", nil // OpenAI's name for both
+	case sequence.Length:
+		return "length", nil
+	case sequence.Aborted:
+		return "", withCode(codeAborted, fmt.Errorf("request %d was aborted: %w", o.ID, o.Err))
+	}
+	if o.Err != nil {
+		return "", o.Err
+	}
+	return "", fmt.Errorf("request %d failed", o.ID)
+}
+
+func (h *jsEngine) emit(req *liveRequest, event string) {
 	h.crossings++
 	req.onEvent.Invoke(event)
 }
 
-func (h *engineHandle) failAll(err error) {
+func (h *jsEngine) failAll(err error) {
 	for id, req := range h.live {
-		h.gen.abort(id)
+		h.abort(id)
 		delete(h.live, id)
 		h.emit(req, mustJSON(errorEvent(err)))
 	}
 }
 
-func (h *engineHandle) close() {
+func (h *jsEngine) close() {
 	if h.closed {
 		return
 	}

@@ -338,9 +338,6 @@ func (l *loader) finish() (js.Value, error) {
 	if len(l.shards) == 0 {
 		return js.Value{}, withCode(codeBadModel, fmt.Errorf("no safetensors shard was loaded"))
 	}
-	if err := l.checkWasmMemory(); err != nil {
-		return js.Value{}, err
-	}
 	dev := device.Device(l.dev.dev)
 	if l.dev.gpu != nil {
 		dev = &preloaded{Device: dev, weights: l.reserved}
@@ -349,18 +346,18 @@ func (l *loader) finish() (js.Value, error) {
 	if err != nil {
 		return js.Value{}, err
 	}
-	blocks, err := kvBlocks(l.opts.KVCacheBytes, m.KVBytesPerToken(), l.opts.BlockSize)
+	cache, err := l.opts.kvCache(m.KVBytesPerToken())
 	if err != nil {
 		return js.Value{}, err
 	}
-	if err := m.NewKVCache(blocks, l.opts.BlockSize); err != nil {
+	if err := l.checkWasmMemory(m.KVCacheSpec(cache.NumBlocks, cache.BlockSize).Bytes()); err != nil {
 		return js.Value{}, err
 	}
-	h, err := newEngine(l, m, blocks)
+	e, err := newEngine(l, m, cache)
 	if err != nil {
 		return js.Value{}, err
 	}
-	return h.jsObject(), nil
+	return e.jsObject(), nil
 }
 
 func deviceDType(t safetensors.TensorInfo) (device.DType, error) {
@@ -400,10 +397,11 @@ func (p *preloaded) UploadWeight(name string, dtype device.DType, shape []int, d
 	return w, nil
 }
 
-// checkWasmMemory refuses, before allocating, a CPU-device model whose
-// weights and KV cache cannot fit in wasm memory: running out there is not
-// an error Go can return but a crash of the whole instance.
-func (l *loader) checkWasmMemory() error {
+// checkWasmMemory refuses, before the engine allocates it, a KV cache of
+// kvCache bytes that cannot fit in wasm memory next to a CPU-device model's
+// weights: running out there is not an error Go can return but a crash of
+// the whole instance.
+func (l *loader) checkWasmMemory(kvCache int64) error {
 	if l.dev.gpu != nil {
 		return nil // weights and cache live on the GPU
 	}
@@ -411,5 +409,5 @@ func (l *loader) checkWasmMemory() error {
 	for _, sh := range l.shards {
 		weights += sh.size
 	}
-	return fitsWasm(weights, l.opts.KVCacheBytes)
+	return fitsWasm(weights, kvCache)
 }

@@ -7,65 +7,13 @@ import (
 	"fmt"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
-	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
-	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
-	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
-	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 )
 
-// This file holds the platform-free half of the JavaScript bridge: what the
-// JSON crossing the boundary looks like and how errors are classified. It
-// compiles (and is tested) natively; the syscall/js half is in *_js.go.
-
-// Error codes shared with web/nanovllm.js (NanoVLLMError.code).
-const (
-	codeBadRequest  = "bad-request"
-	codeBadModel    = "bad-model"
-	codeNoWebGPU    = "no-webgpu"
-	codeOutOfMemory = "out-of-memory"
-	codeAborted     = "aborted"
-	codeInternal    = "internal"
-)
-
-// errBadRequest marks a request the JavaScript caller got wrong.
-var errBadRequest = errors.New("bad request")
-
-// codedError carries an explicit code for errors no sentinel describes.
-type codedError struct {
-	code string
-	err  error
-}
-
-func (e *codedError) Error() string { return e.err.Error() }
-func (e *codedError) Unwrap() error { return e.err }
-
-// withCode attaches a code to err.
-func withCode(code string, err error) error { return &codedError{code: code, err: err} }
-
-// errorCode classifies err for JavaScript, so the page can tell a typo in a
-// model name from a broken checkpoint from a bug.
-func errorCode(err error) string {
-	var ce *codedError
-	switch {
-	case errors.As(err, &ce):
-		return ce.code
-	case errors.Is(err, errBadRequest), errors.Is(err, sampler.ErrInvalidParams),
-		errors.Is(err, scheduler.ErrPromptTooLong), errors.Is(err, scheduler.ErrEmptyPrompt),
-		errors.Is(err, qwen3.ErrBadInput), errors.Is(err, tokenizer.ErrNoChatTemplate):
-		return codeBadRequest
-	case errors.Is(err, scheduler.ErrAborted):
-		return codeAborted
-	case errors.Is(err, block.ErrOutOfBlocks):
-		return codeOutOfMemory
-	case errors.Is(err, safetensors.ErrInvalid), errors.Is(err, safetensors.ErrTensorNotFound),
-		errors.Is(err, safetensors.ErrUnsupported), errors.Is(err, qwen3.ErrInvalidConfig),
-		errors.Is(err, qwen3.ErrUnsupported), errors.Is(err, tokenizer.ErrMalformed),
-		errors.Is(err, tokenizer.ErrUnsupported):
-		return codeBadModel
-	}
-	return codeInternal
-}
+// This file and errors.go hold the platform-free half of the JavaScript
+// bridge: what the JSON crossing the boundary looks like and how errors are
+// classified. They compile (and are tested) natively; the syscall/js half is
+// in *_js.go.
 
 // loadOptions is the first argument of newLoader.
 type loadOptions struct {
@@ -105,29 +53,44 @@ func parseLoadOptions(data string) (loadOptions, error) {
 	switch {
 	case o.KVCacheBytes < 0:
 		return o, fmt.Errorf("%w: kvCacheBytes %d must be positive", errBadRequest, o.KVCacheBytes)
-	case o.BlockSize < 1 || o.BlockSize > 1024:
-		return o, fmt.Errorf("%w: blockSize %d must be in [1, 1024]", errBadRequest, o.BlockSize)
+	case o.BlockSize < 1 || o.BlockSize > block.MaxBlockSize:
+		return o, fmt.Errorf("%w: blockSize %d must be in [1, %d]", errBadRequest, o.BlockSize, block.MaxBlockSize)
 	case o.MaxNumSeqs < 1:
 		return o, fmt.Errorf("%w: maxNumSeqs %d must be positive", errBadRequest, o.MaxNumSeqs)
 	}
 	return o, nil
 }
 
+// kvCache is the engine's KV cache configuration for these options:
+// kvCacheBytes of blocks of blockSize tokens, with prefix caching, and the
+// block count resolved (see kvBlocks) because the CPU device's memory check
+// and the maximum sequence length need it before the engine exists.
+func (o loadOptions) kvCache(bytesPerToken int64) (block.Config, error) {
+	n, err := kvBlocks(o.KVCacheBytes, bytesPerToken, o.BlockSize)
+	return block.Config{BlockSize: o.BlockSize, NumBlocks: n, PrefixCaching: true}, err
+}
+
 // kvBlocks is how many KV blocks of blockSize tokens fit in budget bytes
-// when one token takes bytesPerToken (all layers, keys and values).
+// when one token takes bytesPerToken (all layers, keys and values): the
+// count block.Config.Blocks gives for that memory budget, which is how the
+// engine sizes a cache from one. Its errors are worded for JavaScript's
+// kvCacheBytes.
 func kvBlocks(budget, bytesPerToken int64, blockSize int) (int, error) {
-	per := bytesPerToken * int64(blockSize)
-	if per <= 0 {
+	if bytesPerToken <= 0 {
 		return 0, fmt.Errorf("%w: model has no KV cache size", errBadRequest)
 	}
-	n := budget / per
-	if n < 1 {
-		return 0, withCode(codeBadRequest, fmt.Errorf("kvCacheBytes %d holds no block of %d tokens (%d bytes each): raise it", budget, blockSize, per))
+	c := block.Config{BlockSize: blockSize, MemoryBudget: budget, PrefixCaching: true}
+	if err := c.Validate(); err != nil {
+		return 0, fmt.Errorf("%w: kvCacheBytes %d, blockSize %d: %w", errBadRequest, budget, blockSize, err)
 	}
-	if n > 1<<30 {
-		n = 1 << 30
+	n, err := c.Blocks(bytesPerToken)
+	if err != nil {
+		// With a valid configuration and a positive token size, the only
+		// failure left is a budget below one block.
+		return 0, withCode(codeBadRequest, fmt.Errorf("kvCacheBytes %d holds no block of %d tokens (%d bytes each): raise it",
+			budget, blockSize, bytesPerToken*int64(blockSize)))
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // wasmMemoryBudget is what the CPU device may use of wasm32's 4 GiB address

@@ -168,11 +168,12 @@ func TestKVBlocks(t *testing.T) {
 		{256 << 20, perToken, 16, 73, ""}, // 268,435,456 / 3,670,016 = 73.1: 1,168 tokens
 		{perToken * 16, perToken, 16, 1, ""},
 		{perToken*16 - 1, perToken, 16, 0, "holds no block"},
-		{1 << 40, 1, 1, 1 << 30, ""}, // capped so block ids fit int32 slots
+		{1 << 40, 1, 1, 1<<31 - 1, ""}, // capped so block ids and slots fit int32
+		{1 << 40, 1, 16, (1<<31 - 1) / 16, ""},
 		{1 << 20, 0, 16, 0, "no KV cache size"},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.budget, "/", tt.perToken), func(t *testing.T) {
+		t.Run(fmt.Sprint(tt.budget, "/", tt.perToken, "/", tt.blockSize), func(t *testing.T) {
 			got, err := kvBlocks(tt.budget, tt.perToken, tt.blockSize)
 			if tt.wantErr != "" {
 				require.Error(t, err)
@@ -182,6 +183,17 @@ func TestKVBlocks(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.Equal(t, tt.want, got)
+			// The count is the one the engine sizes a cache of that
+			// budget with, and the resolved configuration is one the
+			// engine accepts.
+			budget := block.Config{BlockSize: tt.blockSize, MemoryBudget: tt.budget}
+			n, err := budget.Blocks(tt.perToken)
+			require.NoError(t, err)
+			require.Equal(t, n, got)
+			cache, err := loadOptions{KVCacheBytes: tt.budget, BlockSize: tt.blockSize}.kvCache(tt.perToken)
+			require.NoError(t, err)
+			require.Equal(t, block.Config{BlockSize: tt.blockSize, NumBlocks: got, PrefixCaching: true}, cache)
+			require.NoError(t, cache.Validate())
 		})
 	}
 }
