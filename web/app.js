@@ -4,7 +4,7 @@
 // document.body.dataset.state tells scripts (and the end-to-end test) where the
 // page is: idle, loading, ready, generating or error.
 
-import { createEngine, detectWebGPU } from './nanovllm.js';
+import { createEngine, detectWebGPU, errorCodes } from './nanovllm.js';
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -26,19 +26,19 @@ function setState(state) { document.body.dataset.state = state; }
 function explain(err) {
   const msg = err && err.message ? err.message : String(err);
   switch (err && err.code) {
-    case 'no-webgpu':
+    case errorCodes.NO_WEBGPU:
       return `WebGPU is not available here. Choose the CPU device (slower), or use a browser with WebGPU (recent Chrome or Edge). Details: ${msg}`;
-    case 'not-found':
+    case errorCodes.NOT_FOUND:
       return `A file was not found. Check the model name or URL. Details: ${msg}`;
-    case 'network':
+    case errorCodes.NETWORK:
       return `Download failed. Check your connection (and, for a URL on another site, that it allows cross-origin requests). Details: ${msg}`;
-    case 'out-of-memory':
+    case errorCodes.OUT_OF_MEMORY:
       return `Out of memory. Try a smaller KV cache, a smaller model, or close other tabs. Details: ${msg}`;
-    case 'bad-model':
+    case errorCodes.BAD_MODEL:
       return `This model cannot be loaded: ${msg}`;
-    case 'crashed':
+    case errorCodes.CRASHED:
       return `The engine crashed; reload the page to start again. Details: ${msg}`;
-    case 'aborted':
+    case errorCodes.ABORTED:
       return 'Stopped.';
     default:
       return msg;
@@ -231,7 +231,7 @@ async function send() {
     history.push({ role: 'assistant', content: text });
     showStats(start, first, last, usage, chunks, true, finish);
   } catch (err) {
-    if (err.code === 'aborted' || generation.signal.aborted) {
+    if (err.code === errorCodes.ABORTED || generation.signal.aborted) {
       history.push({ role: 'assistant', content: text });
       els.stats.textContent += ' · stopped';
     } else {

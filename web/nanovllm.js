@@ -16,6 +16,10 @@
 // calls per request and one callback per engine step, never per kernel. See
 // docs/browser.md for the full story.
 
+import { errorCodes } from './errors.js';
+
+export { errorCodes };
+
 const CACHE_NAME = 'nanovllm-models-v1';
 const DEFAULT_KV_CACHE_BYTES = 256 * 1024 * 1024;
 const HUB = 'https://huggingface.co';
@@ -30,8 +34,8 @@ const CONFIG_FILES = [
 
 /**
  * An error from nano-vllm-go. `code` says what kind, so a page can explain it:
- * 'no-webgpu', 'not-found', 'network', 'bad-model', 'out-of-memory',
- * 'bad-request', 'aborted', 'crashed' or 'internal'.
+ * one of errorCodes (errorCodes.NO_WEBGPU, errorCodes.NOT_FOUND, ...; see
+ * web/errors.js).
  */
 export class NanoVLLMError extends Error {
   constructor(code, message, options) {
@@ -64,7 +68,7 @@ export async function detectWebGPU() {
  */
 export function resolveModelURL(model, { revision = 'main', hub = HUB } = {}) {
   if (typeof model !== 'string' || model.trim() === '') {
-    throw new NanoVLLMError('bad-request', 'model must be a Hugging Face repo id (e.g. "Qwen/Qwen3-0.6B") or a URL');
+    throw new NanoVLLMError(errorCodes.BAD_REQUEST, 'model must be a Hugging Face repo id (e.g. "Qwen/Qwen3-0.6B") or a URL');
   }
   model = model.trim();
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(model) || model.startsWith('/') || model.startsWith('.')) {
@@ -73,7 +77,7 @@ export function resolveModelURL(model, { revision = 'main', hub = HUB } = {}) {
   if (/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(model)) {
     return `${hub}/${model}/resolve/${encodeURIComponent(revision)}/`;
   }
-  throw new NanoVLLMError('bad-request',
+  throw new NanoVLLMError(errorCodes.BAD_REQUEST,
     `model ${JSON.stringify(model)} is neither a Hugging Face repo id like "Qwen/Qwen3-0.6B" nor a URL`);
 }
 
@@ -93,7 +97,7 @@ function loadGoRuntime(wasmURL) {
       try {
         await import(new URL('./wasm_exec.js', import.meta.url).href);
       } catch (err) {
-        throw new NanoVLLMError('not-found',
+        throw new NanoVLLMError(errorCodes.NOT_FOUND,
           `could not load web/wasm_exec.js (${err.message}): build the engine with 'make wasm'`, { cause: err });
       }
     }
@@ -102,10 +106,10 @@ function loadGoRuntime(wasmURL) {
     try {
       resp = await fetch(wasmURL);
     } catch (err) {
-      throw new NanoVLLMError('network', `could not fetch ${wasmURL}: ${err.message}`, { cause: err });
+      throw new NanoVLLMError(errorCodes.NETWORK, `could not fetch ${wasmURL}: ${err.message}`, { cause: err });
     }
     if (!resp.ok) {
-      throw new NanoVLLMError('not-found', `could not fetch ${wasmURL} (HTTP ${resp.status}): build the engine with 'make wasm'`);
+      throw new NanoVLLMError(errorCodes.NOT_FOUND, `could not fetch ${wasmURL} (HTTP ${resp.status}): build the engine with 'make wasm'`);
     }
     let module;
     if (WebAssembly.compileStreaming && (resp.headers.get('Content-Type') || '').startsWith('application/wasm')) {
@@ -165,7 +169,7 @@ async function startGo(wasmURL) {
 function goCrash(what) {
   const cause = lastFatal || consoleTail.trim().split('\n').slice(-1)[0] || '';
   const oom = /out of memory|cannot allocate memory/i.test(cause);
-  return new NanoVLLMError(oom ? 'out-of-memory' : 'crashed', cause ? `${what}: ${cause}` : what);
+  return new NanoVLLMError(oom ? errorCodes.OUT_OF_MEMORY : errorCodes.CRASHED, cause ? `${what}: ${cause}` : what);
 }
 
 // Errors from Go arrive as JavaScript Errors whose `code` the Go side sets.
@@ -174,7 +178,7 @@ function fromGo(err) {
   if (err && typeof err === 'object' && typeof err.code === 'string') {
     return new NanoVLLMError(err.code, err.message);
   }
-  return new NanoVLLMError('internal', String(err && err.message || err));
+  return new NanoVLLMError(errorCodes.INTERNAL, String(err && err.message || err));
 }
 
 // ---------------------------------------------------------------------------
@@ -216,16 +220,16 @@ class Fetcher {
     try {
       resp = await fetch(url, { signal: this.signal });
     } catch (err) {
-      if (err.name === 'AbortError') throw new NanoVLLMError('aborted', 'loading was aborted', { cause: err });
-      throw new NanoVLLMError('network', `could not fetch ${url}: ${err.message} (offline, or the server does not allow cross-origin requests?)`, { cause: err });
+      if (err.name === 'AbortError') throw new NanoVLLMError(errorCodes.ABORTED, 'loading was aborted', { cause: err });
+      throw new NanoVLLMError(errorCodes.NETWORK, `could not fetch ${url}: ${err.message} (offline, or the server does not allow cross-origin requests?)`, { cause: err });
     }
     if (resp.status === 404 || resp.status === 401 || resp.status === 403) {
       if (!required) return null;
       const why = resp.status === 404 ? 'does not exist' : 'is not accessible without credentials (gated or private repository?)';
-      throw new NanoVLLMError('not-found', `${url} ${why} (HTTP ${resp.status})`);
+      throw new NanoVLLMError(errorCodes.NOT_FOUND, `${url} ${why} (HTTP ${resp.status})`);
     }
     if (!resp.ok) {
-      throw new NanoVLLMError('network', `fetching ${url} failed: HTTP ${resp.status} ${resp.statusText}`);
+      throw new NanoVLLMError(errorCodes.NETWORK, `fetching ${url} failed: HTTP ${resp.status} ${resp.statusText}`);
     }
     return { resp, cached: false, cache, url };
   }
@@ -264,15 +268,15 @@ class Fetcher {
     } catch (err) {
       reader.cancel().catch(() => {});
       if (err instanceof NanoVLLMError) throw err;
-      if (err.name === 'AbortError') throw new NanoVLLMError('aborted', 'loading was aborted', { cause: err });
-      throw new NanoVLLMError('network', `downloading ${url || this.url(name)} failed: ${err.message}`, { cause: err });
+      if (err.name === 'AbortError') throw new NanoVLLMError(errorCodes.ABORTED, 'loading was aborted', { cause: err });
+      throw new NanoVLLMError(errorCodes.NETWORK, `downloading ${url || this.url(name)} failed: ${err.message}`, { cause: err });
     }
     // Content-Length counts the bytes on the wire: a compressed response
     // (JSON often is) decodes to more, so only a shortfall of an unencoded
     // body means the transfer was cut.
     const encoded = (resp.headers.get('Content-Encoding') || 'identity') !== 'identity';
     if (total && loaded < total && !encoded) {
-      throw new NanoVLLMError('network', `${this.url(name)}: got ${loaded} bytes, expected ${total} (connection cut?)`);
+      throw new NanoVLLMError(errorCodes.NETWORK, `${this.url(name)}: got ${loaded} bytes, expected ${total} (connection cut?)`);
     }
     report(loaded);
     if (cachePut) await cachePut;
@@ -311,7 +315,7 @@ class ShardWriter {
     })).sort((a, b) => a.begin - b.begin);
     for (let i = 1; i < this.segments.length; i++) {
       if (this.segments[i].begin < this.segments[i - 1].end) {
-        throw new NanoVLLMError('internal', 'weight plan has overlapping segments');
+        throw new NanoVLLMError(errorCodes.INTERNAL, 'weight plan has overlapping segments');
       }
     }
     this.next = 0; // first segment not yet complete
@@ -345,7 +349,7 @@ class ShardWriter {
   finish(name) {
     const missing = this.segments.find((s) => s.written !== s.end - s.begin);
     if (missing) {
-      throw new NanoVLLMError('bad-model', `${name} ended before byte ${missing.end} (truncated download?)`);
+      throw new NanoVLLMError(errorCodes.BAD_MODEL, `${name} ended before byte ${missing.end} (truncated download?)`);
     }
   }
 }
@@ -380,16 +384,16 @@ export async function createEngine(options = {}) {
   let device = options.device || 'auto';
   const auto = device === 'auto';
   if (!['webgpu', 'cpu', 'auto'].includes(device)) {
-    throw new NanoVLLMError('bad-request', `device must be 'webgpu', 'cpu' or 'auto', not ${JSON.stringify(device)}`);
+    throw new NanoVLLMError(errorCodes.BAD_REQUEST, `device must be 'webgpu', 'cpu' or 'auto', not ${JSON.stringify(device)}`);
   }
   if (!(Number.isFinite(kvCacheBytes) && kvCacheBytes > 0)) {
-    throw new NanoVLLMError('bad-request', `kvCacheBytes must be a positive number of bytes, not ${kvCacheBytes}`);
+    throw new NanoVLLMError(errorCodes.BAD_REQUEST, `kvCacheBytes must be a positive number of bytes, not ${kvCacheBytes}`);
   }
   const baseURL = resolveModelURL(model, { revision });
   if (device === 'auto' || device === 'webgpu') {
     const gpu = await detectWebGPU();
     if (!gpu.available) {
-      if (device === 'webgpu') throw new NanoVLLMError('no-webgpu', `WebGPU is not available: ${gpu.reason}`);
+      if (device === 'webgpu') throw new NanoVLLMError(errorCodes.NO_WEBGPU, `WebGPU is not available: ${gpu.reason}`);
       device = 'cpu';
     } else {
       device = 'webgpu';
@@ -421,7 +425,7 @@ export async function createEngine(options = {}) {
     } catch (err) {
       // An adapter that turns out unusable (no device, missing limits) is
       // no reason to fail when the caller let us choose.
-      if (!(auto && device === 'webgpu' && err.code === 'no-webgpu')) throw err;
+      if (!(auto && device === 'webgpu' && err.code === errorCodes.NO_WEBGPU)) throw err;
       console.warn(`nanovllm: ${err.message}; using the CPU`);
       device = 'cpu';
       progress({ phase: 'init', message: 'WebGPU failed, preparing the CPU device' });
@@ -435,7 +439,7 @@ export async function createEngine(options = {}) {
     if (index) {
       const parsed = JSON.parse(new TextDecoder().decode(index));
       shards = [...new Set(Object.values(parsed.weight_map || {}))].sort();
-      if (shards.length === 0) throw new NanoVLLMError('bad-model', 'model.safetensors.index.json lists no shards');
+      if (shards.length === 0) throw new NanoVLLMError(errorCodes.BAD_MODEL, 'model.safetensors.index.json lists no shards');
       unwrap(loader.setIndex(index));
     }
     for (const shard of shards) {
@@ -470,7 +474,7 @@ async function streamShard(go, loader, fetcher, shard, memory, load) {
     header = concat(header, chunk);
     if (headerLen < 0 && header.byteLength >= 8) {
       const n = new DataView(header.buffer, header.byteOffset, 8).getBigUint64(0, true);
-      if (n > 100_000_000n) throw new NanoVLLMError('bad-model', `${shard}: header length ${n} is implausible (not a safetensors file?)`);
+      if (n > 100_000_000n) throw new NanoVLLMError(errorCodes.BAD_MODEL, `${shard}: header length ${n} is implausible (not a safetensors file?)`);
       headerLen = 8 + Number(n);
     }
     if (headerLen >= 0 && header.byteLength >= headerLen) {
@@ -483,7 +487,7 @@ async function streamShard(go, loader, fetcher, shard, memory, load) {
   };
   const n = await fetcher.stream(shard, { required: true, onChunk });
   load.weightBytes += n;
-  if (!writer) throw new NanoVLLMError('bad-model', `${shard} is ${n} bytes, too short for its safetensors header`);
+  if (!writer) throw new NanoVLLMError(errorCodes.BAD_MODEL, `${shard} is ${n} bytes, too short for its safetensors header`);
   writer.finish(shard);
   await callGo(go, () => loader.shardDone(shard, n));
 }
@@ -521,7 +525,7 @@ const SAMPLING_KEYS = ['max_tokens', 'min_tokens', 'temperature', 'top_p', 'top_
   'stop', 'stop_token_ids', 'include_stop_str_in_output', 'repetition_penalty', 'presence_penalty', 'frequency_penalty'];
 
 function buildRequest(req, extra) {
-  if (!req || typeof req !== 'object') throw new NanoVLLMError('bad-request', 'a request object is required');
+  if (!req || typeof req !== 'object') throw new NanoVLLMError(errorCodes.BAD_REQUEST, 'a request object is required');
   const out = {};
   for (const k of SAMPLING_KEYS) if (req[k] !== undefined && req[k] !== null) out[k] = req[k];
   Object.assign(out, extra);
@@ -592,13 +596,13 @@ export class Engine {
   // submit starts one request in Go. Go calls back once per engine step with
   // the new tokens and text, and once at the end with the whole result.
   submit(request, signal) {
-    if (this.closed) throw new NanoVLLMError('bad-request', 'the engine is closed');
+    if (this.closed) throw new NanoVLLMError(errorCodes.BAD_REQUEST, 'the engine is closed');
     if (this.go.state.exited) throw goCrash('the engine is no longer running');
     const stream = new Stream();
     const onEvent = (json) => {
       const ev = JSON.parse(json);
       if (ev.error) {
-        stream.end(null, new NanoVLLMError(ev.error.code || 'internal', ev.error.message));
+        stream.end(null, new NanoVLLMError(ev.error.code || errorCodes.INTERNAL, ev.error.message));
       } else if (ev.done) {
         stream.end(ev.result, null);
       } else {
@@ -642,7 +646,7 @@ export class Engine {
 
   async createChatCompletion(req) {
     if (!req || !Array.isArray(req.messages) || req.messages.length === 0) {
-      throw new NanoVLLMError('bad-request', 'messages must be a non-empty array of {role, content}');
+      throw new NanoVLLMError(errorCodes.BAD_REQUEST, 'messages must be a non-empty array of {role, content}');
     }
     const chat = { messages: req.messages };
     if (req.enable_thinking !== undefined) chat.enable_thinking = !!req.enable_thinking;
@@ -699,7 +703,7 @@ export class Engine {
   }
 
   call(fn) {
-    if (this.closed) throw new NanoVLLMError('bad-request', 'the engine is closed');
+    if (this.closed) throw new NanoVLLMError(errorCodes.BAD_REQUEST, 'the engine is closed');
     if (this.go.state.exited) throw goCrash('the engine is no longer running');
     try { return unwrap(fn()); } catch (err) { throw fromGo(err); }
   }
@@ -717,7 +721,7 @@ function promptOf(req) {
   const hasText = typeof req.prompt === 'string';
   const hasIds = req.prompt_ids !== undefined && req.prompt_ids !== null;
   if (hasText === hasIds) {
-    throw new NanoVLLMError('bad-request', 'give exactly one of prompt (text) and prompt_ids (token ids)');
+    throw new NanoVLLMError(errorCodes.BAD_REQUEST, 'give exactly one of prompt (text) and prompt_ids (token ids)');
   }
   return hasText ? { prompt: req.prompt } : { prompt_ids: Array.from(req.prompt_ids, Number) };
 }
