@@ -2,6 +2,8 @@ package cpu
 
 import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 
+// Add: dst += src (the residual connections).
+
 // Add implements device.Device.
 func (d *Device) Add(dst, src device.Buffer, n int) {
 	if !d.ok("Add") {

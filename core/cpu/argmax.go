@@ -6,6 +6,9 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 )
 
+// ArgmaxRows: the index of the largest element of each row (greedy
+// decoding), returned to the caller.
+
 // ArgmaxRows implements device.Device.
 func (d *Device) ArgmaxRows(src device.Buffer, rows, cols int) ([]int32, error) {
 	if d.err != nil {

@@ -6,6 +6,9 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 )
 
+// Attention: causal grouped-query attention over the paged KV cache. The
+// AMX tile-unit variant (bf16 prefill) is in attention_amx.go.
+
 // Attention implements device.Device: for each token and each KV head, the
 // query heads of that group score every cached key up to the token's
 // position (found through the sequence's block table), take a float32

@@ -1,11 +1,3 @@
-// Package cpu is the reference device.Device: every operation of the Qwen3
-// forward pass in plain Go, float32 activations with float32 accumulation,
-// bf16 weights read in place (no widened copy in memory), and loops spread
-// over a small pool of goroutines. On amd64 it switches at run time to
-// assembly kernels: AVX2/FMA, AVX-512, and for batched matmuls the AMX tile
-// units with activations split into three exact bf16 parts. The pure-Go
-// kernels remain for other processors and for checking (build tag purego,
-// or Options.PureGo).
 package cpu
 
 import (

@@ -2,6 +2,8 @@ package cpu
 
 import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 
+// Embed: row i of out is row TokenIDs[i] of the embedding table.
+
 // Embed implements device.Device.
 func (d *Device) Embed(out device.Buffer, table device.Weight) {
 	if !d.ok("Embed") {

@@ -2,6 +2,9 @@ package cpu
 
 import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 
+// GatherRows: copies out the rows of the tokens whose logits the step asks
+// for (LogitsRows).
+
 // GatherRows implements device.Device.
 func (d *Device) GatherRows(out, x device.Buffer, cols int) {
 	if !d.ok("GatherRows") {

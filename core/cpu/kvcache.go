@@ -6,6 +6,8 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 )
 
+// The paged KV cache: its layout, NewKVCache and WriteKV.
+
 // kvCache stores, per layer, the keys and values of every slot, grouped by
 // block and then KV head, so that the block of one head (the unit attention
 // reads) is contiguous. For slot = block*BlockSize + offset, values are

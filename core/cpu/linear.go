@@ -2,6 +2,9 @@ package cpu
 
 import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 
+// Linear: out = x · wᵀ. The kernels are in matmul.go (AVX2, AVX-512 and
+// portable Go) and amx.go (the AMX tile units).
+
 // Linear implements device.Device.
 func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 	if !d.ok("Linear") {

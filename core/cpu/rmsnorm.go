@@ -6,6 +6,8 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 )
 
+// RMSNorm: out = x / sqrt(mean(x²) + eps) · w, row by row.
+
 // RMSNorm implements device.Device. The sum of squares is accumulated in
 // float64, so the result is the correctly rounded float32 norm in practice.
 func (d *Device) RMSNorm(out, x device.Buffer, w device.Weight, rows int, eps float32) {

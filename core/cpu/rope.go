@@ -2,6 +2,9 @@ package cpu
 
 import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 
+// RoPE: rotates each head of x, in place, by its token's position (the
+// rotate_half form), from a cached table of cos and sin.
+
 // RoPE implements device.Device.
 func (d *Device) RoPE(x device.Buffer, rows, heads, headDim int, theta float64) {
 	if !d.ok("RoPE") {

@@ -2,6 +2,8 @@ package cpu
 
 import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 
+// SwiGLU: out = silu(gate) · up.
+
 // SwiGLU implements device.Device.
 func (d *Device) SwiGLU(out, gate, up device.Buffer, n int) {
 	if !d.ok("SwiGLU") {
