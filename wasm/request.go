@@ -26,12 +26,14 @@ type loadOptions struct {
 	MaxNumSeqs int `json:"maxNumSeqs"`
 }
 
-// Defaults for loadOptions.
+// Defaults for loadOptions: a smaller cache and fewer sequences than the
+// native engine's, blocks of the same size.
 const (
 	defaultKVCacheBytes = 256 << 20
-	defaultBlockSize    = 16
 	defaultMaxNumSeqs   = 16
 )
+
+var defaultBlockSize = block.DefaultConfig().BlockSize
 
 func parseLoadOptions(data string) (loadOptions, error) {
 	var o loadOptions

@@ -21,7 +21,6 @@ import { errorCodes } from './errors.js';
 export { errorCodes };
 
 const CACHE_NAME = 'nanovllm-models-v1';
-const DEFAULT_KV_CACHE_BYTES = 256 * 1024 * 1024;
 const HUB = 'https://huggingface.co';
 
 // Files every model repository must (or may) provide, fetched before weights.
@@ -365,7 +364,8 @@ class ShardWriter {
  *   base URL whose <base>/<file> serves config.json, tokenizer.json, ...
  * @param {'webgpu'|'cpu'|'auto'} [options.device='auto'] where the model runs;
  *   'auto' picks WebGPU when an adapter is available, else the CPU.
- * @param {number} [options.kvCacheBytes=256 MiB] memory budget of the paged KV cache.
+ * @param {number} [options.kvCacheBytes=256 MiB] memory budget of the paged KV cache
+ *   (left out, the engine's default: defaultKVCacheBytes in wasm/request.go).
  * @param {(p: object) => void} [options.onProgress] called with
  *   {phase: 'engine'|'download'|'init'|'ready', file, loaded, total, cached, message}.
  * @param {boolean} [options.cache=true] keep downloaded files in the Cache API.
@@ -376,8 +376,7 @@ class ShardWriter {
  */
 export async function createEngine(options = {}) {
   const {
-    model, onProgress, signal, revision,
-    kvCacheBytes = DEFAULT_KV_CACHE_BYTES,
+    model, onProgress, signal, revision, kvCacheBytes,
     cache = true,
     wasmURL = new URL('./nanovllm.wasm', import.meta.url).href,
   } = options;
@@ -386,7 +385,7 @@ export async function createEngine(options = {}) {
   if (!['webgpu', 'cpu', 'auto'].includes(device)) {
     throw new NanoVLLMError(errorCodes.BAD_REQUEST, `device must be 'webgpu', 'cpu' or 'auto', not ${JSON.stringify(device)}`);
   }
-  if (!(Number.isFinite(kvCacheBytes) && kvCacheBytes > 0)) {
+  if (kvCacheBytes !== undefined && !(Number.isFinite(kvCacheBytes) && kvCacheBytes > 0)) {
     throw new NanoVLLMError(errorCodes.BAD_REQUEST, `kvCacheBytes must be a positive number of bytes, not ${kvCacheBytes}`);
   }
   const baseURL = resolveModelURL(model, { revision });
