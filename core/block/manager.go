@@ -233,6 +233,25 @@ func (m *Manager) AppendSlot(t *Table, seqLen int) error {
 	return nil
 }
 
+// Truncate shrinks t to the blocks numTokens tokens need, releasing the
+// rest. It is speculative decoding's rollback: slots reserved for proposed
+// tokens that were rejected go back to the pool, and since only computed
+// blocks are ever committed, no prefix-cache entry names a rejected token.
+// Committed blocks are never released: numTokens must cover them.
+func (m *Manager) Truncate(t *Table, numTokens int) error {
+	keep := NumBlocksFor(numTokens, m.blockSize)
+	if keep < t.numHashed {
+		return fmt.Errorf("block: truncating to %d tokens would release committed block %d", numTokens, keep)
+	}
+	for i := len(t.ids) - 1; i >= keep; i-- {
+		m.release(t.ids[i])
+	}
+	if keep < len(t.ids) {
+		t.ids = t.ids[:keep]
+	}
+	return nil
+}
+
 // Commit records that the first numComputed of tokens (the sequence's
 // tokens, prompt then output) have their keys and values in the cache, and
 // files every newly full block in the prefix cache so later sequences can

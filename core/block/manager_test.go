@@ -391,3 +391,37 @@ func TestDuplicateBlocksAreFreedNotCached(t *testing.T) {
 	require.Equal(t, 1, m.Stats().Cached, "a's filed block; its partial tail is not filed")
 	require.NoError(t, m.Check(nil))
 }
+
+// TestTruncate rolls back slots reserved for rejected speculative tokens:
+// the trailing blocks return to the pool, committed blocks stay, and no
+// block holding a rejected token is ever filed in the prefix cache.
+func TestTruncate(t *testing.T) {
+	m := newManager(t, 8, 4)
+	var tab Table
+	prompt := seqOf(100, 6)
+	_, err := m.Allocate(&tab, prompt)
+	require.NoError(t, err)
+	m.Commit(&tab, prompt, 6) // block 0 is full and committed
+	// Decode with 5 proposals: 6+1+5 = 12 tokens, 3 blocks.
+	require.NoError(t, m.AppendSlot(&tab, 12))
+	require.Equal(t, 3, tab.Len())
+	require.Equal(t, 5, m.NumFree())
+	// Two accepted: 9 tokens' worth of KV is valid, so 3 blocks stay.
+	require.NoError(t, m.Truncate(&tab, 9))
+	require.Equal(t, 3, tab.Len())
+	// None accepted: 7 tokens, 2 blocks; the third returns to the pool.
+	require.NoError(t, m.Truncate(&tab, 7))
+	require.Equal(t, 2, tab.Len())
+	require.Equal(t, 6, m.NumFree())
+	require.NoError(t, m.Check([]*Table{&tab}))
+	// A committed block is never released.
+	require.ErrorContains(t, m.Truncate(&tab, 0), "release committed block 0")
+	require.NoError(t, m.Truncate(&tab, 3), "block 0 is all 3 tokens need")
+	require.Equal(t, 1, tab.Len())
+	// Growing again after a rollback works as before.
+	require.NoError(t, m.AppendSlot(&tab, 13))
+	require.Equal(t, 4, tab.Len())
+	require.NoError(t, m.Check([]*Table{&tab}))
+	m.Free(&tab)
+	require.Equal(t, 8, m.NumFree())
+}

@@ -62,6 +62,8 @@ type fakeModel struct {
 	tokens   int // tokens computed over the run
 	maxChunk int // largest prefill chunk that did not finish its prompt
 	chunked  int // steps in which a prefill stopped short of its prompt
+	// speculated counts sequence-steps that verified proposals.
+	speculated int
 }
 
 func newFakeModel(t testing.TB, numBlocks, blockSize, vocab int) *fakeModel {
@@ -81,10 +83,10 @@ func (f *fakeModel) step(b *Plan) []int32 {
 	require.Len(t, b.Step.LogitsSeqs, len(b.Step.LogitsRows))
 	f.tokens += n
 	bs := int32(b.Step.BlockSize)
-	// ctxAt[i] is sequence i's context sum after its last token this step.
+	// ctxAt[j] is the context sum of token j's sequence after token j.
 	// The per-token checks use plain comparisons: testify's reflection
 	// would dominate the simulation's run time.
-	ctxAt := make([]uint64, len(b.Seqs))
+	ctxAt := make([]uint64, n)
 	for i := range b.Seqs {
 		table := b.Step.BlockTables[i*b.Step.BlockTableStride : (i+1)*b.Step.BlockTableStride]
 		slotOf := func(pos int32) int32 {
@@ -112,30 +114,45 @@ func (f *fakeModel) step(b *Plan) []int32 {
 			if slot := slotOf(pos); b.Step.Slots[j] != slot {
 				t.Fatalf("sequence %d: position %d has slot %d, block table says %d", i, pos, b.Step.Slots[j], slot)
 			}
+			if b.Step.TokenSeqs[j] != int32(i) {
+				t.Fatalf("token %d belongs to sequence %d, not %d", j, i, b.Step.TokenSeqs[j])
+			}
 			v := kvValue(b.Step.TokenIDs[j], int(pos), ctx)
 			f.kv[b.Step.Slots[j]] = v
 			ctx += v * weight(int(pos))
+			ctxAt[j] = ctx
 		}
 		if b.Step.ContextLens[i] != b.Step.Positions[hi-1]+1 {
 			t.Fatalf("sequence %d: context length %d after position %d", i, b.Step.ContextLens[i], b.Step.Positions[hi-1])
 		}
-		ctxAt[i] = ctx
 	}
+	// Which rows want logits: the last token of a sequence whose prompt
+	// is done, or, for a sequence verifying proposals (its context runs
+	// past its tokens), every token.
 	f.sampled = f.sampled[:0]
 	rows := 0
 	for i, seq := range b.Seqs {
-		last := b.Step.QueryStarts[i+1] - 1
-		wantsLogits := int(b.Step.ContextLens[i]) == seq.Len()
-		if !wantsLogits {
+		lo, last := b.Step.QueryStarts[i], b.Step.QueryStarts[i+1]-1
+		first := last
+		switch ctx := int(b.Step.ContextLens[i]); {
+		case ctx > seq.Len():
+			if k := ctx - seq.Len(); k > len(seq.Proposals) || int(last-lo) != k {
+				t.Fatalf("sequence %d: context %d for %d tokens, %d in the step and %d proposals", i, ctx, seq.Len(), last+1-lo, len(seq.Proposals))
+			}
+			first = lo
+			f.speculated++
+		case ctx < seq.Len():
 			f.chunked++
-			f.maxChunk = max(f.maxChunk, int(b.Step.QueryStarts[i+1]-b.Step.QueryStarts[i]))
+			f.maxChunk = max(f.maxChunk, int(last+1-lo))
 			continue
 		}
-		if rows >= len(b.Step.LogitsRows) || b.Step.LogitsRows[rows] != last || b.Step.LogitsSeqs[rows] != int32(i) {
-			t.Fatalf("sequence %d finished its prompt at row %d: logits rows %v, sequences %v", i, last, b.Step.LogitsRows, b.Step.LogitsSeqs)
+		for j := first; j <= last; j++ {
+			if rows >= len(b.Step.LogitsRows) || b.Step.LogitsRows[rows] != j || b.Step.LogitsSeqs[rows] != int32(i) {
+				t.Fatalf("sequence %d wants logits of token %d at row %d: logits rows %v, sequences %v", i, j, rows, b.Step.LogitsRows, b.Step.LogitsSeqs)
+			}
+			f.sampled = append(f.sampled, nextToken(ctxAt[j], f.vocab))
+			rows++
 		}
-		f.sampled = append(f.sampled, nextToken(ctxAt[i], f.vocab))
-		rows++
 	}
 	require.Equal(t, len(b.Step.LogitsRows), rows, "logits rows for sequences still prefilling")
 	return f.sampled

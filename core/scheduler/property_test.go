@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -30,6 +31,7 @@ type propRun struct {
 	nextID    uint64
 	// What the run exercised.
 	aborts, errorFinishes, lengthFinishes, rejected int
+	accepted                                        int // proposals accepted
 }
 
 const propVocab = 4 // a tiny vocabulary makes equal blocks, and prefix hits, common
@@ -110,6 +112,22 @@ func (p *propRun) op() {
 			p.maxTokens[seq.ID] = 1 + r.IntN(16)
 		}
 	case 3, 4, 5, 6: // a step
+		// Some decoding sequences verify proposals (speculative decoding):
+		// the true continuation with random corruptions; below, a random
+		// number of the right ones is accepted.
+		for _, id := range slices.Sorted(maps.Keys(p.live)) {
+			seq := p.live[id]
+			if seq.Status() == sequence.Running && seq.NumUncomputed() == 1 && r.IntN(3) == 0 {
+				k := 1 + r.IntN(6)
+				truth := referenceGenerate(seq.Prompt(), seq.NumOutputTokens()+k, propVocab)[seq.NumOutputTokens():]
+				for j := range truth {
+					if r.IntN(4) == 0 {
+						truth[j] = int32(r.IntN(propVocab))
+					}
+				}
+				seq.Proposals = append(seq.Proposals[:0], truth...)
+			}
+		}
 		b := p.s.Schedule()
 		for _, seq := range b.Finished {
 			require.Equal(t, sequence.Error, seq.FinishReason())
@@ -123,6 +141,26 @@ func (p *propRun) op() {
 			require.NoError(t, b.Step.Validate(step.CacheShape{NumBlocks: p.m.NumBlocks(), BlockSize: p.bs}))
 		}
 		sampled := slices.Clone(p.model.step(b))
+		rows := b.Step.LogitsSeqs
+		for k := 0; k < len(rows); {
+			lo := k
+			for k < len(rows) && rows[k] == rows[lo] {
+				k++
+			}
+			if k-lo > 1 {
+				// Proposals stand while they are the model's own tokens,
+				// and at random fewer; the model's token follows them.
+				props := b.Seqs[rows[lo]].Proposals
+				m := 0
+				for m < k-lo-1 && props[m] == sampled[lo+m] && r.IntN(5) > 0 {
+					m++
+				}
+				p.accepted += m
+				for j := lo + m + 1; j < k; j++ {
+					sampled[j] = -1
+				}
+			}
+		}
 		if r.IntN(16) == 0 {
 			return // the step is dropped; the next Schedule repeats it
 		}
@@ -189,7 +227,8 @@ func (p *propRun) check() {
 			running++
 			require.LessOrEqual(t, seq.NumComputed, seq.Len())
 			require.LessOrEqual(t, seq.NumComputed, seq.Blocks.Capacity(p.bs))
-			require.LessOrEqual(t, seq.Blocks.Len(), block.NumBlocksFor(seq.Len(), p.bs), "%v holds more blocks than it needs", seq)
+			// (Proposals of a dropped step keep their slots until the next.)
+			require.LessOrEqual(t, seq.Blocks.Len(), block.NumBlocksFor(seq.Len()+len(seq.Proposals), p.bs), "%v holds more blocks than it needs", seq)
 			for i, id := range seq.Blocks.Blocks() {
 				if toks := p.m.CachedTokens(id); toks != nil {
 					require.Equal(t, seq.TokenIDs[i*p.bs:(i+1)*p.bs], toks, "%v block %d is filed under other tokens", seq, i)
@@ -211,7 +250,7 @@ func (p *propRun) check() {
 
 func TestSchedulerRandomized(t *testing.T) {
 	var preemptions int64
-	var aborts, errorFinishes, lengthFinishes, rejected int
+	var aborts, errorFinishes, lengthFinishes, rejected, accepted int
 	var hits int64
 	for _, policy := range []Policy{FCFS, Priority} {
 		for seed := range uint64(6) {
@@ -240,12 +279,13 @@ func TestSchedulerRandomized(t *testing.T) {
 			errorFinishes += p.errorFinishes
 			lengthFinishes += p.lengthFinishes
 			rejected += p.rejected
+			accepted += p.accepted
 			hits += st.PrefixHitTokens
 		}
 	}
-	t.Logf("%d preemptions, %d aborts, %d out-of-blocks finishes, %d max-length finishes, %d rejected adds, %d prefix-hit tokens",
-		preemptions, aborts, errorFinishes, lengthFinishes, rejected, hits)
-	for name, n := range map[string]int64{"preemptions": preemptions, "aborts": int64(aborts),
+	t.Logf("%d preemptions, %d aborts, %d out-of-blocks finishes, %d max-length finishes, %d rejected adds, %d prefix-hit tokens, %d proposals accepted",
+		preemptions, aborts, errorFinishes, lengthFinishes, rejected, hits, accepted)
+	for name, n := range map[string]int64{"preemptions": preemptions, "aborts": int64(aborts), "accepted proposals": int64(accepted),
 		"out-of-blocks finishes": int64(errorFinishes), "rejected adds": int64(rejected), "prefix hits": hits} {
 		require.Positive(t, n, "the run exercised no %s", name)
 	}

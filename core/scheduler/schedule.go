@@ -46,11 +46,16 @@ func (s *Scheduler) Schedule() *Plan {
 			if (rem == 1) != (pass == 0) {
 				continue
 			}
+			if rem == 1 {
+				// A decode verifies its proposals in the same step, as far
+				// as the budget and the maximum length allow.
+				rem += min(len(seq.Proposals), s.cfg.MaxModelLen-seq.Len()-1)
+			}
 			n := min(rem, s.budget)
 			if !s.reserve(seq, n) {
 				continue
 			}
-			s.planned = append(s.planned, planned{seq, n})
+			s.planned = append(s.planned, planned{seq, n, pass == 0 && n > 1})
 			s.budget -= n
 		}
 	}
@@ -67,6 +72,11 @@ func (s *Scheduler) Schedule() *Plan {
 // reserve makes room in seq's blocks for n more tokens, preempting others
 // if it must. It returns false if seq itself was preempted or finished.
 func (s *Scheduler) reserve(seq *sequence.Sequence, n int) bool {
+	// Slots reserved for proposals of a step that never ran (the engine
+	// dropped it) and are not wanted now go back first.
+	if err := s.blocks.Truncate(&seq.Blocks, seq.NumComputed+n); err != nil {
+		panic(fmt.Sprintf("scheduler: %v: %v", seq, err)) // NumComputed covers every committed block
+	}
 	for {
 		err := s.blocks.AppendSlot(&seq.Blocks, seq.NumComputed+n)
 		if err == nil {
@@ -126,7 +136,7 @@ func (s *Scheduler) admit() {
 		s.compactRunning()
 		s.running = s.insertOrdered(s.running, seq)
 		n := min(seq.NumUncomputed(), s.budget)
-		s.planned = append(s.planned, planned{seq, n})
+		s.planned = append(s.planned, planned{seq, n, false})
 		s.budget -= n
 	}
 }
@@ -151,6 +161,10 @@ func (s *Scheduler) fill() {
 	for _, pl := range s.planned {
 		seq, c := pl.seq, pl.seq.NumComputed
 		p.Seqs = append(p.Seqs, seq)
+		if pl.spec {
+			s.builder.AddProposals(seq.TokenIDs, c, seq.Proposals[:pl.n-1], seq.Blocks.Blocks())
+			continue
+		}
 		logits := 0
 		if c+pl.n == seq.Len() {
 			logits = 1 // the prompt is all in the cache: the next token's
@@ -165,6 +179,13 @@ func (s *Scheduler) fill() {
 // prefix cache), and sampled[k], the token sampled from logits row k, is
 // appended to sequence p.Seqs[p.Step.LogitsSeqs[k]].
 //
+// A sequence that verified proposals (speculative decoding) has one logits
+// row per computed token, and its rows of sampled hold the tokens it emits
+// in order: the accepted proposals, then one sampled token, then -1 for
+// every rejected proposal. Only the accepted tokens' keys and values count
+// as computed; the blocks reserved for the rejected ones return to the
+// pool, and no prefix-cache entry ever names a rejected token.
+//
 // A sequence that reaches MaxModelLen is finished with reason Length. The
 // engine then applies its own stop conditions through Finish. Sequences
 // aborted since Schedule are skipped.
@@ -172,25 +193,48 @@ func (s *Scheduler) Postprocess(p *Plan, sampled []int32) error {
 	if p != &s.out || !s.pending {
 		return fmt.Errorf("scheduler: postprocess: %w", ErrStalePlan)
 	}
-	if len(sampled) != len(p.Step.LogitsRows) {
-		return fmt.Errorf("scheduler: postprocess: %d sampled tokens for %d logits rows", len(sampled), len(p.Step.LogitsRows))
+	rows := p.Step.LogitsSeqs
+	if len(sampled) != len(rows) {
+		return fmt.Errorf("scheduler: postprocess: %d sampled tokens for %d logits rows", len(sampled), len(rows))
 	}
 	s.pending = false
-	for _, pl := range s.planned {
+	r := 0
+	for i, pl := range s.planned {
 		seq := pl.seq
+		lo := r
+		for r < len(rows) && rows[r] == int32(i) {
+			r++
+		}
+		out := sampled[lo:r]
 		if seq.Status() != sequence.Running {
 			continue
 		}
-		seq.NumComputed += pl.n
-		s.blocks.Commit(&seq.Blocks, seq.TokenIDs, seq.NumComputed)
-	}
-	for k, row := range p.Step.LogitsSeqs {
-		seq := p.Seqs[row]
-		if seq.Status() != sequence.Running {
-			continue
+		if !pl.spec {
+			seq.NumComputed += pl.n
+			s.blocks.Commit(&seq.Blocks, seq.TokenIDs, seq.NumComputed)
+			if len(out) > 0 {
+				seq.Append(out[0])
+			}
+		} else {
+			m := 0
+			for m < len(out) && out[m] >= 0 {
+				m++
+			}
+			if m == 0 {
+				return fmt.Errorf("scheduler: postprocess: sequence %d verified %d proposals but emitted no token", seq.ID, pl.n-1)
+			}
+			for _, tok := range out[:m] {
+				seq.Append(tok)
+			}
+			// The last token and the m-1 accepted proposals.
+			seq.NumComputed += m
+			s.blocks.Commit(&seq.Blocks, seq.TokenIDs, seq.NumComputed)
+			if err := s.blocks.Truncate(&seq.Blocks, seq.Len()); err != nil {
+				return fmt.Errorf("scheduler: postprocess: %w", err)
+			}
 		}
-		seq.Append(sampled[k])
-		if seq.Len() >= s.cfg.MaxModelLen {
+		seq.Proposals = seq.Proposals[:0]
+		if len(out) > 0 && seq.Len() >= s.cfg.MaxModelLen {
 			if err := s.finish(seq, sequence.Length, nil); err != nil {
 				return err
 			}

@@ -30,10 +30,12 @@ type Stats struct {
 }
 
 // planned is a sequence scheduled in the step being built, with its number
-// of tokens to compute.
+// of tokens to compute. A decode that verifies proposals (speculative
+// decoding) computes its last token and the first n-1 of seq.Proposals.
 type planned struct {
-	seq *sequence.Sequence
-	n   int
+	seq  *sequence.Sequence
+	n    int
+	spec bool
 }
 
 // Scheduler is a continuous-batching scheduler. It is not safe for
@@ -193,6 +195,7 @@ func (s *Scheduler) preempt(seq *sequence.Sequence) {
 		s.planned = slices.Delete(s.planned, i, i+1)
 	}
 	s.blocks.Free(&seq.Blocks)
+	seq.Proposals = seq.Proposals[:0]
 	if err := seq.Preempt(); err != nil {
 		panic(fmt.Sprintf("scheduler: preempting %v: %v", seq, err)) // only Running sequences are preempted
 	}

@@ -112,6 +112,12 @@ type Sequence struct {
 	// Blocks is the sequence's block table.
 	Blocks block.Table
 
+	// Proposals are tokens guessed to follow the last token, for
+	// speculative decoding: the engine sets them before a step, the
+	// scheduler has the model verify them together with the last token,
+	// and Postprocess clears them. Empty for ordinary decoding.
+	Proposals []int32
+
 	status Status
 	reason FinishReason
 	err    error

@@ -65,6 +65,40 @@ func (b *Builder) Add(tokens []int32, from, to int, blocks []int32, logits int) 
 	}
 }
 
+// AddProposals appends one decoding sequence whose last token,
+// tokens[pos], is followed by proposed tokens to verify (speculative
+// decoding): it computes positions pos to pos+len(proposals) and asks for
+// the logits of every one, so that each proposal can be checked against
+// what the model predicts at the position before it. blocks must cover
+// position pos+len(proposals).
+func (b *Builder) AddProposals(tokens []int32, pos int, proposals []int32, blocks []int32) {
+	s := &b.s
+	if len(blocks) > s.BlockTableStride {
+		b.widen(len(blocks))
+	}
+	seq := int32(len(s.QueryStarts) - 1)
+	bs := s.BlockSize
+	for i := range 1 + len(proposals) {
+		tok := tokens[pos]
+		if i > 0 {
+			tok = proposals[i-1]
+		}
+		p := pos + i
+		s.LogitsRows = append(s.LogitsRows, int32(len(s.TokenIDs)))
+		s.LogitsSeqs = append(s.LogitsSeqs, seq)
+		s.TokenIDs = append(s.TokenIDs, tok)
+		s.Positions = append(s.Positions, int32(p))
+		s.Slots = append(s.Slots, blocks[p/bs]*int32(bs)+int32(p%bs))
+		s.TokenSeqs = append(s.TokenSeqs, seq)
+	}
+	s.QueryStarts = append(s.QueryStarts, int32(len(s.TokenIDs)))
+	s.ContextLens = append(s.ContextLens, int32(pos+1+len(proposals)))
+	s.BlockTables = append(s.BlockTables, blocks...)
+	for range s.BlockTableStride - len(blocks) {
+		s.BlockTables = append(s.BlockTables, -1)
+	}
+}
+
 // widen re-lays the block tables added so far at a larger stride.
 func (b *Builder) widen(stride int) {
 	s := &b.s

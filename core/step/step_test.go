@@ -140,3 +140,34 @@ func TestBuilderLogitsOfSeveralTokens(t *testing.T) {
 	require.Equal(t, []int32{0, 0, 0, 0, 0, 1, 1, 2, 2}, s.LogitsSeqs)
 	require.NoError(t, s.Validate(CacheShape{NumBlocks: 4, BlockSize: 4}))
 }
+
+func TestBuilderProposals(t *testing.T) {
+	var b Builder
+	b.Reset(4, 0)
+	b.Add([]int32{1, 2, 3}, 0, 3, []int32{0}, 1)
+	// Sequence 1 decodes its token at position 5 with three proposals:
+	// positions 5-8, all with logits, the last in a block of its own.
+	b.AddProposals([]int32{9, 9, 9, 9, 9, 40}, 5, []int32{41, 42, 43}, []int32{1, 2, 3})
+	want := &Step{
+		TokenIDs:         []int32{1, 2, 3, 40, 41, 42, 43},
+		Positions:        []int32{0, 1, 2, 5, 6, 7, 8},
+		Slots:            []int32{0, 1, 2, 9, 10, 11, 12},
+		TokenSeqs:        []int32{0, 0, 0, 1, 1, 1, 1},
+		QueryStarts:      []int32{0, 3, 7},
+		ContextLens:      []int32{3, 9},
+		BlockTables:      []int32{0, -1, -1, 1, 2, 3},
+		BlockTableStride: 3,
+		BlockSize:        4,
+		LogitsRows:       []int32{2, 3, 4, 5, 6},
+		LogitsSeqs:       []int32{0, 1, 1, 1, 1},
+	}
+	require.Equal(t, want, b.Step())
+	require.NoError(t, b.Step().Validate(CacheShape{NumBlocks: 4, BlockSize: 4}))
+	// No proposals is an ordinary decode.
+	var plain, spec Builder
+	plain.Reset(4, 0)
+	plain.Add([]int32{5, 6, 7}, 2, 3, []int32{3}, 1)
+	spec.Reset(4, 0)
+	spec.AddProposals([]int32{5, 6, 7}, 2, nil, []int32{3})
+	require.Equal(t, plain.Step(), spec.Step())
+}
