@@ -124,21 +124,9 @@ func (s *Sampler) Sample(logits []float32, p *Params, h History, rng *rand.Rand)
 			return Result{}, err
 		}
 	}
-	w, err := s.penalize(logits, p, h)
+	w, err := s.prepare(logits, p, h)
 	if err != nil {
 		return Result{}, err
-	}
-	if len(h.Suppress) > 0 {
-		if &w[0] == &logits[0] {
-			w = s.work
-			copy(w, logits)
-		}
-		for _, t := range h.Suppress {
-			if t < 0 || int(t) >= s.vocab {
-				return Result{}, fmt.Errorf("sampler: suppressed token %d outside vocabulary of %d", t, s.vocab)
-			}
-			w[t] = float32(math.Inf(-1))
-		}
 	}
 	if p.Greedy() {
 		res.Token, err = argmax(w)
@@ -155,6 +143,31 @@ func (s *Sampler) Sample(logits []float32, p *Params, h History, rng *rand.Rand)
 		s.logprobs(raw, p.Logprobs, &res)
 	}
 	return res, nil
+}
+
+// prepare applies the penalties and the suppressed tokens of h to logits:
+// logits itself when there are none, else a scratch copy.
+func (s *Sampler) prepare(logits []float32, p *Params, h History) ([]float32, error) {
+	if len(logits) != s.vocab {
+		return nil, fmt.Errorf("%w: got %d logits, vocabulary has %d", ErrBadLogits, len(logits), s.vocab)
+	}
+	w, err := s.penalize(logits, p, h)
+	if err != nil {
+		return nil, err
+	}
+	if len(h.Suppress) > 0 {
+		if &w[0] == &logits[0] {
+			w = s.work
+			copy(w, logits)
+		}
+		for _, t := range h.Suppress {
+			if t < 0 || int(t) >= s.vocab {
+				return nil, fmt.Errorf("sampler: suppressed token %d outside vocabulary of %d", t, s.vocab)
+			}
+			w[t] = float32(math.Inf(-1))
+		}
+	}
+	return w, nil
 }
 
 // checkFinite rejects rows the model should never produce. -Inf is allowed:
