@@ -162,4 +162,3 @@ func DrawFrom(probs []float32, rng *rand.Rand) int32 {
 	}
 	return last
 }
-
