@@ -7,7 +7,7 @@
 // two candidates, the larger value or, when equal, the smaller index. NaNs
 // never win (a comparison with NaN is false).
 
-const WG: u32 = 256u;
+// WG (shaders.RowWG) is declared by shaders.Source.
 
 struct Params {
     rows: u32,

@@ -13,16 +13,18 @@
 // offset j % block_size, i.e. cache slot block*block_size + offset. Tables
 // come from the step metadata, one row of bt_stride entries per sequence.
 //
-// One workgroup of 64 threads per (token, head). The keys are visited in tiles
-// of 64, one key per thread, with the "online softmax": keep the running
+// One workgroup of WG threads per (token, head). The keys are visited in tiles
+// of WG, one key per thread, with the "online softmax": keep the running
 // maximum m, the running sum l of exp(score - m) and the running weighted sum
 // of values acc; when a tile raises the maximum to m', rescale l and acc by
 // exp(m - m'). This gives exactly softmax(scores) · V without storing all the
-// scores, in float32 throughout. Each thread owns head dimensions t, t+64, ...
-// of acc (head_dim <= 256).
+// scores, in float32 throughout. Each thread owns head dimensions t, t+WG, ...
+// of acc (head_dim <= MAX_HEAD_DIM).
 
-const AW: u32 = 64u;
-const MAX_PER_THREAD: u32 = 4u; // head_dim / AW, rounded up, at most
+// WG (shaders.AttentionWG), THREAD_WG (shaders.ThreadWG) and MAX_HEAD_DIM
+// (shaders.AttentionMaxHeadDim) are declared by shaders.Source.
+// Head dimensions per thread, at most.
+const MAX_PER_THREAD: u32 = (MAX_HEAD_DIM + WG - 1u) / WG;
 // A finite stand-in for -inf: GPUs may assume infinities never occur.
 const NEG_BIG: f32 = -3.0e38;
 
@@ -46,12 +48,12 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
 
-var<workgroup> qs: array<f32, 256>;   // this head's query vector
-var<workgroup> probs: array<f32, AW>; // exp(score - m') of the tile's keys
-var<workgroup> slots: array<u32, AW>; // cache slot of the tile's keys
-var<workgroup> red: array<f32, AW>;   // scratch for reductions
+var<workgroup> qs: array<f32, MAX_HEAD_DIM>; // this head's query vector
+var<workgroup> probs: array<f32, WG>; // exp(score - m') of the tile's keys
+var<workgroup> slots: array<u32, WG>; // cache slot of the tile's keys
+var<workgroup> red: array<f32, WG>;   // scratch for reductions
 
-@compute @workgroup_size(AW)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
@@ -68,7 +70,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let table = p.bt_off + seq * p.bt_stride;
     let qbase = idx * p.head_dim;
 
-    for (var d = t; d < p.head_dim; d += AW) {
+    for (var d = t; d < p.head_dim; d += WG) {
         qs[d] = q[qbase + d];
     }
     workgroupBarrier();
@@ -76,7 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     var m = NEG_BIG;
     var l = 0.0;
     var acc: array<f32, MAX_PER_THREAD>;
-    for (var start = 0u; start < n_ctx; start += AW) {
+    for (var start = 0u; start < n_ctx; start += WG) {
         // 1. One key per thread: its score.
         let j = start + t;
         var s = NEG_BIG;
@@ -94,7 +96,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         // 2. The tile's maximum, by tree reduction.
         red[t] = s;
         workgroupBarrier();
-        for (var w = AW / 2u; w > 0u; w >>= 1u) {
+        for (var w = WG / 2u; w > 0u; w >>= 1u) {
             if (t < w) {
                 red[t] = max(red[t], red[t + w]);
             }
@@ -110,7 +112,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         probs[t] = pj;
         red[t] = pj;
         workgroupBarrier();
-        for (var w = AW / 2u; w > 0u; w >>= 1u) {
+        for (var w = WG / 2u; w > 0u; w >>= 1u) {
             if (t < w) {
                 red[t] += red[t + w];
             }
@@ -119,9 +121,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         // 4. Rescale what was accumulated under the old maximum, add the tile.
         let corr = exp(m - m_new);
         l = l * corr + red[0];
-        let cnt = min(AW, n_ctx - start);
+        let cnt = min(WG, n_ctx - start);
         for (var c = 0u; c < MAX_PER_THREAD; c++) {
-            let d = t + c * AW;
+            let d = t + c * WG;
             if (d < p.head_dim) {
                 var a = acc[c] * corr;
                 for (var k = 0u; k < cnt; k++) {
@@ -134,7 +136,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         workgroupBarrier(); // the next tile overwrites probs, slots and red
     }
     for (var c = 0u; c < MAX_PER_THREAD; c++) {
-        let d = t + c * AW;
+        let d = t + c * WG;
         if (d < p.head_dim) {
             out[qbase + d] = acc[c] / l;
         }
@@ -145,11 +147,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 // the keys one by one with the same online softmax, holding the whole
 // accumulator itself. There are no barriers, which makes it the faster form
 // on CPU implementations of WebGPU (SwiftShader); on a GPU the cooperative
-// main is better, as it keeps 64 threads busy per pair.
-@compute @workgroup_size(64)
+// main is better, as it keeps WG threads busy per pair.
+@compute @workgroup_size(THREAD_WG)
 fn main_thread(@builtin(global_invocation_id) gid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.x + gid.y * nwg.x * 64u;
+    let idx = gid.x + gid.y * nwg.x * THREAD_WG;
     if (idx >= p.rows * p.heads) {
         return;
     }
@@ -163,7 +165,7 @@ fn main_thread(@builtin(global_invocation_id) gid: vec3<u32>,
 
     var m = NEG_BIG;
     var l = 0.0;
-    var acc: array<f32, 256>;
+    var acc: array<f32, MAX_HEAD_DIM>;
     for (var j = 0u; j < n_ctx; j++) {
         let blk = u32(step[table + j / p.block_size]);
         let kb = (blk * p.block_size + j % p.block_size) * kv_dim + kvh * p.head_dim;

@@ -6,6 +6,15 @@
 // text serves bfloat16 checkpoints (two values packed in each u32 and widened
 // in the shader, which needs no shader-f16 support) and float32 weights.
 //
+// Go and WGSL are not kept in sync by hand:
+//
+//   - each kernel's `struct Params` has a Go twin (RopeParams, ...) with the
+//     same fields in the same order, which Pack turns into the words of the
+//     parameter block; a test parses the .wgsl files and checks the pairs;
+//   - workgroup sizes and tile shapes are Go constants (ElementWG, GemvRows,
+//     ...) that Source declares in each kernel as WGSL constants, so the
+//     .wgsl files name them and never write their values.
+//
 // All kernels share two conventions, described in docs/webgpu.md:
 //
 //   - binding 0 is a small uniform block of parameters (sizes, offsets) that
@@ -84,14 +93,23 @@ func Names() []string {
 	return names
 }
 
-// Source returns the WGSL text of kernel name for weights stored as wt.
-// Kernels that read no weight must be asked for with NoWeight.
+// Source returns the WGSL text of kernel name for weights stored as wt:
+// the .wgsl file, then the declarations of its constants (workgroup sizes
+// and the like, from the Go constants of this package) and, for a kernel
+// that reads a weight, of load_w. Appending keeps the line numbers of
+// compiler messages those of the file; WGSL lets module-scope declarations
+// come in any order. Kernels that read no weight must be asked for with
+// NoWeight.
 func Source(name string, wt WeightType) (string, error) {
 	b, err := files.ReadFile(name + ".wgsl")
 	if err != nil {
 		return "", fmt.Errorf("shaders: unknown kernel %q: %w", name, err)
 	}
-	src := string(b)
+	k, ok := kernels[name]
+	if !ok {
+		return "", fmt.Errorf("shaders: kernel %q is not declared in kernels.go", name)
+	}
+	src := string(b) + constDecls(k.consts)
 	uses := strings.Contains(src, "load_w(")
 	switch {
 	case wt == NoWeight && uses:

@@ -4,7 +4,7 @@
 // 151936 x 1024 bf16 = 311 MB), so the device splits it into row ranges, one
 // buffer each, and dispatches this kernel once per range: a thread copies its
 // element only if the token falls in [row0, row1). One thread per output
-// element; see add.wgsl for the grid layout.
+// element; see add.wgsl for the grid layout and WG.
 
 struct Params {
     rows: u32,    // tokens in the step
@@ -19,10 +19,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = gid.x + gid.y * nwg.x * WG;
     if (i >= p.rows * p.hidden) {
         return;
     }

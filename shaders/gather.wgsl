@@ -1,7 +1,7 @@
 // gather: out[k, c] = x[rows[k], c] for the rows listed in the step metadata
 // (Batch.LogitsRows): it picks each sequence's last token before the LM head,
 // so the vocabulary projection runs on a few rows instead of every token.
-// One thread per output element; see add.wgsl for the grid layout.
+// One thread per output element; see add.wgsl for the grid layout and WG.
 
 struct Params {
     n_rows: u32,   // number of rows to gather
@@ -14,10 +14,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = gid.x + gid.y * nwg.x * WG;
     if (i >= p.n_rows * p.cols) {
         return;
     }

@@ -3,7 +3,8 @@
 // The cache of one layer is a flat array of slots, each KVHeads*HeadDim
 // floats; slot = blockID*BlockSize + offset comes from the scheduler's block
 // tables (Batch.Slots), so a sequence's tokens may live in scattered blocks.
-// One thread per element of k (and the same element of v); see add.wgsl.
+// One thread per element of k (and the same element of v); see add.wgsl
+// for the grid layout and WG.
 
 struct Params {
     rows: u32,     // tokens in the step
@@ -18,10 +19,10 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = gid.x + gid.y * nwg.x * WG;
     if (i >= p.rows * p.kv_dim) {
         return;
     }

@@ -38,13 +38,15 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> x: array<f32>;
 @group(0) @binding(3) var<storage, read> w: array<u32>;
 
+// shaders.Source declares the workgroup sizes and tile shapes from Go
+// constants: GV_WG (shaders.GemvWG) threads per output feature in gemv,
+// GV_ROWS (shaders.GemvRows), the most rows one gemv dispatch handles (the
+// device uses gemm above this), GEMM_TILE (shaders.GemmTile), the side of
+// gemm's output tile, and THREAD_WG (shaders.ThreadWG).
+
 // ---- gemv ----
 
-const GV_WG: u32 = 64u;
-// Most rows one gemv dispatch handles; the device uses gemm above this.
-const GV_ROWS: u32 = 8u;
-
-var<workgroup> red: array<f32, 512>; // GV_ROWS * GV_WG partial sums
+var<workgroup> red: array<f32, GV_ROWS * GV_WG>; // partial sums
 
 @compute @workgroup_size(GV_WG)
 fn gemv(@builtin(workgroup_id) wid: vec3<u32>,
@@ -81,14 +83,15 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>,
 
 // ---- gemm ----
 
-const TM: u32 = 32u; // tile rows (tokens)
-const TN: u32 = 32u; // tile columns (output features)
+const TM: u32 = GEMM_TILE; // tile rows (tokens)
+const TN: u32 = GEMM_TILE; // tile columns (output features)
 const TK: u32 = 16u; // slice of the shared dimension held in workgroup memory
+const GS: u32 = GEMM_TILE / 2u; // workgroup side: GS x GS threads, 2x2 outputs each
 
-var<workgroup> xs: array<f32, 512>; // TM x TK
-var<workgroup> ws: array<f32, 512>; // TN x TK
+var<workgroup> xs: array<f32, TM * TK>;
+var<workgroup> ws: array<f32, TN * TK>;
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(GS, GS)
 fn gemm(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
@@ -99,9 +102,10 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>,
     var acc10 = 0.0;
     var acc11 = 0.0;
     for (var k0 = 0u; k0 < p.in_f; k0 += TK) {
-        // 256 threads fill 512 entries of each tile: two each.
-        for (var q = 0u; q < 2u; q++) {
-            let idx = t + q * 256u;
+        // The GS*GS threads fill the TM*TK (= TN*TK) entries of each tile
+        // together, TM*TK / (GS*GS) each.
+        for (var q = 0u; q < TM * TK / (GS * GS); q++) {
+            let idx = t + q * (GS * GS);
             let a = idx / TK;
             let k = k0 + idx % TK;
             let m = m0 + a;
@@ -120,9 +124,9 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>,
         workgroupBarrier();
         for (var k = 0u; k < TK; k++) {
             let a0 = xs[lid.y * TK + k];
-            let a1 = xs[(lid.y + 16u) * TK + k];
+            let a1 = xs[(lid.y + GS) * TK + k];
             let b0 = ws[lid.x * TK + k];
-            let b1 = ws[(lid.x + 16u) * TK + k];
+            let b1 = ws[(lid.x + GS) * TK + k];
             acc00 += a0 * b0;
             acc01 += a0 * b1;
             acc10 += a1 * b0;
@@ -131,9 +135,9 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>,
         workgroupBarrier();
     }
     let m_a = m0 + lid.y;
-    let m_b = m_a + 16u;
+    let m_b = m_a + GS;
     let n_a = n0 + lid.x;
-    let n_b = n_a + 16u;
+    let n_b = n_a + GS;
     if (m_a < p.rows && n_a < p.out_f) { out[m_a * p.out_ld + p.col0 + n_a] = acc00; }
     if (m_a < p.rows && n_b < p.out_f) { out[m_a * p.out_ld + p.col0 + n_b] = acc01; }
     if (m_b < p.rows && n_a < p.out_f) { out[m_b * p.out_ld + p.col0 + n_a] = acc10; }
@@ -143,16 +147,18 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>,
 // ---- gemv_thread ----
 //
 // gemv_thread is the decode path without cooperation: one thread computes
-// one output feature for up to 8 rows, walking its weight row two bf16
-// values (one u32 word) at a time. No shared memory and no barriers, which
-// CPU implementations of WebGPU such as SwiftShader run far faster; on a
-// GPU, neighbouring threads read rows in_f apart, which the caches absorb
-// when in_f is small.
+// one output feature for up to GV_ROWS rows (8, unrolled by hand below),
+// walking its weight row one element at a time. No shared memory and no
+// barriers, which CPU implementations of WebGPU such as SwiftShader run far
+// faster; on a GPU, neighbouring threads read rows in_f apart, which the
+// caches absorb when in_f is small.
 
-@compute @workgroup_size(64)
+const_assert GV_ROWS == 8u; // the a0 .. a7 of gemv_thread
+
+@compute @workgroup_size(THREAD_WG)
 fn gemv_thread(@builtin(global_invocation_id) gid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>) {
-    let o = gid.x + gid.y * nwg.x * 64u;
+    let o = gid.x + gid.y * nwg.x * THREAD_WG;
     if (o >= p.out_f) {
         return;
     }

@@ -31,13 +31,13 @@ fn dot8(wv: vec4<u32>, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
            dot(vec4<f32>(even.z, odd.z, even.w, odd.w), xb);
 }
 
-const GV_WG: u32 = 64u;
-const GV_ROWS: u32 = 8u;
+// GV_WG (shaders.GemvWG), GV_ROWS (shaders.GemvRows) and THREAD_WG
+// (shaders.ThreadWG) are declared by shaders.Source.
 
-var<workgroup> red: array<f32, 512>; // GV_ROWS * GV_WG partial sums
+var<workgroup> red: array<f32, GV_ROWS * GV_WG>; // partial sums
 
-// gemv: one workgroup of 64 threads per output feature; thread t reads
-// 16-byte words t, t+64, ... of the weight row (neighbouring threads,
+// gemv: one workgroup of GV_WG threads per output feature; thread t reads
+// 16-byte words t, t+GV_WG, ... of the weight row (neighbouring threads,
 // neighbouring memory), then the partial sums are added in shared memory.
 @compute @workgroup_size(GV_WG)
 fn gemv(@builtin(workgroup_id) wid: vec3<u32>,
@@ -75,10 +75,10 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>,
 
 // gemv_thread: one thread per output feature walks its weight row alone,
 // no shared memory and no barriers (the faster form on CPU adapters). The
-// grid's y dimension takes rows 8 at a time, so on CPU adapters it also
+// grid's y dimension takes rows GV_ROWS at a time, so on CPU adapters it also
 // serves prefill (any number of rows) in place of linear.wgsl's tiled gemm,
 // whose barriers are costly there.
-@compute @workgroup_size(64)
+@compute @workgroup_size(THREAD_WG)
 fn gemv_thread(@builtin(global_invocation_id) gid: vec3<u32>,
                @builtin(workgroup_id) wid: vec3<u32>) {
     let o = gid.x;

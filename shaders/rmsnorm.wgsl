@@ -3,7 +3,7 @@
 // The same kernel serves the layer norms (rows = tokens, width = hidden) and
 // Qwen3's per-head q/k norms (rows = tokens*heads, width = head_dim).
 //
-// One workgroup of 256 threads handles one row: each thread sums the squares
+// One workgroup of WG threads handles one row: each thread sums the squares
 // of a strided subset of the row, the partial sums are combined in
 // workgroup-shared memory by a tree reduction, and then every thread scales
 // its own elements.
@@ -13,7 +13,8 @@
 // point, main_inplace, that binds x alone. Both share the code through
 // functions taking the buffers' roles as flags.
 
-const WG: u32 = 256u;
+// WG (shaders.RowWG) and THREAD_WG (shaders.ThreadWG) are declared by
+// shaders.Source.
 
 struct Params {
     rows: u32,
@@ -90,10 +91,10 @@ fn main_inplace(@builtin(workgroup_id) wid: vec3<u32>,
 // shared memory and no barriers: the faster form on CPU implementations of
 // WebGPU (SwiftShader), where a barrier costs far more than a GPU's.
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(THREAD_WG)
 fn main_thread(@builtin(global_invocation_id) gid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = gid.x + gid.y * nwg.x * 64u;
+    let row = gid.x + gid.y * nwg.x * THREAD_WG;
     if (row >= p.rows) {
         return;
     }
@@ -109,10 +110,10 @@ fn main_thread(@builtin(global_invocation_id) gid: vec3<u32>,
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(THREAD_WG)
 fn main_thread_inplace(@builtin(global_invocation_id) gid: vec3<u32>,
                        @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = gid.x + gid.y * nwg.x * 64u;
+    let row = gid.x + gid.y * nwg.x * THREAD_WG;
     if (row >= p.rows) {
         return;
     }

@@ -7,7 +7,7 @@
 // GPU sin/cos are only accurate to about 1e-3 for large angles, so the cosines
 // and sines come from a table the device computes on the CPU in float64:
 // table[(pos * d/2 + j) * 2] = cos, [... + 1] = sin.
-// One thread per pair; see add.wgsl for the grid layout.
+// One thread per pair; see add.wgsl for the grid layout and WG.
 
 struct Params {
     rows: u32,     // tokens in the step
@@ -21,10 +21,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> x: array<f32>;
 @group(0) @binding(3) var<storage, read> table: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = gid.x + gid.y * nwg.x * WG;
     let half = p.head_dim / 2u;
     if (i >= p.rows * p.heads * half) {
         return;

@@ -1,8 +1,8 @@
 // swiglu: out = silu(gate) * up over n elements, silu(g) = g / (1 + e^-g).
 // This is the gated activation between the MLP's up and down projections.
-// One thread per element; see add.wgsl for the grid layout. main_inplace
-// serves out == gate (the model overwrites gate), since WebGPU forbids binding
-// one buffer twice as writable.
+// One thread per element; see add.wgsl for the grid layout and WG.
+// main_inplace serves out == gate (the model overwrites gate), since WebGPU
+// forbids binding one buffer twice as writable.
 
 struct Params {
     n: u32,
@@ -13,10 +13,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> gate: array<f32>;
 @group(0) @binding(3) var<storage, read_write> up: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = gid.x + gid.y * nwg.x * WG;
     if (i >= p.n) {
         return;
     }
@@ -24,10 +24,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     out[i] = g / (1.0 + exp(-g)) * up[i];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main_inplace(@builtin(global_invocation_id) gid: vec3<u32>,
                 @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = gid.x + gid.y * nwg.x * WG;
     if (i >= p.n) {
         return;
     }

@@ -8,7 +8,7 @@
 // with a filter. That costs k passes over the row, which is fine for the
 // small k of top-k sampling and needs no sorting in shared memory.
 
-const WG: u32 = 256u;
+// WG (shaders.RowWG) is declared by shaders.Source.
 const NONE: u32 = 0xffffffffu;
 
 struct Params {

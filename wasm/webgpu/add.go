@@ -14,9 +14,11 @@ func (d *Device) Add(dst, src device.Buffer, n int) {
 	if !ok1 || !ok2 {
 		return
 	}
+	params := shaders.Pack(shaders.AddParams{N: uint32(n)})
+	g := grid(ceilDiv(n, shaders.ElementWG))
 	if a.id == b.id {
-		d.dispatch(pipeKey{"add", "main_self", shaders.NoWeight}, [16]uint32{uint32(n)}, grid(ceilDiv(n, elementwise)), a)
+		d.dispatch(pipeKey{"add", "main_self", shaders.NoWeight}, params, g, a)
 		return
 	}
-	d.dispatch(pipeKey{"add", "main", shaders.NoWeight}, [16]uint32{uint32(n)}, grid(ceilDiv(n, elementwise)), a, b)
+	d.dispatch(pipeKey{"add", "main", shaders.NoWeight}, params, g, a, b)
 }

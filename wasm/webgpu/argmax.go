@@ -32,7 +32,7 @@ func (d *Device) ArgmaxRows(src device.Buffer, rows, cols int) ([]int32, error) 
 		d.rec.reset()
 		return nil, err
 	}
-	d.dispatch(pipeKey{"argmax", "main", shaders.NoWeight}, [16]uint32{uint32(rows), uint32(cols)}, grid(rows), d.argOut, sb)
+	d.dispatch(pipeKey{"argmax", "main", shaders.NoWeight}, shaders.Pack(shaders.ArgmaxParams{Rows: uint32(rows), Cols: uint32(cols)}), grid(rows), d.argOut, sb)
 	d.rec.cmds = append(d.rec.cmds, cmd{op: opCopy, src: d.argOut, dst: d.read, size: n})
 	v, err := d.flush(n)
 	if err != nil {

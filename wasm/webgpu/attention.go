@@ -32,10 +32,13 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 		return
 	}
 	scale := device.AttentionScale(sp.HeadDim)
-	params := [16]uint32{uint32(rows), uint32(heads), uint32(sp.KVHeads), uint32(sp.HeadDim), uint32(sp.BlockSize),
-		uint32(st.posOff), uint32(st.seqOff), uint32(st.btOff), uint32(st.btStride), f32(scale)}
+	params := shaders.Pack(shaders.AttentionParams{
+		Rows: uint32(rows), Heads: uint32(heads), KVHeads: uint32(sp.KVHeads), HeadDim: uint32(sp.HeadDim), BlockSize: uint32(sp.BlockSize),
+		PosOff: uint32(st.posOff), SeqOff: uint32(st.seqOff), BtOff: uint32(st.btOff), BtStride: uint32(st.btStride),
+		Scale: scale,
+	})
 	if d.threadKernels {
-		d.dispatch(pipeKey{"attention", "main_thread", shaders.NoWeight}, params, grid(ceilDiv(rows*heads, 64)), metaBinding(), o, qi, c.k[layer], c.v[layer])
+		d.dispatch(pipeKey{"attention", "main_thread", shaders.NoWeight}, params, grid(ceilDiv(rows*heads, shaders.ThreadWG)), metaBinding(), o, qi, c.k[layer], c.v[layer])
 		return
 	}
 	d.dispatch(pipeKey{"attention", "main", shaders.NoWeight}, params, grid(rows*heads), metaBinding(), o, qi, c.k[layer], c.v[layer])

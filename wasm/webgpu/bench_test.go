@@ -15,6 +15,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
 	"github.com/nano-vllm-go/nano-vllm-go/core/step"
+	"github.com/nano-vllm-go/nano-vllm-go/shaders"
 )
 
 // perFlush is how many copies of a kernel one benchmark iteration records
@@ -118,7 +119,7 @@ func BenchmarkKernels(b *testing.B) {
 	for _, rows := range []int{1, 4, maxRows} {
 		require.NoError(b, beginScratch(d, seqBatch(16, [][2]int{{0, rows}})))
 		kind := "gemv"
-		if rows > gemvMaxRows {
+		if rows > shaders.GemvRows {
 			kind = "gemm"
 		}
 		b.Run(fmt.Sprintf("linear-%s-%dx%dx%d", kind, rows, H, I), func(b *testing.B) {

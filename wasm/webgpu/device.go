@@ -11,6 +11,7 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"github.com/nano-vllm-go/nano-vllm-go/shaders"
 )
 
 // GPUBufferUsage flags (https://www.w3.org/TR/webgpu/#buffer-usage).
@@ -20,9 +21,8 @@ const (
 	usageCopyDst  = 0x0008
 	usageUniform  = 0x0040
 	usageStorage  = 0x0080
-	paramsSize    = 64 // bytes of one dispatch's parameter block
+	paramsSize    = 4 * shaders.ParamWords // bytes of one dispatch's parameter block
 	maxGridDim    = 65535
-	gemvMaxRows   = 8 // must match GV_ROWS in linear.wgsl
 	minBufferSize = 256
 )
 

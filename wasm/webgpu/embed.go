@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"github.com/nano-vllm-go/nano-vllm-go/shaders"
 )
 
 // Embed writes row TokenIDs[i] of table to row i of out.
@@ -34,7 +35,9 @@ func (d *Device) Embed(out device.Buffer, table device.Weight) {
 		}
 	}
 	for _, p := range t.parts {
-		params := [16]uint32{uint32(st.n), uint32(hidden), uint32(p.row0), uint32(p.row0 + p.rows), uint32(st.tokOff)}
-		d.dispatch(pipeKey{"embed", "main", t.wt}, params, grid(ceilDiv(st.n*hidden, elementwise)), metaBinding(), p.buf, o)
+		params := shaders.Pack(shaders.EmbedParams{
+			Rows: uint32(st.n), Hidden: uint32(hidden), Row0: uint32(p.row0), Row1: uint32(p.row0 + p.rows), TokOff: uint32(st.tokOff),
+		})
+		d.dispatch(pipeKey{"embed", "main", t.wt}, params, grid(ceilDiv(st.n*hidden, shaders.ElementWG)), metaBinding(), p.buf, o)
 	}
 }

@@ -24,6 +24,6 @@ func (d *Device) GatherRows(out, x device.Buffer, cols int) {
 		d.rec.fail(fmt.Errorf("%w: GatherRows: out and x are the same buffer", ErrBadArgument))
 		return
 	}
-	params := [16]uint32{uint32(st.nLogits), uint32(cols), uint32(st.lrOff)}
-	d.dispatch(pipeKey{"gather", "main", shaders.NoWeight}, params, grid(ceilDiv(st.nLogits*cols, elementwise)), metaBinding(), o, xi)
+	params := shaders.Pack(shaders.GatherParams{NRows: uint32(st.nLogits), Cols: uint32(cols), RowsOff: uint32(st.lrOff)})
+	d.dispatch(pipeKey{"gather", "main", shaders.NoWeight}, params, grid(ceilDiv(st.nLogits*cols, shaders.ElementWG)), metaBinding(), o, xi)
 }

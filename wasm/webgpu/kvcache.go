@@ -25,8 +25,8 @@ func (d *Device) NewKVCache(spec device.KVCacheSpec) (device.KVCache, error) {
 	if spec.Layers <= 0 || spec.NumBlocks <= 0 || spec.BlockSize <= 0 || spec.KVHeads <= 0 || spec.HeadDim <= 0 {
 		return nil, fmt.Errorf("%w: KV cache spec %+v", ErrBadArgument, spec)
 	}
-	if spec.HeadDim > 256 {
-		return nil, fmt.Errorf("%w: head_dim %d > 256 (attention.wgsl)", ErrUnsupported, spec.HeadDim)
+	if spec.HeadDim > shaders.AttentionMaxHeadDim {
+		return nil, fmt.Errorf("%w: head_dim %d > %d (attention.wgsl)", ErrUnsupported, spec.HeadDim, shaders.AttentionMaxHeadDim)
 	}
 	per := spec.LayerFloats() * 4
 	if per > d.limits.maxBinding {
@@ -64,6 +64,6 @@ func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, ro
 	if !ok1 || !ok2 {
 		return
 	}
-	params := [16]uint32{uint32(rows), uint32(kvDim), uint32(st.slotOff)}
-	d.dispatch(pipeKey{"kvcache", "main", shaders.NoWeight}, params, grid(ceilDiv(rows*kvDim, elementwise)), metaBinding(), kb, vb, c.k[layer], c.v[layer])
+	params := shaders.Pack(shaders.KVCacheParams{Rows: uint32(rows), KVDim: uint32(kvDim), SlotOff: uint32(st.slotOff)})
+	d.dispatch(pipeKey{"kvcache", "main", shaders.NoWeight}, params, grid(ceilDiv(rows*kvDim, shaders.ElementWG)), metaBinding(), kb, vb, c.k[layer], c.v[layer])
 }

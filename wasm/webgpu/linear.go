@@ -31,24 +31,26 @@ func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 	}
 	vec := gw.wt == shaders.WeightBF16 && inF%8 == 0 && !d.noVec
 	for _, p := range gw.parts {
-		params := [16]uint32{uint32(rows), uint32(inF), uint32(p.rows), uint32(outF), uint32(p.row0)}
+		params := shaders.Pack(shaders.LinearParams{
+			Rows: uint32(rows), InF: uint32(inF), OutF: uint32(p.rows), OutLd: uint32(outF), Col0: uint32(p.row0),
+		})
 		switch {
 		case vec && d.threadKernels:
-			// Any number of rows, 8 per workgroup row of the grid.
-			g := [3]uint32{uint32(ceilDiv(p.rows, 64)), uint32(ceilDiv(rows, gemvMaxRows)), 1}
+			// Any number of rows, GemvRows per workgroup row of the grid.
+			g := [3]uint32{uint32(ceilDiv(p.rows, shaders.ThreadWG)), uint32(ceilDiv(rows, shaders.GemvRows)), 1}
 			if g[0] > maxGridDim || g[1] > maxGridDim {
 				d.rec.fail(fmt.Errorf("%w: Linear: %dx%d output exceeds the dispatch grid", ErrTooLarge, rows, p.rows))
 				return
 			}
 			d.dispatch(pipeKey{"linear_bf16x8", "gemv_thread", shaders.NoWeight}, params, g, o, xi, p.buf)
-		case rows <= gemvMaxRows && vec:
+		case rows <= shaders.GemvRows && vec:
 			d.dispatch(pipeKey{"linear_bf16x8", "gemv", shaders.NoWeight}, params, grid(p.rows), o, xi, p.buf)
-		case rows <= gemvMaxRows && d.threadKernels:
-			d.dispatch(pipeKey{"linear", "gemv_thread", gw.wt}, params, grid(ceilDiv(p.rows, 64)), o, xi, p.buf)
-		case rows <= gemvMaxRows:
+		case rows <= shaders.GemvRows && d.threadKernels:
+			d.dispatch(pipeKey{"linear", "gemv_thread", gw.wt}, params, grid(ceilDiv(p.rows, shaders.ThreadWG)), o, xi, p.buf)
+		case rows <= shaders.GemvRows:
 			d.dispatch(pipeKey{"linear", "gemv", gw.wt}, params, grid(p.rows), o, xi, p.buf)
 		default:
-			g := [3]uint32{uint32(ceilDiv(p.rows, 32)), uint32(ceilDiv(rows, 32)), 1}
+			g := [3]uint32{uint32(ceilDiv(p.rows, shaders.GemmTile)), uint32(ceilDiv(rows, shaders.GemmTile)), 1}
 			if g[0] > maxGridDim || g[1] > maxGridDim {
 				d.rec.fail(fmt.Errorf("%w: Linear: %dx%d output exceeds the dispatch grid", ErrTooLarge, rows, p.rows))
 				return

@@ -74,7 +74,7 @@ func (d *Device) pipeline(k pipeKey) (*pipeline, error) {
 		for i, v := range kinds {
 			arr[i] = v
 		}
-		layout, err = d.b.callInt("layout", arr)
+		layout, err = d.b.callInt("layout", arr, paramsSize)
 		if err != nil {
 			return nil, d.checkLost(err)
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hack-pad/safejs"
+
+	"github.com/nano-vllm-go/nano-vllm-go/shaders"
 )
 
 // Command opcodes, as runtime.js run() reads them.
@@ -36,8 +38,8 @@ type cmd struct {
 // recorder accumulates a step's commands in Go memory until a read.
 type recorder struct {
 	cmds    []cmd
-	slots   [][16]uint32
-	slotIdx map[[16]uint32]uint32
+	slots   [][shaders.ParamWords]uint32
+	slotIdx map[[shaders.ParamWords]uint32]uint32
 	meta    []int32
 	dirty   bool   // meta changed since it was last uploaded
 	bytes   []byte // the step's upload: words, parameters, metadata
@@ -49,7 +51,7 @@ type recorder struct {
 }
 
 func (r *recorder) init() {
-	r.slotIdx = map[[16]uint32]uint32{}
+	r.slotIdx = map[[shaders.ParamWords]uint32]uint32{}
 }
 
 // fail records the first error of the step.
@@ -69,7 +71,7 @@ func (r *recorder) reset() {
 // param returns the index of the parameter block p, shared by every
 // dispatch of the step with the same values (all layers of a model use the
 // same few), which keeps the upload small.
-func (r *recorder) param(p [16]uint32) uint32 {
+func (r *recorder) param(p [shaders.ParamWords]uint32) uint32 {
 	if i, ok := r.slotIdx[p]; ok {
 		return i
 	}
@@ -90,8 +92,9 @@ func grid(n int) [3]uint32 {
 	return [3]uint32{uint32(x), uint32(y), 1}
 }
 
-// dispatch records kernel k over the given workgroup grid.
-func (d *Device) dispatch(k pipeKey, params [16]uint32, g [3]uint32, binds ...gbuf) {
+// dispatch records kernel k over the given workgroup grid, with params
+// (shaders.Pack of the kernel's Params struct) as its parameter block.
+func (d *Device) dispatch(k pipeKey, params [shaders.ParamWords]uint32, g [3]uint32, binds ...gbuf) {
 	if d.rec.err != nil {
 		return
 	}
@@ -117,9 +120,6 @@ func (d *Device) dispatch(k pipeKey, params [16]uint32, g [3]uint32, binds ...gb
 	copy(c.binds[:], binds)
 	d.rec.cmds = append(d.rec.cmds, c)
 }
-
-// f32 passes a float parameter through the u32 parameter block.
-func f32(v float32) uint32 { return math.Float32bits(v) }
 
 // metaBinding stands for the metadata buffer in a recorded command. The
 // buffer is sized at flush, before bind groups are resolved, so commands
@@ -343,8 +343,5 @@ func (d *Device) group(c *cmd) (uint32, error) {
 	d.stats.BindGroups++
 	return uint32(id), nil
 }
-
-// elementwise is the workgroup size of the one-thread-per-element kernels.
-const elementwise = 256
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"github.com/nano-vllm-go/nano-vllm-go/shaders"
 )
 
 // RMSNorm normalises rows rows of x (width len(w)) into out.
@@ -24,11 +25,11 @@ func (d *Device) RMSNorm(out, x device.Buffer, w device.Weight, rows int, eps fl
 	if !ok1 || !ok2 {
 		return
 	}
-	params := [16]uint32{uint32(rows), uint32(width), f32(eps)}
+	params := shaders.Pack(shaders.RMSNormParams{Rows: uint32(rows), Width: uint32(width), Eps: eps})
 	k, g := pipeKey{"rmsnorm", "main", gw.wt}, grid(rows)
 	if d.threadKernels {
 		// CPU adapters: a thread per row, no barriers.
-		k.entry, g = "main_thread", grid(ceilDiv(rows, 64))
+		k.entry, g = "main_thread", grid(ceilDiv(rows, shaders.ThreadWG))
 	}
 	if o.id == xi.id {
 		k.entry += "_inplace"

@@ -30,8 +30,8 @@ func (d *Device) RoPE(x device.Buffer, rows, heads, headDim int, theta float64) 
 		d.rec.fail(err)
 		return
 	}
-	params := [16]uint32{uint32(rows), uint32(heads), uint32(headDim), uint32(st.posOff)}
-	d.dispatch(pipeKey{"rope", "main", shaders.NoWeight}, params, grid(ceilDiv(rows*heads*headDim/2, elementwise)), metaBinding(), xi, tab.buf)
+	params := shaders.Pack(shaders.RopeParams{Rows: uint32(rows), Heads: uint32(heads), HeadDim: uint32(headDim), PosOff: uint32(st.posOff)})
+	d.dispatch(pipeKey{"rope", "main", shaders.NoWeight}, params, grid(ceilDiv(rows*heads*headDim/2, shaders.ElementWG)), metaBinding(), xi, tab.buf)
 }
 
 type ropeKey struct {

@@ -96,16 +96,16 @@ return {
   },
 
   // layout creates a bind group layout; kinds[i] is the binding i's kind:
-  // 0 uniform with a dynamic offset (the parameters), 1 read-only storage,
-  // 2 read-write storage, -1 unused.
-  layout(kinds) {
+  // 0 uniform with a dynamic offset (the parameters, paramsBytes long),
+  // 1 read-only storage, 2 read-write storage, -1 unused.
+  layout(kinds, paramsBytes) {
     const entries = [];
     kinds.forEach((k, i) => {
       if (k < 0) return;
       entries.push({
         binding: i,
         visibility: GPUShaderStage.COMPUTE,
-        buffer: k === 0 ? { type: "uniform", hasDynamicOffset: true, minBindingSize: 64 } : { type: bindingTypes[k] },
+        buffer: k === 0 ? { type: "uniform", hasDynamicOffset: true, minBindingSize: paramsBytes } : { type: bindingTypes[k] },
       });
     });
     layouts.push(device.createBindGroupLayout({ entries }));

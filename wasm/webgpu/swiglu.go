@@ -21,9 +21,11 @@ func (d *Device) SwiGLU(out, gate, up device.Buffer, n int) {
 		d.rec.fail(fmt.Errorf("%w: SwiGLU: up must not alias out or gate", ErrBadArgument))
 		return
 	}
+	params := shaders.Pack(shaders.SwiGLUParams{N: uint32(n)})
+	gr := grid(ceilDiv(n, shaders.ElementWG))
 	if o.id == g.id {
-		d.dispatch(pipeKey{"swiglu", "main_inplace", shaders.NoWeight}, [16]uint32{uint32(n)}, grid(ceilDiv(n, elementwise)), o, u)
+		d.dispatch(pipeKey{"swiglu", "main_inplace", shaders.NoWeight}, params, gr, o, u)
 		return
 	}
-	d.dispatch(pipeKey{"swiglu", "main", shaders.NoWeight}, [16]uint32{uint32(n)}, grid(ceilDiv(n, elementwise)), o, g, u)
+	d.dispatch(pipeKey{"swiglu", "main", shaders.NoWeight}, params, gr, o, g, u)
 }

@@ -40,7 +40,7 @@ func (d *Device) TopKRows(src device.Buffer, rows, cols, k int) (ids []int32, va
 		d.rec.reset()
 		return nil, nil, err
 	}
-	d.dispatch(pipeKey{"topk", "main", shaders.NoWeight}, [16]uint32{uint32(rows), uint32(cols), uint32(k)}, grid(rows), d.argOut, sb)
+	d.dispatch(pipeKey{"topk", "main", shaders.NoWeight}, shaders.Pack(shaders.TopKParams{Rows: uint32(rows), Cols: uint32(cols), K: uint32(k)}), grid(rows), d.argOut, sb)
 	d.rec.cmds = append(d.rec.cmds, cmd{op: opCopy, src: d.argOut, dst: d.read, size: n})
 	v, err := d.flush(n)
 	if err != nil {
