@@ -129,6 +129,9 @@ type Config struct {
 	Seeds rand.Source
 	// Clock returns the current time for metrics. Nil means time.Now.
 	Clock func() time.Time
+	// Speculative turns on speculative decoding (off when its Proposer is
+	// nil).
+	Speculative Speculative
 }
 
 // DefaultConfig returns the cache and scheduler defaults: 16-token blocks,
@@ -145,6 +148,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Scheduler.Validate(); err != nil {
 		return fmt.Errorf("engine: Config.Scheduler: %w: %w", ErrInvalidConfig, err)
+	}
+	if err := c.Speculative.validate(); err != nil {
+		return err
 	}
 	for i, id := range c.EOSTokenIDs {
 		if id < 0 {
@@ -168,7 +174,10 @@ type Engine struct {
 	stepMu   sync.Mutex
 	samplers []*sampler.Sampler // one per sampling goroutine
 	sampled  []int32
-	rows     []rowWork
+	works    []seqWork
+	// Speculative decoding's per-step buffers and counters.
+	proposals []Proposal
+	specStats specStats
 
 	// mu guards everything below. Step holds it except while the model
 	// runs, so AddRequest and Abort wait at most for the scheduler and
@@ -179,6 +188,14 @@ type Engine struct {
 	nextID  uint64
 	seeds   rand.Source
 	pending []routed // finished outside Step (Abort), reported by the next Step
+	// released are finished requests the proposer has yet to forget.
+	released []uint64
+}
+
+// specStats are the engine's speculative decoding counters.
+type specStats struct {
+	steps, proposed, accepted, errors int64
+	lastErr                           error
 }
 
 // New builds an engine over model, allocating its KV cache. tok may be nil,
@@ -301,6 +318,8 @@ func (e *Engine) add(ctx context.Context, req Request) (uint64, []int32, error) 
 		ctx:    ctx,
 		params: p,
 		sink:   req.OnOutput,
+		noSpec: req.NoSpeculation,
+		spec:   specState{ewma: specResume},
 	}
 	if !p.IgnoreEOS {
 		r.stopIDs = append(r.stopIDs, e.cfg.EOSTokenIDs...)
@@ -365,6 +384,10 @@ type Stats struct {
 	Preemptions int64
 	// Blocks are the KV cache's counters.
 	Blocks block.Stats
+	// Speculative decoding: sequence-steps that verified proposals, the
+	// tokens proposed and accepted in them (accepted / steps is the mean
+	// number of extra tokens per verification), and failed Propose calls.
+	SpecSteps, SpecProposed, SpecAccepted, SpecErrors int64
 }
 
 // Stats returns the current counters.
@@ -372,7 +395,8 @@ func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.sched.Stats()
-	return Stats{Waiting: s.Waiting, Running: s.Running, Preemptions: s.Preemptions, Blocks: e.sched.Blocks().Stats()}
+	return Stats{Waiting: s.Waiting, Running: s.Running, Preemptions: s.Preemptions, Blocks: e.sched.Blocks().Stats(),
+		SpecSteps: e.specStats.steps, SpecProposed: e.specStats.proposed, SpecAccepted: e.specStats.accepted, SpecErrors: e.specStats.errors}
 }
 
 // HasUnfinished reports whether any request is waiting or running, or has

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
@@ -21,6 +22,9 @@ type Request struct {
 	Params sampler.Params
 	// Priority orders requests under scheduler.Priority: higher first.
 	Priority int
+	// NoSpeculation opts the request out of speculative decoding, when the
+	// engine has it on.
+	NoSpeculation bool
 	// OnOutput, when set, is called with every Output of this request, in
 	// order, from the goroutine running the step, once the step has
 	// released the engine's state: it may call AddRequest or Abort, but not
@@ -34,8 +38,9 @@ type Request struct {
 type Output struct {
 	// ID is the request's id, as AddRequest returned it.
 	ID uint64
-	// TokenIDs are the tokens generated in this step (none or one). A stop
-	// token is included here, though its text is not.
+	// TokenIDs are the tokens generated in this step: none or one, or
+	// several with speculative decoding. A stop token is included here,
+	// though its text is not.
 	TokenIDs []int32
 	// Logprobs, when the request asked for them, hold one entry per token
 	// of TokenIDs.
@@ -77,6 +82,9 @@ type Metrics struct {
 	// Preemptions counts how often the request lost its KV cache to make
 	// room for others and had to be recomputed.
 	Preemptions int
+	// SpecProposed and SpecAccepted count the tokens speculative decoding
+	// proposed for the request and the ones the model accepted.
+	SpecProposed, SpecAccepted int
 }
 
 // TimeToFirstToken is the latency until the first output token (TTFT), or
@@ -159,13 +167,66 @@ type live struct {
 	preempted bool
 	// err is why the engine, rather than the scheduler, failed it.
 	err error
+	// Speculative decoding: the backoff state, the proposer's buffer of
+	// guesses and, for sampled guesses, their distributions.
+	noSpec     bool
+	spec       specState
+	specTokens []int32
+	specProbs  [][]float32
 }
 
-// suppress returns the tokens seq must not sample at its next step: its
-// stop tokens while it is short of MinTokens, else nil.
-func (r *live) suppress(seq *sequence.Sequence) []int32 {
-	if seq.NumOutputTokens() < r.params.MinTokens && len(r.stopIDs) > 0 {
+// suppress returns the tokens seq must not sample at the j-th token it
+// emits this step (j = 0 for an ordinary decode): its stop tokens while it
+// is short of MinTokens, else nil.
+func (r *live) suppress(seq *sequence.Sequence, j int) []int32 {
+	if seq.NumOutputTokens()+j < r.params.MinTokens && len(r.stopIDs) > 0 {
 		return r.stopIDs
 	}
 	return nil
+}
+
+// sample picks what seq emits from its step's logits rows (rows holds them
+// from the sequence's first, vocab wide): the proposals the rows accept,
+// then one token of the model's own. Row j sees the proposals before it in
+// the history its penalties count.
+func (r *live) sample(s *sampler.Sampler, seq *sequence.Sequence, props []int32, probs [][]float32, rows []float32, vocab int, emit []sampler.Result) ([]sampler.Result, error) {
+	out := seq.Output()
+	if len(props) > 0 {
+		out = append(slices.Clone(out), props...)
+	}
+	for j := 0; ; j++ {
+		row := rows[j*vocab : (j+1)*vocab]
+		h := sampler.History{Prompt: seq.Prompt(), Output: out[:seq.NumOutputTokens()+j], Suppress: r.suppress(seq, j)}
+		if j == len(props) {
+			res, err := s.Sample(row, &r.params, h, r.rng)
+			return append(emit, res), err
+		}
+		var q []float32
+		if probs != nil {
+			q = probs[j]
+		}
+		res, ok, err := s.Verify(row, &r.params, h, props[j], q, r.rng)
+		if err != nil {
+			return emit, err
+		}
+		if emit = append(emit, res); !ok {
+			return emit, nil
+		}
+	}
+}
+
+// emittable is how many of the tokens seq emits this step may be kept:
+// up to and including a stop token, and no more than MaxTokens allows.
+// (Stop strings are found as the text is decoded, in emitLocked.)
+func (r *live) emittable(seq *sequence.Sequence, emit []sampler.Result) int {
+	n := len(emit)
+	if r.params.MaxTokens > 0 {
+		n = min(n, max(1, r.params.MaxTokens-seq.NumOutputTokens()))
+	}
+	for j, res := range emit[:n] {
+		if slices.Contains(r.stopIDs, res.Token) {
+			return j + 1
+		}
+	}
+	return n
 }

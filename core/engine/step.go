@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -18,6 +19,9 @@ import (
 func (e *Engine) step() ([]routed, error) {
 	e.mu.Lock()
 	outs := e.reapLocked()
+	if e.cfg.Speculative.Proposer != nil {
+		e.proposeLocked()
+	}
 	plan, outs := e.scheduleLocked(outs)
 	if plan == nil {
 		e.mu.Unlock()
@@ -33,8 +37,8 @@ func (e *Engine) step() ([]routed, error) {
 	if err != nil {
 		return e.failLocked(plan, outs, err), err
 	}
-	rows := e.sampleLocked(plan, res)
-	return e.commitLocked(plan, rows, outs)
+	works := e.sampleLocked(plan, res)
+	return e.commitLocked(plan, works, outs)
 }
 
 // reapLocked aborts the requests whose context is done, freeing their KV
@@ -96,7 +100,7 @@ func (e *Engine) greedyLocked(plan *scheduler.Plan) bool {
 	for _, si := range plan.Step.LogitsSeqs {
 		seq := plan.Seqs[si]
 		r := e.reqs[seq.ID]
-		if r != nil && (!fastGreedy(&r.params) || r.suppress(seq) != nil) {
+		if r != nil && (!fastGreedy(&r.params) || r.suppress(seq, 0) != nil) {
 			return false
 		}
 	}
@@ -146,42 +150,63 @@ func (e *Engine) failLocked(plan *scheduler.Plan, outs []routed, err error) []ro
 	return outs
 }
 
-// sampleLocked picks each row's token with its request's own parameters
-// and random source, so that a request's tokens do not depend on its
-// batch. Rows of requests that ended while the model ran have a nil r.
-func (e *Engine) sampleLocked(plan *scheduler.Plan, res modelResult) []rowWork {
-	n := len(plan.Step.LogitsRows)
-	rows := slices.Grow(e.rows[:0], n)[:n]
-	e.rows = rows
-	for k, si := range plan.Step.LogitsSeqs {
-		seq := plan.Seqs[si]
-		rows[k] = rowWork{r: e.reqs[seq.ID], seq: seq}
-		if rows[k].r == nil || seq.Status() != sequence.Running {
-			rows[k].r = nil // aborted while the model ran
+// sampleLocked picks the tokens each sequence of the step emits, with its
+// request's own parameters and random source, so that a request's tokens
+// do not depend on its batch: one token from its one logits row, or, for a
+// sequence verifying proposals, the proposals its rows accept and one token
+// of the model's own (sampler.Verify). Sequences of requests that ended
+// while the model ran have a nil r.
+func (e *Engine) sampleLocked(plan *scheduler.Plan, res modelResult) []seqWork {
+	works := e.works[:0]
+	rows := plan.Step.LogitsSeqs
+	for k := 0; k < len(rows); {
+		lo := k
+		for k < len(rows) && rows[k] == rows[lo] {
+			k++
 		}
+		seq := plan.Seqs[rows[lo]]
+		w := seqWork{r: e.reqs[seq.ID], seq: seq, lo: lo, props: seq.Proposals[:k-lo-1]}
+		if w.r == nil || seq.Status() != sequence.Running {
+			w.r = nil // aborted while the model ran
+		} else if len(w.props) > 0 && w.r.specProbs != nil {
+			w.probs = w.r.specProbs[:len(w.props)]
+		}
+		works = append(works, w)
 	}
+	e.works = works
 	if res.argmax != nil {
-		for k := range rows {
-			rows[k].res.Token = res.argmax[k]
+		for i := range works {
+			w := &works[i]
+			for j := 0; ; j++ {
+				tok := res.argmax[w.lo+j]
+				w.emit = append(w.emit[:j], sampler.Result{Token: tok})
+				if j == len(w.props) || w.props[j] != tok {
+					break
+				}
+			}
 		}
 	} else {
-		e.sampleRows(rows, res.logits)
+		e.sampleRows(works, res.logits)
 	}
-	return rows
+	return works
 }
 
-// commitLocked hands the sampled tokens to the scheduler (which appends
-// them and commits the step's KV blocks to the prefix cache), fails the
-// requests whose sampling failed, and applies every request's stop
-// conditions, returning the step's outputs.
-func (e *Engine) commitLocked(plan *scheduler.Plan, rows []rowWork, outs []routed) ([]routed, error) {
-	n := len(rows)
+// commitLocked hands the emitted tokens to the scheduler (which appends
+// them and commits the step's KV blocks to the prefix cache, rolling back
+// the slots of rejected proposals), fails the requests whose sampling
+// failed, and applies every request's stop conditions, returning the
+// step's outputs. No token past a stop condition is ever emitted.
+func (e *Engine) commitLocked(plan *scheduler.Plan, works []seqWork, outs []routed) ([]routed, error) {
+	n := len(plan.Step.LogitsRows)
 	sampled := slices.Grow(e.sampled[:0], n)[:n]
 	e.sampled = sampled
-	var lps []*sampler.Result
-	for k := range rows {
-		w := &rows[k]
-		sampled[k] = w.res.Token
+	for i := range works {
+		w := &works[i]
+		rows := sampled[w.lo : w.lo+len(w.props)+1]
+		for j := range rows {
+			rows[j] = -1
+		}
+		rows[0] = 0 // skipped by Postprocess: the sequence is not running
 		if w.r == nil {
 			continue
 		}
@@ -189,78 +214,77 @@ func (e *Engine) commitLocked(plan *scheduler.Plan, rows []rowWork, outs []route
 			w.r.err = fmt.Errorf("engine: sampling request %d: %w", w.r.id, w.err)
 			_ = e.sched.Finish(w.seq, sequence.Error)
 			outs = append(outs, e.finishLocked(w.r, sequence.Error, nil))
+			w.r = nil
 			continue
 		}
-		if w.r.params.Logprobs > 0 {
-			if lps == nil {
-				lps = make([]*sampler.Result, n)
-			}
-			lps[k] = &w.res
+		if len(w.props) > 0 {
+			w.r.spec.update(len(w.props), len(w.emit)-1)
+			e.specStats.steps++
+			e.specStats.proposed += int64(len(w.props))
+			e.specStats.accepted += int64(len(w.emit) - 1)
+		}
+		w.emit = w.emit[:w.r.emittable(w.seq, w.emit)]
+		for j, res := range w.emit {
+			rows[j] = res.Token
 		}
 	}
 	if err := e.sched.Postprocess(plan, sampled); err != nil {
 		return outs, fmt.Errorf("engine: %w", err)
 	}
 	now := e.cfg.Clock()
-	for k, si := range plan.Step.LogitsSeqs {
-		seq := plan.Seqs[si]
-		r := e.reqs[seq.ID]
-		if r == nil {
-			continue
+	for i := range works {
+		if w := &works[i]; w.r != nil {
+			outs = append(outs, e.emitLocked(w.r, w.emit, now))
 		}
-		if seq.NumOutputTokens() == r.metrics.GeneratedTokens {
-			continue // nothing appended: aborted or failed above
-		}
-		var lp *sampler.Result
-		if lps != nil {
-			lp = lps[k]
-		}
-		outs = append(outs, e.emitLocked(r, sampled[k], lp, now))
 	}
 	return outs, nil
 }
 
-// rowWork is one logits row to sample: the request it belongs to (nil if
-// it ended while the model ran) and the outcome.
-type rowWork struct {
-	r   *live
-	seq *sequence.Sequence
-	res sampler.Result
-	err error
+// seqWork is one sequence's share of a step's logits rows: the request (nil
+// if it ended while the model ran), its first row lo, the proposals its
+// rows verify (row lo+j verifies props[j]; the last row follows them all)
+// with the proposer's distributions, and the tokens it emits.
+type seqWork struct {
+	r     *live
+	seq   *sequence.Sequence
+	lo    int
+	props []int32
+	probs [][]float32
+	emit  []sampler.Result
+	err   error
 }
 
-// sampleRows samples every row of logits. Rows are independent (each has its
-// request's own random source), so they are spread over up to GOMAXPROCS
-// goroutines, each with its own Sampler and scratch buffers: the device's
-// workers are idle meanwhile, and with a 151,936-token vocabulary a large
-// batch spends milliseconds here. The outcome does not depend on the split.
-func (e *Engine) sampleRows(rows []rowWork, logits []float32) {
-	workers := min(runtime.GOMAXPROCS(0), len(rows))
+// sampleRows samples every sequence's rows of logits. Sequences are
+// independent (each has its request's own random source), so they are
+// spread over up to GOMAXPROCS goroutines, each with its own Sampler and
+// scratch buffers: the device's workers are idle meanwhile, and with a
+// 151,936-token vocabulary a large batch spends milliseconds here. The
+// outcome does not depend on the split.
+func (e *Engine) sampleRows(works []seqWork, logits []float32) {
+	workers := min(runtime.GOMAXPROCS(0), len(works))
 	for len(e.samplers) < workers {
 		e.samplers = append(e.samplers, sampler.New(e.vocab))
 	}
-	sample := func(s *sampler.Sampler, k int) {
-		w := &rows[k]
+	sample := func(s *sampler.Sampler, i int) {
+		w := &works[i]
 		if w.r == nil {
 			return
 		}
-		row := logits[k*e.vocab : (k+1)*e.vocab]
-		h := sampler.History{Prompt: w.seq.Prompt(), Output: w.seq.Output(), Suppress: w.r.suppress(w.seq)}
-		w.res, w.err = s.Sample(row, &w.r.params, h, w.r.rng)
+		w.emit, w.err = w.r.sample(s, w.seq, w.props, w.probs, logits[w.lo*e.vocab:], e.vocab, w.emit[:0])
 	}
 	if workers <= 1 {
-		for k := range rows {
-			sample(e.samplers[0], k)
+		for i := range works {
+			sample(e.samplers[0], i)
 		}
 		return
 	}
 	var wg sync.WaitGroup
-	for i := range workers {
+	for g := range workers {
 		wg.Go(func() {
-			// Interleaved rows balance the load when some requests use
-			// cheap greedy decoding and others full filtering.
-			for k := i; k < len(rows); k += workers {
-				sample(e.samplers[i], k)
+			// Interleaved sequences balance the load when some requests
+			// use cheap greedy decoding and others full filtering.
+			for i := g; i < len(works); i += workers {
+				sample(e.samplers[g], i)
 			}
 		})
 	}
@@ -273,46 +297,53 @@ func fastGreedy(p *sampler.Params) bool {
 		(p.RepetitionPenalty == 0 || p.RepetitionPenalty == 1)
 }
 
-// emitLocked records that r generated token, applies the stop conditions,
-// and returns the Output.
-func (e *Engine) emitLocked(r *live, token int32, lp *sampler.Result, now time.Time) routed {
+// emitLocked records that r generated tokens in this step (one, or
+// several when proposals were accepted), applies the stop conditions token
+// by token, and returns the Output. Tokens after one that stops the request
+// are not reported.
+func (e *Engine) emitLocked(r *live, emit []sampler.Result, now time.Time) routed {
 	seq := r.seq
-	r.metrics.GeneratedTokens = seq.NumOutputTokens()
 	if r.metrics.FirstToken.IsZero() {
 		r.metrics.FirstToken = now
 	}
 	r.metrics.LastToken = now
-	o := Output{ID: r.id, TokenIDs: []int32{token}}
-	if lp != nil {
-		o.Logprobs = []sampler.Result{*lp}
-	}
-
+	r.metrics.SpecProposed, r.metrics.SpecAccepted = r.spec.proposed, r.spec.accepted
+	o := Output{ID: r.id, TokenIDs: make([]int32, 0, len(emit))}
 	reason := sequence.NotFinished
-	switch {
-	case slices.Contains(r.stopIDs, token):
-		// The stop token's own text is never shown, as in vLLM. (Below
-		// MinTokens the sampler never picks one.)
-		reason = sequence.Stop
-	case r.decoder != nil && seq.NumOutputTokens() < r.params.MinTokens:
-		// Too early to stop: the text bypasses the stop-string matcher.
-		o.Text = r.decoder.Push(token)
-	case r.decoder != nil:
-		text, stopped := r.stop.Push(r.decoder.Push(token))
-		o.Text = text
-		if stopped {
-			reason = sequence.StopString
-			if r.params.IncludeStopStrInOutput {
-				o.Text += r.stop.Matched()
+	for _, res := range emit {
+		token := res.Token
+		r.metrics.GeneratedTokens++
+		o.TokenIDs = append(o.TokenIDs, token)
+		if r.params.Logprobs > 0 {
+			o.Logprobs = append(o.Logprobs, res)
+		}
+		switch {
+		case slices.Contains(r.stopIDs, token):
+			// The stop token's own text is never shown, as in vLLM. (Below
+			// MinTokens the sampler never picks one.)
+			reason = sequence.Stop
+		case r.decoder != nil && r.metrics.GeneratedTokens < r.params.MinTokens:
+			// Too early to stop: the text bypasses the stop-string matcher.
+			o.Text += r.decoder.Push(token)
+		case r.decoder != nil:
+			text, stopped := r.stop.Push(r.decoder.Push(token))
+			o.Text += text
+			if stopped {
+				reason = sequence.StopString
+				if r.params.IncludeStopStrInOutput {
+					o.Text += r.stop.Matched()
+				}
 			}
 		}
-	}
-	if reason == sequence.NotFinished {
-		switch {
-		case seq.IsFinished(): // the scheduler ends sequences at the maximum length
-			reason = seq.FinishReason()
-		case r.params.MaxTokens > 0 && seq.NumOutputTokens() >= r.params.MaxTokens:
+		if reason == sequence.NotFinished && r.params.MaxTokens > 0 && r.metrics.GeneratedTokens >= r.params.MaxTokens {
 			reason = sequence.Length
 		}
+		if reason != sequence.NotFinished {
+			break
+		}
+	}
+	if reason == sequence.NotFinished && seq.IsFinished() {
+		reason = seq.FinishReason() // the scheduler ends sequences at the maximum length
 	}
 	if reason == sequence.NotFinished {
 		o.Metrics = r.metrics
@@ -332,6 +363,9 @@ func (e *Engine) emitLocked(r *live, token int32, lp *sampler.Result, now time.T
 // err, or else r.err, explains reasons Aborted and Error.
 func (e *Engine) finishLocked(r *live, reason sequence.FinishReason, err error) routed {
 	delete(e.reqs, r.id)
+	if e.cfg.Speculative.Proposer != nil {
+		e.released = append(e.released, r.id)
+	}
 	if err == nil {
 		err = r.err
 	}
@@ -347,4 +381,73 @@ func (e *Engine) finishLocked(r *live, reason sequence.FinishReason, err error) 
 		o.Text = text
 	}
 	return routed{o, r.sink}
+}
+
+// proposeLocked asks the proposer for guesses for every decoding request
+// that may speculate, and hands them to the scheduler as seq.Proposals.
+// The proposer runs without the lock, like the model.
+func (e *Engine) proposeLocked() {
+	prop := e.cfg.Speculative.Proposer
+	for _, id := range e.released {
+		prop.Release(id)
+	}
+	e.released = e.released[:0]
+	ps := e.proposals[:0]
+	for _, id := range slices.Sorted(maps.Keys(e.reqs)) {
+		r := e.reqs[id]
+		seq := r.seq
+		seq.Proposals = seq.Proposals[:0]
+		r.specProbs = nil
+		if r.noSpec || seq.Status() != sequence.Running || seq.NumUncomputed() != 1 {
+			continue
+		}
+		if r.spec.pause > 0 {
+			r.spec.pause--
+			continue
+		}
+		k := e.cfg.Speculative.NumTokens
+		if r.params.MaxTokens > 0 {
+			k = min(k, r.params.MaxTokens-seq.NumOutputTokens()-1)
+		}
+		k = min(k, e.cfg.Scheduler.MaxModelLen-seq.Len()-1)
+		if k <= 0 {
+			continue
+		}
+		ps = append(ps, Proposal{ID: id, Context: seq.TokenIDs, Max: k, Params: &r.params, RNG: r.rng, Tokens: r.specTokens[:0]})
+	}
+	e.proposals = ps
+	if len(ps) == 0 {
+		return
+	}
+	e.mu.Unlock()
+	err := prop.Propose(ps)
+	e.mu.Lock()
+	if err != nil {
+		// Proposals only ever save time: a failing proposer costs the
+		// step its speculation, never a request.
+		e.specStats.errors++
+		e.specStats.lastErr = err
+		return
+	}
+	for i := range ps {
+		p := &ps[i]
+		r := e.reqs[p.ID]
+		if r == nil || r.seq.Status() != sequence.Running || r.seq.NumUncomputed() != 1 {
+			continue
+		}
+		n := min(len(p.Tokens), p.Max)
+		if p.Probs != nil && len(p.Probs) < n {
+			n = 0 // a sampled guess without its distribution cannot be verified
+		}
+		for _, t := range p.Tokens[:n] {
+			if t < 0 || int(t) >= e.vocab {
+				n = 0
+			}
+		}
+		r.specTokens = p.Tokens
+		r.seq.Proposals = append(r.seq.Proposals[:0], p.Tokens[:n]...)
+		if p.Probs != nil && n > 0 {
+			r.specProbs = p.Probs[:n]
+		}
+	}
 }
