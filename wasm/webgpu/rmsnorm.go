@@ -26,13 +26,20 @@ func (d *Device) RMSNorm(out, x device.Buffer, w device.Weight, rows int, eps fl
 		return
 	}
 	params := shaders.Pack(shaders.RMSNormParams{Rows: uint32(rows), Width: uint32(width), Eps: eps})
+	inplace := o.id == xi.id
 	k, g := pipeKey{"rmsnorm", "main", gw.wt}, grid(rows)
-	if d.threadKernels {
+	// The entry names are written out: building them would allocate a
+	// string per dispatch.
+	switch {
+	case d.threadKernels && inplace:
 		// CPU adapters: a thread per row, no barriers.
+		k.entry, g = "main_thread_inplace", grid(ceilDiv(rows, shaders.ThreadWG))
+	case d.threadKernels:
 		k.entry, g = "main_thread", grid(ceilDiv(rows, shaders.ThreadWG))
+	case inplace:
+		k.entry = "main_inplace"
 	}
-	if o.id == xi.id {
-		k.entry += "_inplace"
+	if inplace {
 		d.dispatch(k, params, g, o, gw.parts[0].buf)
 		return
 	}
