@@ -169,4 +169,3 @@ func argmaxRow(row []float32) int32 {
 	}
 	return int32(best)
 }
-
