@@ -20,8 +20,10 @@ const benchModes = `Usage: nanovllm bench [model] [flags]     the model's kernel
                                           batch sizes, prefill tokens/s, memory bandwidth
        nanovllm bench engine [flags]      the whole engine, like nano-vllm's bench.py:
                                           many requests at once, tokens/s, TTFT, TPOT
+       nanovllm bench spec [flags]        speculative decoding against plain decoding,
+                                          with an oracle proposer of chosen acceptance
 
-Run 'nanovllm bench engine -h' or 'nanovllm bench model -h' for each mode's flags.
+Run 'nanovllm bench engine -h', 'nanovllm bench spec -h' or 'nanovllm bench model -h' for each mode's flags.
 `
 
 // runBenchCommand implements "nanovllm bench": the mode named by the first
@@ -32,6 +34,8 @@ func runBenchCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		switch args[0] {
 		case "engine":
 			return runBenchEngine(ctx, args[1:], stdout, stderr)
+		case "spec":
+			return runBenchSpec(ctx, args[1:], stdout, stderr)
 		case "model":
 			return runBench(ctx, args[1:], stdout, stderr)
 		case "-h", "-help", "--help":

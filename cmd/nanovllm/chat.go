@@ -56,6 +56,8 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	precision := cpu.PrecisionFloat32
 	fl.TextVar(&precision, "precision", cpu.PrecisionFloat32, precisionHelp)
 	stats := fl.Bool("stats", true, "print token counts and speed after each reply, to stderr")
+	var sf specFlags
+	sf.register(fl)
 	fl.Usage = func() {
 		fmt.Fprintf(fl.Output(), "usage: nanovllm chat --model DIR|REPO [flags]\n\n%s\n\nFlags:\n", chatHelp)
 		fl.PrintDefaults()
@@ -75,6 +77,9 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		fmt.Fprintln(stderr, "chat: --model is required")
 		fl.Usage()
 		return errUsage
+	}
+	if err := sf.check(); err != nil {
+		return err
 	}
 	set := map[string]bool{}
 	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -122,6 +127,16 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		// One conversation, one seed: each reply draws its seed from a
 		// source seeded here, so the whole chat replays.
 		cfg.Seeds = sampler.NewRNG(*seed)
+	}
+	lm := &loadedModel{name: *model, dev: dev, model: m, tok: tok, spec: sf}
+	if err := sf.loadDraft(ctx, lm, stderr); err != nil {
+		return err
+	}
+	if lm.draft != nil {
+		defer lm.draft.Close()
+	}
+	if cfg.Speculative, err = sf.speculative(lm, cfg); err != nil {
+		return err
 	}
 	e, err := engine.NewQwen3(m, tok, cfg)
 	if err != nil {

@@ -122,6 +122,7 @@ type engineFlags struct {
 	maxNumSeqs       int
 	maxBatchedTokens int
 	noPrefixCaching  bool
+	spec             specFlags
 }
 
 // register adds the flags to fs. kvDefault is the --kv-cache-mib default;
@@ -141,6 +142,7 @@ func (f *engineFlags) register(fs *flag.FlagSet, modelDefault string, kvDefault 
 	fs.IntVar(&f.maxNumSeqs, "max-num-seqs", sc.MaxSeqs, "most sequences running at once")
 	fs.IntVar(&f.maxBatchedTokens, "max-num-batched-tokens", sc.MaxBatchedTokens, "most tokens computed in one step (longer prompts are prefilled in chunks)")
 	fs.BoolVar(&f.noPrefixCaching, "no-prefix-caching", false, "do not share the KV blocks of common prompt prefixes")
+	f.spec.register(fs)
 }
 
 // check validates the values a flag parser cannot.
@@ -158,7 +160,7 @@ func (f *engineFlags) check() error {
 		return fmt.Errorf("--max-num-batched-tokens %d is below --max-num-seqs %d (every running sequence must fit one step)",
 			f.maxBatchedTokens, f.maxNumSeqs)
 	}
-	return nil
+	return f.spec.check()
 }
 
 // loadedModel is a model with its device and tokenizer (nil for a model
@@ -168,10 +170,15 @@ type loadedModel struct {
 	dev   *cpu.Device
 	model *qwen3.Model
 	tok   *tokenizer.Tokenizer
+	draft *qwen3.Model // --speculative draft's model, on the same device
+	spec  specFlags
 }
 
-// Close releases the model and the device.
+// Close releases the models and the device.
 func (l *loadedModel) Close() {
+	if l.draft != nil {
+		l.draft.Close()
+	}
 	l.model.Close()
 	l.dev.Close()
 }
@@ -195,7 +202,12 @@ func (f *engineFlags) load(ctx context.Context, stderr io.Writer) (*loadedModel,
 		dev.Close()
 		return nil, fmt.Errorf("--model %s: %w", f.model, err)
 	}
-	return &loadedModel{name: f.model, dev: dev, model: m, tok: tok}, nil
+	lm := &loadedModel{name: f.model, dev: dev, model: m, tok: tok, spec: f.spec}
+	if err := f.spec.loadDraft(ctx, lm, stderr); err != nil {
+		lm.Close()
+		return nil, err
+	}
+	return lm, nil
 }
 
 // engineConfig is the engine configuration the flags ask for. With
@@ -225,6 +237,11 @@ func (f *engineFlags) engineConfig(poolTokens int) engine.Config {
 // newEngine builds the engine over l. NewQwen3 fills in the end-of-sequence
 // ids and caps the maximum length at the model's max_position_embeddings.
 func (l *loadedModel) newEngine(cfg engine.Config) (*engine.Engine, error) {
+	spec, err := l.spec.speculative(l, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Speculative = spec
 	e, err := engine.NewQwen3(l.model, l.tok, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("building the engine: %w", err)
