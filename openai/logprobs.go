@@ -1,0 +1,133 @@
+package openai
+
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
+)
+
+// minLogprob stands in for -Inf, which JSON cannot carry (vLLM does the
+// same).
+const minLogprob = -9999.0
+
+// tokenTexts gives each token id the text and bytes logprobs report.
+type tokenTexts struct {
+	tok   *tokenizer.Tokenizer // nil: no tokenizer, ids only
+	added map[int32]string     // added tokens' contents, which are not byte-level encoded
+}
+
+func newTokenTexts(tok *tokenizer.Tokenizer) tokenTexts {
+	t := tokenTexts{tok: tok}
+	if tok != nil {
+		t.added = tok.AddedTokens()
+	}
+	return t
+}
+
+// bytes returns the raw bytes token id stands for: part of a UTF-8
+// character for some tokens, which is why OpenAI reports them.
+func (t tokenTexts) bytes(id int32) []byte {
+	if t.tok == nil {
+		return nil
+	}
+	if s, ok := t.added[id]; ok {
+		return []byte(s)
+	}
+	s, ok := t.tok.IDToToken(id)
+	if !ok {
+		return nil
+	}
+	return byteLevelDecode(s)
+}
+
+// text returns the token's text: its bytes as a string, with U+FFFD for a
+// partial character, or "token_id:N" without a tokenizer (vLLM's spelling).
+func (t tokenTexts) text(id int32, b []byte) string {
+	if t.tok == nil {
+		return "token_id:" + strconv.Itoa(int(id))
+	}
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return string([]rune(string(b))) // each invalid byte becomes U+FFFD
+}
+
+func (t tokenTexts) entry(tl sampler.TokenLogprob) chatTopEntry {
+	b := t.bytes(tl.Token)
+	return chatTopEntry{Token: t.text(tl.Token, b), Logprob: finiteLogprob(tl.Logprob), Bytes: intBytes(b)}
+}
+
+// chat is the chat format of one token's logprobs with its top alternatives.
+func (t tokenTexts) chat(id int32, r sampler.Result, top int) chatTokenLogprob {
+	b := t.bytes(id)
+	e := chatTokenLogprob{Token: t.text(id, b), Logprob: finiteLogprob(r.Logprob), Bytes: intBytes(b), TopLogprobs: []chatTopEntry{}}
+	for _, a := range r.Top[:min(top, len(r.Top))] {
+		e.TopLogprobs = append(e.TopLogprobs, t.entry(a))
+	}
+	return e
+}
+
+// completion appends one token to the legacy completions format; offset is
+// where the token's text starts in the choice's text.
+func (t tokenTexts) completion(lp *completionLogprobs, id int32, r sampler.Result, top, offset int) {
+	b := t.bytes(id)
+	lp.Tokens = append(lp.Tokens, t.text(id, b))
+	lp.TokenLogprobs = append(lp.TokenLogprobs, finiteLogprob(r.Logprob))
+	alts := make(orderedTop, 0, top)
+	for _, a := range r.Top[:min(top, len(r.Top))] {
+		alts = append(alts, t.entry(a))
+	}
+	lp.TopLogprobs = append(lp.TopLogprobs, alts)
+	lp.TextOffset = append(lp.TextOffset, offset)
+}
+
+func finiteLogprob(v float32) float64 {
+	f := float64(v)
+	if math.IsNaN(f) || f < minLogprob {
+		return minLogprob
+	}
+	return f
+}
+
+// intBytes is b as the JSON list of integers OpenAI sends (never null).
+func intBytes(b []byte) []int {
+	out := make([]int, len(b))
+	for i, c := range b {
+		out[i] = int(c)
+	}
+	return out
+}
+
+// byteLevelRune maps the printable characters GPT-2's byte-level alphabet
+// uses back to the bytes they stand for: bytes that are printable Latin-1
+// stand for themselves, and the other 68 are shifted to U+0100 onwards in
+// byte order.
+var byteLevelRune = func() map[rune]byte {
+	m := make(map[rune]byte, 256)
+	next := rune(256)
+	for b := 0; b < 256; b++ {
+		if b >= '!' && b <= '~' || b >= 0xA1 && b <= 0xAC || b >= 0xAE && b <= 0xFF {
+			m[rune(b)] = byte(b)
+		} else {
+			m[next] = byte(b)
+			next++
+		}
+	}
+	return m
+}()
+
+// byteLevelDecode turns a vocabulary entry ("Ġhello") into its bytes.
+func byteLevelDecode(s string) []byte {
+	out := make([]byte, 0, len(s))
+	for _, r := range s {
+		if b, ok := byteLevelRune[r]; ok {
+			out = append(out, b)
+		} else {
+			out = utf8.AppendRune(out, r)
+		}
+	}
+	return out
+}
