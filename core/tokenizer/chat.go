@@ -12,10 +12,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/nikolalohinski/gonja/v2/builtins"
-	"github.com/nikolalohinski/gonja/v2/config"
 	"github.com/nikolalohinski/gonja/v2/exec"
-	"github.com/nikolalohinski/gonja/v2/loaders"
 )
 
 // ErrNoChatTemplate reports a tokenizer whose tokenizer_config.json has no
@@ -88,13 +85,13 @@ func (t *Tokenizer) ApplyChatTemplate(msgs []Message, opts ChatOptions) (string,
 // array in OpenAI's format. Every field reaches the template as given,
 // including ones Message does not have, and key order is preserved.
 func (t *Tokenizer) ApplyChatTemplateJSON(messages []byte, opts ChatOptions) (string, error) {
-	tmpl, err := t.chat.compile(t.chatTemplate)
+	prog, err := t.chat.compile(t.chatTemplate)
 	if err != nil {
 		return "", err
 	}
-	msgs, err := decodeOrdered(messages)
+	msgs, err := decodeConversation(messages, "messages")
 	if err != nil {
-		return "", fmt.Errorf("chat template: messages: %w", err)
+		return "", err
 	}
 	list, ok := msgs.([]any)
 	if !ok {
@@ -129,21 +126,24 @@ func (t *Tokenizer) ApplyChatTemplateJSON(messages []byte, opts ChatOptions) (st
 	}
 	if len(opts.Tools) > 0 {
 		tools := make([]any, len(opts.Tools))
+		size := 0
 		for i, raw := range opts.Tools {
-			if tools[i], err = decodeOrdered(raw); err != nil {
-				return "", fmt.Errorf("chat template: tool %d: %w", i, err)
+			if size += len(raw); size > MaxConversationBytes {
+				return "", fmt.Errorf("chat template: %w: the tools are more than MaxConversationBytes (%d bytes)", ErrConversation, MaxConversationBytes)
+			}
+			if tools[i], err = decodeConversation(raw, fmt.Sprintf("tool %d", i)); err != nil {
+				return "", err
 			}
 		}
 		data["tools"] = tools
 	}
-	ctx := exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables).Update(exec.NewContext(data))
-	return t.chat.execute(tmpl, ctx)
+	return t.chat.execute(prog, data)
 }
 
 // execute renders under the lock. The template and the messages both come
 // from outside, and the engine is third-party code, so a panic inside it is
 // turned into an error rather than taking a server down.
-func (c *chatState) execute(tmpl *exec.Template, ctx *exec.Context) (out string, err error) {
+func (c *chatState) execute(prog *chatProgram, data map[string]any) (out string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	defer func() {
@@ -151,11 +151,7 @@ func (c *chatState) execute(tmpl *exec.Template, ctx *exec.Context) (out string,
 			out, err = "", fmt.Errorf("chat template: rendering failed: %v", r)
 		}
 	}()
-	out, err = tmpl.ExecuteToString(ctx)
-	if err != nil {
-		return "", fmt.Errorf("chat template: %w", err)
-	}
-	return out, nil
+	return prog.render(data)
 }
 
 // chatState compiles the template on first use (keeping Load fast) and
@@ -163,49 +159,19 @@ func (c *chatState) execute(tmpl *exec.Template, ctx *exec.Context) (out string,
 // may be executed concurrently.
 type chatState struct {
 	once sync.Once
-	tmpl *exec.Template
+	prog *chatProgram
 	err  error
 	mu   sync.Mutex
 }
 
-func (c *chatState) compile(src string) (*exec.Template, error) {
+func (c *chatState) compile(src string) (*chatProgram, error) {
 	if src == "" {
 		return nil, ErrNoChatTemplate
 	}
 	c.once.Do(func() {
-		c.tmpl, c.err = compileTemplate(src)
+		c.prog, c.err = compileTemplate(src)
 	})
-	return c.tmpl, c.err
-}
-
-// compileTemplate parses src with the settings transformers uses for chat
-// templates (trim_blocks, lstrip_blocks) and a tojson that prints like
-// Python's json.dumps, as transformers' does.
-func compileTemplate(src string) (*exec.Template, error) {
-	const name = "/chat_template.jinja"
-	loader, err := loaders.NewMemoryLoader(map[string]string{name: src})
-	if err != nil {
-		return nil, fmt.Errorf("chat template: %w", err)
-	}
-	cfg := config.New()
-	cfg.TrimBlocks = true
-	cfg.LeftStripBlocks = true
-	filters := exec.NewFilterSet(map[string]exec.FilterFunction{}).Update(builtins.Filters)
-	if err := filters.Replace("tojson", filterToJSON); err != nil {
-		return nil, fmt.Errorf("chat template: %w", err)
-	}
-	env := &exec.Environment{
-		Context:           exec.EmptyContext(),
-		Filters:           filters,
-		Tests:             builtins.Tests,
-		ControlStructures: builtins.ControlStructures,
-		Methods:           builtins.Methods,
-	}
-	tmpl, err := exec.NewTemplate(name, cfg, loader, env)
-	if err != nil {
-		return nil, fmt.Errorf("chat template: %w", err)
-	}
-	return tmpl, nil
+	return c.prog, c.err
 }
 
 // filterToJSON is transformers' tojson: json.dumps(x, ensure_ascii=False),
@@ -389,12 +355,35 @@ func (o jsonObject) GetItem(key any) (*exec.Value, bool) {
 	return o.GetAttribute(k)
 }
 
+// ErrConversation is wrapped by the error for messages or tools that are
+// not valid conversation JSON, nest deeper than MaxJSONDepth, or are larger
+// than MaxConversationBytes.
+var ErrConversation = errors.New("invalid conversation JSON")
+
+// decodeConversation decodes the messages or a tool (what names it in
+// errors) with decodeOrdered, within MaxConversationBytes.
+func decodeConversation(data []byte, what string) (any, error) {
+	if len(data) > MaxConversationBytes {
+		return nil, fmt.Errorf("chat template: %w: %s are %d bytes, more than MaxConversationBytes (%d)",
+			ErrConversation, what, len(data), MaxConversationBytes)
+	}
+	v, err := decodeOrdered(data)
+	if err != nil {
+		return nil, fmt.Errorf("chat template: %s: %w: %w", what, ErrConversation, err)
+	}
+	return v, nil
+}
+
 // decodeOrdered decodes JSON into nil, bool, string, int64 (integers),
-// float64, []any and jsonObject.
+// float64, []any and jsonObject. Arrays and objects may nest at most
+// MaxJSONDepth deep: the decoding recurses once per level.
 func decodeOrdered(data []byte) (any, error) {
+	if err := CheckJSONDepth(data, MaxJSONDepth); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	v, err := decodeValue(dec)
+	v, err := decodeValue(dec, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -404,18 +393,21 @@ func decodeOrdered(data []byte) (any, error) {
 	return v, nil
 }
 
-func decodeValue(dec *json.Decoder) (any, error) {
+func decodeValue(dec *json.Decoder, depth int) (any, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, err
 	}
 	switch x := tok.(type) {
 	case json.Delim:
+		if depth >= MaxJSONDepth {
+			return nil, fmt.Errorf("arrays and objects nest more than %d deep", MaxJSONDepth)
+		}
 		switch x {
 		case '[':
 			list := []any{}
 			for dec.More() {
-				v, err := decodeValue(dec)
+				v, err := decodeValue(dec, depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -431,7 +423,7 @@ func decodeValue(dec *json.Decoder) (any, error) {
 					return nil, err
 				}
 				k := kt.(string)
-				v, err := decodeValue(dec)
+				v, err := decodeValue(dec, depth+1)
 				if err != nil {
 					return nil, err
 				}
