@@ -75,8 +75,13 @@ func newEngine(l *loader, m *qwen3.Model, cache block.Config) (*jsEngine, error)
 	for i, id := range eos {
 		ids[i] = int32(id)
 	}
+	spec, err := l.opts.Speculative.speculative()
+	if err != nil {
+		return nil, err
+	}
 	eng, err := engine.NewQwen3(m, l.tok, engine.Config{
-		Cache: cache,
+		Speculative: spec,
+		Cache:       cache,
 		Scheduler: scheduler.Config{
 			MaxSeqs:          l.opts.MaxNumSeqs,
 			MaxBatchedTokens: max(512, l.opts.MaxNumSeqs),
@@ -321,7 +326,8 @@ func (h *jsEngine) deliver(o engine.Output) {
 	ev := stepEvent{TokenIDs: nonNil(o.TokenIDs), Text: o.Text}
 	var u usage
 	if o.Finished {
-		u = usage{PromptTokens: req.prompt, CompletionTokens: len(req.tokens), TotalTokens: req.prompt + len(req.tokens)}
+		u = usage{PromptTokens: req.prompt, CompletionTokens: len(req.tokens), TotalTokens: req.prompt + len(req.tokens),
+			SpecProposed: o.Metrics.SpecProposed, SpecAccepted: o.Metrics.SpecAccepted}
 		ev.FinishReason = reason
 		ev.Usage = &u
 	}

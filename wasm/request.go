@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
+	"github.com/nano-vllm-go/nano-vllm-go/core/engine"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
 )
 
@@ -24,6 +25,46 @@ type loadOptions struct {
 	BlockSize int `json:"blockSize"`
 	// MaxNumSeqs caps the sequences decoded together (default 16).
 	MaxNumSeqs int `json:"maxNumSeqs"`
+	// Speculative turns on speculative decoding (null: off).
+	Speculative *speculativeOptions `json:"speculative"`
+}
+
+// speculativeOptions configure speculative decoding in the browser: prompt
+// lookup only. (A draft model would mean downloading and holding a second
+// checkpoint; the native engine has it.)
+type speculativeOptions struct {
+	Method          string `json:"method"`          // "ngram"
+	NumTokens       int    `json:"numTokens"`       // K, default 4
+	PromptLookupMin int    `json:"promptLookupMin"` // default 1
+	PromptLookupMax int    `json:"promptLookupMax"` // default 4
+}
+
+// speculative returns the engine's configuration for o (off for nil).
+func (o *speculativeOptions) speculative() (engine.Speculative, error) {
+	if o == nil {
+		return engine.Speculative{}, nil
+	}
+	if o.Method != "ngram" {
+		return engine.Speculative{}, fmt.Errorf("%w: speculative.method %q: the browser build has \"ngram\" (prompt lookup)", errBadRequest, o.Method)
+	}
+	k, lo, hi := o.NumTokens, o.PromptLookupMin, o.PromptLookupMax
+	if k == 0 {
+		k = 4
+	}
+	if lo == 0 {
+		lo = 1
+	}
+	if hi == 0 {
+		hi = max(4, lo)
+	}
+	if k < 1 || k > engine.MaxSpeculativeTokens {
+		return engine.Speculative{}, fmt.Errorf("%w: speculative.numTokens %d: want 1 to %d", errBadRequest, k, engine.MaxSpeculativeTokens)
+	}
+	g, err := engine.NewNGram(lo, hi)
+	if err != nil {
+		return engine.Speculative{}, fmt.Errorf("%w: speculative.promptLookupMin %d / promptLookupMax %d: want 1 <= min <= max <= 64", errBadRequest, lo, hi)
+	}
+	return engine.Speculative{Proposer: g, NumTokens: k}, nil
 }
 
 // Defaults for loadOptions: a smaller cache and fewer sequences than the
@@ -59,6 +100,9 @@ func parseLoadOptions(data string) (loadOptions, error) {
 		return o, fmt.Errorf("%w: blockSize %d must be in [1, %d]", errBadRequest, o.BlockSize, block.MaxBlockSize)
 	case o.MaxNumSeqs < 1:
 		return o, fmt.Errorf("%w: maxNumSeqs %d must be positive", errBadRequest, o.MaxNumSeqs)
+	}
+	if _, err := o.Speculative.speculative(); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -239,11 +283,14 @@ func parseStop(raw json.RawMessage) ([]string, error) {
 	return many, nil
 }
 
-// usage counts a request's tokens, as in OpenAI's API.
+// usage counts a request's tokens, as in OpenAI's API, and, with
+// speculative decoding, the tokens proposed for it and accepted.
 type usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	TotalTokens      int `json:"total_tokens"`
+	SpecProposed     int `json:"speculative_proposed_tokens,omitempty"`
+	SpecAccepted     int `json:"speculative_accepted_tokens,omitempty"`
 }
 
 // stepEvent is what one engine step produced for one request: the new

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
+	"github.com/nano-vllm-go/nano-vllm-go/core/engine"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
@@ -244,4 +245,35 @@ func TestFitsWasm(t *testing.T) {
 	require.Equal(t, codeOutOfMemory, errorCode(err))
 	require.Contains(t, err.Error(), "lower kvCacheBytes")
 	require.Equal(t, codeOutOfMemory, errorCode(fitsWasm(0, 4<<30)))
+}
+
+func TestSpeculativeOptions(t *testing.T) {
+	o, err := parseLoadOptions(`{"device":"cpu","speculative":{"method":"ngram"}}`)
+	require.NoError(t, err)
+	spec, err := o.Speculative.speculative()
+	require.NoError(t, err)
+	require.Equal(t, 4, spec.NumTokens, "the default K")
+	require.Equal(t, &engine.NGram{Min: 1, Max: 4}, spec.Proposer)
+	o, err = parseLoadOptions(`{"device":"webgpu","speculative":{"method":"ngram","numTokens":6,"promptLookupMin":2,"promptLookupMax":3}}`)
+	require.NoError(t, err)
+	spec, err = o.Speculative.speculative()
+	require.NoError(t, err)
+	require.Equal(t, 6, spec.NumTokens)
+	require.Equal(t, &engine.NGram{Min: 2, Max: 3}, spec.Proposer)
+	o, err = parseLoadOptions(`{"device":"cpu"}`)
+	require.NoError(t, err)
+	spec, err = o.Speculative.speculative()
+	require.NoError(t, err)
+	require.Nil(t, spec.Proposer, "off by default")
+	for _, tc := range []struct{ json, want string }{
+		{`{"method":"draft"}`, `speculative.method "draft"`},
+		{`{"method":"ngram","numTokens":33}`, "speculative.numTokens 33"},
+		{`{"method":"ngram","promptLookupMin":5,"promptLookupMax":2}`, "promptLookupMin 5 / promptLookupMax 2"},
+		{`{"method":"ngram","k":4}`, `unknown field "k"`},
+	} {
+		_, err := parseLoadOptions(`{"device":"cpu","speculative":` + tc.json + `}`)
+		require.ErrorIs(t, err, errBadRequest, tc.json)
+		require.ErrorContains(t, err, tc.want, tc.json)
+		require.Equal(t, codeBadRequest, errorCode(err))
+	}
 }

@@ -9,7 +9,7 @@ import { createEngine, detectWebGPU, errorCodes } from './nanovllm.js';
 const $ = (id) => document.getElementById(id);
 const els = {
   loadForm: $('load-form'), model: $('model'), device: $('device'), deviceNote: $('device-note'),
-  kv: $('kv'), load: $('load'), progressBox: $('progress-box'), progress: $('progress'),
+  kv: $('kv'), speculative: $('speculative'), load: $('load'), progressBox: $('progress-box'), progress: $('progress'),
   progressLabel: $('progress-label'), modelStatus: $('model-status'), error: $('error'),
   transcript: $('transcript'), chatForm: $('chat-form'), prompt: $('prompt'), maxTokens: $('max-tokens'),
   temperature: $('temperature'), thinking: $('thinking'), send: $('send'), stop: $('stop'),
@@ -118,6 +118,7 @@ async function loadModel() {
   try {
     engine = await createEngine({
       model, device, kvCacheBytes: kvMiB * 1024 * 1024, onProgress: progressTracker(),
+      speculative: els.speculative.checked ? { method: 'ngram', numTokens: 4 } : undefined,
     });
     const secs = ((performance.now() - started) / 1000).toFixed(1);
     const info = engine.info;
@@ -257,6 +258,9 @@ function showStats(start, first, last, usage, chunks, done, finish) {
   if (tokens > 1 && last > first) rate = `${((tokens - 1) / ((last - first) / 1000)).toFixed(1)} tokens/s decode`;
   const parts = [ttft, rate, `${tokens} tokens`];
   if (done && usage) parts.push(`${usage.prompt_tokens} prompt tokens`);
+  if (done && usage?.speculative_proposed_tokens) {
+    parts.push(`${usage.speculative_accepted_tokens || 0} of ${usage.speculative_proposed_tokens} proposed tokens accepted`);
+  }
   if (done && finish) parts.push(finish === 'length' ? 'stopped at max tokens' : 'finished');
   els.stats.textContent = parts.filter(Boolean).join(' · ');
 }

@@ -372,11 +372,16 @@ class ShardWriter {
  * @param {string} [options.revision='main'] Hub revision for repo ids.
  * @param {AbortSignal} [options.signal] aborts the download.
  * @param {string} [options.wasmURL] where nanovllm.wasm is (default: next to this module).
+ * @param {object} [options.speculative] speculative decoding, off when left out:
+ *   {method: 'ngram', numTokens = 4, promptLookupMin = 1, promptLookupMax = 4}
+ *   (prompt lookup; see docs/speculative.md). Greedy output is unchanged; a
+ *   request's usage then counts speculative_proposed_tokens and
+ *   speculative_accepted_tokens.
  * @returns {Promise<Engine>}
  */
 export async function createEngine(options = {}) {
   const {
-    model, onProgress, signal, revision, kvCacheBytes,
+    model, onProgress, signal, revision, kvCacheBytes, speculative,
     cache = true,
     wasmURL = new URL('./nanovllm.wasm', import.meta.url).href,
   } = options;
@@ -418,7 +423,7 @@ export async function createEngine(options = {}) {
       if (bytes) files[f.name] = bytes;
     }
     progress({ phase: 'init', message: `preparing the ${device} device` });
-    const newLoader = () => callGo(go, () => go.api.newLoader(JSON.stringify({ device, kvCacheBytes, model: String(model) }), files));
+    const newLoader = () => callGo(go, () => go.api.newLoader(JSON.stringify({ device, kvCacheBytes, model: String(model), speculative }), files));
     try {
       loader = await newLoader();
     } catch (err) {

@@ -308,8 +308,12 @@ func generate(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if d := m.LastToken.Sub(m.FirstToken).Seconds(); d > 0 && m.GeneratedTokens > 1 {
 		speed = float64(m.GeneratedTokens-1) / d
 	}
-	fmt.Fprintf(stderr, "[finish_reason %s; prompt %d tokens, generated %d; first token after %.2fs, then %.1f tokens/s; total %.2fs]\n",
-		res.FinishReason, m.PromptTokens, m.GeneratedTokens, m.TimeToFirstToken().Seconds(), speed, time.Since(start).Seconds())
+	spec := ""
+	if m.SpecProposed > 0 {
+		spec = fmt.Sprintf("; speculative: %d of %d proposed tokens accepted", m.SpecAccepted, m.SpecProposed)
+	}
+	fmt.Fprintf(stderr, "[finish_reason %s; prompt %d tokens, generated %d; first token after %.2fs, then %.1f tokens/s; total %.2fs%s]\n",
+		res.FinishReason, m.PromptTokens, m.GeneratedTokens, m.TimeToFirstToken().Seconds(), speed, time.Since(start).Seconds(), spec)
 	return nil
 }
 
