@@ -1,9 +1,14 @@
 package hub
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -43,12 +48,27 @@ type Client struct {
 	RetryWait time.Duration
 	// UserAgent identifies the client; empty means "nano-vllm-go".
 	UserAgent string
+	// IdleTimeout bounds how long a request may wait for its response
+	// headers or for the next bytes of a body: a transfer that stalls
+	// longer fails with ErrStalled, and a download is then resumed with a
+	// Range request (Retries times). 0 means DefaultIdleTimeout; negative
+	// means no bound (a stalled server then hangs the call until ctx ends).
+	IdleTimeout time.Duration
+	// Timeout, when positive, is a deadline for each Download, Snapshot or
+	// ResolveModel call as a whole, on top of any deadline of its context.
+	Timeout time.Duration
 }
+
+// DefaultIdleTimeout is Client.IdleTimeout's default. huggingface_hub
+// waits 10 seconds (HF_HUB_DOWNLOAD_TIMEOUT); CDNs that pause under load
+// are given longer here.
+const DefaultIdleTimeout = 30 * time.Second
 
 // NewClientFromEnv returns a client configured the way huggingface_hub
 // configures itself: HF_ENDPOINT, HF_TOKEN (else the token file saved by
-// `huggingface-cli login`), HF_HUB_CACHE / HF_HOME for the cache, and
-// HF_HUB_OFFLINE. The environment is read once, here.
+// `huggingface-cli login`), HF_HUB_CACHE / HF_HOME for the cache,
+// HF_HUB_OFFLINE, and HF_HUB_DOWNLOAD_TIMEOUT (seconds without data before
+// a transfer counts as stalled). The environment is read once, here.
 func NewClientFromEnv() *Client { return newClientFromEnv(os.Getenv) }
 
 func newClientFromEnv(getenv func(string) string) *Client {
@@ -60,6 +80,9 @@ func newClientFromEnv(getenv func(string) string) *Client {
 	}
 	if c.Endpoint == "" {
 		c.Endpoint = DefaultEndpoint
+	}
+	if secs, err := strconv.ParseFloat(getenv("HF_HUB_DOWNLOAD_TIMEOUT"), 64); err == nil && secs > 0 && secs < 1e6 {
+		c.IdleTimeout = time.Duration(secs * float64(time.Second))
 	}
 	home := getenv("HF_HOME")
 	if home == "" {
@@ -111,8 +134,9 @@ func (c *Client) endpoint() string {
 }
 
 // newHTTPClient bounds the wait for response headers, so a Hub that stops
-// answering turns into an error (and a cache fallback) instead of a hang,
-// while leaving the body of a multi-gigabyte download unbounded in time.
+// answering turns into an error (and a cache fallback) instead of a hang.
+// The body of a multi-gigabyte download is unbounded in time as a whole;
+// IdleTimeout bounds each pause in it.
 func newHTTPClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -151,4 +175,74 @@ func (c *Client) userAgent() string {
 		return "nano-vllm-go"
 	}
 	return c.UserAgent
+}
+
+func (c *Client) idleTimeout() time.Duration {
+	if c.IdleTimeout == 0 {
+		return DefaultIdleTimeout
+	}
+	return c.IdleTimeout
+}
+
+// withTimeout applies Timeout to one call.
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.Timeout > 0 {
+		return context.WithTimeout(ctx, c.Timeout)
+	}
+	return ctx, func() {}
+}
+
+// idleGuard cancels a request's context when no progress was made for a
+// while: no response headers, or no bytes of the body. Progress is
+// reported with touch. The transport then fails the pending read.
+type idleGuard struct {
+	timer *time.Timer
+	d     time.Duration
+}
+
+// startIdleGuard returns a context for one request that is cancelled with
+// cause ErrStalled after d without touch, and the function that stops the
+// guard and releases the context. A non-positive d guards nothing.
+func startIdleGuard(ctx context.Context, d time.Duration) (context.Context, *idleGuard, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	g := &idleGuard{d: d}
+	if d > 0 {
+		g.timer = time.AfterFunc(d, func() { cancel(fmt.Errorf("no data for %v: %w", d, ErrStalled)) })
+	}
+	return ctx, g, func() {
+		if g.timer != nil {
+			g.timer.Stop()
+		}
+		cancel(nil)
+	}
+}
+
+// touch records progress.
+func (g *idleGuard) touch() {
+	if g.timer != nil {
+		g.timer.Reset(g.d)
+	}
+}
+
+// stalledError returns ctx's ErrStalled cause in place of err, when the
+// guard is what ended the request.
+func stalledError(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, ErrStalled) {
+		return cause
+	}
+	return err
+}
+
+// guardedReader touches its guard on every read that returns bytes.
+type guardedReader struct {
+	r io.Reader
+	g *idleGuard
+}
+
+func (r *guardedReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	if n > 0 {
+		r.g.touch()
+	}
+	return n, err
 }

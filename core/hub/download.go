@@ -18,6 +18,8 @@ import (
 // Python) is reused without downloading. If the Hub cannot be reached the
 // file is resolved from the cache, as with Offline set.
 func (c *Client) Download(ctx context.Context, repoID, revision, filename string) (string, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
 	if revision == "" {
 		revision = DefaultRevision
 	}
@@ -97,5 +99,5 @@ func isNetworkError(ctx context.Context, err error) bool {
 	}
 	var ne net.Error
 	var ue *url.Error
-	return errors.As(err, &ne) || errors.As(err, &ue)
+	return errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, ErrStalled)
 }

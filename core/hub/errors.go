@@ -22,6 +22,9 @@ var (
 	// ErrNotCached is wrapped when a file must come from the cache (offline
 	// mode, or the Hub unreachable) and is not there.
 	ErrNotCached = errors.New("not in the local cache")
+	// ErrStalled is wrapped when a server sent nothing for
+	// Client.IdleTimeout, and resuming did not help.
+	ErrStalled = errors.New("download stalled")
 )
 
 // HTTPError is an unexpected HTTP answer from the Hub.

@@ -51,6 +51,14 @@ type fakeHub struct {
 	expireNext int
 	// ignoreRange makes the CDN answer every GET with the whole file (200).
 	ignoreRange bool
+	// stallAfter makes the next stalls CDN GETs send this many bytes and
+	// then nothing, until the client gives up.
+	stallAfter int64
+	stalls     int
+	// stallHead makes every HEAD wait this long before answering.
+	stallHead time.Duration
+	// trickle makes the CDN send one byte per this interval.
+	trickle time.Duration
 	// fail makes the next n requests of the given method answer 503.
 	fail       int
 	failMethod string
@@ -114,6 +122,13 @@ func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
 	if fail {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
+	}
+	if r.Method == http.MethodHead && h.stallHead > 0 {
+		select {
+		case <-time.After(h.stallHead):
+		case <-r.Context().Done():
+			return
+		}
 	}
 
 	p := r.URL.EscapedPath()
@@ -220,6 +235,43 @@ func (h *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request, sum string, c
 	body := f.content
 	if f.serve != nil {
 		body = f.serve
+	}
+	h.mu.Lock()
+	stall := h.stalls > 0
+	if stall {
+		h.stalls--
+	}
+	trickle := h.trickle
+	h.mu.Unlock()
+	if stall {
+		start := int64(0)
+		if rng := r.Header.Get("Range"); rng != "" {
+			fmt.Sscanf(rng, "bytes=%d-", &start)
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, len(body)-1, len(body)))
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)-int(start)))
+			w.WriteHeader(http.StatusPartialContent)
+		} else {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(http.StatusOK)
+		}
+		w.Write(body[start:min(start+h.stallAfter, int64(len(body)))])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // send nothing more until the client gives up
+		return
+	}
+	if trickle > 0 {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		for i := range body {
+			w.Write(body[i : i+1])
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(trickle):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		return
 	}
 	if cut > 0 && r.Header.Get("Range") == "" {
 		h.mu.Lock()

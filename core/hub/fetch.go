@@ -63,17 +63,22 @@ func (c *Client) head(ctx context.Context, repoID, revision, filename string) (*
 	u := c.resolveURL(repoID, revision, filename)
 	hc := c.noRedirectClient()
 	for hops := 0; ; hops++ {
-		req, err := c.newRequest(ctx, http.MethodHead, u, true)
+		gctx, _, stop := startIdleGuard(ctx, c.idleTimeout())
+		req, err := c.newRequest(gctx, http.MethodHead, u, true)
 		if err != nil {
+			stop()
 			return nil, err
 		}
 		// Compressed transfer would make Content-Length the compressed size.
 		req.Header.Set("Accept-Encoding", "identity")
 		resp, err := hc.Do(req)
 		if err != nil {
+			err = stalledError(gctx, err)
+			stop()
 			return nil, fmt.Errorf("hub: HEAD %s: %w", u, err)
 		}
 		resp.Body.Close()
+		stop()
 		if resp.StatusCode >= 400 {
 			return nil, c.statusError(resp, repoID, revision, filename)
 		}
@@ -269,8 +274,12 @@ func (c *Client) fetchOnce(ctx context.Context, repoID, revision, filename strin
 		return nil // complete; verify() decides whether it is right
 	}
 	// The bearer token is for the Hub only; a CDN on another host gets none
-	// (Go also drops it on cross-host redirects, but be explicit).
-	req, err := c.newRequest(ctx, http.MethodGet, m.location, c.onHub(m.location))
+	// (Go also drops it on cross-host redirects, but be explicit). A server
+	// that stops sending (headers or body) for IdleTimeout ends the attempt
+	// with ErrStalled, and the caller resumes from what arrived.
+	gctx, guard, stop := startIdleGuard(ctx, c.idleTimeout())
+	defer stop()
+	req, err := c.newRequest(gctx, http.MethodGet, m.location, c.onHub(m.location))
 	if err != nil {
 		return err
 	}
@@ -279,9 +288,10 @@ func (c *Client) fetchOnce(ctx context.Context, repoID, revision, filename strin
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return fmt.Errorf("hub: GET %s: %w", m.location, err)
+		return fmt.Errorf("hub: GET %s: %w", m.location, stalledError(gctx, err))
 	}
 	defer resp.Body.Close()
+	guard.touch()
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && have > 0:
 		if start, ok := contentRangeStart(resp.Header.Get("Content-Range")); !ok || start != have {
@@ -320,9 +330,9 @@ func (c *Client) fetchOnce(ctx context.Context, repoID, revision, filename strin
 		c.Progress(filename, have, total)
 		w = &progressWriter{w: f, file: filename, done: have, total: total, report: c.Progress}
 	}
-	n, err := io.Copy(w, resp.Body)
+	n, err := io.Copy(w, &guardedReader{r: resp.Body, g: guard})
 	if err != nil {
-		return fmt.Errorf("hub: GET %s: %w", m.location, err)
+		return fmt.Errorf("hub: GET %s: after %d bytes: %w", m.location, have+n, stalledError(gctx, err))
 	}
 	if m.size >= 0 && have+n < m.size {
 		// A body without Content-Length can end early with no error.

@@ -377,6 +377,8 @@ func TestNewClientFromEnv(t *testing.T) {
 		{"hub cache wins", map[string]string{"HF_HOME": "/h", "HF_HUB_CACHE": "/c", "HF_TOKEN": "tok"}, Client{Endpoint: DefaultEndpoint, CacheDir: "/c", Token: "tok"}},
 		{"endpoint and offline", map[string]string{"HOME": "/u", "HF_ENDPOINT": "http://mirror:8080/", "HF_HUB_OFFLINE": "yes"}, Client{Endpoint: "http://mirror:8080", CacheDir: "/u/.cache/huggingface/hub", Offline: true}},
 		{"offline off", map[string]string{"HOME": "/u", "HF_HUB_OFFLINE": "0"}, Client{Endpoint: DefaultEndpoint, CacheDir: "/u/.cache/huggingface/hub"}},
+		{"download timeout", map[string]string{"HOME": "/u", "HF_HUB_DOWNLOAD_TIMEOUT": "2.5"}, Client{Endpoint: DefaultEndpoint, CacheDir: "/u/.cache/huggingface/hub", IdleTimeout: 2500 * time.Millisecond}},
+		{"bad download timeout", map[string]string{"HOME": "/u", "HF_HUB_DOWNLOAD_TIMEOUT": "-1"}, Client{Endpoint: DefaultEndpoint, CacheDir: "/u/.cache/huggingface/hub"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -386,6 +388,7 @@ func TestNewClientFromEnv(t *testing.T) {
 			require.Equal(t, tc.want.CacheDir, c.CacheDir)
 			require.Equal(t, tc.want.Token, c.Token)
 			require.Equal(t, tc.want.Offline, c.Offline)
+			require.Equal(t, tc.want.IdleTimeout, c.IdleTimeout)
 		})
 	}
 }
@@ -462,4 +465,71 @@ func TestExpiredCDNLinkRefreshed(t *testing.T) {
 	_, err = c.Download(context.Background(), repo, "main", "tokenizer.json")
 	require.ErrorIs(t, err, ErrUnauthorized)
 	require.Equal(t, 1, len(h.requests()))
+}
+
+// TestStalledDownloads covers servers that stop sending: a body that stalls
+// is resumed with a Range request, one that keeps stalling ends in a clear
+// error, a Hub that never answers falls back to the cache, and a transfer
+// that never stalls but never ends either stops at Client.Timeout. Each
+// finishes within seconds; before IdleTimeout, a stalled body hung forever.
+func TestStalledDownloads(t *testing.T) {
+	content := standardRepo()["model.safetensors"].content
+	const idle = 150 * time.Millisecond
+	t.Run("resumed after a stall", func(t *testing.T) {
+		h := newFakeHub(t, repo, standardRepo())
+		h.stallAfter, h.stalls = 10_000, 1
+		c := newTestClient(t, h)
+		c.IdleTimeout = idle
+		start := time.Now()
+		p, err := c.Download(context.Background(), repo, "main", "model.safetensors")
+		require.NoError(t, err)
+		require.Less(t, time.Since(start), 5*time.Second)
+		got, err := os.ReadFile(p)
+		require.NoError(t, err)
+		require.Equal(t, content, got)
+		var ranges []string
+		for _, r := range h.requests() {
+			if strings.HasPrefix(r.Path, "/cdn/") {
+				ranges = append(ranges, r.Range)
+			}
+		}
+		require.Equal(t, []string{"", "bytes=10000-"}, ranges)
+	})
+	t.Run("always stalls", func(t *testing.T) {
+		h := newFakeHub(t, repo, standardRepo())
+		h.stallAfter, h.stalls = 1000, 1000
+		c := newTestClient(t, h)
+		c.IdleTimeout, c.Retries = idle, 2
+		start := time.Now()
+		_, err := c.Download(context.Background(), repo, "main", "model.safetensors")
+		require.ErrorIs(t, err, ErrStalled)
+		require.ErrorContains(t, err, "giving up after 3 attempts")
+		require.ErrorContains(t, err, "no data for 150ms")
+		require.Less(t, time.Since(start), 5*time.Second)
+	})
+	t.Run("hub never answers", func(t *testing.T) {
+		h := newFakeHub(t, repo, standardRepo())
+		h.stallHead = time.Minute
+		c := newTestClient(t, h)
+		c.IdleTimeout = idle
+		start := time.Now()
+		_, err := c.Download(context.Background(), repo, "main", "config.json")
+		require.ErrorIs(t, err, ErrStalled)
+		require.ErrorIs(t, err, ErrNotCached)
+		pythonCache(t, c.CacheDir, h.commit, map[string]*fakeFile{"config.json": h.files["config.json"]})
+		p, err := c.Download(context.Background(), repo, "main", "config.json")
+		require.NoError(t, err, "a stalled Hub is an unreachable one: the cache answers")
+		require.FileExists(t, p)
+		require.Less(t, time.Since(start), 5*time.Second)
+	})
+	t.Run("overall deadline", func(t *testing.T) {
+		h := newFakeHub(t, repo, standardRepo())
+		h.trickle = 10 * time.Millisecond
+		c := newTestClient(t, h)
+		c.IdleTimeout, c.Timeout = idle, 300*time.Millisecond
+		start := time.Now()
+		_, err := c.Download(context.Background(), repo, "main", "model.safetensors")
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.Less(t, time.Since(start), 5*time.Second)
+	})
 }

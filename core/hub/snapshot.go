@@ -35,6 +35,8 @@ type repoInfo struct {
 // the download cannot mix two versions. Offline, or when the Hub cannot be
 // reached, the cached snapshot of the revision is returned if there is one.
 func (c *Client) Snapshot(ctx context.Context, repoID, revision string, patterns []string) (string, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
 	if revision == "" {
 		revision = DefaultRevision
 	}
@@ -113,21 +115,24 @@ func (c *Client) cachedSnapshot(repoID, revision, why string) (string, error) {
 
 func (c *Client) repoInfo(ctx context.Context, repoID, revision string) (*repoInfo, error) {
 	u := fmt.Sprintf("%s/api/models/%s/revision/%s", c.endpoint(), repoID, url.PathEscape(revision))
-	req, err := c.newRequest(ctx, http.MethodGet, u, true)
+	gctx, guard, stop := startIdleGuard(ctx, c.idleTimeout())
+	defer stop()
+	req, err := c.newRequest(gctx, http.MethodGet, u, true)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("hub: GET %s: %w", u, err)
+		return nil, fmt.Errorf("hub: GET %s: %w", u, stalledError(gctx, err))
 	}
 	defer resp.Body.Close()
+	guard.touch()
 	if resp.StatusCode != http.StatusOK {
 		return nil, c.statusError(resp, repoID, revision, "(file list)")
 	}
 	var info repoInfo
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&info); err != nil {
-		return nil, fmt.Errorf("hub: GET %s: bad JSON: %w", u, err)
+	if err := json.NewDecoder(io.LimitReader(&guardedReader{r: resp.Body, g: guard}, 64<<20)).Decode(&info); err != nil {
+		return nil, fmt.Errorf("hub: GET %s: bad JSON: %w", u, stalledError(gctx, err))
 	}
 	if !commitRe.MatchString(info.SHA) {
 		return nil, fmt.Errorf("hub: GET %s: missing or malformed commit sha %q", u, info.SHA)
@@ -158,6 +163,8 @@ const (
 // weights (single file, or index plus shards) are downloaded, or found in the
 // cache, and the snapshot folder holding them is returned.
 func ResolveModel(ctx context.Context, c *Client, model string) (string, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
 	if st, err := os.Stat(model); err == nil {
 		if !st.IsDir() {
 			return "", fmt.Errorf("hub: model %q is a file; want a model directory or a Hub repo id", model)
