@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"time"
 )
 
@@ -37,7 +38,9 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &typeErr):
-		return badParam(typeErr.Field, "%s must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)
+		// The path names the embedded struct of the shared fields too.
+		field := strings.TrimPrefix(typeErr.Field, "samplingRequest.")
+		return badParam(field, "%s must be %s, not %s", field, jsonKind(typeErr.Type), typeErr.Value)
 	case errors.As(err, &syntaxErr):
 		return badParam("", "the body is not valid JSON: %v (at byte %d)", err, syntaxErr.Offset)
 	}

@@ -43,27 +43,25 @@ func (t tokenTexts) bytes(id int32) []byte {
 	return byteLevelDecode(s)
 }
 
-// text returns the token's text: its bytes as a string, with U+FFFD for a
-// partial character, or "token_id:N" without a tokenizer (vLLM's spelling).
-func (t tokenTexts) text(id int32, b []byte) string {
+// text returns the token's text as the tokenizer decodes it alone (a
+// partial character becomes U+FFFD), or "token_id:N" without a tokenizer
+// (vLLM's spelling).
+func (t tokenTexts) text(id int32) string {
 	if t.tok == nil {
 		return "token_id:" + strconv.Itoa(int(id))
 	}
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	return string([]rune(string(b))) // each invalid byte becomes U+FFFD
+	return t.tok.Decode([]int32{id}, false)
 }
 
 func (t tokenTexts) entry(tl sampler.TokenLogprob) chatTopEntry {
 	b := t.bytes(tl.Token)
-	return chatTopEntry{Token: t.text(tl.Token, b), Logprob: finiteLogprob(tl.Logprob), Bytes: intBytes(b)}
+	return chatTopEntry{Token: t.text(tl.Token), Logprob: finiteLogprob(tl.Logprob), Bytes: intBytes(b)}
 }
 
 // chat is the chat format of one token's logprobs with its top alternatives.
 func (t tokenTexts) chat(id int32, r sampler.Result, top int) chatTokenLogprob {
 	b := t.bytes(id)
-	e := chatTokenLogprob{Token: t.text(id, b), Logprob: finiteLogprob(r.Logprob), Bytes: intBytes(b), TopLogprobs: []chatTopEntry{}}
+	e := chatTokenLogprob{Token: t.text(id), Logprob: finiteLogprob(r.Logprob), Bytes: intBytes(b), TopLogprobs: []chatTopEntry{}}
 	for _, a := range r.Top[:min(top, len(r.Top))] {
 		e.TopLogprobs = append(e.TopLogprobs, t.entry(a))
 	}
@@ -73,8 +71,7 @@ func (t tokenTexts) chat(id int32, r sampler.Result, top int) chatTokenLogprob {
 // completion appends one token to the legacy completions format; offset is
 // where the token's text starts in the choice's text.
 func (t tokenTexts) completion(lp *completionLogprobs, id int32, r sampler.Result, top, offset int) {
-	b := t.bytes(id)
-	lp.Tokens = append(lp.Tokens, t.text(id, b))
+	lp.Tokens = append(lp.Tokens, t.text(id))
 	lp.TokenLogprobs = append(lp.TokenLogprobs, finiteLogprob(r.Logprob))
 	alts := make(orderedTop, 0, top)
 	for _, a := range r.Top[:min(top, len(r.Top))] {
