@@ -36,9 +36,10 @@ type Index struct {
 }
 
 // ParseIndex parses and validates a sharded checkpoint's index: the weight
-// map must be non-empty and name only plain file names, since shards must
-// sit next to the index (a name like "../x" would let a downloaded index
-// point the loader at arbitrary files).
+// map must be non-empty and name only shard files that ValidShardName
+// accepts, since shards must sit next to the index (a name like "../x"
+// would let a downloaded index point the loader at arbitrary files, and
+// one like "http:evil.example" a browser at another origin).
 func ParseIndex(data []byte) (*Index, error) {
 	var idx Index
 	if err := json.Unmarshal(data, &idx); err != nil {
@@ -48,12 +49,38 @@ func ParseIndex(data []byte) (*Index, error) {
 		return nil, &FormatError{Problem: "weight_map is missing or empty"}
 	}
 	for _, name := range sortedKeys(idx.WeightMap) {
-		shard := idx.WeightMap[name]
-		if shard == "" || shard == "." || shard == ".." || strings.ContainsAny(shard, "/\\\x00") {
-			return nil, &FormatError{Tensor: name, Problem: fmt.Sprintf("shard %q is not a file name in the checkpoint directory", shard)}
+		if err := ValidShardName(idx.WeightMap[name]); err != nil {
+			return nil, &FormatError{Tensor: name, Problem: err.Error()}
 		}
 	}
 	return &idx, nil
+}
+
+// MaxShardName is the longest shard file name accepted, in bytes.
+const MaxShardName = 255
+
+// ValidShardName checks that name, a shard file named by an index, is a
+// plain file name in the checkpoint's directory: letters, digits, '.', '_'
+// and '-', not starting with '.' or '-', ending in ".safetensors", at most
+// MaxShardName bytes. Hugging Face names its shards
+// "model-00001-of-00004.safetensors". Nothing else can then be read as a
+// path, a URL or a scheme: web/nanovllm.js applies the same rule before
+// resolving a shard against the model's URL.
+func ValidShardName(name string) error {
+	ok := len(name) > len(".safetensors") && len(name) <= MaxShardName && strings.HasSuffix(name, ".safetensors")
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_':
+		case (c == '.' || c == '-') && i > 0:
+		default:
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("shard %q is not a file name in the checkpoint directory (want letters, digits, '.', '_' and '-', ending in .safetensors, at most %d bytes)", name, MaxShardName)
+	}
+	return nil
 }
 
 // Shards returns the distinct shard file names, sorted.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -151,10 +152,25 @@ func TestParseIndex(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"s1.safetensors", "s2.safetensors"}, idx.Shards())
 	require.EqualValues(t, 10, idx.Metadata["total_size"])
+	for _, good := range []string{"model-00001-of-00002.safetensors", "s.safetensors", "pytorch_model.v2-fp16.safetensors"} {
+		require.NoError(t, ValidShardName(good), good)
+	}
 	for _, bad := range []struct{ in, want string }{
 		{`{"weight_map":{"a":"sub/s.safetensors"}}`, `tensor "a": shard "sub/s.safetensors" is not a file name`},
 		{`{"weight_map":{"a":"..\\s"}}`, `is not a file name`},
 		{`{"weight_map":{"a":""}}`, `shard "" is not a file name`},
+		{`{"weight_map":{"a":"http:attacker.example"}}`, `shard "http:attacker.example" is not a file name`},
+		{`{"weight_map":{"a":"http://attacker.example/x.safetensors"}}`, `is not a file name`},
+		{`{"weight_map":{"a":"//attacker.example/x.safetensors"}}`, `is not a file name`},
+		{`{"weight_map":{"a":"javascript:x.safetensors"}}`, `is not a file name`},
+		{`{"weight_map":{"a":".hidden.safetensors"}}`, `is not a file name`},
+		{`{"weight_map":{"a":"-x.safetensors"}}`, `is not a file name`},
+		{`{"weight_map":{"a":"model%2e.safetensors"}}`, `is not a file name`},
+		{`{"weight_map":{"a":"model .safetensors"}}`, `is not a file name`},
+		{`{"weight_map":{"a":"config.json"}}`, `ending in .safetensors`},
+		{`{"weight_map":{"a":".safetensors"}}`, `is not a file name`},
+		{`{"weight_map":{"a":"m\\u0000.safetensors"}}`, `is not a file name`},
+		{`{"weight_map":{"a":"` + strings.Repeat("x", 300) + `.safetensors"}}`, `at most 255 bytes`},
 		{`{"weight_map":{}}`, `weight_map is missing or empty`},
 		{`[]`, `bad index JSON`},
 	} {
