@@ -10,6 +10,17 @@
 // function (runtime.js) replays the list into a single command encoder. Stats
 // reports the crossings.
 //
+// Each operation has its own file, named as in core/cpu and as its kernel in
+// package shaders: embed.go, rmsnorm.go, linear.go, rope.go, kvcache.go (the
+// cache and WriteKV), attention.go, swiglu.go, add.go, gather.go, argmax.go
+// and topk.go. Each builds its kernel's parameters as a Go struct
+// (shaders.RopeParams, ...) and sizes its grid with the workgroup constants
+// of package shaders. The plumbing: device.go (New, limits), step.go
+// (BeginStep and the checks of arguments), buffer.go (activations and reads),
+// weights.go (uploads and the streaming WeightWriter), pipeline.go (compiled
+// kernels), record.go (recording and the one crossing per step) and js.go
+// with runtime.js (the JavaScript half).
+//
 // See docs/webgpu.md for the buffer layout, the kernels and the weight
 // streaming path (WeightWriter) used by the browser loader.
 package webgpu

@@ -89,6 +89,9 @@ func (d *Device) weight(w device.Weight, op string) (*Weight, bool) {
 	return gw, true
 }
 
+// stepMeta is what BeginStep recorded about the current step: where its
+// arrays lie in the metadata (element offsets), and what the operations
+// check their arguments against.
 type stepMeta struct {
 	valid                           bool
 	n, s                            int
