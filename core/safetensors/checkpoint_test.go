@@ -169,7 +169,7 @@ func TestParseIndex(t *testing.T) {
 		{`{"weight_map":{"a":"model .safetensors"}}`, `is not a file name`},
 		{`{"weight_map":{"a":"config.json"}}`, `ending in .safetensors`},
 		{`{"weight_map":{"a":".safetensors"}}`, `is not a file name`},
-		{`{"weight_map":{"a":"m\\u0000.safetensors"}}`, `is not a file name`},
+		{`{"weight_map":{"a":"m\u0000.safetensors"}}`, `is not a file name`},
 		{`{"weight_map":{"a":"` + strings.Repeat("x", 300) + `.safetensors"}}`, `at most 255 bytes`},
 		{`{"weight_map":{}}`, `weight_map is missing or empty`},
 		{`[]`, `bad index JSON`},
