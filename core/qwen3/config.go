@@ -165,24 +165,53 @@ func ParseConfig(data []byte) (Config, error) {
 	return c, nil
 }
 
-// Validate checks that the dimensions are positive and consistent.
+// Upper bounds of a config's dimensions. A config.json comes with a model
+// from outside, and sizes derived from these (activation buffers, the
+// largest context, the KV cache per token) are allocated; the bounds keep
+// every such product far from overflowing and refuse absurd values with an
+// error naming them, before anything is allocated. They are well above any
+// published model: Qwen3-235B has hidden_size 4096, 94 layers and a
+// context of 40,960 (131,072 with YaRN); Llama 4 Scout a context of 10M.
+const (
+	// MaxVocabSize bounds vocab_size.
+	MaxVocabSize = 1 << 24
+	// MaxHiddenSize bounds hidden_size.
+	MaxHiddenSize = 1 << 16
+	// MaxIntermediateSize bounds intermediate_size.
+	MaxIntermediateSize = 1 << 20
+	// MaxHiddenLayers bounds num_hidden_layers.
+	MaxHiddenLayers = 1 << 12
+	// MaxAttentionHeads bounds num_attention_heads and num_key_value_heads.
+	MaxAttentionHeads = 1 << 12
+	// MaxHeadDim bounds head_dim.
+	MaxHeadDim = 1 << 12
+	// MaxPositions bounds max_position_embeddings.
+	MaxPositions = 1 << 24
+)
+
+// Validate checks that the dimensions are positive, within the bounds
+// above, and consistent.
 func (c Config) Validate() error {
 	pos := []struct {
-		name string
-		v    int
+		name  string
+		v     int
+		limit int
 	}{
-		{"vocab_size", c.VocabSize},
-		{"hidden_size", c.HiddenSize},
-		{"intermediate_size", c.IntermediateSize},
-		{"num_hidden_layers", c.NumHiddenLayers},
-		{"num_attention_heads", c.NumAttentionHeads},
-		{"num_key_value_heads", c.NumKeyValueHeads},
-		{"head_dim", c.HeadDim},
-		{"max_position_embeddings", c.MaxPositionEmbeddings},
+		{"vocab_size", c.VocabSize, MaxVocabSize},
+		{"hidden_size", c.HiddenSize, MaxHiddenSize},
+		{"intermediate_size", c.IntermediateSize, MaxIntermediateSize},
+		{"num_hidden_layers", c.NumHiddenLayers, MaxHiddenLayers},
+		{"num_attention_heads", c.NumAttentionHeads, MaxAttentionHeads},
+		{"num_key_value_heads", c.NumKeyValueHeads, MaxAttentionHeads},
+		{"head_dim", c.HeadDim, MaxHeadDim},
+		{"max_position_embeddings", c.MaxPositionEmbeddings, MaxPositions},
 	}
 	for _, p := range pos {
 		if p.v <= 0 {
 			return fmt.Errorf("%s = %d, want > 0: %w", p.name, p.v, ErrInvalidConfig)
+		}
+		if p.v > p.limit {
+			return fmt.Errorf("%s = %d is above the limit of %d: %w", p.name, p.v, p.limit, ErrInvalidConfig)
 		}
 	}
 	if c.NumAttentionHeads%c.NumKeyValueHeads != 0 {

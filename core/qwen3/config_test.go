@@ -61,6 +61,16 @@ func TestParseConfigErrors(t *testing.T) {
 		{"eos string", func(m map[string]any) { m["eos_token_id"] = "x" }, ErrInvalidConfig, "eos_token_id"},
 		{"eos outside vocab", func(m map[string]any) { m["eos_token_id"] = 9999 }, ErrInvalidConfig, "outside vocab"},
 		{"wrong type", func(m map[string]any) { m["hidden_size"] = "big" }, ErrInvalidConfig, "hidden_size"},
+		// Sizes that ended in "fatal error: runtime: out of memory".
+		{"huge context", func(m map[string]any) { m["max_position_embeddings"] = 1 << 50 }, ErrInvalidConfig,
+			"max_position_embeddings = 1125899906842624 is above the limit of 16777216"},
+		{"huge vocab", func(m map[string]any) { m["vocab_size"] = 1 << 40 }, ErrInvalidConfig, "vocab_size = 1099511627776 is above the limit"},
+		{"huge hidden", func(m map[string]any) { m["hidden_size"] = 1 << 30 }, ErrInvalidConfig, "hidden_size = 1073741824 is above the limit"},
+		{"huge intermediate", func(m map[string]any) { m["intermediate_size"] = 1 << 40 }, ErrInvalidConfig, "intermediate_size"},
+		{"many layers", func(m map[string]any) { m["num_hidden_layers"] = 1 << 20 }, ErrInvalidConfig, "num_hidden_layers"},
+		{"many heads", func(m map[string]any) { m["num_attention_heads"] = 1 << 20; m["num_key_value_heads"] = 1 << 20 }, ErrInvalidConfig, "num_attention_heads"},
+		{"huge head_dim", func(m map[string]any) { m["head_dim"] = 1 << 20 }, ErrInvalidConfig, "head_dim"},
+		{"overflowing int", func(m map[string]any) { m["max_position_embeddings"] = 1e30 }, ErrInvalidConfig, "max_position_embeddings"},
 	} {
 		m := map[string]any{}
 		for k, v := range base {
