@@ -319,7 +319,6 @@ func (e *Engine) add(ctx context.Context, req Request) (uint64, []int32, error) 
 		params: p,
 		sink:   req.OnOutput,
 		noSpec: req.NoSpeculation,
-		spec:   specState{ewma: specResume},
 	}
 	if !p.IgnoreEOS {
 		r.stopIDs = append(r.stopIDs, e.cfg.EOSTokenIDs...)

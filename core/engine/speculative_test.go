@@ -40,22 +40,65 @@ func TestNGramLookup(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidConfig)
 }
 
+func TestSpecStatePicksK(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		accepted, tested float64
+		want             int
+	}{
+		{"no history: a coin flip", 0, 0, 2},
+		{"always right", 40, 40, 8},
+		{"half right", 20, 40, 2},
+		{"rarely right", 2, 40, 0},
+	} {
+		s := specState{accepted: tc.accepted, tested: tc.tested}
+		require.Equal(t, tc.want, s.next(8), tc.name)
+	}
+	// Never more than allowed.
+	s := specState{accepted: 40, tested: 40}
+	require.Equal(t, 3, s.next(3))
+}
+
 func TestSpecStateBacksOff(t *testing.T) {
-	s := specState{ewma: specResume}
-	s.update(4, 0)
-	require.Zero(t, s.pause, "one miss is not a trend")
-	s.update(4, 0)
-	require.Equal(t, 1, s.pause)
-	s.pause = 0
-	s.update(4, 0)
-	require.Equal(t, 2, s.pause, "the pause doubles while proposals keep failing")
-	s.pause = 0
-	s.update(4, 3)
-	require.Zero(t, s.pause)
-	require.Zero(t, s.backoff, "an accepted proposal resets the backoff")
-	require.Equal(t, 4, s.steps)
-	require.Equal(t, 16, s.proposed)
-	require.Equal(t, 3, s.accepted)
+	s := specState{}
+	proposals := 0
+	for range 200 {
+		if k := s.next(4); k > 0 {
+			proposals += k
+			s.update(k, 0) // every proposal fails
+		}
+	}
+	// Estimating that proposals fail takes a few steps; after that only
+	// probes of one token, ever rarer.
+	require.Less(t, proposals, 40)
+	require.Equal(t, 6, min(s.backoff, 6), "pauses grow to the longest")
+	// Then the text turns predictable: proposing resumes within the
+	// longest pause.
+	resumed := -1
+	for step := range 200 {
+		if k := s.next(4); k > 0 {
+			s.update(k, k)
+			if k > 1 && resumed < 0 {
+				resumed = step
+			}
+		}
+	}
+	require.GreaterOrEqual(t, resumed, 0)
+	require.LessOrEqual(t, resumed, 80)
+	require.Equal(t, 4, s.next(4))
+}
+
+// TestSpecStateAccounting: the totals Metrics reports, and the tested
+// count (a rejection tests one proposal more than it accepts).
+func TestSpecStateAccounting(t *testing.T) {
+	s := specState{}
+	s.update(4, 1)
+	s.update(4, 4)
+	require.Equal(t, 2, s.steps)
+	require.Equal(t, 8, s.proposedTotal)
+	require.Equal(t, 5, s.acceptedTotal)
+	require.InDelta(t, 0.9*2+4, s.tested, 1e-9)
+	require.InDelta(t, 0.9*1+4, s.accepted, 1e-9)
 }
 
 // specEngines runs the same requests through an engine without and with

@@ -307,7 +307,7 @@ func (e *Engine) emitLocked(r *live, emit []sampler.Result, now time.Time) route
 		r.metrics.FirstToken = now
 	}
 	r.metrics.LastToken = now
-	r.metrics.SpecProposed, r.metrics.SpecAccepted = r.spec.proposed, r.spec.accepted
+	r.metrics.SpecProposed, r.metrics.SpecAccepted = r.spec.proposedTotal, r.spec.acceptedTotal
 	o := Output{ID: r.id, TokenIDs: make([]int32, 0, len(emit))}
 	reason := sequence.NotFinished
 	for _, res := range emit {
@@ -401,16 +401,15 @@ func (e *Engine) proposeLocked() {
 		if r.noSpec || seq.Status() != sequence.Running || seq.NumUncomputed() != 1 {
 			continue
 		}
-		if r.spec.pause > 0 {
-			r.spec.pause--
-			continue
-		}
 		k := e.cfg.Speculative.NumTokens
 		if r.params.MaxTokens > 0 {
 			k = min(k, r.params.MaxTokens-seq.NumOutputTokens()-1)
 		}
 		k = min(k, e.cfg.Scheduler.MaxModelLen-seq.Len()-1)
 		if k <= 0 {
+			continue
+		}
+		if k = r.spec.next(k); k == 0 {
 			continue
 		}
 		ps = append(ps, Proposal{ID: id, Context: seq.TokenIDs, Max: k, Params: &r.params, RNG: r.rng, Tokens: r.specTokens[:0]})
