@@ -38,7 +38,7 @@ type specBenchResult struct {
 	BaselineTokensPerS   float64   `json:"baseline_tokens_per_s"`
 	SpecTokensPerS       float64   `json:"spec_tokens_per_s"`
 	Speedup              float64   `json:"speedup"`
-	AcceptanceRate       float64   `json:"acceptance_rate"`
+	AcceptanceRate       float64   `json:"acceptance_rate"` // accepted / proposed tokens, as vLLM's metric
 	MeanAcceptedPerStep  float64   `json:"mean_accepted_per_step"`
 	BaselineRounds       []float64 `json:"baseline_rounds_tokens_per_s"`
 	SpecRounds           []float64 `json:"spec_rounds_tokens_per_s"`
@@ -167,8 +167,8 @@ func runBenchSpec(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			fmt.Fprintf(stderr, "round %d: %.2f tokens/s plain, %.2f with speculation\n", i+1, base, spec)
 		}
 	}
-	out.BaselineTokensPerS = median(out.BaselineRounds)
-	out.SpecTokensPerS = median(out.SpecRounds)
+	out.BaselineTokensPerS = round(median(out.BaselineRounds), 2)
+	out.SpecTokensPerS = round(median(out.SpecRounds), 2)
 	out.Speedup = round(out.SpecTokensPerS/out.BaselineTokensPerS, 2)
 	if proposed > 0 {
 		out.AcceptanceRate = round(float64(accepted)/float64(proposed), 2)
