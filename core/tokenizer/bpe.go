@@ -13,82 +13,131 @@ func pairKey(left, right int32) uint64 {
 	return uint64(uint32(left))<<32 | uint64(uint32(right))
 }
 
-// symbol is one token of a word being merged, in a doubly linked list so a
-// merge is O(1). A merged-away symbol gets length 0.
-type symbol struct {
-	id         int32
-	prev, next int32
-	len        int32 // bytes covered; 0 once merged into its left neighbour
+// bpeScratch holds the buffers bpeHeap needs, reused across pieces (and
+// encodings, through Tokenizer.scratch). Per byte of the piece it holds
+// seven int32s, 28 bytes, allocated once: the symbols as a doubly linked
+// list (a merge is O(1)) and an indexed min-heap of their pairs, which has
+// exactly one entry per mergeable pair, so no stale entries pile up as in
+// a heap with lazy deletion.
+type bpeScratch struct {
+	id         []int32 // token of each symbol; -1 once merged into its left neighbour
+	prev, next []int32 // neighbours in the list, -1 at the ends
+	rank       []int32 // rank of the merge of the pair starting here, noMerge if none
+	merged     []int32 // the token that merge makes
+	slot       []int32 // where the pair sits in heap, -1 if it is not there
+	heap       []int32 // pair positions, ordered by (rank, position)
 }
 
-// candidate is a mergeable adjacent pair in the priority queue. The queue
-// orders by rank, then by position, which is the order Hugging Face's BPE
-// applies merges in: always the lowest-ranked pair, leftmost on a tie.
-type candidate struct {
-	pos   int32 // index of the left symbol
-	rank  int32
-	id    int32
-	right int32 // id of the right symbol when queued, to detect stale entries
-	left  int32 // id of the left symbol when queued
-}
+// maxKeptScratch is the piece length up to which a bpeScratch is kept for
+// reuse; the buffers of a longer (rare, usually hostile) piece are dropped.
+const maxKeptScratch = 1 << 16
 
-// candidateHeap is a binary min-heap of candidates, written out rather
-// than going through container/heap, whose interface boxing allocates on
-// every Pop and dominated encoding time.
-type candidateHeap []candidate
-
-func (c candidate) less(d candidate) bool {
-	if c.rank != d.rank {
-		return c.rank < d.rank
+// grow sizes the buffers for a piece of n bytes.
+func (sc *bpeScratch) grow(n int) {
+	if cap(sc.id) < n {
+		sc.id, sc.prev, sc.next = make([]int32, n), make([]int32, n), make([]int32, n)
+		sc.rank, sc.merged, sc.slot = make([]int32, n), make([]int32, n), make([]int32, n)
+		sc.heap = make([]int32, 0, n)
 	}
-	return c.pos < d.pos
+	sc.id, sc.prev, sc.next = sc.id[:n], sc.prev[:n], sc.next[:n]
+	sc.rank, sc.merged, sc.slot = sc.rank[:n], sc.merged[:n], sc.slot[:n]
+	sc.heap = sc.heap[:0]
 }
 
-func (h *candidateHeap) push(c candidate) {
-	*h = append(*h, c)
-	a := *h
-	i := len(a) - 1
+// release drops buffers grown for a long piece.
+func (sc *bpeScratch) release() {
+	if cap(sc.id) > maxKeptScratch {
+		*sc = bpeScratch{}
+	}
+}
+
+// less orders heap entries: the lowest rank first, the leftmost on a tie,
+// which is the order Hugging Face's BPE applies merges in.
+func (sc *bpeScratch) less(i, j int) bool {
+	a, b := sc.heap[i], sc.heap[j]
+	if ra, rb := sc.rank[a], sc.rank[b]; ra != rb {
+		return ra < rb
+	}
+	return a < b
+}
+
+func (sc *bpeScratch) swap(i, j int) {
+	h := sc.heap
+	h[i], h[j] = h[j], h[i]
+	sc.slot[h[i]], sc.slot[h[j]] = int32(i), int32(j)
+}
+
+func (sc *bpeScratch) up(i int) {
 	for i > 0 {
 		p := (i - 1) / 2
-		if !a[i].less(a[p]) {
+		if !sc.less(i, p) {
 			break
 		}
-		a[i], a[p] = a[p], a[i]
+		sc.swap(i, p)
 		i = p
 	}
 }
 
-func (h *candidateHeap) pop() candidate {
-	a := *h
-	top := a[0]
-	n := len(a) - 1
-	a[0] = a[n]
-	a = a[:n]
-	i := 0
+func (sc *bpeScratch) down(i int) {
+	n := len(sc.heap)
 	for {
 		l := 2*i + 1
 		if l >= n {
-			break
+			return
 		}
 		m := l
-		if r := l + 1; r < n && a[r].less(a[l]) {
+		if r := l + 1; r < n && sc.less(r, l) {
 			m = r
 		}
-		if !a[m].less(a[i]) {
-			break
+		if !sc.less(m, i) {
+			return
 		}
-		a[i], a[m] = a[m], a[i]
+		sc.swap(i, m)
 		i = m
 	}
-	*h = a
-	return top
 }
 
-// bpeScratch holds the buffers one BPE call needs, so encoding a long text
-// does not allocate per word.
-type bpeScratch struct {
-	syms []symbol
-	heap candidateHeap
+// remove takes pair pos out of the heap, if it is there.
+func (sc *bpeScratch) remove(pos int32) {
+	i := int(sc.slot[pos])
+	if i < 0 {
+		return
+	}
+	sc.slot[pos] = -1
+	last := len(sc.heap) - 1
+	if i != last {
+		sc.heap[i] = sc.heap[last]
+		sc.slot[sc.heap[i]] = int32(i)
+	}
+	sc.heap = sc.heap[:last]
+	if i < last {
+		sc.down(i)
+		sc.up(i)
+	}
+}
+
+// rate looks up the merge of pair pos (with its right neighbour) and
+// queues, requeues or dequeues it.
+func (t *Tokenizer) rate(sc *bpeScratch, pos int32) {
+	r := sc.next[pos]
+	m, ok := merge{}, false
+	if r >= 0 {
+		m, ok = t.merges[pairKey(sc.id[pos], sc.id[r])]
+	}
+	if !ok {
+		sc.remove(pos)
+		sc.rank[pos] = noMerge
+		return
+	}
+	sc.rank[pos], sc.merged[pos] = m.rank, m.id
+	if i := sc.slot[pos]; i >= 0 {
+		sc.down(int(i))
+		sc.up(int(sc.slot[pos]))
+		return
+	}
+	sc.slot[pos] = int32(len(sc.heap))
+	sc.heap = append(sc.heap, pos)
+	sc.up(len(sc.heap) - 1)
 }
 
 // smallPiece is the length up to which bpe uses bpeSmall. Most pieces are
@@ -106,53 +155,51 @@ func (t *Tokenizer) bpe(dst []int32, piece string, sc *bpeScratch) []int32 {
 	return t.bpeHeap(dst, piece, sc)
 }
 
-// bpeHeap is bpe for pieces of any length (at least 2 bytes): a linked list
-// of symbols and a heap of candidate merges, O(n log n).
+// bpeHeap is bpe for pieces of any length (at least 2 bytes): O(n log n)
+// time, 28 bytes of scratch per byte of the piece.
 func (t *Tokenizer) bpeHeap(dst []int32, piece string, sc *bpeScratch) []int32 {
-	syms := sc.syms[:0]
-	for i := 0; i < len(piece); i++ {
-		syms = append(syms, symbol{id: t.byteIDs[piece[i]], prev: int32(i - 1), next: int32(i + 1), len: 1})
+	n := len(piece)
+	sc.grow(n)
+	for i := 0; i < n; i++ {
+		sc.id[i] = t.byteIDs[piece[i]]
+		sc.prev[i], sc.next[i], sc.slot[i] = int32(i-1), int32(i+1), -1
 	}
-	syms[len(syms)-1].next = -1
-
-	h := sc.heap[:0]
-	for i := 0; i+1 < len(syms); i++ {
-		if m, ok := t.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
-			h.push(candidate{pos: int32(i), rank: m.rank, id: m.id, left: syms[i].id, right: syms[i+1].id})
-		}
-	}
-	for len(h) > 0 {
-		c := h.pop()
-		l := &syms[c.pos]
-		// Skip entries made stale by an earlier merge next to them.
-		if l.len == 0 || l.id != c.left || l.next < 0 || syms[l.next].id != c.right {
-			continue
-		}
-		r := &syms[l.next]
-		l.id = c.id
-		l.len += r.len
-		r.len = 0
-		l.next = r.next
-		if r.next >= 0 {
-			syms[r.next].prev = c.pos
-		}
-		if l.prev >= 0 {
-			p := &syms[l.prev]
-			if m, ok := t.merges[pairKey(p.id, l.id)]; ok {
-				h.push(candidate{pos: l.prev, rank: m.rank, id: m.id, left: p.id, right: l.id})
-			}
-		}
-		if l.next >= 0 {
-			n := &syms[l.next]
-			if m, ok := t.merges[pairKey(l.id, n.id)]; ok {
-				h.push(candidate{pos: c.pos, rank: m.rank, id: m.id, left: l.id, right: n.id})
-			}
+	sc.next[n-1] = -1
+	// Queue every mergeable pair; heapify once rather than push by push.
+	for i := int32(0); i < int32(n-1); i++ {
+		if m, ok := t.merges[pairKey(sc.id[i], sc.id[i+1])]; ok {
+			sc.rank[i], sc.merged[i] = m.rank, m.id
+			sc.slot[i] = int32(len(sc.heap))
+			sc.heap = append(sc.heap, i)
+		} else {
+			sc.rank[i] = noMerge
 		}
 	}
-	for i := int32(0); i >= 0; i = syms[i].next {
-		dst = append(dst, syms[i].id)
+	sc.rank[n-1] = noMerge
+	for i := len(sc.heap)/2 - 1; i >= 0; i-- {
+		sc.down(i)
 	}
-	sc.syms, sc.heap = syms, h
+	for len(sc.heap) > 0 {
+		l := sc.heap[0]
+		sc.remove(l)
+		r := sc.next[l]
+		// Merge r into l.
+		sc.id[l] = sc.merged[l]
+		sc.remove(r)
+		sc.id[r] = -1
+		sc.next[l] = sc.next[r]
+		if sc.next[r] >= 0 {
+			sc.prev[sc.next[r]] = l
+		}
+		t.rate(sc, l)
+		if p := sc.prev[l]; p >= 0 {
+			t.rate(sc, p)
+		}
+	}
+	for i := int32(0); i >= 0; i = sc.next[i] {
+		dst = append(dst, sc.id[i])
+	}
+	sc.release()
 	return dst
 }
 

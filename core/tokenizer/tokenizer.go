@@ -1,6 +1,8 @@
 package tokenizer
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -110,11 +112,45 @@ func (t *Tokenizer) valid(id int32) bool {
 	return id >= 0 && int(id) < len(t.present) && t.present[id]
 }
 
+// MaxEncodeBytes is the longest text EncodeChecked accepts: 16 MiB, some
+// four million tokens, far beyond any model's context. Encode itself takes
+// any length; code that encodes text from outside (a prompt from a file,
+// stdin or a request) should use EncodeChecked, or check the length first.
+//
+// Encoding streams the text: its memory is the ids plus, for ordinary text,
+// about a byte per byte of input. A single pre-tokenized piece (a run of
+// letters, or of punctuation, with no space or digit in it) is merged as a
+// whole, as Hugging Face's tokenizer does, with 28 bytes of scratch per
+// byte of the piece; so at most about 450 MiB for a hostile 16 MiB input.
+const MaxEncodeBytes = 16 << 20
+
+// ErrTooLong is wrapped by EncodeChecked's error for text longer than
+// MaxEncodeBytes.
+var ErrTooLong = errors.New("text too long to encode")
+
+// EncodeChecked is Encode for text from outside: text longer than
+// MaxEncodeBytes is refused with an error wrapping ErrTooLong.
+func (t *Tokenizer) EncodeChecked(text string) ([]int32, error) {
+	if err := CheckEncodeLength(len(text)); err != nil {
+		return nil, err
+	}
+	return t.Encode(text), nil
+}
+
+// CheckEncodeLength returns an error wrapping ErrTooLong if n bytes of text
+// are more than MaxEncodeBytes.
+func CheckEncodeLength(n int) error {
+	if n > MaxEncodeBytes {
+		return fmt.Errorf("%w: %d bytes, more than MaxEncodeBytes (%d)", ErrTooLong, n, MaxEncodeBytes)
+	}
+	return nil
+}
+
 // Encode returns the token ids of text. Added tokens such as <|im_start|>
 // are recognised wherever they appear, also in user text, as Hugging Face's
 // tokenizer does by default. No BOS or EOS is added: Qwen's post-processor
 // adds none. Invalid UTF-8 in text is first replaced with U+FFFD, one per
-// maximal invalid subsequence.
+// maximal invalid subsequence. See MaxEncodeBytes for its memory use.
 func (t *Tokenizer) Encode(text string) []int32 {
 	if !utf8.ValidString(text) {
 		text = string(appendLossy(nil, []byte(text)))
