@@ -27,11 +27,11 @@ var errNoCache = errors.New("hub: Client.CacheDir is empty (use NewClientFromEnv
 func validateRepoID(repoID string) error {
 	parts := strings.Split(repoID, "/")
 	if len(parts) > 2 {
-		return fmt.Errorf("hub: invalid repo id %q: want Org/Name", repoID)
+		return fmt.Errorf("hub: %w repo id %q: want Org/Name", ErrInvalidName, repoID)
 	}
 	for _, p := range parts {
 		if !repoPartRe.MatchString(p) || strings.Contains(p, "--") || strings.Contains(p, "..") || len(p) > 96 {
-			return fmt.Errorf("hub: invalid repo id %q: want Org/Name of letters, digits, '-', '_', '.'", repoID)
+			return fmt.Errorf("hub: %w repo id %q: want Org/Name of letters, digits, '-', '_', '.'", ErrInvalidName, repoID)
 		}
 	}
 	return nil
@@ -40,11 +40,11 @@ func validateRepoID(repoID string) error {
 // validateFilename rejects names that could escape the snapshot folder.
 func validateFilename(name string) error {
 	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, `\`) || strings.ContainsRune(name, 0) {
-		return fmt.Errorf("hub: invalid file name %q", name)
+		return fmt.Errorf("hub: %w file name %q", ErrInvalidName, name)
 	}
 	for _, part := range strings.Split(name, "/") {
 		if part == "" || part == "." || part == ".." {
-			return fmt.Errorf("hub: invalid file name %q", name)
+			return fmt.Errorf("hub: %w file name %q", ErrInvalidName, name)
 		}
 	}
 	return nil
@@ -55,7 +55,7 @@ func validateFilename(name string) error {
 // exactly as in huggingface_hub.
 func validateRevision(rev string) error {
 	if err := validateFilename(rev); err != nil {
-		return fmt.Errorf("hub: invalid revision %q", rev)
+		return fmt.Errorf("hub: %w revision %q", ErrInvalidName, rev)
 	}
 	return nil
 }

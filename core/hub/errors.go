@@ -22,6 +22,10 @@ var (
 	// ErrNotCached is wrapped when a file must come from the cache (offline
 	// mode, or the Hub unreachable) and is not there.
 	ErrNotCached = errors.New("not in the local cache")
+	// ErrInvalidName is wrapped when a repo id, revision or file name is
+	// malformed (or could escape the cache folder).
+	// Its text is just "invalid": errors read "hub: invalid repo id ...".
+	ErrInvalidName = errors.New("invalid")
 	// ErrStalled is wrapped when a server sent nothing for
 	// Client.IdleTimeout, and resuming did not help.
 	ErrStalled = errors.New("download stalled")

@@ -172,8 +172,9 @@ func TestHubErrors(t *testing.T) {
 		{name: "missing repo anonymous", repo: "Org/Other", file: "config.json", is: []error{ErrUnauthorized}, want: []string{"HF_TOKEN", "private or gated", "HTTP 401 RepoNotFound"}},
 		{name: "gated without token", repo: repo, file: "config.json", hubToken: "secret", is: []error{ErrUnauthorized}, want: []string{"set HF_TOKEN", "gated", "Access to model Org/Tiny-Model is restricted"}},
 		{name: "gated wrong token", repo: repo, file: "config.json", hubToken: "secret", token: "wrong", is: []error{ErrUnauthorized}, want: []string{"HF_TOKEN was refused"}},
-		{name: "bad repo id", repo: "../etc", file: "config.json", want: []string{`invalid repo id "../etc"`}},
-		{name: "escaping file name", repo: repo, file: "../../x", want: []string{`invalid file name "../../x"`}},
+		{name: "bad repo id", repo: "../etc", file: "config.json", is: []error{ErrInvalidName}, want: []string{`invalid repo id "../etc"`}},
+		{name: "escaping file name", repo: repo, file: "../../x", is: []error{ErrInvalidName}, want: []string{`invalid file name "../../x"`}},
+		{name: "escaping revision", repo: repo, rev: "../../x", file: "config.json", is: []error{ErrInvalidName}, want: []string{`invalid revision "../../x"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
