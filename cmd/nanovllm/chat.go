@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -78,6 +79,19 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		fl.Usage()
 		return errUsage
 	}
+	// The sizes are checked before anything is loaded or allocated.
+	if err := checkThreads(*threads); err != nil {
+		return err
+	}
+	if *kvMiB == 0 {
+		return fmt.Errorf("--kv-cache-mib 0: chat needs a KV cache (the default is 1024)")
+	}
+	if err := checkKVCacheMiB(*kvMiB); err != nil {
+		return err
+	}
+	if err := checkModelLen(*maxLen); err != nil {
+		return err
+	}
 	if err := sf.check(); err != nil {
 		return err
 	}
@@ -138,6 +152,9 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if cfg.Speculative, err = sf.speculative(lm, cfg); err != nil {
 		return err
 	}
+	if err := checkEngineMemory(m, cfg); err != nil {
+		return err
+	}
 	e, err := engine.NewQwen3(m, tok, cfg)
 	if err != nil {
 		return err
@@ -147,20 +164,26 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	c.reset()
 	fmt.Fprintf(stderr, "nanovllm chat: %s on %s, thinking %s. /help for commands.\n", *model, dev.Name(), onOff(c.think))
 
-	lines := make(chan string)
+	lines := make(chan chatLine)
 	readErr := make(chan error, 1)
 	go func() {
-		sc := bufio.NewScanner(stdin)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
+		br := bufio.NewReaderSize(stdin, 64<<10)
+		for {
+			l, err := readChatLine(br, maxChatLine)
+			if err != nil {
+				if err == io.EOF {
+					err = nil
+				}
+				readErr <- err
+				close(lines)
+				return
+			}
 			select {
-			case lines <- sc.Text():
+			case lines <- l:
 			case <-ctx.Done():
 				return
 			}
 		}
-		readErr <- sc.Err()
-		close(lines)
 	}()
 	for {
 		fmt.Fprint(stdout, ">>> ")
@@ -174,7 +197,11 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 				fmt.Fprintln(stdout)
 				return <-readErr
 			}
-			line = strings.TrimSpace(l)
+			if l.tooLong {
+				fmt.Fprintf(stdout, "error: the message is longer than %d bytes; it was not sent\n", maxChatLine)
+				continue
+			}
+			line = strings.TrimSpace(l.text)
 		}
 		switch {
 		case line == "":
@@ -213,6 +240,44 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			}
 			fmt.Fprintf(stdout, "error: %v\n", err)
 		}
+	}
+}
+
+// maxChatLine is the longest message chat reads from a line. A longer one
+// is reported and skipped, and the session goes on.
+const maxChatLine = 1 << 20
+
+// chatLine is one line of chat's input, or the notice that it was too long.
+type chatLine struct {
+	text    string
+	tooLong bool
+}
+
+// readChatLine reads one line (without its \n or \r\n) of at most max
+// bytes. The rest of a longer line is read and dropped, in pieces, so that
+// memory stays bounded; the line then comes back marked tooLong. The
+// error is io.EOF at the end of the input.
+func readChatLine(br *bufio.Reader, max int) (chatLine, error) {
+	var buf []byte
+	tooLong := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !tooLong {
+			if len(buf)+len(bytes.TrimRight(chunk, "\r\n")) > max {
+				tooLong, buf = true, nil
+			} else {
+				buf = append(buf, chunk...)
+			}
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && (len(buf) > 0 || tooLong):
+			err = nil
+		case err != nil:
+			return chatLine{}, err
+		}
+		return chatLine{text: strings.TrimRight(string(buf), "\r\n"), tooLong: tooLong}, nil
 	}
 }
 

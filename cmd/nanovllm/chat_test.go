@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/nano-vllm-go/nano-vllm-go/core/sysmem"
 	"github.com/stretchr/testify/require"
 )
 
@@ -78,4 +81,56 @@ func TestChatTokenizerFromHub(t *testing.T) {
 	err = chat(context.Background(), []string{"--model", tinyVocabModel, "--tokenizer", "Org/Missing"},
 		strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
 	require.ErrorContains(t, err, "--tokenizer")
+}
+
+// TestChatSizeLimits: chat checks its sizes as generate does, before
+// loading anything (--threads -1 used to be accepted).
+func TestChatSizeLimits(t *testing.T) {
+	if _, ok := sysmem.Available(); !ok {
+		t.Skip("the machine's available memory is unknown here")
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--threads", "-1"}, "--threads -1: want 0 (all CPUs) up to 1024"},
+		{[]string{"--threads", "1000000"}, "--threads 1000000"},
+		{[]string{"--kv-cache-mib", "100000000"}, "--kv-cache-mib 100000000 (the KV cache) needs 95.4 TiB"},
+		{[]string{"--kv-cache-mib", "9223372036854775807"}, "is above the limit of 1073741824 MiB"},
+		{[]string{"--kv-cache-mib", "-5"}, "--kv-cache-mib -5 is negative"},
+		{[]string{"--kv-cache-mib", "0"}, "chat needs a KV cache"},
+		{[]string{"--max-model-len", "0"}, "--max-model-len 0: want a length from 1 to 16777216"},
+	} {
+		err := chat(context.Background(), append([]string{"--model", "no/such/model"}, tc.args...), strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+		require.ErrorContains(t, err, tc.want, tc.args)
+	}
+}
+
+func TestReadChatLine(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	br := bufio.NewReaderSize(strings.NewReader("short\r\n"+long+"\nok\n"+long+"\n\nlast"), 16)
+	var got []chatLine
+	for {
+		l, err := readChatLine(br, 100)
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		got = append(got, l)
+	}
+	require.Equal(t, []chatLine{{text: "short"}, {tooLong: true}, {text: "ok"}, {tooLong: true}, {text: ""}, {text: "last"}}, got)
+}
+
+// TestChatLongLine sends a message over the line limit: it is refused with
+// a notice, and the session goes on (it used to end).
+func TestChatLongLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the 151936-token vocabulary model")
+	}
+	in := strings.NewReader(strings.Repeat("x", maxChatLine+1) + "\n/think off\n/exit\n")
+	var out, errOut bytes.Buffer
+	err := chat(context.Background(), []string{"--model", tinyVocabModel, "--max-tokens", "2", "--threads", "1"}, in, &out, &errOut)
+	require.NoError(t, err, errOut.String())
+	require.Contains(t, out.String(), "error: the message is longer than 1048576 bytes; it was not sent")
+	require.Contains(t, out.String(), "(thinking off)", "the session went on")
 }

@@ -42,9 +42,9 @@ func runDetokenize(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 	src := *idsFlag
 	if !isFlagSet(fl, "ids") {
-		data, err := io.ReadAll(os.Stdin)
+		data, err := readAllLimited(os.Stdin, maxIDsInput, "the ids on stdin")
 		if err != nil {
-			return fmt.Errorf("reading stdin: %w", err)
+			return err
 		}
 		src = string(data)
 	}
@@ -72,8 +72,14 @@ func runDetokenize(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return err
 }
 
+// maxIDsInput is the most detokenize reads from stdin: room for some eight
+// million ids.
+const maxIDsInput = 64 << 20
+
 // parseTokenIDs reads token ids separated by commas and/or white space, or a
 // JSON array of them, or a {"ids": [...]} object as tokenize --json prints.
+// Between two commas there must be an id: "1,,2" is refused, as
+// generate's --prompt-ids refuses it.
 func parseTokenIDs(s string) ([]int32, error) {
 	s = strings.TrimSpace(s)
 	if strings.HasPrefix(s, "{") {
@@ -86,16 +92,23 @@ func parseTokenIDs(s string) ([]int32, error) {
 		s = string(obj.IDs)
 	}
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
-	fields := strings.FieldsFunc(s, func(r rune) bool {
-		return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r'
-	})
-	ids := make([]int32, 0, len(fields))
-	for i, f := range fields {
-		v, err := strconv.ParseInt(f, 10, 32)
-		if err != nil || v < 0 {
-			return nil, fmt.Errorf("ids: item %d %q is not a token id (a non-negative integer)", i+1, f)
+	var ids []int32
+	parts := strings.Split(s, ",")
+	for _, part := range parts {
+		fields := strings.Fields(part)
+		if len(fields) == 0 && len(parts) > 1 {
+			return nil, fmt.Errorf("ids: item %d is empty (two commas with no id between them, or a comma at an end)", len(ids)+1)
 		}
-		ids = append(ids, int32(v))
+		for _, f := range fields {
+			v, err := strconv.ParseInt(f, 10, 32)
+			if err != nil || v < 0 {
+				return nil, fmt.Errorf("ids: item %d %q is not a token id (a non-negative integer)", len(ids)+1, f)
+			}
+			ids = append(ids, int32(v))
+		}
+	}
+	if ids == nil {
+		ids = []int32{}
 	}
 	return ids, nil
 }

@@ -213,14 +213,12 @@ func generate(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return err
 		}
 	} else if !sf.set["prompt"] {
-		if f, ok := stdin.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				fmt.Fprintln(stderr, "generate: reading the prompt from the terminal; end it with Ctrl-D (or pass --prompt)")
-			}
+		if isTerminal(stdin) {
+			fmt.Fprintln(stderr, "generate: reading the prompt from the terminal; end it with Ctrl-D (or pass --prompt)")
 		}
-		data, err := io.ReadAll(stdin)
+		data, err := readAllLimited(stdin, tokenizer.MaxEncodeBytes, "the prompt on stdin")
 		if err != nil {
-			return fmt.Errorf("reading the prompt from stdin: %w", err)
+			return err
 		}
 		*prompt = string(data)
 	}
@@ -249,7 +247,9 @@ func generate(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 				return err
 			}
 		}
-		ids = lm.tok.Encode(text)
+		if ids, err = lm.tok.EncodeChecked(text); err != nil {
+			return fmt.Errorf("the prompt: %w", err)
+		}
 		if len(ids) == 0 {
 			return errors.New("the prompt is empty: give --prompt TEXT, --prompt-ids, or text on stdin")
 		}
@@ -315,6 +315,25 @@ func generate(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fmt.Fprintf(stderr, "[finish_reason %s; prompt %d tokens, generated %d; first token after %.2fs, then %.1f tokens/s; total %.2fs%s]\n",
 		res.FinishReason, m.PromptTokens, m.GeneratedTokens, m.TimeToFirstToken().Seconds(), speed, time.Since(start).Seconds(), spec)
 	return nil
+}
+
+// isTerminal reports whether r is a terminal: a character device, but not
+// /dev/null or /dev/zero, which are too and say nothing is typed.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	for _, dev := range []string{os.DevNull, "/dev/zero"} {
+		if ds, err := os.Stat(dev); err == nil && os.SameFile(st, ds) {
+			return false
+		}
+	}
+	return true
 }
 
 // chatPrompt renders prompt as the user turn of a conversation (after an

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -340,4 +341,28 @@ func TestGenerateTokenIDsStream(t *testing.T) {
 		want[i] = strconv.Itoa(int(id))
 	}
 	require.Equal(t, strings.Join(want, " ")+"\n", out)
+}
+
+// TestGenerateStdin: /dev/null is not a terminal (generate said it read
+// the prompt from one), and stdin is read only up to the tokenizer's limit.
+func TestGenerateStdin(t *testing.T) {
+	null, err := os.Open(os.DevNull)
+	require.NoError(t, err)
+	defer null.Close()
+	var stdout, stderr bytes.Buffer
+	err = generate(context.Background(), []string{"--model", tinyVocabModel}, null, &stdout, &stderr)
+	require.ErrorContains(t, err, "the prompt is empty")
+	require.NotContains(t, stderr.String(), "terminal")
+	require.False(t, isTerminal(null))
+	require.False(t, isTerminal(strings.NewReader("")))
+
+	var read countingReader
+	start := time.Now()
+	grew := heapGrowth(func() {
+		err = generate(context.Background(), []string{"--model", tinyVocabModel}, &read, &stdout, &stderr)
+	})
+	require.ErrorIs(t, err, errInputTooLarge)
+	require.ErrorContains(t, err, "the prompt on stdin is more than 16777216 bytes")
+	require.Less(t, time.Since(start), 10*time.Second)
+	require.Less(t, grew, uint64(128<<20))
 }

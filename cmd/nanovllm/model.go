@@ -15,6 +15,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/hub"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/sysmem"
 	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 )
 
@@ -145,22 +146,110 @@ func (f *engineFlags) register(fs *flag.FlagSet, modelDefault string, kvDefault 
 	f.spec.register(fs)
 }
 
+// Limits of the sizes a person passes in flags. Each is checked before
+// anything is allocated; the memory a size stands for is also checked
+// against what the machine has (checkKVCacheMiB, checkEngineMemory).
+const (
+	// maxThreads bounds --threads: each thread has its own buffers, and a
+	// million threads took 2.8 GB before doing anything.
+	maxThreads = 1024
+	// maxKVCacheMiB bounds --kv-cache-mib (1 PiB), far from the int64
+	// overflow of turning it into bytes.
+	maxKVCacheMiB = 1 << 30
+	// maxModelLenFlag bounds --max-model-len, as config.json's
+	// max_position_embeddings is bounded.
+	maxModelLenFlag = qwen3.MaxPositions
+	// maxNumSeqsFlag and maxBatchedTokensFlag bound the scheduler's sizes,
+	// which size the activation buffers.
+	maxNumSeqsFlag       = 1 << 16
+	maxBatchedTokensFlag = 1 << 20
+)
+
+// checkThreads validates --threads.
+func checkThreads(n int) error {
+	if n < 0 || n > maxThreads {
+		return fmt.Errorf("--threads %d: want 0 (all CPUs) up to %d", n, maxThreads)
+	}
+	return nil
+}
+
+// checkKVCacheMiB validates --kv-cache-mib: in range, and no more than the
+// memory the machine has available.
+func checkKVCacheMiB(n int64) error {
+	switch {
+	case n < 0:
+		return fmt.Errorf("--kv-cache-mib %d is negative", n)
+	case n > maxKVCacheMiB:
+		return fmt.Errorf("--kv-cache-mib %d is above the limit of %d MiB", n, maxKVCacheMiB)
+	}
+	return sysmem.Check(fmt.Sprintf("--kv-cache-mib %d (the KV cache)", n), uint64(n)<<20)
+}
+
+// checkModelLen validates --max-model-len.
+func checkModelLen(n int) error {
+	if n < 1 || n > maxModelLenFlag {
+		return fmt.Errorf("--max-model-len %d: want a length from 1 to %d", n, maxModelLenFlag)
+	}
+	return nil
+}
+
 // check validates the values a flag parser cannot.
 func (f *engineFlags) check() error {
+	if err := checkThreads(f.threads); err != nil {
+		return err
+	}
+	if err := checkKVCacheMiB(f.kvCacheMiB); err != nil {
+		return err
+	}
+	if err := checkModelLen(f.maxModelLen); err != nil {
+		return err
+	}
 	switch {
-	case f.threads < 0:
-		return fmt.Errorf("--threads %d: want 0 (all) or a positive count", f.threads)
-	case f.kvCacheMiB < 0:
-		return fmt.Errorf("--kv-cache-mib %d is negative", f.kvCacheMiB)
-	case f.maxModelLen < 1:
-		return fmt.Errorf("--max-model-len %d: want a positive length", f.maxModelLen)
-	case f.maxNumSeqs < 1:
-		return fmt.Errorf("--max-num-seqs %d: want a positive count", f.maxNumSeqs)
+	case f.maxNumSeqs < 1 || f.maxNumSeqs > maxNumSeqsFlag:
+		return fmt.Errorf("--max-num-seqs %d: want a count from 1 to %d", f.maxNumSeqs, maxNumSeqsFlag)
+	case f.maxBatchedTokens > maxBatchedTokensFlag:
+		return fmt.Errorf("--max-num-batched-tokens %d is above the limit of %d", f.maxBatchedTokens, maxBatchedTokensFlag)
 	case f.maxBatchedTokens < f.maxNumSeqs:
 		return fmt.Errorf("--max-num-batched-tokens %d is below --max-num-seqs %d (every running sequence must fit one step)",
 			f.maxBatchedTokens, f.maxNumSeqs)
 	}
 	return f.spec.check()
+}
+
+// checkEngineMemory estimates what an engine with cfg over m allocates up
+// front or on its first steps, the KV cache and the activation buffers,
+// and refuses it, naming the flags, when the machine does not have that
+// much memory available: that ended in "fatal error: runtime: out of
+// memory" before. The activations follow qwen3.Model's buffers: per token
+// of a step, the hidden state three times, queries and attention output,
+// keys and values, and the MLP's two intermediate rows; per logits row, the
+// hidden state and the vocabulary's logits; all float32, with the 25%
+// growth margin the model allocates.
+func checkEngineMemory(m *qwen3.Model, cfg engine.Config) error {
+	c := m.Config()
+	perToken := float64(m.KVBytesPerToken())
+	bs := float64(cfg.Cache.BlockSize)
+	var kv float64
+	if cfg.Cache.NumBlocks > 0 {
+		kv = float64(cfg.Cache.NumBlocks) * bs * perToken
+	} else {
+		kv = float64(cfg.Cache.MemoryBudget)
+	}
+	tokens := float64(cfg.Scheduler.MaxBatchedTokens) * 1.25
+	rowFloats := float64(3*c.HiddenSize + 2*c.NumAttentionHeads*c.HeadDim + 2*c.NumKeyValueHeads*c.HeadDim + 2*c.IntermediateSize)
+	rows := float64(cfg.Scheduler.MaxSeqs)
+	act := 4 * (tokens*rowFloats + rows*float64(c.HiddenSize+c.VocabSize))
+	need := kv + act
+	if need >= 1<<63 {
+		need = 1<<63 - 1
+	}
+	what := fmt.Sprintf("the KV cache (%s for %d-token blocks of %s each) and the activations (%s for --max-num-batched-tokens %d, --max-num-seqs %d)",
+		sysmem.Format(uint64(kv)), cfg.Cache.BlockSize, sysmem.Format(uint64(bs*perToken)), sysmem.Format(uint64(act)),
+		cfg.Scheduler.MaxBatchedTokens, cfg.Scheduler.MaxSeqs)
+	if err := sysmem.Check(what, uint64(need)); err != nil {
+		return fmt.Errorf("%w; lower --kv-cache-mib or --max-model-len", err)
+	}
+	return nil
 }
 
 // loadedModel is a model with its device and tokenizer (nil for a model
@@ -237,6 +326,9 @@ func (f *engineFlags) engineConfig(poolTokens int) engine.Config {
 // newEngine builds the engine over l. NewQwen3 fills in the end-of-sequence
 // ids and caps the maximum length at the model's max_position_embeddings.
 func (l *loadedModel) newEngine(cfg engine.Config) (*engine.Engine, error) {
+	if err := checkEngineMemory(l.model, cfg); err != nil {
+		return nil, err
+	}
 	spec, err := l.spec.speculative(l, cfg)
 	if err != nil {
 		return nil, err

@@ -6,16 +6,21 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nano-vllm-go/nano-vllm-go/core/sysmem"
 	"github.com/stretchr/testify/require"
 )
 
@@ -198,4 +203,115 @@ func TestModelFromHubErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// heapGrowth runs f and returns how much the heap grew at most while it
+// ran, sampled every millisecond.
+func heapGrowth(f func()) uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	heap := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	runtime.GC()
+	base := heap()
+	var peak atomic.Uint64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if h := heap(); h > peak.Load() {
+				peak.Store(h)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	f()
+	close(stop)
+	<-done
+	if p := peak.Load(); p > base {
+		return p - base
+	}
+	return 0
+}
+
+// TestEngineSizeLimits passes sizes that ended in "fatal error: runtime: out
+// of memory", a negative or wrapped byte count, or gigabytes of threads:
+// each must be a clear error naming the value and its limit, at once and
+// within a few megabytes.
+func TestEngineSizeLimits(t *testing.T) {
+	if _, ok := sysmem.Available(); !ok {
+		t.Skip("the machine's available memory is unknown here")
+	}
+	huge := t.TempDir()
+	cfg, err := os.ReadFile(filepath.Join(fixtureDir("qwen3-tiny"), "config.json"))
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(cfg, &m))
+	m["max_position_embeddings"] = 1 << 50
+	cfg, err = json.Marshal(m)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(huge, "config.json"), cfg, 0o644))
+	weights, err := os.ReadFile(filepath.Join(fixtureDir("qwen3-tiny"), "model.safetensors"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(huge, "model.safetensors"), weights, 0o644))
+
+	tiny := fixtureDir("qwen3-tiny")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"many threads", []string{"--model", tiny, "--threads", "1000000"}, "--threads 1000000: want 0 (all CPUs) up to 1024"},
+		{"negative threads", []string{"--model", tiny, "--threads", "-1"}, "--threads -1"},
+		{"KV cache beyond the machine", []string{"--model", tiny, "--kv-cache-mib", "100000000"}, "--kv-cache-mib 100000000 (the KV cache) needs 95.4 TiB, but only"},
+		{"KV cache overflowing bytes", []string{"--model", tiny, "--kv-cache-mib", "8796093022208"}, "--kv-cache-mib 8796093022208 is above the limit of 1073741824 MiB"},
+		{"KV cache at int64's end", []string{"--model", tiny, "--kv-cache-mib", "9223372036854775807"}, "is above the limit"},
+		{"context beyond the limit", []string{"--model", tiny, "--max-model-len", "1000000000", "--max-tokens", "0"}, "--max-model-len 1000000000: want a length from 1 to 16777216"},
+		{"many sequences", []string{"--model", tiny, "--max-num-seqs", "10000000"}, "--max-num-seqs 10000000: want a count from 1 to 65536"},
+		{"huge batches", []string{"--model", tiny, "--max-num-batched-tokens", "1000000000"}, "--max-num-batched-tokens 1000000000 is above the limit of 1048576"},
+		{"config context of 2^50", []string{"--model", huge, "--max-tokens", "0"}, "max_position_embeddings = 1125899906842624 is above the limit of 16777216"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			start := time.Now()
+			grew := heapGrowth(func() { _, _, err = runGen(t, "", append(tc.args, "--prompt-ids", "1,2")...) })
+			require.ErrorContains(t, err, tc.want)
+			require.Less(t, time.Since(start), 10*time.Second)
+			require.Less(t, grew, uint64(64<<20), "heap grew by %d bytes", grew)
+		})
+	}
+}
+
+// TestCheckEngineMemory sizes engines over the tiny fixture whose KV cache
+// or activations cannot fit any machine: refused before allocation, with
+// the sizes and flags named.
+func TestCheckEngineMemory(t *testing.T) {
+	if _, ok := sysmem.Available(); !ok {
+		t.Skip("the machine's available memory is unknown here")
+	}
+	ef := engineFlags{model: fixtureDir("qwen3-tiny"), maxModelLen: 512, maxNumSeqs: 4, maxBatchedTokens: 64}
+	lm, err := ef.load(context.Background(), io.Discard)
+	require.NoError(t, err)
+	defer lm.Close()
+
+	ok := ef.engineConfig(64)
+	require.NoError(t, checkEngineMemory(lm.model, ok))
+
+	blocks := ef.engineConfig(64)
+	blocks.Cache.NumBlocks = 1 << 40 // 2^40 blocks of 16 tokens of 512 bytes: 8 PiB
+	err = checkEngineMemory(lm.model, blocks)
+	require.ErrorIs(t, err, sysmem.ErrInsufficient)
+	require.ErrorContains(t, err, "the KV cache (8.0 PiB for 16-token blocks of 8.0 KiB each)")
+	require.ErrorContains(t, err, "lower --kv-cache-mib or --max-model-len")
+
+	acts := ef.engineConfig(64)
+	acts.Scheduler.MaxBatchedTokens, acts.Scheduler.MaxSeqs = 1<<40, 1<<40
+	err = checkEngineMemory(lm.model, acts)
+	require.ErrorIs(t, err, sysmem.ErrInsufficient)
+	require.ErrorContains(t, err, "--max-num-batched-tokens 1099511627776, --max-num-seqs 1099511627776")
 }

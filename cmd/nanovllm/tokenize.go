@@ -73,7 +73,7 @@ func runTokenize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		opts     tokenizer.ChatOptions
 	)
 	if *chat != "" {
-		data, err := readFileOrStdin(*chat)
+		data, err := readFileOrStdin(*chat, maxChatFile)
 		if err != nil {
 			return fmt.Errorf("--chat: %w", err)
 		}
@@ -81,9 +81,9 @@ func runTokenize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("--chat %s: %w", *chat, err)
 		}
 	} else if !textSet {
-		data, err := io.ReadAll(os.Stdin)
+		data, err := readAllLimited(os.Stdin, tokenizer.MaxEncodeBytes, "the text on stdin")
 		if err != nil {
-			return fmt.Errorf("reading stdin: %w", err)
+			return err
 		}
 		*text = string(data)
 	}
@@ -98,7 +98,10 @@ func runTokenize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return fmt.Errorf("--chat %s: %w", *chat, err)
 		}
-		ids := tok.Encode(prompt)
+		ids, err := tok.EncodeChecked(prompt)
+		if err != nil {
+			return fmt.Errorf("--chat %s: the rendered prompt: %w", *chat, err)
+		}
 		if *asJSON {
 			return writeJSONLine(stdout, struct {
 				IDs  []int32 `json:"ids"`
@@ -109,7 +112,10 @@ func runTokenize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 
-	ids := tok.Encode(*text)
+	ids, err := tok.EncodeChecked(*text)
+	if err != nil {
+		return err
+	}
 	if *asJSON {
 		return writeJSONLine(stdout, struct {
 			IDs []int32 `json:"ids"`
@@ -119,9 +125,21 @@ func runTokenize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return err
 }
 
+// maxChatFile is the largest --chat file: the messages and the tools, each
+// at most tokenizer.MaxConversationBytes.
+const maxChatFile = 2*tokenizer.MaxConversationBytes + 1<<16
+
 // parseChatFile reads a --chat file: the messages and the template options.
+// Its nesting is checked first (the decoders recurse once per level).
 func parseChatFile(data []byte) (json.RawMessage, tokenizer.ChatOptions, error) {
 	data = bytes.TrimSpace(data)
+	depth := tokenizer.MaxJSONDepth
+	if len(data) > 0 && data[0] == '{' {
+		depth++ // the object around the messages
+	}
+	if err := tokenizer.CheckJSONDepth(data, depth); err != nil {
+		return nil, tokenizer.ChatOptions{}, err
+	}
 	opts := tokenizer.ChatOptions{AddGenerationPrompt: true}
 	messages := json.RawMessage(data)
 	switch {
@@ -202,8 +220,14 @@ func resolveTokenizer(ctx context.Context, arg string) (string, error) {
 	repo, rev, _ := strings.Cut(arg, "@")
 	c := hub.NewClientFromEnv()
 	path, err := c.Download(ctx, repo, rev, tokenizer.TokenizerFile)
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, hub.ErrNotFound), errors.Is(err, hub.ErrUnauthorized), errors.Is(err, hub.ErrNotCached), errors.Is(err, hub.ErrInvalidName):
 		return "", fmt.Errorf("%s: no such directory, and not on the Hub: %w", arg, err)
+	default:
+		// The repository was found; fetching from it failed (a checksum,
+		// a stalled transfer, a full disk).
+		return "", fmt.Errorf("%s: downloading %s from the Hub: %w", arg, tokenizer.TokenizerFile, err)
 	}
 	// The snapshot folder is named by the commit the revision resolved to;
 	// asking for that commit keeps both files from the same snapshot.
@@ -215,12 +239,35 @@ func resolveTokenizer(ctx context.Context, arg string) (string, error) {
 	return snap, nil
 }
 
-// readFileOrStdin reads a file, or stdin for "-".
-func readFileOrStdin(name string) ([]byte, error) {
+// readFileOrStdin reads a file, or stdin for "-", of at most max bytes.
+func readFileOrStdin(name string, max int64) ([]byte, error) {
 	if name == "-" {
-		return io.ReadAll(os.Stdin)
+		return readAllLimited(os.Stdin, max, "stdin")
 	}
-	return os.ReadFile(name)
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readAllLimited(f, max, name)
+}
+
+// errInputTooLarge is wrapped when a file or stdin is larger than the
+// command accepts.
+var errInputTooLarge = errors.New("input too large")
+
+// readAllLimited reads r to its end, failing as soon as more than max bytes
+// have come, so that no input makes the command allocate without bound.
+// what names the input in the error.
+func readAllLimited(r io.Reader, max int64, what string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is more than %d bytes, the most this command reads: %w", what, max, errInputTooLarge)
+	}
+	return data, nil
 }
 
 // parseCommandFlags parses args, turning a bad flag into errUsage (the flag

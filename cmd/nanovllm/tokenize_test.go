@@ -3,14 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nano-vllm-go/nano-vllm-go/core/hub"
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 	"github.com/stretchr/testify/require"
 )
 
@@ -182,6 +189,97 @@ func TestParseTokenIDs(t *testing.T) {
 		_, err := parseTokenIDs(bad)
 		require.Error(t, err, bad)
 	}
+	// An empty item between commas is refused, as --prompt-ids refuses it.
+	for _, bad := range []string{"1,,2", "1, ,2", "1,2,", ",1", "[1,,2]", ","} {
+		_, err := parseTokenIDs(bad)
+		require.ErrorContains(t, err, "is empty", bad)
+		_, err = parseIDList(bad, "--prompt-ids")
+		require.Error(t, err, bad)
+	}
+}
+
+// TestTokenizeInputLimits: a conversation nested without end, input larger
+// than a command reads, and stdin: each a clear error, at once, within a
+// bounded amount of memory (3 MB of '[' was a fatal stack overflow).
+func TestTokenizeInputLimits(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+		return p
+	}
+	brackets := write("brackets.json", strings.Repeat("[", 3<<20))
+	nested := write("nested.json", `{"messages": [{"role": "user", "content": "x", "a": `+strings.Repeat("[", 100)+strings.Repeat("]", 100)+`}]}`)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"3 MB of brackets", []string{"--chat", brackets}, "nest more than 64 deep"},
+		{"nested object form", []string{"--chat", nested}, "nest more than 65 deep"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			start := time.Now()
+			grew := heapGrowth(func() {
+				_, _, err = runCmd(t, runTokenize, append([]string{"--tokenizer", tokenizerFixtures}, tc.args...)...)
+			})
+			require.ErrorIs(t, err, tokenizer.ErrConversation)
+			require.ErrorContains(t, err, tc.want)
+			require.Less(t, time.Since(start), 10*time.Second)
+			require.Less(t, grew, uint64(64<<20))
+		})
+	}
+
+	// Reading stops one byte past the limit.
+	var read countingReader
+	_, err := readAllLimited(&read, 1000, "stdin")
+	require.ErrorIs(t, err, errInputTooLarge)
+	require.ErrorContains(t, err, "stdin is more than 1000 bytes")
+	require.EqualValues(t, 1001, read.n)
+	data, err := readAllLimited(strings.NewReader("12345"), 5, "stdin")
+	require.NoError(t, err)
+	require.Equal(t, "12345", string(data))
+	_, err = readFileOrStdin(write("big.json", strings.Repeat(" ", 100)), 99)
+	require.ErrorIs(t, err, errInputTooLarge)
+}
+
+// countingReader is an endless input counting what was read from it.
+type countingReader struct{ n int64 }
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	for i := range b {
+		b[i] = 'x'
+	}
+	c.n += int64(len(b))
+	return len(b), nil
+}
+
+// TestTokenizerDownloadError: a repository that exists but whose file
+// fails to download (here its checksum) is reported as such, not as "no
+// such directory, and not on the Hub".
+func TestTokenizerDownloadError(t *testing.T) {
+	good, bad := []byte(`{"good": true}`), []byte(`{"bad!": true}`)
+	sum := sha256.Sum256(good)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/Org/Tok/resolve/") {
+			w.Header().Set("X-Error-Code", "RepoNotFound")
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("X-Repo-Commit", strings.Repeat("ab", 20))
+		w.Header().Set("X-Linked-Etag", `"`+hex.EncodeToString(sum[:])+`"`)
+		w.Header().Set("X-Linked-Size", strconv.Itoa(len(bad)))
+		http.ServeContent(w, r, "tokenizer.json", time.Time{}, bytes.NewReader(bad))
+	}))
+	defer srv.Close()
+	hubEnv(t, srv.URL)
+	_, _, err := runCmd(t, runTokenize, "--tokenizer", "Org/Tok", "--text", "x")
+	require.ErrorIs(t, err, hub.ErrChecksum)
+	require.ErrorContains(t, err, "Org/Tok: downloading tokenizer.json from the Hub")
+	require.NotContains(t, err.Error(), "no such directory")
+	_, _, err = runCmd(t, runTokenize, "--tokenizer", "Org/Missing", "--text", "x")
+	require.ErrorContains(t, err, "no such directory, and not on the Hub")
 }
 
 func TestTokenizeErrors(t *testing.T) {
