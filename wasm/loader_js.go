@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"syscall/js"
@@ -152,10 +151,9 @@ func (l *loader) jsObject() js.Value {
 		if err != nil {
 			return nil, err
 		}
-		var idx struct {
-			WeightMap map[string]string `json:"weight_map"`
-		}
-		if err := json.Unmarshal(data, &idx); err != nil {
+		// The index must name its shards as plain file names (JavaScript
+		// checked them by the same rule before fetching any).
+		if _, err := safetensors.ParseIndex(data); err != nil {
 			return nil, withCode(codeBadModel, fmt.Errorf("model.safetensors.index.json: %w", err))
 		}
 		return nil, nil // the shards' headers say everything the loader needs
@@ -209,6 +207,9 @@ func (l *loader) release() {
 // address in the wasm memory to copy the bytes to) or {writer} (the index of
 // a WebGPU weight writer to pass them to, through write).
 func (l *loader) planShard(name string, header []byte) (any, error) {
+	if err := safetensors.ValidShardName(name); err != nil {
+		return nil, withCode(codeBadModel, err)
+	}
 	if _, ok := l.shards[name]; ok {
 		return nil, fmt.Errorf("%w: shard %s planned twice", errBadRequest, name)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
 	"github.com/nano-vllm-go/nano-vllm-go/core/engine"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 )
 
 // This file and errors.go hold the platform-free half of the JavaScript
@@ -188,7 +189,20 @@ type chatRequest struct {
 	EnableThinking *bool           `json:"enable_thinking"`
 }
 
+// maxRequestBytes is the largest request: a conversation of
+// tokenizer.MaxConversationBytes and room for the rest.
+const maxRequestBytes = tokenizer.MaxConversationBytes + 1<<20
+
 func parseRequest(data string) (*request, error) {
+	// A conversation is untrusted JSON: bounded in size and nesting (the
+	// request and chat objects hold the messages two levels down) before
+	// anything decodes it.
+	if len(data) > maxRequestBytes {
+		return nil, fmt.Errorf("%w: the request is %d bytes, more than %d", errBadRequest, len(data), maxRequestBytes)
+	}
+	if err := tokenizer.CheckJSONDepth([]byte(data), tokenizer.MaxJSONDepth+2); err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+	}
 	var r request
 	if err := strictUnmarshal([]byte(data), &r); err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadRequest, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -45,6 +46,8 @@ func TestParseRequest(t *testing.T) {
 		{name: "id too large for int32", json: `{"prompt_ids":[4294967296]}`, wantErr: "bad request"},
 		{name: "trailing data", json: `{"prompt":"a"} {}`, wantErr: "trailing"},
 		{name: "not json", json: `hello`, wantErr: "bad request"},
+		{name: "conversation nested too deep", json: `{"chat":{"messages":` + strings.Repeat("[", 3<<20) + `}}`, wantErr: "nest more than 66 deep"},
+		{name: "conversation too large", json: `{"chat":{"messages":[{"role":"user","content":"` + strings.Repeat("x", maxRequestBytes) + `"}]}}`, wantErr: "more than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -444,6 +444,11 @@ export async function createEngine(options = {}) {
       const parsed = JSON.parse(new TextDecoder().decode(index));
       shards = [...new Set(Object.values(parsed.weight_map || {}))].sort();
       if (shards.length === 0) throw new NanoVLLMError(errorCodes.BAD_MODEL, 'model.safetensors.index.json lists no shards');
+      for (const shard of shards) {
+        if (!validShardName(shard)) {
+          throw new NanoVLLMError(errorCodes.BAD_MODEL, `model.safetensors.index.json names shard ${JSON.stringify(shard)}, which is not a file name in the model's directory`);
+        }
+      }
       unwrap(loader.setIndex(index));
     }
     for (const shard of shards) {
@@ -494,6 +499,17 @@ async function streamShard(go, loader, fetcher, shard, memory, load) {
   if (!writer) throw new NanoVLLMError(errorCodes.BAD_MODEL, `${shard} is ${n} bytes, too short for its safetensors header`);
   writer.finish(shard);
   await callGo(go, () => loader.shardDone(shard, n));
+}
+
+// A shard named by an index must be a plain file name next to it, by the
+// rule of core/safetensors.ValidShardName (a Go test holds the two
+// together): otherwise new URL() would resolve a name such as
+// "http:attacker.example" or "//host/x.safetensors" to another origin.
+const SHARD_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*\.safetensors$/;
+const MAX_SHARD_NAME = 255;
+
+function validShardName(name) {
+  return typeof name === 'string' && name.length <= MAX_SHARD_NAME && SHARD_NAME.test(name);
 }
 
 function concat(a, b) {
