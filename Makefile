@@ -43,9 +43,11 @@ bench:
 ## fuzz: run every fuzz target for FUZZTIME each (their seed corpora also run in `make test`).
 FUZZTIME ?= 10s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./core/safetensors
+	@for f in FuzzParse FuzzShardName; do \
+		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./core/safetensors || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzManager$$' -fuzztime $(FUZZTIME) ./core/block
-	@for f in FuzzEncode FuzzLoadFiles FuzzBPESmallMatchesHeap FuzzAppendLossy FuzzChatTemplate; do \
+	@for f in FuzzEncode FuzzLoadFiles FuzzBPESmallMatchesHeap FuzzBPEHeapMatchesReference FuzzAppendLossy \
+		FuzzChatTemplate FuzzChatTemplateSandbox FuzzConversationJSON; do \
 		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./core/tokenizer || exit 1; done
 
 ## lint: formatting, vet and staticcheck.
