@@ -82,9 +82,11 @@ type Metrics struct {
 	// Preemptions counts how often the request lost its KV cache to make
 	// room for others and had to be recomputed.
 	Preemptions int
-	// SpecProposed and SpecAccepted count the tokens speculative decoding
-	// proposed for the request and the ones the model accepted.
-	SpecProposed, SpecAccepted int
+	// SpecSteps counts the steps in which speculative decoding verified
+	// proposals for the request, SpecProposed and SpecAccepted the tokens
+	// it proposed and the ones the model accepted: SpecAccepted/SpecSteps
+	// is the mean number of extra tokens a verification gave.
+	SpecSteps, SpecProposed, SpecAccepted int
 }
 
 // TimeToFirstToken is the latency until the first output token (TTFT), or

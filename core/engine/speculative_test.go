@@ -155,12 +155,22 @@ func TestSpeculativeGreedyEqualsPlain(t *testing.T) {
 				require.Equal(t, c.Greedy.Tokens, plain[i].TokenIDs, "case %d without speculation", i)
 				require.Equal(t, c.Greedy.Tokens, spec[i].TokenIDs, "case %d with speculation", i)
 				requireLogprobsClose(t, plain[i].Logprobs, spec[i].Logprobs, "case %d", i)
-				if reqs[i].NoSpeculation {
-					require.Zero(t, spec[i].Metrics.SpecProposed, "case %d opted out", i)
+				if m := spec[i].Metrics; reqs[i].NoSpeculation {
+					require.Zero(t, m.SpecProposed, "case %d opted out", i)
+				} else {
+					require.LessOrEqual(t, m.SpecAccepted, m.SpecProposed)
+					require.LessOrEqual(t, m.SpecSteps, m.SpecProposed)
 				}
 			}
 			require.Positive(t, st.SpecSteps)
 			require.Positive(t, st.SpecAccepted, "the fixtures' repetitive greedy output must let n-grams hit")
+			var steps, proposed, accepted int
+			for _, r := range spec {
+				steps, proposed, accepted = steps+r.Metrics.SpecSteps, proposed+r.Metrics.SpecProposed, accepted+r.Metrics.SpecAccepted
+			}
+			require.Equal(t, st.SpecSteps, int64(steps), "the requests' counts add up to the engine's")
+			require.Equal(t, st.SpecProposed, int64(proposed))
+			require.Equal(t, st.SpecAccepted, int64(accepted))
 			require.Positive(t, st.Preemptions, "the small pool must preempt")
 			t.Logf("%s: %d verifications, %d of %d proposals accepted, %d preemptions", fx, st.SpecSteps, st.SpecAccepted, st.SpecProposed, st.Preemptions)
 		})

@@ -307,7 +307,7 @@ func (e *Engine) emitLocked(r *live, emit []sampler.Result, now time.Time) route
 		r.metrics.FirstToken = now
 	}
 	r.metrics.LastToken = now
-	r.metrics.SpecProposed, r.metrics.SpecAccepted = r.spec.proposedTotal, r.spec.acceptedTotal
+	r.metrics.SpecSteps, r.metrics.SpecProposed, r.metrics.SpecAccepted = r.spec.steps, r.spec.proposedTotal, r.spec.acceptedTotal
 	o := Output{ID: r.id, TokenIDs: make([]int32, 0, len(emit))}
 	reason := sequence.NotFinished
 	for _, res := range emit {
