@@ -34,10 +34,10 @@ const (
 	// MaxTemplateCallDepth is how deeply macro calls may nest (a macro
 	// that calls itself without end stops here).
 	MaxTemplateCallDepth = 100
-	// MaxTemplateSteps bounds the work of one rendering: a loop iteration,
-	// a call, an operator, a printed value each take a step, plus one per
-	// 256 bytes or per item of the values they touch.
-	MaxTemplateSteps = 1_000_000
+	// MaxTemplateSteps bounds the work of one rendering: a call, an
+	// operator, a printed value each take a step, a loop iteration four,
+	// plus one per KiB or per item of the values they touch.
+	MaxTemplateSteps = 4_000_000
 	// MaxTemplateAlloc bounds the bytes one rendering may build: strings
 	// and lists made by operators, filters and methods, and text printed.
 	MaxTemplateAlloc = 128 << 20
@@ -106,6 +106,17 @@ func (s *sandbox) charge(steps, alloc int64, what string) error {
 	s.steps += steps
 	s.alloc += alloc
 	return s.err
+}
+
+// admit charges steps and checks that up to est more bytes fit the
+// budget, without charging them: the caller charges what was built once it
+// knows (an estimate is an upper bound, often far above).
+func (s *sandbox) admit(steps, est int64, what string) error {
+	if s.err == nil && (est < 0 || est > MaxTemplateAlloc-s.alloc) {
+		s.err = limitError("%s could build %d bytes, and with the %d bytes built before that is more than MaxTemplateAlloc (%d)",
+			what, est, s.alloc, MaxTemplateAlloc)
+	}
+	return s.charge(steps, 0, what)
 }
 
 // fail records err (if none is recorded yet) and returns the recorded one.

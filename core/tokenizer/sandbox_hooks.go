@@ -5,6 +5,8 @@ import (
 	"math"
 	"reflect"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
 	"github.com/nikolalohinski/gonja/v2/exec"
@@ -14,7 +16,7 @@ import (
 // What one step of budget buys: bytes of a string, or items of a list, a
 // hook may touch per step it charges.
 const (
-	bytesPerStep = 256
+	bytesPerStep = 1024
 	// itemBytes is what a list or dict item costs in memory (an interface
 	// or *exec.Value and the value wrapping it).
 	itemBytes = 64
@@ -86,10 +88,20 @@ func (p *chatProgram) hookText(k *exec.Value) *exec.Value {
 	return exec.AsSafeValue(t)
 }
 
-// hookCond charges testing v's truth, which for a string counts its
-// characters.
+// hookCond charges testing v's truth: gonja counts a string's characters
+// and a dict's keys; a list's length is at hand.
 func (p *chatProgram) hookCond(v *exec.Value) *exec.Value {
-	return p.pass(v, false, 0, "a condition")
+	c, err := p.measure(v, false)
+	if err == nil {
+		if v.IsList() {
+			c.items = 0
+		}
+		err = p.cur.charge(c.steps(), 0, "a condition")
+	}
+	if err != nil {
+		return errValue(err)
+	}
+	return v
 }
 
 // hookPre charges indexing or slicing v, which for a string copies it
@@ -560,6 +572,11 @@ func product(a, b int64) int64 {
 	return a * b
 }
 
+// constantFilters read only the length, or one item, of a list.
+var constantFilters = map[string]bool{
+	"length": true, "count": true, "first": true, "last": true, "default": true, "d": true, "safe": true, "attr": true,
+}
+
 // shallowFilters never read into the items of a list or dict they are
 // given (their tests and filters, for select and map, are charged on
 // their own), so a long conversation is not measured on every call.
@@ -626,13 +643,59 @@ func estimate(name string, in valueCost, inStr string, va *exec.VarArgs, args va
 		return sat(base + product(items, sep))
 	case "format", "format_map":
 		return sat(base + formatWidths(inStr) + intArgs(va))
-	case "split", "rsplit", "splitlines", "partition", "rpartition", "list":
+	case "split", "rsplit":
 		// Substrings share the string's bytes; each is one item.
-		return sat((in.bytes + in.items + 2) * itemBytes)
+		return sat((splitCount(inStr, va) + 1) * itemBytes)
+	case "splitlines":
+		return sat(int64(strings.Count(inStr, "\n")+strings.Count(inStr, "\r")+2) * itemBytes)
+	case "partition", "rpartition":
+		return 4 * itemBytes
+	case "list":
+		// A string becomes one item per character.
+		return sat((int64(utf8.RuneCountInString(inStr)) + in.items + 1) * itemBytes)
+	case "strip", "lstrip", "rstrip", "removeprefix", "removesuffix", "trim", "striptags":
+		return sat(in.plain + args.plain)
 	case "tojson", "pprint", "string", "escape", "e", "forceescape", "urlencode", "xmlattr":
 		return sat(in.escaped + args.escaped + (in.items+1)*itemBytes)
 	}
 	return base
+}
+
+// splitCount bounds the pieces split cuts s into: one more than the
+// separators it finds (the first argument, or runs of white space), at most
+// maxsplit + 1.
+func splitCount(s string, va *exec.VarArgs) int64 {
+	var n int64
+	sep := ""
+	if va != nil && len(va.Args) > 0 && va.Args[0].IsString() {
+		sep = va.Args[0].String()
+	}
+	if sep != "" {
+		n = int64(strings.Count(s, sep))
+	} else {
+		inSpace := true
+		for _, r := range s {
+			space := unicode.IsSpace(r)
+			if !space && inSpace {
+				n++
+			}
+			inSpace = space
+		}
+	}
+	if va != nil && len(va.Args) > 1 && va.Args[1].IsInteger() {
+		if m := int64(va.Args[1].Integer()); m >= 0 && m < n {
+			n = m
+		}
+	}
+	return n + 1
+}
+
+// resultBytes is shallowBytes of what a method returned.
+func resultBytes(x any) int64 {
+	if v, ok := x.(*exec.Value); ok {
+		return shallowBytes(v)
+	}
+	return shallowBytes(exec.AsValue(x))
 }
 
 // filters returns gonja's filters with tojson replaced by Python's
@@ -667,11 +730,18 @@ func (p *chatProgram) wrapFilter(name string, f exec.FilterFunction) exec.Filter
 		if in.IsString() {
 			inStr = in.String()
 		}
+		if constantFilters[name] && in.IsList() {
+			ic.items = 0
+		}
 		est := estimate(name, ic, inStr, va, ac)
-		if err := p.cur.charge(ic.steps()+ac.steps()+est/bytesPerStep, est, what); err != nil {
+		if err := p.cur.admit(ic.steps()+ac.steps()+est/bytesPerStep, est, what); err != nil {
 			return errValue(err)
 		}
-		return f(e, in, va)
+		out := f(e, in, va)
+		if err := p.cur.charge(0, shallowBytes(out), what); err != nil {
+			return errValue(err)
+		}
+		return out
 	}
 }
 
@@ -760,11 +830,17 @@ func wrapMethods[I any](p *chatProgram, set *exec.MethodSet[I], names []string) 
 			if s, ok := any(self).(string); ok {
 				selfStr = s
 			}
-			est := sat(estimate(name, sc, selfStr, va, ac) + sc.nodes*itemBytes)
-			if err := p.cur.charge(sc.steps()+ac.steps()+est/bytesPerStep, est, what); err != nil {
+			// gonja copied a list or dict (every value inside) to call it.
+			copied := sc.nodes * itemBytes
+			est := sat(estimate(name, sc, selfStr, va, ac) + copied)
+			if err := p.cur.admit(sc.steps()+ac.steps()+est/bytesPerStep, est, what); err != nil {
 				return nil, err
 			}
-			return m(self, selfValue, va)
+			res, err := m(self, selfValue, va)
+			if cerr := p.cur.charge(0, copied+resultBytes(res), what); cerr != nil {
+				return nil, cerr
+			}
+			return res, err
 		}
 	}
 	return exec.NewMethodSet(out)

@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"encoding/json"
+	"fmt"
 	"runtime"
 	"runtime/metrics"
 	"strings"
@@ -325,4 +326,40 @@ func FuzzConversationJSON(f *testing.F) {
 		require.NoError(t, writePyJSON(&b, v, -1, 0))
 		require.True(t, json.Valid([]byte(b.String())) || strings.Contains(b.String(), "Infinity") || strings.Contains(b.String(), "NaN"), b.String())
 	})
+}
+
+// TestChatTemplateLargeConversation renders long conversations, as large
+// as the limits let in, with Qwen3's template: the sandbox's limits must
+// leave room for them.
+func TestChatTemplateLargeConversation(t *testing.T) {
+	tok := qwen3(t)
+	const mb = 1 << 20
+	big := []map[string]any{
+		{"role": "system", "content": strings.Repeat("s", mb)},
+		{"role": "user", "content": strings.Repeat("u ", 2*mb)},
+		{"role": "assistant", "content": "<think>" + strings.Repeat("t", 3*mb) + "</think>\n\n" + strings.Repeat("a", 3*mb)},
+		{"role": "user", "content": strings.Repeat("v", 2*mb)},
+	}
+	var many []map[string]any
+	for i := range 3000 {
+		many = append(many,
+			map[string]any{"role": "user", "content": fmt.Sprintf("question %d", i)},
+			map[string]any{"role": "assistant", "content": fmt.Sprintf("<think>why %d</think>answer %d", i, i),
+				"tool_calls": []any{map[string]any{"function": map[string]any{"name": "f", "arguments": map[string]any{"i": i}}}}},
+			map[string]any{"role": "tool", "content": "ok"})
+	}
+	for name, msgs := range map[string][]map[string]any{"13 MiB in four messages": big, "9000 messages": many} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := json.Marshal(msgs)
+			require.NoError(t, err)
+			require.Less(t, len(raw), MaxConversationBytes)
+			var out string
+			bounded(t, 20*time.Second, 1<<30, func() {
+				out, err = tok.ApplyChatTemplateJSON(raw, ChatOptions{AddGenerationPrompt: true})
+			})
+			require.NoError(t, err)
+			require.True(t, strings.HasSuffix(out, "<|im_start|>assistant\n"), out[max(0, len(out)-100):])
+			require.Greater(t, len(out), len(raw)/2)
+		})
+	}
 }
