@@ -183,7 +183,7 @@ func TestBPEHeapLongPieces(t *testing.T) {
 // it replaced took about 100).
 func TestEncodeMemoryPerByte(t *testing.T) {
 	tok := qwen3(t)
-	const n = 1 << 20
+	const n = 1 << 19
 	for _, tc := range []struct {
 		name    string
 		text    string

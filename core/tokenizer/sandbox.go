@@ -82,6 +82,10 @@ const (
 	hookRight = "sandbox:r"
 )
 
+// budget is the steps and bytes a rendering may use: MaxTemplateSteps and
+// MaxTemplateAlloc (tests lower them to run quickly).
+var budget = struct{ steps, alloc int64 }{MaxTemplateSteps, MaxTemplateAlloc}
+
 // sandbox is what one rendering has used so far. The first limit reached
 // is kept in err: gonja sometimes turns an error into a string or a false
 // condition, and rendering must stop with that error whatever it does.
@@ -97,11 +101,11 @@ func (s *sandbox) charge(steps, alloc int64, what string) error {
 		return s.err
 	}
 	switch {
-	case alloc < 0 || alloc > MaxTemplateAlloc-s.alloc:
+	case alloc < 0 || alloc > budget.alloc-s.alloc:
 		s.err = limitError("%s would build %d bytes, and with the %d bytes built before that is more than MaxTemplateAlloc (%d)",
-			what, alloc, s.alloc, MaxTemplateAlloc)
-	case steps < 0 || steps > MaxTemplateSteps-s.steps:
-		s.err = limitError("%s: the template took more than MaxTemplateSteps (%d) steps", what, MaxTemplateSteps)
+			what, alloc, s.alloc, budget.alloc)
+	case steps < 0 || steps > budget.steps-s.steps:
+		s.err = limitError("%s: the template took more than MaxTemplateSteps (%d) steps", what, budget.steps)
 	}
 	s.steps += steps
 	s.alloc += alloc
@@ -112,9 +116,9 @@ func (s *sandbox) charge(steps, alloc int64, what string) error {
 // budget, without charging them: the caller charges what was built once it
 // knows (an estimate is an upper bound, often far above).
 func (s *sandbox) admit(steps, est int64, what string) error {
-	if s.err == nil && (est < 0 || est > MaxTemplateAlloc-s.alloc) {
+	if s.err == nil && (est < 0 || est > budget.alloc-s.alloc) {
 		s.err = limitError("%s could build %d bytes, and with the %d bytes built before that is more than MaxTemplateAlloc (%d)",
-			what, est, s.alloc, MaxTemplateAlloc)
+			what, est, s.alloc, budget.alloc)
 	}
 	return s.charge(steps, 0, what)
 }

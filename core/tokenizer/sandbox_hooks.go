@@ -180,9 +180,9 @@ func (p *chatProgram) hookOp(e *exec.Evaluator, va *exec.VarArgs) *exec.Value {
 				}
 				return exec.AsValue("")
 			}
-			if lc.bytes > 0 && int64(n) > (MaxTemplateAlloc+1)/lc.bytes {
+			if lc.bytes > 0 && int64(n) > (budget.alloc+1)/lc.bytes {
 				return errValue(sb.fail(limitError("%s: repeating %d bytes %d times is more than MaxTemplateAlloc (%d bytes)",
-					what, lc.bytes, n, MaxTemplateAlloc)))
+					what, lc.bytes, n, budget.alloc)))
 			}
 			alloc = lc.bytes * int64(n)
 		}
@@ -338,7 +338,7 @@ func (p *chatProgram) measure(v *exec.Value, deep bool) (valueCost, error) {
 	}
 	sz := sizer{}
 	if !sz.walk(rv, 0) {
-		if sz.nodes > MaxTemplateSteps {
+		if sz.nodes > budget.steps {
 			return c, p.cur.charge(sz.nodes, 0, "measuring a value")
 		}
 		return c, p.cur.fail(limitError("a value nests more than MaxJSONDepth (%d) levels deep (or contains itself)", MaxJSONDepth))
@@ -353,7 +353,7 @@ type sizer struct{ plain, escaped, nodes int64 }
 
 // walk adds v and reports false if v nests more than MaxJSONDepth deep.
 func (s *sizer) walk(v reflect.Value, depth int) bool {
-	if depth > MaxJSONDepth || s.nodes > MaxTemplateSteps {
+	if depth > MaxJSONDepth || s.nodes > budget.steps {
 		return false
 	}
 	s.nodes++
