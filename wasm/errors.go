@@ -65,7 +65,8 @@ func errorCode(err error) string {
 		return ce.code
 	case errors.Is(err, errBadRequest), errors.Is(err, sampler.ErrInvalidParams),
 		errors.Is(err, scheduler.ErrPromptTooLong), errors.Is(err, scheduler.ErrEmptyPrompt),
-		errors.Is(err, qwen3.ErrBadInput), errors.Is(err, tokenizer.ErrNoChatTemplate):
+		errors.Is(err, qwen3.ErrBadInput), errors.Is(err, tokenizer.ErrNoChatTemplate),
+		errors.Is(err, tokenizer.ErrConversation), errors.Is(err, tokenizer.ErrTooLong):
 		return codeBadRequest
 	case errors.Is(err, scheduler.ErrAborted):
 		return codeAborted
@@ -74,7 +75,7 @@ func errorCode(err error) string {
 	case errors.Is(err, safetensors.ErrInvalid), errors.Is(err, safetensors.ErrTensorNotFound),
 		errors.Is(err, safetensors.ErrUnsupported), errors.Is(err, qwen3.ErrInvalidConfig),
 		errors.Is(err, qwen3.ErrUnsupported), errors.Is(err, tokenizer.ErrMalformed),
-		errors.Is(err, tokenizer.ErrUnsupported):
+		errors.Is(err, tokenizer.ErrUnsupported), errors.Is(err, tokenizer.ErrTemplateLimit):
 		return codeBadModel
 	}
 	return codeInternal

@@ -15,6 +15,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
 	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 )
 
 func TestParseRequest(t *testing.T) {
@@ -215,6 +216,9 @@ func TestErrorCode(t *testing.T) {
 		{&safetensors.FormatError{Problem: "bad"}, codeBadModel},
 		{fmt.Errorf("config.json: %w", qwen3.ErrInvalidConfig), codeBadModel},
 		{fmt.Errorf("x: %w", qwen3.ErrUnsupported), codeBadModel},
+		{fmt.Errorf("chat template: %w", tokenizer.ErrTemplateLimit), codeBadModel},
+		{fmt.Errorf("messages: %w", tokenizer.ErrConversation), codeBadRequest},
+		{fmt.Errorf("prompt: %w", tokenizer.ErrTooLong), codeBadRequest},
 		{withCode(codeNoWebGPU, errors.New("no gpu")), codeNoWebGPU},
 		{fmt.Errorf("wrapped: %w", withCode(codeOutOfMemory, errors.New("too big"))), codeOutOfMemory},
 		{errors.New("something else"), codeInternal},

@@ -18,6 +18,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/step"
+	"github.com/nano-vllm-go/nano-vllm-go/core/sysmem"
 )
 
 // benchResult is the --json output of bench.
@@ -103,6 +104,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sort.Ints(sizes)
 	if *context < 1 || *steps < 1 || *prefill < 1 {
 		return fmt.Errorf("--context, --decode-steps and --prefill-tokens must be positive")
+	}
+	if err := checkThreads(*threads); err != nil {
+		return err
+	}
+	if *bwBytes < 1<<20 {
+		return fmt.Errorf("--bandwidth-bytes %d: want at least 1 MiB", *bwBytes)
+	}
+	if err := sysmem.Check("--bandwidth-bytes", uint64(*bwBytes)); err != nil {
+		return err
 	}
 
 	dev := cpu.New(cpu.Options{Threads: *threads, Precision: precision})

@@ -105,6 +105,9 @@ func runBenchSpec(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if p != nil {
 			c.Speculative = engine.Speculative{Proposer: p, NumTokens: k}
 		}
+		if err := checkEngineMemory(lm.model, c); err != nil {
+			return 0, nil, engine.Stats{}, err
+		}
 		e, err := engine.NewQwen3(lm.model, nil, c)
 		if err != nil {
 			return 0, nil, engine.Stats{}, err

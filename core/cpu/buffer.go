@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"github.com/nano-vllm-go/nano-vllm-go/core/sysmem"
 )
 
 // buffer is a float32 activation buffer.
@@ -15,6 +16,11 @@ func (b *buffer) Len() int { return len(b.data) }
 func (d *Device) NewBuffer(n int) (device.Buffer, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("cpu: buffer of %d elements", n)
+	}
+	if n > 1<<24 { // 64 MiB: worth asking whether the machine has it
+		if err := sysmem.Check(fmt.Sprintf("a buffer of %d floats", n), 4*uint64(n)); err != nil {
+			return nil, fmt.Errorf("cpu: %w", err)
+		}
 	}
 	return &buffer{data: make([]float32, n)}, nil
 }

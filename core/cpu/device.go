@@ -44,6 +44,10 @@ type Device struct {
 
 var _ device.Device = (*Device)(nil)
 
+// MaxThreads bounds Options.Threads: more workers than this only cost
+// memory (each has a stack and scratch buffers).
+const MaxThreads = 1024
+
 // Options configures a Device.
 type Options struct {
 	// Threads is the number of goroutines a parallel operation uses;
@@ -68,6 +72,7 @@ func New(opts Options) *Device {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
+	threads = min(threads, MaxThreads)
 	d := &Device{pool: newPool(threads), ropes: make(map[ropeKey]*ropeTable)}
 	switch {
 	case opts.PureGo || !haveSIMD():

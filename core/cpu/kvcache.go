@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"github.com/nano-vllm-go/nano-vllm-go/core/sysmem"
 )
 
 // The paged KV cache: its layout, NewKVCache and WriteKV.
@@ -30,7 +31,18 @@ func (d *Device) NewKVCache(spec device.KVCacheSpec) (device.KVCache, error) {
 	if spec.Layers <= 0 || spec.NumBlocks <= 0 || spec.BlockSize <= 0 || spec.KVHeads <= 0 || spec.HeadDim <= 0 {
 		return nil, fmt.Errorf("cpu: bad KV cache spec %+v", spec)
 	}
-	per := spec.NumBlocks * spec.BlockSize * spec.KVHeads * spec.HeadDim
+	// Sizes come from files and flags: refuse what would overflow or not
+	// fit in memory before allocating anything (Go's out-of-memory is a
+	// fatal error, not a panic).
+	const maxLayerFloats = 1 << 40
+	per64 := spec.LayerFloats()
+	if per64 <= 0 || per64 > maxLayerFloats || int64(spec.Layers) > maxLayerFloats/per64 {
+		return nil, fmt.Errorf("cpu: KV cache %+v is too large", spec)
+	}
+	if err := sysmem.Check("the KV cache", uint64(spec.Bytes())); err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
+	per := int(per64)
 	c := &kvCache{spec: spec, k: make([][]float32, spec.Layers), v: make([][]float32, spec.Layers)}
 	for l := range spec.Layers {
 		c.k[l] = make([]float32, per)

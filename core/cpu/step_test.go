@@ -5,6 +5,7 @@ import (
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/nano-vllm-go/nano-vllm-go/core/step"
+	"github.com/nano-vllm-go/nano-vllm-go/core/sysmem"
 	"github.com/stretchr/testify/require"
 )
 
@@ -44,4 +45,26 @@ func TestMisuseIsAnError(t *testing.T) {
 	bad.Slots[2] = 9
 	require.ErrorIs(t, d.BeginStep(bad, c), step.ErrInvalid)
 	require.ErrorContains(t, d.BeginStep(oneSeqBatch(3), nil), "not from the CPU device")
+}
+
+// TestHugeAllocationsAreErrors: sizes from a config or a flag that would
+// overflow, or not fit in the machine's memory, are errors naming the
+// allocation before anything is allocated (Go's out of memory is a fatal
+// error no recover catches).
+func TestHugeAllocationsAreErrors(t *testing.T) {
+	d := New(Options{Threads: 1 << 20})
+	defer d.Close()
+	require.Equal(t, MaxThreads, d.pool.threads(), "threads are capped")
+	_, err := d.NewKVCache(device.KVCacheSpec{Layers: 1 << 20, NumBlocks: 1 << 30, BlockSize: 1 << 10, KVHeads: 8, HeadDim: 128})
+	require.ErrorContains(t, err, "too large")
+	if _, known := sysmem.Available(); !known {
+		t.Skip("available memory unknown here")
+	}
+	// 28 layers x 2^20 blocks of 16 tokens x 8 KV heads x 128: 3.8 TB.
+	_, err = d.NewKVCache(device.KVCacheSpec{Layers: 28, NumBlocks: 1 << 20, BlockSize: 16, KVHeads: 8, HeadDim: 128})
+	require.ErrorIs(t, err, sysmem.ErrInsufficient)
+	require.ErrorContains(t, err, "the KV cache")
+	_, err = d.NewBuffer(1 << 40)
+	require.ErrorIs(t, err, sysmem.ErrInsufficient)
+	require.ErrorContains(t, err, "a buffer of 1099511627776 floats")
 }

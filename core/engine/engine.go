@@ -46,6 +46,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sequence"
 	"github.com/nano-vllm-go/nano-vllm-go/core/step"
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 )
 
 // Errors callers tell apart. Several are the scheduler's and block
@@ -302,6 +303,9 @@ func (e *Engine) add(ctx context.Context, req Request) (uint64, []int32, error) 
 		}
 		if e.tok == nil {
 			return 0, nil, fmt.Errorf("engine: %w: a text prompt needs a tokenizer; give PromptIDs", ErrInvalidRequest)
+		}
+		if len(req.Prompt) > tokenizer.MaxEncodeBytes {
+			return 0, nil, fmt.Errorf("engine: %w: a prompt of %d bytes, more than tokenizer.MaxEncodeBytes (%d)", ErrInvalidRequest, len(req.Prompt), tokenizer.MaxEncodeBytes)
 		}
 		prompt = e.tok.Encode(req.Prompt)
 		if len(prompt) == 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
 	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sequence"
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 	"github.com/stretchr/testify/require"
 )
 
@@ -680,4 +681,11 @@ func TestMinTokensAndIncludeStopStr(t *testing.T) {
 	_, err := e.AddRequest(ctx, Request{PromptIDs: prompt, Params: sampler.Params{MinTokens: 5, MaxTokens: 4}})
 	require.ErrorIs(t, err, sampler.ErrInvalidParams)
 	require.ErrorContains(t, err, "min_tokens")
+}
+
+func TestPromptTooLongToEncode(t *testing.T) {
+	e := newEngine(t, newFakeModel(testVocab, nil), byteTokenizer{}, nil)
+	_, err := e.AddRequest(context.Background(), Request{Prompt: strings.Repeat("a", tokenizer.MaxEncodeBytes+1)})
+	require.ErrorIs(t, err, ErrInvalidRequest)
+	require.ErrorContains(t, err, "more than tokenizer.MaxEncodeBytes")
 }
