@@ -96,7 +96,7 @@ type specState struct {
 // reading the weights, not the extra rows, dominates a decode step.
 const (
 	specCostPerToken = 0.1
-	specDecay        = 0.9
+	specDecay        = 0.97
 )
 
 // rate is the estimated probability that a proposal is right.

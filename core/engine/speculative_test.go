@@ -97,8 +97,8 @@ func TestSpecStateAccounting(t *testing.T) {
 	require.Equal(t, 2, s.steps)
 	require.Equal(t, 8, s.proposedTotal)
 	require.Equal(t, 5, s.acceptedTotal)
-	require.InDelta(t, 0.9*2+4, s.tested, 1e-9)
-	require.InDelta(t, 0.9*1+4, s.accepted, 1e-9)
+	require.InDelta(t, specDecay*2+4, s.tested, 1e-9)
+	require.InDelta(t, specDecay*1+4, s.accepted, 1e-9)
 }
 
 // specEngines runs the same requests through an engine without and with
