@@ -65,7 +65,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 		return badParam("messages", "%v", err)
 	}
 	prompt := s.tok.Encode(text)
-	limit, err := s.fitContext(len(prompt), sp.maxTokens, "messages", maxParam)
+	maxLen, err := s.fitContext(len(prompt), sp.maxTokens, "messages", maxParam)
 	if err != nil {
 		return err
 	}
@@ -85,12 +85,14 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 			c.choices[i].split = newThinkSplitter(text)
 		}
 	}
+	limit := 0
 	if sp.stream {
 		c.out = newSSE(w, s.opts.WriteTimeout)
+		limit = s.opts.StreamBuffer
 	}
 	ctx, done := s.requestContext(r)
 	defer done()
-	err = s.run(ctx, choices([][]int32{prompt}, []int{limit}, sp.params, sp.n), c)
+	err = s.run(ctx, choices([][]int32{prompt}, []int{maxLen}, sp.params, sp.n), limit, c)
 	return s.respond(r, c.out, err, "messages", func() error {
 		if c.out != nil {
 			return c.finishStream()

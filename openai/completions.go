@@ -80,12 +80,14 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) error
 	if req.Echo {
 		c.echo = texts
 	}
+	limit := 0
 	if sp.stream {
 		c.out = newSSE(w, s.opts.WriteTimeout)
+		limit = s.opts.StreamBuffer
 	}
 	ctx, done := s.requestContext(r)
 	defer done()
-	err = s.run(ctx, choices(prompts, limits, sp.params, sp.n), c)
+	err = s.run(ctx, choices(prompts, limits, sp.params, sp.n), limit, c)
 	return s.respond(r, c.out, err, "prompt", func() error {
 		if c.out != nil {
 			return c.finishStream()

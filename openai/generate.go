@@ -41,17 +41,17 @@ type event struct {
 }
 
 // queue carries one API request's outputs from the goroutine running the
-// engine's steps to the request's handler. It holds at most limit
-// unfinished outputs per sequence: a sequence whose client falls further
-// behind is aborted (slow), so the engine never waits for a client and a
-// stalled one costs bounded memory.
+// engine's steps to the request's handler. With a limit, it holds at most
+// limit unfinished outputs per sequence: a sequence whose client falls
+// further behind is aborted (slow), so the engine never waits for a client
+// and a stalled one costs bounded memory.
 type queue struct {
 	mu     sync.Mutex
 	events []event
 	count  []int  // per sequence, outputs queued and not yet taken
 	slow   []bool // per sequence, aborted for falling behind
 	ready  chan struct{}
-	limit  int
+	limit  int // 0: no limit
 	abort  func(id uint64)
 }
 
@@ -64,7 +64,7 @@ func (q *queue) sink(seq int, observe func(engine.Output)) func(engine.Output) {
 	return func(o engine.Output) {
 		observe(o)
 		q.mu.Lock()
-		if !o.Finished && q.count[seq] >= q.limit {
+		if !o.Finished && q.limit > 0 && q.count[seq] >= q.limit {
 			first := !q.slow[seq]
 			q.slow[seq] = true
 			q.mu.Unlock()
@@ -105,13 +105,15 @@ func (q *queue) isSlow(seq int) bool {
 // calling goroutine, until every one has finished. When ctx is done, or c
 // fails, the sequences still running are aborted at once, freeing their KV
 // blocks, and run returns the reason. An error adding a sequence is
-// returned as is, before anything reached c.
-func (s *Server) run(ctx context.Context, seqs []seqSpec, c consumer) error {
+// returned as is, before anything reached c. A sequence more than limit
+// outputs behind is aborted and fails run with errSlowClient; limit 0 (for
+// a response written only at the end) waits for every output.
+func (s *Server) run(ctx context.Context, seqs []seqSpec, limit int, c consumer) error {
 	ids := make([]uint64, len(seqs))
 	started := make([]bool, len(seqs))
 	done := make([]bool, len(seqs))
 	seen := make([]bool, len(seqs))
-	q := newQueue(len(seqs), s.opts.StreamBuffer, func(id uint64) { _ = s.eng.Abort(id) })
+	q := newQueue(len(seqs), limit, func(id uint64) { _ = s.eng.Abort(id) })
 
 	abortAll := func() {
 		for i := range seqs {
