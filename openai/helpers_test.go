@@ -144,37 +144,48 @@ func (a *apiServer) stream(t testing.TB, path string, body any) []map[string]any
 	return events
 }
 
-// readEvents decodes a server-sent event stream as the WHATWG spec and
+// readEvents decodes a server-sent event stream up to [DONE]; see
+// eachEvent.
+func readEvents(r io.Reader) (events []map[string]any, done bool, err error) {
+	done, err = eachEvent(r, func(ev map[string]any) bool {
+		events = append(events, ev)
+		return true
+	})
+	return events, done, err
+}
+
+// eachEvent decodes a server-sent event stream as the WHATWG spec and
 // OpenAI's SDKs do: lines up to a blank line make one event; "data:" lines
 // (one optional space after the colon) are joined with newlines; comments
-// and other fields are skipped. It stops at the data "[DONE]".
-func readEvents(r io.Reader) (events []map[string]any, done bool, err error) {
+// and other fields are skipped. Each event's data is decoded as JSON and
+// handed to fn, until fn returns false or the data is "[DONE]" (done).
+func eachEvent(r io.Reader, fn func(map[string]any) bool) (done bool, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	var data []string
-	dispatch := func() error {
+	// dispatch hands over the event, and says whether to go on.
+	dispatch := func() (bool, error) {
 		if data == nil {
-			return nil
+			return true, nil
 		}
 		d := strings.Join(data, "\n")
 		data = nil
 		if d == "[DONE]" {
 			done = true
-			return nil
+			return false, nil
 		}
 		var ev map[string]any
 		if err := json.Unmarshal([]byte(d), &ev); err != nil {
-			return err
+			return false, err
 		}
-		events = append(events, ev)
-		return nil
+		return fn(ev), nil
 	}
 	for sc.Scan() {
 		line := strings.TrimSuffix(sc.Text(), "\r")
 		switch {
 		case line == "":
-			if err := dispatch(); err != nil || done {
-				return events, done, err
+			if more, err := dispatch(); err != nil || !more {
+				return done, err
 			}
 		case strings.HasPrefix(line, ":"):
 		default:
@@ -185,10 +196,11 @@ func readEvents(r io.Reader) (events []map[string]any, done bool, err error) {
 			}
 		}
 	}
-	if err := dispatch(); err != nil {
-		return events, done, err
+	if err := sc.Err(); err != nil {
+		return done, err
 	}
-	return events, done, sc.Err()
+	_, err = dispatch()
+	return done, err
 }
 
 // direct runs one request on the fixture's own engine (not the server),
