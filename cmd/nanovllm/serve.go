@@ -20,6 +20,7 @@ import (
 // serveUsage is the help for `nanovllm serve`.
 const serveUsage = `Usage: nanovllm serve [--addr 127.0.0.1:8080] [--root DIR] [--model-dir DIR [--model-name NAME]]
                      [--allowed-host NAME]... [--allow-origin ORIGIN]...
+                     [--model DIR|REPO [--api-key KEY] [--served-model-name NAME]]
 
 Serves the browser demo from the repository root: index.html and web/
 (with the MIME types browsers insist on, application/wasm for the engine),
@@ -38,6 +39,14 @@ machine (DNS rebinding) gets 421. --allowed-host adds a name. Model files
 are readable by pages from other origins only with --allow-origin (an
 origin such as https://example.com, or '*'); the demo page itself needs
 none. docs/security.md explains these defences.
+
+With --model, serve also runs that model on the CPU engine behind OpenAI's
+API on the same address: GET /v1/models, POST /v1/completions and
+POST /v1/chat/completions (streamed or not), GET /health and Prometheus
+GET /metrics. --api-key (default $NANOVLLM_API_KEY) requires
+"Authorization: Bearer KEY" on /v1/; --allow-origin also lets pages from
+those origins call the API. Without index.html in --root only the API is
+served. docs/server.md has the details.
 
 Flags:
 `
@@ -85,7 +94,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	modelName := fl.String("model-name", "local", "`NAME` under /models/ for --model-dir")
 	var hosts, origins stringsFlag
 	fl.Var(&hosts, "allowed-host", "also answer requests for host `NAME` (repeatable); addresses the server listens on and localhost always work")
-	fl.Var(&origins, "allow-origin", "let pages from `ORIGIN` (e.g. https://example.com, or '*') fetch the model files (repeatable)")
+	fl.Var(&origins, "allow-origin", "let pages from `ORIGIN` (e.g. https://example.com, or '*') fetch the model files and call the API (repeatable)")
+	var api apiFlags
+	api.register(fl)
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -101,7 +112,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkDir(*root); err != nil {
 		return fmt.Errorf("--root: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(*root, "index.html")); err != nil {
+	if _, err := os.Stat(filepath.Join(*root, "index.html")); err != nil && !api.enabled() {
 		return fmt.Errorf("--root %s has no index.html (run from the repository root or pass --root): %w", *root, err)
 	}
 	opts := serveOptions{root: *root, models: map[string]string{}}
@@ -129,6 +140,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := os.Stat(filepath.Join(*root, wasmPath)); err != nil {
 		fmt.Fprintf(stderr, "warning: %s is missing: run 'make wasm' first, or the page cannot start the engine\n", wasmPath)
 	}
+	served, err := api.start(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer served.Close()
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -142,11 +158,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ln.Close()
 		return err
 	}
+	h = served.mount(h, opts)
 	url := "http://" + ln.Addr().String() + "/"
 	fmt.Fprintf(stdout, "Serving nano-vllm-go on %s (root %s)\n", url, *root)
 	for name, dir := range opts.models {
 		fmt.Fprintf(stdout, "Model %s is at %smodels/%s (load it by that URL)\n", dir, url, name)
 	}
+	served.describe(stdout, url)
 	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
 
 	srv := &http.Server{
