@@ -304,7 +304,7 @@ func (c *completionRun) response() completion {
 		if c.top >= 0 {
 			lp := ch.logprobs
 			if lp.Tokens == nil {
-				lp = completionLogprobs{Tokens: []string{}, TokenLogprobs: []float64{}, TopLogprobs: []orderedTop{}, TextOffset: []int{}}
+				lp = completionLogprobs{Tokens: []string{}, TokenLogprobs: []float32{}, TopLogprobs: []orderedTop{}, TextOffset: []int{}}
 			}
 			choice.Logprobs = &lp
 		}

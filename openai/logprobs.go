@@ -81,12 +81,11 @@ func (t tokenTexts) completion(lp *completionLogprobs, id int32, r sampler.Resul
 	lp.TextOffset = append(lp.TextOffset, offset)
 }
 
-func finiteLogprob(v float32) float64 {
-	f := float64(v)
-	if math.IsNaN(f) || f < minLogprob {
+func finiteLogprob(v float32) float32 {
+	if math.IsNaN(float64(v)) || v < minLogprob {
 		return minLogprob
 	}
-	return f
+	return v
 }
 
 // intBytes is b as the JSON list of integers OpenAI sends (never null).

@@ -121,14 +121,14 @@ type chatLogprobs struct {
 
 type chatTokenLogprob struct {
 	Token       string         `json:"token"`
-	Logprob     float64        `json:"logprob"`
+	Logprob     float32        `json:"logprob"`
 	Bytes       []int          `json:"bytes"`
 	TopLogprobs []chatTopEntry `json:"top_logprobs"`
 }
 
 type chatTopEntry struct {
 	Token   string  `json:"token"`
-	Logprob float64 `json:"logprob"`
+	Logprob float32 `json:"logprob"`
 	Bytes   []int   `json:"bytes"`
 }
 
@@ -180,7 +180,7 @@ type completionChoice struct {
 // completionLogprobs is the legacy logprobs format of /v1/completions.
 type completionLogprobs struct {
 	Tokens        []string     `json:"tokens"`
-	TokenLogprobs []float64    `json:"token_logprobs"`
+	TokenLogprobs []float32    `json:"token_logprobs"`
 	TopLogprobs   []orderedTop `json:"top_logprobs"`
 	TextOffset    []int        `json:"text_offset"`
 }
@@ -209,7 +209,7 @@ func (o orderedTop) MarshalJSON() ([]byte, error) {
 		}
 		b.Write(k)
 		b.WriteByte(':')
-		b.WriteString(strconv.FormatFloat(e.Logprob, 'g', -1, 64))
+		b.WriteString(strconv.FormatFloat(float64(e.Logprob), 'g', -1, 32))
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil

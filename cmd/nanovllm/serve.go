@@ -112,8 +112,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkDir(*root); err != nil {
 		return fmt.Errorf("--root: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(*root, "index.html")); err != nil && !api.enabled() {
-		return fmt.Errorf("--root %s has no index.html (run from the repository root or pass --root): %w", *root, err)
+	_, pageErr := os.Stat(filepath.Join(*root, "index.html"))
+	if pageErr != nil && !api.enabled() {
+		return fmt.Errorf("--root %s has no index.html (run from the repository root or pass --root): %w", *root, pageErr)
 	}
 	opts := serveOptions{root: *root, models: map[string]string{}}
 	if *modelDir != "" {
@@ -137,7 +138,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		opts.origins = append(opts.origins, strings.TrimSuffix(o, "/"))
 	}
-	if _, err := os.Stat(filepath.Join(*root, wasmPath)); err != nil {
+	if _, err := os.Stat(filepath.Join(*root, wasmPath)); err != nil && pageErr == nil {
 		fmt.Fprintf(stderr, "warning: %s is missing: run 'make wasm' first, or the page cannot start the engine\n", wasmPath)
 	}
 	served, err := api.start(ctx, stderr)
