@@ -190,7 +190,7 @@ func TestLoad(t *testing.T) {
 		t.Skip("load test")
 	}
 	cfg := testEngineConfig()
-	cfg.Cache.NumBlocks = 48 // less than 16 running clients at their longest: preemption
+	cfg.Cache.NumBlocks = 40 // less than 16 running clients at their longest: preemption
 	a := startServer(t, vocabFixture, cfg, Options{})
 	ref := loadFixture(t, vocabFixture, testEngineConfig())
 	clients := newLoadClients(64, 2024)
