@@ -64,7 +64,10 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badParam("messages", "%v", err)
 	}
-	prompt := s.tok.Encode(text)
+	prompt, err := s.tok.EncodeChecked(text)
+	if err != nil {
+		return badParam("messages", "%v", err)
+	}
 	maxLen, err := s.fitContext(len(prompt), sp.maxTokens, "messages", maxParam)
 	if err != nil {
 		return err

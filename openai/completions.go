@@ -120,7 +120,11 @@ func (s *Server) parsePrompts(raw json.RawMessage) ([][]int32, []string, error) 
 		}
 		ids := make([][]int32, len(texts))
 		for i, t := range texts {
-			if ids[i] = s.tok.Encode(t); len(ids[i]) == 0 {
+			var err error
+			if ids[i], err = s.tok.EncodeChecked(t); err != nil {
+				return nil, nil, badParam("prompt", "prompt %d: %v", i, err)
+			}
+			if len(ids[i]) == 0 {
 				return nil, nil, badParam("prompt", "prompt %d is empty", i)
 			}
 		}

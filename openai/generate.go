@@ -121,6 +121,7 @@ func (s *Server) run(ctx context.Context, seqs []seqSpec, limit int, c consumer)
 				_ = s.eng.Abort(ids[i]) // it may have finished meanwhile
 			}
 		}
+		s.kick() // to report the aborts (metrics), though nobody reads them here
 	}
 	start := func(i int) error {
 		id, err := s.eng.AddRequest(ctx, engine.Request{

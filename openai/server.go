@@ -52,9 +52,10 @@ type Options struct {
 	APIKey string
 	// MaxBodyBytes limits a request body (0: DefaultMaxBodyBytes).
 	MaxBodyBytes int64
-	// StreamBuffer is how many outputs of one sequence may wait for a client
-	// that is not reading before the sequence is aborted (0:
-	// DefaultStreamBuffer).
+	// StreamBuffer is how many outputs of one streamed sequence may wait
+	// for a client that is not reading before the sequence is aborted (0:
+	// DefaultStreamBuffer). A response that is not streamed is written
+	// once, at the end, and collects every output.
 	StreamBuffer int
 	// WriteTimeout bounds every write to a client (0: DefaultWriteTimeout).
 	WriteTimeout time.Duration
@@ -239,6 +240,7 @@ func (s *Server) kick() {
 // any moment is either seen here or finds driving clear and starts a new
 // driver.
 func (s *Server) drive() {
+	var backoff time.Duration
 	for {
 		s.driveMu.Lock()
 		if !s.eng.HasUnfinished() {
@@ -248,9 +250,14 @@ func (s *Server) drive() {
 		}
 		s.driveMu.Unlock()
 		if _, err := s.eng.Step(context.Background()); err != nil {
-			// The step's requests have failed with the error; the others
-			// go on.
+			// The step's requests have failed with the error and the
+			// others go on; a model that keeps failing is not retried in
+			// a tight loop.
 			s.opts.Logger.Error("engine step failed", "err", err)
+			backoff = min(max(2*backoff, time.Millisecond), 100*time.Millisecond)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 	}
 }

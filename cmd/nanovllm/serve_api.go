@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -90,6 +91,7 @@ func (f *apiFlags) start(ctx context.Context, stderr io.Writer) (*servedAPI, err
 		Defaults:    engine.Qwen3DefaultParams(lm.model),
 		APIKey:      key,
 		RawThinking: raw,
+		Logger:      slog.New(slog.NewTextHandler(stderr, nil)),
 	})
 	if err != nil {
 		lm.Close()
