@@ -209,3 +209,21 @@ func TestChatLogprobs(t *testing.T) {
 	}
 	waitIdle(t, a.eng)
 }
+
+// TestCachedTokens: a conversation sent again finds its prompt's full
+// blocks in the prefix cache, and usage says so in
+// prompt_tokens_details.cached_tokens.
+func TestCachedTokens(t *testing.T) {
+	a := startServer(t, vocabFixture, testEngineConfig(), Options{})
+	msgs := []map[string]any{{"role": "user", "content": strings.Repeat("A long question about rivers and stones. ", 5)}}
+	body := map[string]any{"messages": msgs, "max_tokens": 2}
+	_, first := a.post(t, "/v1/chat/completions", body)
+	require.EqualValues(t, 0, path(t, first, "usage", "prompt_tokens_details", "cached_tokens"))
+	_, second := a.post(t, "/v1/chat/completions", body)
+	prompt := int(path(t, second, "usage", "prompt_tokens").(float64))
+	require.Greater(t, prompt, 32)
+	// Every full 16-token block but one that would hold the last prompt
+	// token, which must be computed to get the first output.
+	require.EqualValues(t, (prompt-1)/16*16, path(t, second, "usage", "prompt_tokens_details", "cached_tokens"))
+	waitIdle(t, a.eng)
+}
