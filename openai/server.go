@@ -7,9 +7,9 @@
 // goroutine runs engine steps back to back, and every step hands each
 // request its new tokens through a bounded per-request queue that the
 // request's handler drains and writes to its client. So a slow client
-// never delays a step: its queue fills, and past Options.StreamBuffer
-// outputs its request is aborted. A client that disconnects has its
-// requests aborted at once, which frees their KV blocks.
+// never delays a step: its queue fills, and a stream that falls
+// Options.StreamBuffer outputs behind is aborted. A client that disconnects
+// has its requests aborted at once, which frees their KV blocks.
 //
 // Requests for n choices run as n engine requests with the same prompt;
 // the first one is started alone, and the others once it has been
