@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 )
 
 // bodyTimeout bounds reading a request body, so a client cannot hold a
@@ -30,6 +32,9 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 			message: fmt.Sprintf("the request body is larger than %d bytes", tooLarge.Limit)}
 	case err != nil:
 		return badParam("", "reading the request body: %v", err)
+	}
+	if err := tokenizer.CheckJSONDepth(data, tokenizer.MaxJSONDepth); err != nil {
+		return badParam("", "%v", err)
 	}
 	err = json.Unmarshal(data, v)
 	var typeErr *json.UnmarshalTypeError

@@ -90,6 +90,7 @@ func TestBadRequests(t *testing.T) {
 		{"too many sequences", "/v1/completions", `{"prompt": ["a", "b", "c"], "n": 30}`, "prompt"},
 		{"not JSON", "/v1/chat/completions", `{"messages": `, nil},
 		{"not an object", "/v1/completions", `[1, 2]`, nil},
+		{"nested too deep", "/v1/chat/completions", `{"messages": [{"role": "user", "content": "hi"}], "metadata": ` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
