@@ -418,24 +418,28 @@ func (g *hostGuard) wrap(next http.Handler) http.Handler {
 	})
 }
 
+// allowedOrigin is the Access-Control-Allow-Origin value for a request
+// from origin: "*" when any origin is allowed, origin itself when it is
+// listed, "" (no CORS headers) otherwise.
+func allowedOrigin(origins []string, origin string) string {
+	for _, o := range origins {
+		if o == "*" {
+			return "*"
+		}
+		if origin != "" && strings.EqualFold(o, origin) {
+			return origin
+		}
+	}
+	return ""
+}
+
 // corsHandler lets the listed origins ("*": any) read what next serves, and
 // answers their preflights. Other cross-origin requests get no CORS
 // headers, so the browser keeps the response from the page.
 func corsHandler(origins []string, next http.Handler) http.Handler {
-	allowed := func(origin string) string {
-		for _, o := range origins {
-			if o == "*" {
-				return "*"
-			}
-			if origin != "" && strings.EqualFold(o, origin) {
-				return origin
-			}
-		}
-		return ""
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Origin")
-		allow := allowed(r.Header.Get("Origin"))
+		allow := allowedOrigin(origins, r.Header.Get("Origin"))
 		if allow != "" {
 			w.Header().Set("Access-Control-Allow-Origin", allow)
 			w.Header().Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges")

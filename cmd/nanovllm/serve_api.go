@@ -149,20 +149,9 @@ func (a *servedAPI) describe(w io.Writer, url string) {
 // the API (Authorization, Content-Type, the SDKs' own) are granted. Other
 // origins get no CORS headers, so browsers keep the answers from them.
 func apiCORS(origins []string, next http.Handler) http.Handler {
-	allowed := func(origin string) string {
-		for _, o := range origins {
-			if o == "*" {
-				return "*"
-			}
-			if origin != "" && strings.EqualFold(o, origin) {
-				return origin
-			}
-		}
-		return ""
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Origin")
-		allow := allowed(r.Header.Get("Origin"))
+		allow := allowedOrigin(origins, r.Header.Get("Origin"))
 		if allow != "" {
 			w.Header().Set("Access-Control-Allow-Origin", allow)
 		}
