@@ -46,7 +46,7 @@ func (s *Scheduler) Schedule() *Plan {
 			if (rem == 1) != (pass == 0) {
 				continue
 			}
-			if rem == 1 {
+			if rem == 1 && len(seq.Proposals) > 0 {
 				// A decode verifies its proposals in the same step, as far
 				// as the budget and the maximum length allow.
 				rem += min(len(seq.Proposals), s.cfg.MaxModelLen-seq.Len()-1)
@@ -74,8 +74,10 @@ func (s *Scheduler) Schedule() *Plan {
 func (s *Scheduler) reserve(seq *sequence.Sequence, n int) bool {
 	// Slots reserved for proposals of a step that never ran (the engine
 	// dropped it) and are not wanted now go back first.
-	if err := s.blocks.Truncate(&seq.Blocks, seq.NumComputed+n); err != nil {
-		panic(fmt.Sprintf("scheduler: %v: %v", seq, err)) // NumComputed covers every committed block
+	if need := seq.NumComputed + n; seq.Blocks.Capacity(s.blocks.BlockSize()) >= need+s.blocks.BlockSize() {
+		if err := s.blocks.Truncate(&seq.Blocks, need); err != nil {
+			panic(fmt.Sprintf("scheduler: %v: %v", seq, err)) // NumComputed covers every committed block
+		}
 	}
 	for {
 		err := s.blocks.AppendSlot(&seq.Blocks, seq.NumComputed+n)

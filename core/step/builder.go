@@ -1,5 +1,7 @@
 package step
 
+import "slices"
+
 // Builder lays out a Step sequence by sequence: the scheduler fills each
 // step with one, and so do benchmarks and tests that run the model on
 // hand-picked tokens. A Builder reuses its arrays from one step to the
@@ -55,13 +57,27 @@ func (b *Builder) Add(tokens []int32, from, to int, blocks []int32, logits int) 
 	}
 	s.QueryStarts = append(s.QueryStarts, int32(len(s.TokenIDs)))
 	s.ContextLens = append(s.ContextLens, int32(to))
-	s.BlockTables = append(s.BlockTables, blocks...)
-	for range s.BlockTableStride - len(blocks) {
-		s.BlockTables = append(s.BlockTables, -1)
+	b.addTable(blocks)
+	if logits == 1 {
+		s.LogitsRows = append(s.LogitsRows, int32(len(s.TokenIDs)-1))
+		s.LogitsSeqs = append(s.LogitsSeqs, seq)
+		return
 	}
 	for r := len(s.TokenIDs) - min(logits, to-from); r < len(s.TokenIDs); r++ {
 		s.LogitsRows = append(s.LogitsRows, int32(r))
 		s.LogitsSeqs = append(s.LogitsSeqs, seq)
+	}
+}
+
+// addTable appends a sequence's block table, padded with -1 to the stride.
+func (b *Builder) addTable(blocks []int32) {
+	s := &b.s
+	n := len(s.BlockTables)
+	s.BlockTables = slices.Grow(s.BlockTables, s.BlockTableStride)[:n+s.BlockTableStride]
+	row := s.BlockTables[n:]
+	copy(row, blocks)
+	for j := len(blocks); j < len(row); j++ {
+		row[j] = -1
 	}
 }
 
@@ -93,10 +109,7 @@ func (b *Builder) AddProposals(tokens []int32, pos int, proposals []int32, block
 	}
 	s.QueryStarts = append(s.QueryStarts, int32(len(s.TokenIDs)))
 	s.ContextLens = append(s.ContextLens, int32(pos+1+len(proposals)))
-	s.BlockTables = append(s.BlockTables, blocks...)
-	for range s.BlockTableStride - len(blocks) {
-		s.BlockTables = append(s.BlockTables, -1)
-	}
+	b.addTable(blocks)
 }
 
 // widen re-lays the block tables added so far at a larger stride.
