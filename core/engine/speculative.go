@@ -90,12 +90,15 @@ type specState struct {
 }
 
 // The cost model behind specState.next: a step that verifies k proposals
-// costs 1 + specCostPerToken·k plain decode steps. Measured on the CPU at
-// batch 1 with Qwen3-0.6B (nanovllm bench spec at acceptance 1 and 0):
-// a verification of 4 proposals costs about 1.35 decode steps, because
-// reading the weights, not the extra rows, dominates a decode step.
+// costs 1 + specCostFixed + specCostPerToken·k plain decode steps.
+// Measured on the CPU at batch 1 with Qwen3-0.6B (nanovllm bench spec at
+// acceptance 0 with every K forced): 1.19 decode steps for k = 1, 1.30 for
+// 2, 1.35 for 4, 1.67 for 8. Reading the weights dominates a decode step,
+// so extra rows are cheap, but any second row costs something (the batch-1
+// matmul kernels are the fastest).
 const (
-	specCostPerToken = 0.1
+	specCostFixed    = 0.12
+	specCostPerToken = 0.07
 	specDecay        = 0.97
 )
 
@@ -104,8 +107,8 @@ func (s *specState) rate() float64 { return (s.accepted + 1) / (s.tested + 2) }
 
 // next returns how many tokens to propose this step, at most kmax: the k
 // that maximises the expected tokens per unit of step cost,
-// (1 + α + α² + ... + α^k) / (1 + specCostPerToken·k), or 0 when no k beats
-// plain decoding. Then it pauses for 1, 2, 4, ... up to 64 steps, and
+// (1 + α + α² + ... + α^k) / (1 + specCostFixed + specCostPerToken·k), or 0
+// when no k beats plain decoding. Then it pauses for 1, 2, 4, ... up to 64 steps, and
 // probes with one proposal after each pause, so that a request whose text
 // becomes predictable again gets proposals again.
 func (s *specState) next(kmax int) int {
@@ -119,7 +122,7 @@ func (s *specState) next(kmax int) int {
 	for k := 1; k <= kmax; k++ {
 		pk *= alpha
 		gain += pk
-		if v := gain / (1 + specCostPerToken*float64(k)); v > best {
+		if v := gain / (1 + specCostFixed + specCostPerToken*float64(k)); v > best {
 			best, bestK = v, k
 		}
 	}

@@ -46,9 +46,12 @@ func TestSpecStatePicksK(t *testing.T) {
 		accepted, tested float64
 		want             int
 	}{
-		{"no history: a coin flip", 0, 0, 2},
+		// With the cost model 1.12 + 0.07k: at α = 1/2, k = 1, 2, 3, 4 give
+		// 1.26, 1.39, 1.41, 1.38 tokens per unit of cost.
+		{"no history: a coin flip", 0, 0, 3},
 		{"always right", 40, 40, 8},
-		{"half right", 20, 40, 2},
+		{"half right", 20, 40, 3},
+		{"one in five", 8, 40, 1}, // α = 0.21: one proposal still pays, 1.02 per unit
 		{"rarely right", 2, 40, 0},
 	} {
 		s := specState{accepted: tc.accepted, tested: tc.tested}
@@ -163,7 +166,12 @@ func TestSpeculativeGreedyEqualsPlain(t *testing.T) {
 				}
 			}
 			require.Positive(t, st.SpecSteps)
-			require.Positive(t, st.SpecAccepted, "the fixtures' repetitive greedy output must let n-grams hit")
+			if fx == "qwen3-tiny" {
+				// Its first case's output repeats itself (428 428 428 ...):
+				// n-grams must hit there. (qwen3-tiny-untied's outputs do
+				// not repeat; TestSpeculativeOracle accepts on it.)
+				require.Positive(t, st.SpecAccepted)
+			}
 			var steps, proposed, accepted int
 			for _, r := range spec {
 				steps, proposed, accepted = steps+r.Metrics.SpecSteps, proposed+r.Metrics.SpecProposed, accepted+r.Metrics.SpecAccepted
