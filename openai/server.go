@@ -82,9 +82,12 @@ type Server struct {
 	created     int64
 	reasoning   bool // split <think> blocks off chat replies
 
-	// driving is set while a goroutine runs engine steps.
+	// driving is set while a goroutine runs engine steps; stopped is
+	// signalled when it clears; closed stops new drivers after Close.
 	driveMu sync.Mutex
 	driving bool
+	closed  bool
+	stopped *sync.Cond
 
 	// base is cancelled by Close, ending every request in flight.
 	base   context.Context
@@ -142,6 +145,7 @@ func New(e *engine.Engine, tok *tokenizer.Tokenizer, opts Options) (*Server, err
 		s.keyHash = &h
 	}
 	s.base, s.cancel = context.WithCancel(context.Background())
+	s.stopped = sync.NewCond(&s.driveMu)
 	s.routes()
 	return s, nil
 }
@@ -164,9 +168,18 @@ func (s *Server) routes() {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Close ends every request in flight (their KV blocks are freed at once)
-// and answers later ones with 503. It does not close the engine.
-func (s *Server) Close() { s.cancel() }
+// Close ends every request in flight (their KV blocks are freed at once),
+// answers later ones with 503, and returns once no engine step is running,
+// so the caller may then release the model. It does not close the engine.
+func (s *Server) Close() {
+	s.cancel()
+	s.driveMu.Lock()
+	defer s.driveMu.Unlock()
+	s.closed = true
+	for s.driving {
+		s.stopped.Wait()
+	}
+}
 
 // api wraps an endpoint of /v1/: the API key, the body limit, shutdown, and
 // errors answered as OpenAI error objects.
@@ -228,7 +241,7 @@ func (s *Server) checkModel(name string) error {
 func (s *Server) kick() {
 	s.driveMu.Lock()
 	defer s.driveMu.Unlock()
-	if s.driving {
+	if s.driving || s.closed {
 		return
 	}
 	s.driving = true
@@ -245,6 +258,7 @@ func (s *Server) drive() {
 		s.driveMu.Lock()
 		if !s.eng.HasUnfinished() {
 			s.driving = false
+			s.stopped.Broadcast()
 			s.driveMu.Unlock()
 			return
 		}
