@@ -170,8 +170,8 @@ func runBenchSpec(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			fmt.Fprintf(stderr, "round %d: %.2f tokens/s plain, %.2f with speculation\n", i+1, base, spec)
 		}
 	}
-	out.BaselineTokensPerS = round(median(out.BaselineRounds), 2)
-	out.SpecTokensPerS = round(median(out.SpecRounds), 2)
+	out.BaselineTokensPerS = round(percentile(slices.Sorted(slices.Values(out.BaselineRounds)), 50), 2)
+	out.SpecTokensPerS = round(percentile(slices.Sorted(slices.Values(out.SpecRounds)), 50), 2)
 	out.Speedup = round(out.SpecTokensPerS/out.BaselineTokensPerS, 2)
 	if proposed > 0 {
 		out.AcceptanceRate = round(float64(accepted)/float64(proposed), 2)
@@ -186,14 +186,4 @@ func runBenchSpec(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "decode: %.2f tokens/s plain, %.2f with speculation (%.2fx); %.0f%% of proposals accepted, %.2f per verification\n",
 		out.BaselineTokensPerS, out.SpecTokensPerS, out.Speedup, 100*out.AcceptanceRate, out.MeanAcceptedPerStep)
 	return nil
-}
-
-// median of a non-empty slice.
-func median(v []float64) float64 {
-	s := slices.Sorted(slices.Values(v))
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }

@@ -196,7 +196,6 @@ type Engine struct {
 // specStats are the engine's speculative decoding counters.
 type specStats struct {
 	steps, proposed, accepted, errors int64
-	lastErr                           error
 }
 
 // New builds an engine over model, allocating its KV cache. tok may be nil,

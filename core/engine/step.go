@@ -425,7 +425,6 @@ func (e *Engine) proposeLocked() {
 		// Proposals only ever save time: a failing proposer costs the
 		// step its speculation, never a request.
 		e.specStats.errors++
-		e.specStats.lastErr = err
 		return
 	}
 	for i := range ps {
