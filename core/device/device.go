@@ -14,6 +14,8 @@
 package device
 
 import (
+	"fmt"
+
 	"github.com/nano-vllm-go/nano-vllm-go/core/step"
 )
 
@@ -21,11 +23,44 @@ import (
 type DType uint8
 
 // Weight element types. Activations are always float32.
+//
+// The quantized types hold ggml's blocks exactly as a GGUF file stores them,
+// row after row: a [rows, cols] weight is rows*cols/BlockValues blocks, and
+// every row starts on a block boundary (cols is a multiple of the block).
+// core/quant describes each block layout and dequantizes it.
 const (
-	F32 DType = iota
-	BF16
-	F16
+	F32  DType = iota
+	BF16       // bfloat16
+	F16        // IEEE half precision
+	Q8_0       // blocks of 32: fp16 scale, 32 int8
+	Q4_0       // blocks of 32: fp16 scale, 16 bytes of 4-bit values (offset 8)
+	Q4_K       // super-blocks of 256: 8 sub-blocks with 6-bit scales and mins, 4-bit values
+	Q6_K       // super-blocks of 256: 16 sub-blocks with int8 scales, 6-bit values
 )
+
+// String returns the type's usual name: "f32", "bf16", "q8_0", ...
+func (t DType) String() string {
+	switch t {
+	case F32:
+		return "f32"
+	case BF16:
+		return "bf16"
+	case F16:
+		return "f16"
+	case Q8_0:
+		return "q8_0"
+	case Q4_0:
+		return "q4_0"
+	case Q4_K:
+		return "q4_k"
+	case Q6_K:
+		return "q6_k"
+	}
+	return fmt.Sprintf("dtype(%d)", uint8(t))
+}
+
+// Quantized reports whether t is one of ggml's block-quantized types.
+func (t DType) Quantized() bool { return t >= Q8_0 && t <= Q6_K }
 
 // Weight is a read-only parameter tensor resident on a device.
 type Weight interface {
