@@ -23,6 +23,41 @@ var ErrBadInput = errors.New("qwen3: bad input")
 // (devices may use it in place).
 type TensorFunc func(name string) (safetensors.Tensor, error)
 
+// Tensor is one checkpoint tensor in the form a device takes it: any
+// device.DType, quantized ones included (a GGUF file's blocks as stored).
+type Tensor struct {
+	DType device.DType
+	Shape []int // row-major, Hugging Face order: [out_features, in_features]
+	Data  []byte
+}
+
+// Source returns the tensor with the given Hugging Face name. Like
+// TensorFunc, the returned Data must stay valid and unchanged for the
+// model's lifetime.
+type Source func(name string) (Tensor, error)
+
+// FromSafetensors adapts a TensorFunc to a Source.
+func FromSafetensors(tensors TensorFunc) Source {
+	return func(name string) (Tensor, error) {
+		t, err := tensors(name)
+		if err != nil {
+			return Tensor{}, err
+		}
+		var dt device.DType
+		switch t.DType {
+		case safetensors.BF16:
+			dt = device.BF16
+		case safetensors.F16:
+			dt = device.F16
+		case safetensors.F32:
+			dt = device.F32
+		default:
+			return Tensor{}, fmt.Errorf("dtype %s, want BF16, F16 or F32", t.DType)
+		}
+		return Tensor{DType: dt, Shape: t.Shape, Data: t.Data}, nil
+	}
+}
+
 // Options tunes loading.
 type Options struct {
 	// MaxTokens sizes the activation buffers allocated up front, in tokens
@@ -112,11 +147,20 @@ func Load(dir string, dev device.Device, opts Options) (*Model, error) {
 // LoadFrom builds a model from a config and a source of tensors, for
 // checkpoints that are not on a local disk (the browser fetches them).
 func LoadFrom(cfg Config, tensors TensorFunc, dev device.Device, opts Options) (*Model, error) {
+	if tensors == nil {
+		return nil, errors.New("qwen3: LoadFrom needs a device and a tensor source")
+	}
+	return LoadSource(cfg, FromSafetensors(tensors), dev, opts)
+}
+
+// LoadSource builds a model from a config and a Source of tensors in any
+// device dtype (GGUF files give quantized blocks).
+func LoadSource(cfg Config, tensors Source, dev device.Device, opts Options) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("qwen3: %w", err)
 	}
 	if dev == nil || tensors == nil {
-		return nil, errors.New("qwen3: LoadFrom needs a device and a tensor source")
+		return nil, errors.New("qwen3: LoadSource needs a device and a tensor source")
 	}
 	m := &Model{cfg: cfg, dev: dev, gen: GenerationConfig{
 		BOSTokenID: cfg.BOSTokenID, EOSTokenIDs: cfg.EOSTokenIDs, Temperature: 1, TopP: 1,
@@ -131,18 +175,7 @@ func LoadFrom(cfg Config, tensors TensorFunc, dev device.Device, opts Options) (
 		if !equalShape(t.Shape, shape) {
 			return nil, fmt.Errorf("qwen3: tensor %s has shape %v, config wants %v", name, t.Shape, shape)
 		}
-		var dt device.DType
-		switch t.DType {
-		case safetensors.BF16:
-			dt = device.BF16
-		case safetensors.F16:
-			dt = device.F16
-		case safetensors.F32:
-			dt = device.F32
-		default:
-			return nil, fmt.Errorf("qwen3: tensor %s has dtype %s, want BF16, F16 or F32", name, t.DType)
-		}
-		w, err := dev.UploadWeight(name, dt, shape, t.Data)
+		w, err := dev.UploadWeight(name, t.DType, shape, t.Data)
 		if err != nil {
 			return nil, fmt.Errorf("qwen3: tensor %s: %w", name, err)
 		}
