@@ -23,6 +23,8 @@ const (
 	codeAborted     = "aborted"
 	codeCrashed     = "crashed"
 	codeInternal    = "internal"
+	codeQuota       = "quota"
+	codeGPULost     = "gpu-lost"
 )
 
 // errorCodes is the one list of error codes and what they mean. web/errors.js
@@ -38,6 +40,8 @@ var errorCodes = []struct{ Code, Meaning string }{
 	{codeBadRequest, "a request the engine cannot take (both `prompt` and `prompt_ids`, a token outside the vocabulary, `temperature: -1`, ...)"},
 	{codeAborted, "the request was aborted (its signal, a `break` out of a stream, `close()`)"},
 	{codeCrashed, "the Go program died; the message carries the end of its output"},
+	{codeQuota, "the browser's storage quota cannot hold the model's files: the message says how many bytes are needed and how many are free (delete cached models, or load with `cache: false`)"},
+	{codeGPULost, "the GPU device was lost (driver reset, another tab took the GPU, the device was destroyed): requests in flight fail, `engine.onlost` fires; call `createEngine` again"},
 	{codeInternal, "anything else: a bug in nano-vllm-go; the message says what failed"},
 }
 

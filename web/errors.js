@@ -22,6 +22,10 @@ export const errorCodes = Object.freeze({
   ABORTED: 'aborted',
   /** the Go program died; the message carries the end of its output */
   CRASHED: 'crashed',
+  /** the browser's storage quota cannot hold the model's files: the message says how many bytes are needed and how many are free (delete cached models, or load with `cache: false`) */
+  QUOTA: 'quota',
+  /** the GPU device was lost (driver reset, another tab took the GPU, the device was destroyed): requests in flight fail, `engine.onlost` fires; call `createEngine` again */
+  GPU_LOST: 'gpu-lost',
   /** anything else: a bug in nano-vllm-go; the message says what failed */
   INTERNAL: 'internal',
 });
