@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall/js"
 	"time"
 
@@ -48,6 +49,11 @@ type jsEngine struct {
 	steps, crossings, tokens int64
 	stepTime                 time.Duration
 	gpuCallsAtLoad           int64
+
+	// insp records every step and builds snapshot()'s picture of the
+	// engine (the page's inside view); inspMu guards it.
+	inspMu sync.Mutex
+	insp   inspector
 }
 
 // liveRequest is a request in flight and the JavaScript callback that
@@ -195,6 +201,14 @@ func (h *jsEngine) jsObject() js.Value {
 		}
 		return mustJSON(st), nil
 	})
+	add("snapshot", func([]js.Value) (any, error) {
+		if h.closed {
+			return nil, fmt.Errorf("%w: the engine is closed", errBadRequest)
+		}
+		h.inspMu.Lock()
+		defer h.inspMu.Unlock()
+		return string(h.insp.encode(h.eng, counters{Steps: h.steps, Tokens: h.tokens})), nil
+	})
 	add("close", func([]js.Value) (any, error) {
 		h.close()
 		return nil, nil
@@ -282,8 +296,10 @@ func (h *jsEngine) loop() {
 		for !h.closed && h.eng.HasUnfinished() {
 			start := time.Now()
 			outs, err := h.eng.Step(context.Background())
-			h.stepTime += time.Since(start)
+			end := time.Now()
+			h.stepTime += end.Sub(start)
 			h.steps++
+			h.recordStep(outs, start, end)
 			// A failed step (a model failure) still reports its requests
 			// as finished with the error; the engine stays usable for the
 			// others.
@@ -302,6 +318,24 @@ func (h *jsEngine) loop() {
 			}
 		}
 	}
+}
+
+// recordStep notes what the step just run computed, for snapshot().
+func (h *jsEngine) recordStep(outs []engine.Output, start, end time.Time) {
+	b := h.eng.LastBatch()
+	if b.Seqs == 0 {
+		return // only finished requests were reported: nothing ran
+	}
+	n := 0
+	for _, o := range outs {
+		n += len(o.TokenIDs)
+	}
+	h.inspMu.Lock()
+	defer h.inspMu.Unlock()
+	h.insp.record(stepRecord{
+		At: float64(end.UnixNano()) / 1e6, Ms: float64(end.Sub(start).Microseconds()) / 1000, Batch: b, Tokens: n,
+		Preemptions: h.eng.Stats().Preemptions,
+	})
 }
 
 // deliver hands one step's output for one request to its JavaScript
@@ -326,8 +360,7 @@ func (h *jsEngine) deliver(o engine.Output) {
 	ev := stepEvent{TokenIDs: nonNil(o.TokenIDs), Text: o.Text}
 	var u usage
 	if o.Finished {
-		u = usage{PromptTokens: req.prompt, CompletionTokens: len(req.tokens), TotalTokens: req.prompt + len(req.tokens),
-			SpecProposed: o.Metrics.SpecProposed, SpecAccepted: o.Metrics.SpecAccepted}
+		u = newUsage(req.prompt, len(req.tokens), o.Metrics)
 		ev.FinishReason = reason
 		ev.Usage = &u
 	}

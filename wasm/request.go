@@ -297,14 +297,34 @@ func parseStop(raw json.RawMessage) ([]string, error) {
 	return many, nil
 }
 
-// usage counts a request's tokens, as in OpenAI's API, and, with
-// speculative decoding, the tokens proposed for it and accepted.
+// usage counts a request's tokens, as in OpenAI's API (the prompt tokens
+// the prefix cache supplied in prompt_tokens_details.cached_tokens), and,
+// with speculative decoding, the tokens proposed for it and accepted.
 type usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
-	SpecProposed     int `json:"speculative_proposed_tokens,omitempty"`
-	SpecAccepted     int `json:"speculative_accepted_tokens,omitempty"`
+	PromptTokens        int           `json:"prompt_tokens"`
+	CompletionTokens    int           `json:"completion_tokens"`
+	TotalTokens         int           `json:"total_tokens"`
+	PromptTokensDetails promptDetails `json:"prompt_tokens_details"`
+	SpecProposed        int           `json:"speculative_proposed_tokens,omitempty"`
+	SpecAccepted        int           `json:"speculative_accepted_tokens,omitempty"`
+}
+
+// promptDetails is OpenAI's usage.prompt_tokens_details.
+type promptDetails struct {
+	// CachedTokens is how many prompt tokens were found in the prefix
+	// cache (whole KV blocks computed for an earlier request) and not
+	// computed again.
+	CachedTokens int `json:"cached_tokens"`
+}
+
+// newUsage is the usage of a finished request with prompt prompt tokens
+// and completion generated ones.
+func newUsage(prompt, completion int, m engine.Metrics) usage {
+	return usage{
+		PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion,
+		PromptTokensDetails: promptDetails{CachedTokens: m.CachedTokens},
+		SpecProposed:        m.SpecProposed, SpecAccepted: m.SpecAccepted,
+	}
 }
 
 // stepEvent is what one engine step produced for one request: the new

@@ -232,11 +232,12 @@ func TestErrorCode(t *testing.T) {
 
 func TestEventJSON(t *testing.T) {
 	// web/nanovllm.js reads these field names; pin them.
-	u := usage{PromptTokens: 3, CompletionTokens: 2, TotalTokens: 5}
+	// OpenAI's shape for the prompt tokens the prefix cache supplied.
+	u := newUsage(20, 2, engine.Metrics{CachedTokens: 16})
 	require.JSONEq(t, `{"token_ids":[7],"text":"hi"}`, mustJSON(stepEvent{TokenIDs: []int32{7}, Text: "hi"}))
-	require.JSONEq(t, `{"token_ids":[],"text":"","finish_reason":"stop","usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`,
+	require.JSONEq(t, `{"token_ids":[],"text":"","finish_reason":"stop","usage":{"prompt_tokens":20,"completion_tokens":2,"total_tokens":22,"prompt_tokens_details":{"cached_tokens":16}}}`,
 		mustJSON(stepEvent{TokenIDs: []int32{}, FinishReason: "stop", Usage: &u}))
-	require.JSONEq(t, `{"done":true,"result":{"token_ids":[1,2],"text":"ab","finish_reason":"length","usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}}`,
+	require.JSONEq(t, `{"done":true,"result":{"token_ids":[1,2],"text":"ab","finish_reason":"length","usage":{"prompt_tokens":20,"completion_tokens":2,"total_tokens":22,"prompt_tokens_details":{"cached_tokens":16}}}}`,
 		mustJSON(doneEvent{Done: true, Result: &result{TokenIDs: []int32{1, 2}, Text: "ab", FinishReason: "length", Usage: u}}))
 	var ev map[string]any
 	require.NoError(t, json.Unmarshal([]byte(mustJSON(errorEvent(fmt.Errorf("p: %w", sampler.ErrInvalidParams)))), &ev))

@@ -120,3 +120,12 @@ func appendSeqs(dst []SeqSnapshot, seqs func(func(*sequence.Sequence) bool), tab
 	}
 	return dst
 }
+
+// LastBatch describes the step running, or the last one run, as
+// Snapshot.LastBatch does, without the rest of the picture: O(requests in
+// the step), for recording every step.
+func (e *Engine) LastBatch() scheduler.Batch {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sched.LastBatch()
+}
