@@ -1,0 +1,127 @@
+package gguf
+
+import (
+	"bytes"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+)
+
+// TestWriterRoundTrip writes every kind of metadata value and a few
+// tensors and reads them back.
+func TestWriterRoundTrip(t *testing.T) {
+	w := NewWriter()
+	nested := ArraysValue([]Value{StringsValue([]string{"x", ""}), Int32sValue([]int32{-1, 7}), ArraysValue(nil)})
+	kvs := []KV{
+		{"general.architecture", StringValue("qwen3")},
+		{"u32", Uint32Value(math.MaxUint32)},
+		{"i32", Int32Value(-5)},
+		{"u64", Uint64Value(1 << 60)},
+		{"f32", Float32Value(1e-6)},
+		{"yes", BoolValue(true)},
+		{"no", BoolValue(false)},
+		{"strs", StringsValue([]string{"Ġ Ġ", "<|im_end|>", ""})},
+		{"ints", Int32sValue([]int32{1, 3, -4})},
+		{"nested", nested},
+		{"empty", StringValue("")},
+	}
+	for _, kv := range kvs {
+		require.NoError(t, w.Set(kv.Key, kv.Value))
+	}
+	require.Error(t, w.Set("u32", Uint32Value(1)), "a key twice")
+	f32 := make([]byte, 4*3*2)
+	for i := range f32 {
+		f32[i] = byte(i)
+	}
+	q8 := bytes.Repeat([]byte{1}, 34*2)
+	require.NoError(t, w.AddTensor("a.weight", TypeF32, []int64{3, 2}, f32))
+	require.NoError(t, w.AddTensor("b.weight", TypeQ8_0, []int64{32, 2}, q8))
+	require.Error(t, w.AddTensor("c", TypeQ8_0, []int64{16}, q8[:17]), "row not a multiple of the block")
+	require.Error(t, w.AddTensor("c", TypeF32, []int64{3}, f32), "wrong byte count")
+	require.Error(t, w.AddTensor("a.weight", TypeF32, []int64{3, 2}, f32), "a name twice")
+
+	var buf bytes.Buffer
+	_, err := w.WriteTo(&buf)
+	require.NoError(t, err)
+	require.Zero(t, buf.Len()%32)
+	f, err := Parse(buf.Bytes())
+	require.NoError(t, err)
+	m := f.Metadata()
+	keys := make([]string, len(kvs))
+	for i, kv := range kvs {
+		keys[i] = kv.Key
+	}
+	require.Equal(t, keys, m.Keys())
+
+	s, err := m.String("general.architecture")
+	require.NoError(t, err)
+	require.Equal(t, "qwen3", s)
+	u, err := m.Uint("u32")
+	require.NoError(t, err)
+	require.Equal(t, uint64(math.MaxUint32), u)
+	i, err := m.Int("i32")
+	require.NoError(t, err)
+	require.Equal(t, int64(-5), i)
+	_, err = m.Uint("i32")
+	require.ErrorIs(t, err, ErrWrongType, "negative as unsigned")
+	u, err = m.Uint("u64")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1<<60), u)
+	x, err := m.Float("f32")
+	require.NoError(t, err)
+	require.Equal(t, float64(float32(1e-6)), x)
+	b, err := m.Bool("yes")
+	require.NoError(t, err)
+	require.True(t, b)
+	b, err = m.Bool("no")
+	require.NoError(t, err)
+	require.False(t, b)
+	strs, err := m.Strings("strs")
+	require.NoError(t, err)
+	require.Equal(t, []string{"Ġ Ġ", "<|im_end|>", ""}, strs)
+	ints, err := m.Ints("ints")
+	require.NoError(t, err)
+	require.Equal(t, []int64{1, 3, -4}, ints)
+	v, ok := m.Lookup("nested")
+	require.True(t, ok)
+	arrs, err := v.AsArrays()
+	require.NoError(t, err)
+	require.Len(t, arrs, 3)
+	inner, err := arrs[0].AsStrings()
+	require.NoError(t, err)
+	require.Equal(t, []string{"x", ""}, inner)
+	innerInts, err := arrs[1].AsInts()
+	require.NoError(t, err)
+	require.Equal(t, []int64{-1, 7}, innerInts)
+	require.Equal(t, 0, arrs[2].Len())
+
+	a, err := f.Tensor("a.weight")
+	require.NoError(t, err)
+	require.Equal(t, device.F32, a.DType)
+	require.Equal(t, []int{2, 3}, a.Shape)
+	require.Equal(t, f32, a.Data)
+	q, err := f.Tensor("b.weight")
+	require.NoError(t, err)
+	require.Equal(t, device.Q8_0, q.DType)
+	require.Equal(t, q8, q.Data)
+	require.Zero(t, q.Info.Begin%32)
+}
+
+func TestWriterAlignment(t *testing.T) {
+	w := NewWriter()
+	require.Error(t, w.Set(KeyAlignment, Uint32Value(48)))
+	require.NoError(t, w.Set(KeyAlignment, Uint32Value(64)))
+	require.NoError(t, w.AddTensor("a", TypeF32, []int64{1}, make([]byte, 4)))
+	require.NoError(t, w.AddTensor("b", TypeF32, []int64{1}, make([]byte, 4)))
+	var buf bytes.Buffer
+	_, err := w.WriteTo(&buf)
+	require.NoError(t, err)
+	f, err := Parse(buf.Bytes())
+	require.NoError(t, err)
+	require.Equal(t, int64(64), f.Header().Alignment)
+	require.Equal(t, int64(64), f.Tensors()[1].Offset)
+	require.Zero(t, f.Header().DataOffset%64)
+}
