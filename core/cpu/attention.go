@@ -35,12 +35,17 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 	}
 	group := heads / nkv
 	scale := device.AttentionScale(hd)
-	kl, vl := c.k[layer], c.v[layer]
+	kv := c.layerView(layer)
 	bs := b.BlockSize
 	if d.isa == isaAVX512 && hd%64 == 0 && bs == 16 {
-		d.attentionTiled(os, qs, kl, vl, heads, nkv, hd, scale)
+		d.attentionTiled(os, qs, kv, heads, nkv, hd, scale)
 		return
 	}
+	if kv.dt != device.F32 {
+		d.attentionHalf(os, qs, kv, heads, nkv, hd, scale)
+		return
+	}
+	kl, vl := kv.k, kv.v
 	d.pool.run(rows*nkv, func(task int) {
 		tok, g := task/nkv, task%nkv
 		seq := int(b.TokenSeqs[tok])
@@ -66,23 +71,7 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 				scores[h*n+t] = sum * scale
 			}
 		}
-		for h := range group {
-			s := scores[h*n : (h+1)*n]
-			m := s[0]
-			for _, v := range s {
-				m = max(m, v)
-			}
-			var sum float32
-			for t, v := range s {
-				e := expf(v - m)
-				s[t] = e
-				sum += e
-			}
-			inv := 1 / sum
-			for t := range s {
-				s[t] *= inv
-			}
-		}
+		softmaxRows(scores, group, n)
 		for h := range group {
 			o := os[(tok*heads+g*group+h)*hd : (tok*heads+g*group+h+1)*hd]
 			clear(o)
@@ -95,6 +84,28 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 	})
 }
 
+// softmaxRows replaces each of the rows rows of n scores in s with its
+// softmax.
+func softmaxRows(s []float32, rows, n int) {
+	for h := range rows {
+		s := s[h*n : (h+1)*n]
+		m := s[0]
+		for _, v := range s {
+			m = max(m, v)
+		}
+		var sum float32
+		for t, v := range s {
+			e := expf(v - m)
+			s[t] = e
+			sum += e
+		}
+		inv := 1 / sum
+		for t := range s {
+			s[t] *= inv
+		}
+	}
+}
+
 // pvBlocks is how many cache blocks one call of the eight-query value kernel
 // covers (measured: 1 to 8 and all blocks are within noise of each other).
 const pvBlocks = 4
@@ -104,8 +115,9 @@ const pvBlocks = 4
 // token of the tile times every query head of the group) are processed
 // eight at a time (four for the last few), so each key and value read from
 // the cache serves eight queries. Keys past a query's position (a later
-// token of the tile needs them) get probability 0.
-func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, scale float32) {
+// token of the tile needs them) get probability 0. Keys and values are read
+// in the cache's dtype (see kvLayer).
+func (d *Device) attentionTiled(os, qs []float32, kv kvLayer, heads, nkv, hd int, scale float32) {
 	b := d.batch
 	group := heads / nkv
 	bs := b.BlockSize
@@ -128,7 +140,7 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 			}
 		}
 		if len(seqs) > 0 {
-			d.attentionAMX(os, qs, kl, vl, heads, nkv, hd, scale, seqs)
+			d.attentionAMX(os, qs, kv, heads, nkv, hd, scale, seqs)
 		}
 	}
 	var tasks []tile
@@ -198,16 +210,16 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 				base := (int(table[t0/bs])*nkv + g) * hd * bs
 				switch {
 				case width == 2:
-					attnQKT2z(qp[0], qp[1], &kl[base], hd, &scores[t0], ps)
+					kv.qkt2(qp[0], qp[1], base, hd, &scores[t0], ps)
 				case width == 8 && t0+bs < nmax:
 					// Two blocks per call while two remain.
 					base1 := (int(table[t0/bs+1])*nkv + g) * hd * bs
-					attnQKT8x2z(&qp, &kl[base], &kl[base1], hd, &scores[t0], ps)
+					kv.qkt8x2(&qp, base, base1, hd, &scores[t0], ps)
 					t0 += bs
 				case width == 8:
-					attnQKT8z(&qp, &kl[base], hd, &scores[t0], ps)
+					kv.qkt8(&qp, base, hd, &scores[t0], ps)
 				default:
-					attnQKT4z(qp[0], qp[1], qp[2], qp[3], &kl[base], hd, &scores[t0], ps)
+					kv.qkt4(qp[0], qp[1], qp[2], qp[3], base, hd, &scores[t0], ps)
 				}
 			}
 			// Unnormalised softmax: exp(s·scale - max), the division by the
@@ -222,7 +234,7 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 			if width != 4 {
 				if len(vblk) == 0 {
 					for t0 := 0; t0 < nmax; t0 += bs {
-						vblk = append(vblk, uintptr(unsafe.Pointer(&vl[(int(table[t0/bs])*nkv+g)*bs*hd])))
+						vblk = append(vblk, kv.vaddr((int(table[t0/bs])*nkv+g)*bs*hd))
 					}
 				}
 				// Four blocks per call: their values (32 KiB at Qwen3's 8
@@ -232,16 +244,16 @@ func (d *Device) attentionTiled(os, qs, kl, vl []float32, heads, nkv, hd int, sc
 					b1 := min(len(vblk), b0+pvBlocks)
 					last := min(bs, nmax-(b1-1)*bs)
 					if width == 8 {
-						attnPV8z(&scores[b0*bs], ps, &vblk[b0], b1-b0, last, hd, hd, &op)
+						kv.pv8(&scores[b0*bs], ps, &vblk[b0], b1-b0, last, hd, hd, &op)
 					} else {
-						attnPV2z(&scores[b0*bs], ps, &vblk[b0], b1-b0, last, hd, hd, op[0], op[1])
+						kv.pv2(&scores[b0*bs], ps, &vblk[b0], b1-b0, last, hd, hd, op[0], op[1])
 					}
 				}
 			} else {
 				for t0 := 0; t0 < nmax; t0 += bs {
 					cnt := min(bs, nmax-t0)
 					base := (int(table[t0/bs])*nkv + g) * bs * hd
-					attnPV4z(&scores[t0], ps, &vl[base], hd, cnt, hd, op[0], op[1], op[2], op[3])
+					kv.pv4(&scores[t0], ps, base, hd, cnt, hd, op[0], op[1], op[2], op[3])
 				}
 			}
 			for r := range min(width, nq-q0) {

@@ -1,5 +1,7 @@
 package cpu
 
+import "github.com/nano-vllm-go/nano-vllm-go/core/device"
+
 // Prefill attention on the AMX tile units, used with PrecisionBF16 for
 // sequences that bring at least two tiles of queries to a step. As in
 // PyTorch's bf16 attention, queries, keys, values and the softmax
@@ -35,7 +37,7 @@ func (d *Device) amxAttnEligible(group, hd, bs int) bool {
 
 // attentionAMX computes the attention of the tokens of sequences seqs
 // (indices into the batch's sequences) for every KV head.
-func (d *Device) attentionAMX(os, qs, kl, vl []float32, heads, nkv, hd int, scale float32, seqs []int) {
+func (d *Device) attentionAMX(os, qs []float32, kv kvLayer, heads, nkv, hd int, scale float32, seqs []int) {
 	b := d.batch
 	const bs = 16
 	group := heads / nkv
@@ -68,17 +70,31 @@ func (d *Device) attentionAMX(os, qs, kl, vl []float32, heads, nkv, hd int, scal
 		pk := packs[i]
 		table := b.BlockTables[pk.seq*b.BlockTableStride : (pk.seq+1)*b.BlockTableStride]
 		for bi := range pk.nblk {
-			packKeysAMX(kp[pk.koff+bi*4*512:pk.koff+(bi+1)*4*512], kl[(int(table[bi])*nkv+pk.g)*hd*bs:], tab)
+			dst := kp[pk.koff+bi*4*512 : pk.koff+(bi+1)*4*512]
+			base := (int(table[bi])*nkv + pk.g) * hd * bs
+			if kv.dt == device.F32 {
+				packKeysAMX(dst, kv.k[base:], tab)
+			} else {
+				packKeysAMXHalf(dst, kv.kh[base:], kv.dt)
+			}
 		}
 		for ch := range (pk.nblk + 1) / 2 {
 			dst := vp[pk.voff+ch*8*512 : pk.voff+(ch+1)*8*512]
 			for half := range 2 {
-				var rows []float32 // the block's 16 value rows, or nil past the end
-				if bi := 2*ch + half; bi < pk.nblk {
-					base := (int(table[bi])*nkv + pk.g) * bs * hd
-					rows = vl[base : base+bs*hd]
+				bi := 2*ch + half
+				base := (int(table[min(bi, pk.nblk-1)])*nkv + pk.g) * bs * hd
+				switch {
+				case kv.dt == device.F32:
+					var rows []float32 // the block's 16 value rows, or nil past the end
+					if bi < pk.nblk {
+						rows = kv.v[base : base+bs*hd]
+					}
+					packValuesAMX(dst, rows, half, tab)
+				case bi < pk.nblk:
+					packValuesAMXHalf(dst, kv.vh[base:base+bs*hd], half, kv.dt)
+				default:
+					packValuesAMX(dst, nil, half, tab)
 				}
-				packValuesAMX(dst, rows, half, tab)
 			}
 		}
 	})

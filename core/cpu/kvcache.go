@@ -19,9 +19,15 @@ import (
 // sums. (Values with all heads of a slot together would put a head's rows
 // 4 KiB apart at Qwen3's 8 heads of 128: rows that collide in the same few
 // L1 sets.)
+//
+// A cache of spec.DType BF16 or F16 has the same layout with 16-bit
+// elements in kh and vh (k and v are nil): WriteKV rounds each float32 to
+// the nearest, ties to even, and attention widens them back to float32 as
+// it loads them (see kvcache_half.go).
 type kvCache struct {
-	spec device.KVCacheSpec
-	k, v [][]float32
+	spec   device.KVCacheSpec
+	k, v   [][]float32 // DType F32
+	kh, vh [][]uint16  // DType BF16 or F16
 }
 
 func (c *kvCache) Spec() device.KVCacheSpec { return c.spec }
@@ -30,6 +36,9 @@ func (c *kvCache) Spec() device.KVCacheSpec { return c.spec }
 func (d *Device) NewKVCache(spec device.KVCacheSpec) (device.KVCache, error) {
 	if spec.Layers <= 0 || spec.NumBlocks <= 0 || spec.BlockSize <= 0 || spec.KVHeads <= 0 || spec.HeadDim <= 0 {
 		return nil, fmt.Errorf("cpu: bad KV cache spec %+v", spec)
+	}
+	if spec.ElementBytes() == 0 {
+		return nil, fmt.Errorf("cpu: KV cache dtype %s: %w", spec.DType, device.ErrKVCacheDType)
 	}
 	// Sizes come from files and flags: refuse what would overflow or not
 	// fit in memory before allocating anything (Go's out-of-memory is a
@@ -43,7 +52,16 @@ func (d *Device) NewKVCache(spec device.KVCacheSpec) (device.KVCache, error) {
 		return nil, fmt.Errorf("cpu: %w", err)
 	}
 	per := int(per64)
-	c := &kvCache{spec: spec, k: make([][]float32, spec.Layers), v: make([][]float32, spec.Layers)}
+	c := &kvCache{spec: spec}
+	if spec.DType != device.F32 {
+		c.kh, c.vh = make([][]uint16, spec.Layers), make([][]uint16, spec.Layers)
+		for l := range spec.Layers {
+			c.kh[l] = make([]uint16, per)
+			c.vh[l] = make([]uint16, per)
+		}
+		return c, nil
+	}
+	c.k, c.v = make([][]float32, spec.Layers), make([][]float32, spec.Layers)
 	for l := range spec.Layers {
 		c.k[l] = make([]float32, per)
 		c.v[l] = make([]float32, per)
@@ -67,6 +85,10 @@ func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, ro
 	}
 	if rows > len(d.batch.Slots) {
 		d.fail("WriteKV: %d rows for %d tokens", rows, len(d.batch.Slots))
+		return
+	}
+	if c.spec.DType != device.F32 {
+		d.writeKVHalf(c, layer, ks, vs, rows)
 		return
 	}
 	bs, hd, nkv := c.spec.BlockSize, c.spec.HeadDim, c.spec.KVHeads

@@ -14,6 +14,7 @@
 package device
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/step"
@@ -80,6 +81,10 @@ type KVCache interface {
 	Spec() KVCacheSpec
 }
 
+// ErrKVCacheDType is returned by NewKVCache for a KVCacheSpec.DType the
+// device cannot store keys and values in.
+var ErrKVCacheDType = errors.New("KV cache dtype not supported")
+
 // KVCacheSpec is the shape of a paged KV cache.
 type KVCacheSpec struct {
 	Layers    int
@@ -87,11 +92,27 @@ type KVCacheSpec struct {
 	BlockSize int
 	KVHeads   int
 	HeadDim   int
+	// DType is the element type keys and values are stored in: F32 (the
+	// zero value), or BF16 or F16, which halve the cache's memory and the
+	// bytes attention reads. Attention still computes in float32.
+	DType DType
 }
 
-// Bytes is the memory the cache occupies for keys and values in float32.
+// ElementBytes is the size of one stored key or value element: 4 for F32,
+// 2 for BF16 and F16, 0 for a type a KV cache cannot hold.
+func (s KVCacheSpec) ElementBytes() int64 {
+	switch s.DType {
+	case F32:
+		return 4
+	case BF16, F16:
+		return 2
+	}
+	return 0
+}
+
+// Bytes is the memory the cache occupies for keys and values.
 func (s KVCacheSpec) Bytes() int64 {
-	return 2 * 4 * int64(s.Layers) * s.LayerFloats()
+	return 2 * s.ElementBytes() * int64(s.Layers) * s.LayerFloats()
 }
 
 // SlotFloats is the size of one token's keys (or values) in one layer:
@@ -100,7 +121,7 @@ func (s KVCacheSpec) SlotFloats() int { return s.KVHeads * s.HeadDim }
 
 // LayerFloats is the size of one layer's keys (or values): every slot of
 // every block. Each device lays a layer out in its own order (see its
-// kvcache.go) but always in this many float32s.
+// kvcache.go) but always in this many elements of DType.
 func (s KVCacheSpec) LayerFloats() int64 {
 	return int64(s.NumBlocks) * int64(s.BlockSize) * int64(s.SlotFloats())
 }
