@@ -1,0 +1,270 @@
+package qwen3
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"github.com/nano-vllm-go/nano-vllm-go/core/gguf"
+	"github.com/nano-vllm-go/nano-vllm-go/core/quant"
+)
+
+func ggufPath(ckpt, typ string) string {
+	return filepath.Join(fixtureDir("gguf"), ckpt, ckpt+"-"+typ+".gguf")
+}
+
+// llamaReference is the part of a GGUF fixture's llamacpp_reference.json
+// these tests use: each file's tensors and llama.cpp's runs.
+type llamaReference struct {
+	ProbeIDs []int `json:"probe_ids"`
+	Files    map[string]struct {
+		Tensors []struct {
+			Name       string `json:"name"`
+			HFName     string `json:"hf_name"`
+			HFShape    []int  `json:"hf_shape"`
+			DataSHA256 string `json:"data_sha256"`
+		} `json:"tensors"`
+	} `json:"files"`
+	Runs map[string]struct {
+		Cases []struct {
+			Prompt []int32 `json:"prompt"`
+			Greedy struct {
+				Tokens  []int32   `json:"tokens"`
+				Margins []float64 `json:"top1_top2_margins"`
+			} `json:"greedy"`
+			LastLogits         []float64 `json:"last_logits"`
+			LastTopK           *refTopK  `json:"last_topk"`
+			LastLogSumExp      float64   `json:"last_logsumexp"`
+			LastLogitsAtProbes []float64 `json:"last_logits_at_probe_ids"`
+			LastArgmax         int32     `json:"last_argmax"`
+		} `json:"cases"`
+	} `json:"runs"`
+}
+
+func loadLlamaReference(t testing.TB, ckpt string) *llamaReference {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(fixtureDir("gguf"), ckpt, "llamacpp_reference.json"))
+	require.NoError(t, err)
+	var r llamaReference
+	require.NoError(t, json.Unmarshal(data, &r))
+	return &r
+}
+
+// TestConfigFromGGUF: the architecture read from each GGUF file is the
+// checkpoint's config.json (the GGUF carries one EOS id, config.json's).
+func TestConfigFromGGUF(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(fixtureDir("gguf"), "*", "*.gguf"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, path := range files {
+		ckpt := filepath.Base(filepath.Dir(path))
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(fixtureDir(ckpt), "config.json"))
+			require.NoError(t, err)
+			want, err := ParseConfig(data)
+			require.NoError(t, err)
+			f, err := gguf.Open(path)
+			require.NoError(t, err)
+			defer f.Close()
+			got, err := ConfigFromGGUF(f)
+			require.NoError(t, err)
+			want.RopeTheta = float64(float32(want.RopeTheta)) // stored as f32
+			want.RMSNormEps = float64(float32(want.RMSNormEps))
+			require.Equal(t, want, got)
+		})
+	}
+}
+
+func TestGGUFTensorName(t *testing.T) {
+	for hf, want := range map[string]string{
+		"model.embed_tokens.weight":                      "token_embd.weight",
+		"lm_head.weight":                                 "output.weight",
+		"model.norm.weight":                              "output_norm.weight",
+		"model.layers.0.input_layernorm.weight":          "blk.0.attn_norm.weight",
+		"model.layers.12.self_attn.o_proj.weight":        "blk.12.attn_output.weight",
+		"model.layers.3.self_attn.k_norm.weight":         "blk.3.attn_k_norm.weight",
+		"model.layers.1.post_attention_layernorm.weight": "blk.1.ffn_norm.weight",
+		"model.layers.2.mlp.down_proj.weight":            "blk.2.ffn_down.weight",
+	} {
+		got, ok := GGUFTensorName(hf)
+		require.True(t, ok, hf)
+		require.Equal(t, want, got)
+	}
+	for _, bad := range []string{"model.layers.x.mlp.up_proj.weight", "model.layers.1.mlp.up_proj.bias", "foo"} {
+		_, ok := GGUFTensorName(bad)
+		require.False(t, ok, bad)
+	}
+}
+
+// TestGGUFSourceTensors: every tensor the model asks for by its Hugging
+// Face name comes back in the Hugging Face shape with exactly the bytes
+// llama.cpp's reference lists for the GGUF tensor.
+func TestGGUFSourceTensors(t *testing.T) {
+	for _, ckpt := range []string{"qwen3-tiny", "qwen3-tiny-untied", "qwen3-tiny-vocab"} {
+		ref := loadLlamaReference(t, ckpt)
+		for typ, file := range ref.Files {
+			path := ggufPath(ckpt, typ)
+			if _, err := os.Stat(path); err != nil {
+				continue // not shipped
+			}
+			f, err := gguf.Open(path)
+			require.NoError(t, err)
+			src := GGUFSource(f)
+			for _, want := range file.Tensors {
+				got, err := src(want.HFName)
+				require.NoError(t, err, "%s %s", path, want.HFName)
+				require.Equal(t, want.HFShape, got.Shape, want.HFName)
+				sum := sha256.Sum256(got.Data)
+				require.Equal(t, want.DataSHA256, hex.EncodeToString(sum[:]), "%s %s", path, want.HFName)
+			}
+			require.NoError(t, f.Close())
+		}
+	}
+}
+
+func loadGGUFModel(t testing.TB, ckpt, typ string, dev device.Device) *Model {
+	t.Helper()
+	m, err := LoadGGUF(ggufPath(ckpt, typ), dev, Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	require.NoError(t, m.NewKVCache(128, 16))
+	return m
+}
+
+// TestGGUFFloat: the F32 and BF16 GGUF files give transformers' logits and
+// greedy tokens, as the safetensors checkpoints do.
+func TestGGUFFloat(t *testing.T) {
+	for _, ckpt := range []string{"qwen3-tiny", "qwen3-tiny-untied"} {
+		ref := loadReference(t, ckpt)
+		for _, typ := range []string{"f32", "bf16"} {
+			t.Run(ckpt+"/"+typ, func(t *testing.T) {
+				dev := cpu.New(cpuDefault)
+				t.Cleanup(func() { dev.Close() })
+				m := loadGGUFModel(t, ckpt, typ, dev)
+				require.Equal(t, []int{511}, m.GenerationConfig().EOSTokenIDs)
+				V := m.Config().VocabSize
+				for ci, c := range ref.Cases {
+					a := newAllocator(m)
+					logits, err := m.Forward(a.batch([]part{{seq: newTestSeq(c.Prompt), n: len(c.Prompt), logits: true}}))
+					require.NoError(t, err)
+					require.Len(t, logits, V)
+					checkLogits(t, ref, logits, c.LastLogits, c.LastTopK, c.LastLogSumExp, c.LastLogitsAtProbes, ckpt+" case "+itoa(ci))
+				}
+				require.NoError(t, m.NewKVCache(128, 16))
+				got := greedyRun(t, m, prompts(ref), greedySteps, 1<<20, 0)
+				for i, c := range ref.Cases {
+					require.Equal(t, c.Greedy.Tokens, got[i], "case %d", i)
+				}
+			})
+		}
+	}
+}
+
+// dequantDevice is a CPU device that takes quantized weights by widening
+// them to float32 with core/quant (bit-exact with ggml's to_float): a float
+// forward on exactly the dequantized weights, what llama.cpp's
+// runs.<type>_dequant_f32 computed.
+type dequantDevice struct{ *cpu.Device }
+
+func (d dequantDevice) UploadWeight(name string, dt device.DType, shape []int, data []byte) (device.Weight, error) {
+	if !dt.Quantized() {
+		return d.Device.UploadWeight(name, dt, shape, data)
+	}
+	n := 1
+	for _, s := range shape {
+		n *= s
+	}
+	f := make([]float32, n)
+	if err := quant.Dequantize(dt, f, data); err != nil {
+		return nil, err
+	}
+	raw := make([]byte, 4*n)
+	for i, x := range f {
+		putF32(raw[4*i:], x)
+	}
+	return d.Device.UploadWeight(name, device.F32, shape, raw)
+}
+
+// TestGGUFQuantizedDequantF32 runs the Q8_0 and Q4_0 files as a float
+// forward on their dequantized weights and compares with llama.cpp's F32
+// run on the same dequantized values (runs.<type>_dequant_f32): logits
+// within 1e-4 + 1e-4·|x|, greedy tokens equal up to the first step whose
+// top-1/top-2 margin is below 2e-4 (where float rounding may pick either).
+func TestGGUFQuantizedDequantF32(t *testing.T) {
+	for _, ckpt := range []string{"qwen3-tiny", "qwen3-tiny-untied", "qwen3-tiny-vocab"} {
+		lref := loadLlamaReference(t, ckpt)
+		for _, typ := range []string{"q8_0", "q4_0"} {
+			if _, err := os.Stat(ggufPath(ckpt, typ)); err != nil {
+				continue // qwen3-tiny-vocab ships only its Q8_0 file
+			}
+			t.Run(ckpt+"/"+typ, func(t *testing.T) {
+				dev := dequantDevice{cpu.New(cpuDefault)}
+				t.Cleanup(func() { dev.Close() })
+				m := loadGGUFModel(t, ckpt, typ, dev)
+				checkLlamaRun(t, m, lref, typ+"_dequant_f32")
+			})
+		}
+	}
+}
+
+// checkLlamaRun compares m's last-position logits and greedy tokens with
+// a llama.cpp run of the fixture.
+func checkLlamaRun(t *testing.T, m *Model, lref *llamaReference, run string) {
+	t.Helper()
+	r, ok := lref.Runs[run]
+	require.True(t, ok, run)
+	storage := "full"
+	if m.Config().VocabSize > 512 {
+		storage = "topk"
+	}
+	ref := &reference{LogitsStorage: storage, ProbeIDs: lref.ProbeIDs}
+	for ci, c := range r.Cases {
+		a := newAllocator(m)
+		logits, err := m.Forward(a.batch([]part{{seq: newTestSeq(c.Prompt), n: len(c.Prompt), logits: true}}))
+		require.NoError(t, err)
+		checkLogits(t, ref, logits, c.LastLogits, c.LastTopK, c.LastLogSumExp, c.LastLogitsAtProbes, run+" case "+itoa(ci))
+		require.Equal(t, c.LastArgmax, argmax(logits), "case %d argmax", ci)
+		require.NoError(t, m.NewKVCache(128, 16))
+		got := greedyRun(t, m, [][]int32{c.Prompt}, greedySteps, 1<<20, 0)[0]
+		for s, want := range c.Greedy.Tokens {
+			if c.Greedy.Margins[s] < 2e-4 {
+				t.Logf("case %d: step %d has margin %.2g, tokens compared up to it", ci, s, c.Greedy.Margins[s])
+				break
+			}
+			require.Equal(t, want, got[s], "case %d step %d", ci, s)
+		}
+	}
+}
+
+func TestLoadGGUFErrors(t *testing.T) {
+	dev := cpu.New(cpuDefault)
+	defer dev.Close()
+	// Another architecture.
+	w := gguf.NewWriter()
+	require.NoError(t, w.Set("general.architecture", gguf.StringValue("llama")))
+	path := filepath.Join(t.TempDir(), "llama.gguf")
+	out, err := os.Create(path)
+	require.NoError(t, err)
+	_, err = w.WriteTo(out)
+	require.NoError(t, err)
+	require.NoError(t, out.Close())
+	_, err = LoadGGUF(path, dev, Options{})
+	require.ErrorIs(t, err, ErrUnsupported)
+	require.ErrorContains(t, err, `general.architecture "llama"`)
+	// Not a GGUF file.
+	_, err = LoadGGUF(filepath.Join(fixtureDir("qwen3-tiny"), "config.json"), dev, Options{})
+	require.ErrorIs(t, err, gguf.ErrInvalid)
+	require.True(t, strings.Contains(err.Error(), "config.json"))
+}
+
+func putF32(b []byte, x float32) { binary.LittleEndian.PutUint32(b, math.Float32bits(x)) }
