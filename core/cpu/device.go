@@ -22,6 +22,8 @@ type Device struct {
 
 	perm []float32 // permuted activations for the SIMD matmul
 
+	quant quantState // scratch and settings of the quantized matmuls (quant.go)
+
 	amx       bool       // AMX tile units in use for batched matmuls
 	amxParts  int        // bf16 parts per activation: 3 (exact) or 1 (bf16)
 	amxCfg    [64]byte   // tile configuration

@@ -2,7 +2,8 @@ package cpu
 
 import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 
-// Embed: row i of out is row TokenIDs[i] of the embedding table.
+// Embed: row i of out is row TokenIDs[i] of the embedding table. Rows of a
+// quantized table are dequantized as they are looked up.
 
 // Embed implements device.Device.
 func (d *Device) Embed(out device.Buffer, table device.Weight) {
@@ -25,11 +26,14 @@ func (d *Device) Embed(out device.Buffer, table device.Weight) {
 			return
 		}
 		row := o[i*hidden : (i+1)*hidden]
-		if w.bf != nil {
+		switch {
+		case w.q != nil:
+			dequantRow(w.qt, row, w.q[int(id)*w.qrow:(int(id)+1)*w.qrow])
+		case w.bf != nil:
 			for j, u := range w.bf[int(id)*hidden : (int(id)+1)*hidden] {
 				row[j] = bf16ToF32(u)
 			}
-		} else {
+		default:
 			copy(row, w.f[int(id)*hidden:])
 		}
 	}

@@ -3,7 +3,8 @@ package cpu
 import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 
 // Linear: out = x · wᵀ. The kernels are in matmul.go (AVX2, AVX-512 and
-// portable Go) and amx.go (the AMX tile units).
+// portable Go) and amx.go (the AMX tile units) for float weights, quant.go
+// and its quant_*.go for quantized ones.
 
 // Linear implements device.Device.
 func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
@@ -21,7 +22,9 @@ func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 		return
 	}
 	xb, ob := x.(*buffer), out.(*buffer)
-	if cw.bf != nil && d.amx && rows >= amxMinRows && n%32 == 0 && k%32 == 0 {
+	if cw.q != nil {
+		d.linearQuant(os, xs, cw, rows, n, k)
+	} else if cw.bf != nil && d.amx && rows >= amxMinRows && n%32 == 0 && k%32 == 0 {
 		d.linearAMX(os, xs, cw.bf, rows, n, k, xb)
 	} else if cw.bf != nil {
 		d.linearBF16(os, xs, cw.bf, rows, n, k)

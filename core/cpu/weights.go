@@ -10,20 +10,26 @@ import (
 )
 
 // weight is a parameter tensor. Matrices stored as bf16 stay bf16 (aliasing
-// the caller's bytes, typically a memory-mapped checkpoint); everything else
-// is held as float32.
+// the caller's bytes, typically a memory-mapped checkpoint), and so do
+// quantized ones (q, ggml's blocks as stored, qrow bytes per row); everything
+// else is held as float32.
 type weight struct {
 	name  string
 	shape []int
 	bf    []uint16
 	f     []float32
+	qt    device.DType // the quantized type of q
+	q     []byte
+	qrow  int
 }
 
 func (w *weight) Shape() []int { return w.shape }
 
-// UploadWeight implements device.Device. BF16 matrices are used in place:
-// data must stay valid and unmodified while the weight is in use. F16
-// tensors and all vectors are converted to float32 (copies).
+// UploadWeight implements device.Device. BF16 matrices and quantized
+// (Q8_0, Q4_0, Q4_K, Q6_K) matrices are used in place: data must stay valid
+// and unmodified while the weight is in use. A quantized matrix's rows must
+// be whole blocks. F16 tensors and all vectors are converted to float32
+// (copies).
 func (d *Device) UploadWeight(name string, dtype device.DType, shape []int, data []byte) (device.Weight, error) {
 	n := 1
 	for _, s := range shape {
@@ -35,9 +41,12 @@ func (d *Device) UploadWeight(name string, dtype device.DType, shape []int, data
 	if len(shape) < 1 || len(shape) > 2 {
 		return nil, fmt.Errorf("cpu: weight %s: shape %v, want 1 or 2 dimensions", name, shape)
 	}
+	if _, _, ok := quantBlock(dtype); ok {
+		return quantWeight(name, dtype, shape, data)
+	}
 	size := map[device.DType]int{device.F32: 4, device.BF16: 2, device.F16: 2}[dtype]
 	if size == 0 {
-		return nil, fmt.Errorf("cpu: weight %s: unsupported dtype %d", name, dtype)
+		return nil, fmt.Errorf("cpu: weight %s: unsupported dtype %v", name, dtype)
 	}
 	if len(data) != n*size {
 		return nil, fmt.Errorf("cpu: weight %s: %d bytes, want %d for shape %v", name, len(data), n*size, shape)

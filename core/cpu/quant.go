@@ -1,0 +1,180 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+)
+
+// Quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) are ggml's blocks exactly as a
+// GGUF file stores them, row after row, read in place. A matmul against them
+// runs one of two numerics (see docs/cpu-kernels.md):
+//
+//   - the integer path, as llama.cpp does it: each activation row is first
+//     rounded to int8 blocks with a float scale (Q8_0 blocks of 32 for Q8_0
+//     and Q4_0 weights, Q8_K blocks of 256 for the K-quants), then every
+//     block's dot product is an exact integer sum, scaled by the two block
+//     scales and added up in float32;
+//   - the float path: the activations stay float32 and each weight block's
+//     integers are multiplied by them in float32, the block's scale applied
+//     to the block's sum: the same as a float matmul on the dequantized
+//     weights, up to float32 rounding.
+
+// Block geometry of the quantized formats (ggml-common.h).
+const (
+	qk32      = 32  // values per Q8_0 / Q4_0 block
+	qkK       = 256 // values per K-quant super-block
+	q8_0Bytes = 34  // fp16 d, int8 qs[32]
+	q4_0Bytes = 18  // fp16 d, uint8 qs[16]
+	q4_KBytes = 144 // fp16 d, fp16 dmin, scales[12], qs[128]
+	q6_KBytes = 210 // ql[128], qh[64], int8 scales[16], fp16 d
+)
+
+// quantBlock returns the values and bytes per block of a quantized dtype,
+// ok false for any other dtype.
+func quantBlock(t device.DType) (values, bytes int, ok bool) {
+	switch t {
+	case device.Q8_0:
+		return qk32, q8_0Bytes, true
+	case device.Q4_0:
+		return qk32, q4_0Bytes, true
+	case device.Q4_K:
+		return qkK, q4_KBytes, true
+	case device.Q6_K:
+		return qkK, q6_KBytes, true
+	}
+	return 0, 0, false
+}
+
+// quantWeight checks a quantized matrix's shape and size and wraps its bytes
+// (without copying) as a weight.
+func quantWeight(name string, dtype device.DType, shape []int, data []byte) (*weight, error) {
+	values, bytes, _ := quantBlock(dtype)
+	if len(shape) != 2 {
+		return nil, fmt.Errorf("cpu: weight %s: %v needs a matrix, got shape %v", name, dtype, shape)
+	}
+	if shape[1]%values != 0 {
+		return nil, fmt.Errorf("cpu: weight %s: rows of %d values are not whole %v blocks of %d", name, shape[1], dtype, values)
+	}
+	rowBytes := shape[1] / values * bytes
+	if shape[0] > len(data)/rowBytes || len(data) != shape[0]*rowBytes {
+		return nil, fmt.Errorf("cpu: weight %s: %d bytes, want %d rows of %d bytes for %v %v", name, len(data), shape[0], rowBytes, dtype, shape)
+	}
+	return &weight{name: name, shape: append([]int(nil), shape...), qt: dtype, q: data, qrow: rowBytes}, nil
+}
+
+// quantState is the Device's scratch for quantized matmuls.
+type quantState struct {
+	// floatPath selects the float path for quantized weights (see above);
+	// otherwise the integer path.
+	floatPath bool
+	act       qact
+}
+
+// qact holds activation rows rounded to int8 blocks for the integer path:
+// xq[m*k+i] are row m's integers, xd[m*nb+b] the float scale of its block b
+// (nb = k/32 or k/256) and, for Q8_K, bs[m*k/16+g] the sum of each group of
+// 16 integers.
+type qact struct {
+	xq []int8
+	xd []float32
+	bs []int16
+}
+
+// quantizeActs fills a with x's rows quantized for weights of type t.
+func (d *Device) quantizeActs(a *qact, x []float32, rows, k int, t device.DType) {
+	blk := qk32
+	if t == device.Q4_K || t == device.Q6_K {
+		blk = qkK
+	}
+	nb := k / blk
+	a.xq = grow(a.xq, rows*k)
+	a.xd = grow(a.xd, rows*nb)
+	a.bs = grow(a.bs, rows*k/16)
+	d.rowsParallel(rows, k, func(m int) {
+		xr, qr := x[m*k:(m+1)*k], a.xq[m*k:(m+1)*k]
+		for b := range nb {
+			if blk == qk32 {
+				a.xd[m*nb+b] = quantizeQ8_0Act(qr[b*qk32:(b+1)*qk32], xr[b*qk32:(b+1)*qk32])
+			} else {
+				a.xd[m*nb+b] = quantizeQ8KAct(qr[b*qkK:(b+1)*qkK], a.bs[m*k/16+b*16:][:16], xr[b*qkK:(b+1)*qkK])
+			}
+		}
+	})
+}
+
+// grow returns s resliced to n elements, reallocated if too small.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// linearQuant is Linear for a quantized weight: out[m*n+j] = x_m · w_j.
+func (d *Device) linearQuant(out, x []float32, w *weight, rows, n, k int) {
+	band := bandSize(n, d.pool.threads())
+	tasks := (n + band - 1) / band
+	if d.quant.floatPath {
+		dot := floatDotGo(w.qt)
+		d.pool.run(tasks, func(t int) {
+			for j := t * band; j < min(n, (t+1)*band); j++ {
+				wr := w.q[j*w.qrow : (j+1)*w.qrow]
+				for m := range rows {
+					out[m*n+j] = dot(wr, x[m*k:(m+1)*k])
+				}
+			}
+		})
+		return
+	}
+	a := &d.quant.act
+	d.quantizeActs(a, x, rows, k, w.qt)
+	kern := d.intKernels(w.qt)
+	nb := len(a.xd) / rows
+	d.pool.run(tasks, func(t int) {
+		j0, j1 := t*band, min(n, (t+1)*band)
+		var o [4]float32
+		m := 0
+		if kern.x4 != nil {
+			for ; m+4 <= rows; m += 4 {
+				for j := j0; j < j1; j++ {
+					kern.x4(w.q[j*w.qrow:(j+1)*w.qrow], a, m, k, nb, &o)
+					out[m*n+j], out[(m+1)*n+j], out[(m+2)*n+j], out[(m+3)*n+j] = o[0], o[1], o[2], o[3]
+				}
+			}
+		}
+		for ; m < rows; m++ {
+			j := j0
+			if kern.w4 != nil {
+				for ; j+4 <= j1; j += 4 {
+					kern.w4(w.q[j*w.qrow:(j+4)*w.qrow], w.qrow, a, m, k, nb, &o)
+					copy(out[m*n+j:m*n+j+4], o[:])
+				}
+			}
+			for ; j < j1; j++ {
+				out[m*n+j] = kern.x1(w.q[j*w.qrow:(j+1)*w.qrow], a, m, k, nb)
+			}
+		}
+	})
+}
+
+// intKernel computes integer-path dot products: x1 of one weight row with
+// activation row m, x4 of one weight row with rows m..m+3, w4 of four
+// weight rows (ldw bytes apart) with row m. x4 and w4 are nil where there
+// is no such kernel.
+type intKernel struct {
+	x1 func(w []byte, a *qact, m, k, nb int) float32
+	x4 func(w []byte, a *qact, m, k, nb int, out *[4]float32)
+	w4 func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32)
+}
+
+// intKernels picks the integer-path kernels for weights of type t.
+func (d *Device) intKernels(t device.DType) intKernel {
+	if k, ok := simdIntKernel(d.isa, t); ok {
+		return k
+	}
+	dot := intDotGo(t)
+	return intKernel{x1: func(w []byte, a *qact, m, k, nb int) float32 {
+		return dot(w, a.xq[m*k:(m+1)*k], a.xd[m*nb:(m+1)*nb], a.bs[m*k/16:(m+1)*k/16])
+	}}
+}

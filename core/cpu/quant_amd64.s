@@ -1,0 +1,456 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Integer-path kernels for quantized weights (see quant.go): AVX2 on 256-bit
+// registers. A block's dot product of int8 weights w with int8 activations
+// x is formed with the sign trick, as llama.cpp's AVX2 code does:
+// VPMADDUBSW multiplies unsigned by signed bytes, so it gets |w| and x with
+// w's sign (VPSIGNB), and adds neighbouring products into int16 (at most
+// 2·128·127 = 32512: no saturation, since the activation quantizers keep
+// |x| <= 127); VPMADDWD then adds pairs into int32 lanes, exactly. The int32
+// lanes are converted to float32 and multiplied by the block's two scales.
+
+DATA qmask0F<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA qmask0F<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA qmask0F<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA qmask0F<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL qmask0F<>(SB), RODATA|NOPTR, $32
+
+DATA qconst8<>+0(SB)/8, $0x0808080808080808
+DATA qconst8<>+8(SB)/8, $0x0808080808080808
+DATA qconst8<>+16(SB)/8, $0x0808080808080808
+DATA qconst8<>+24(SB)/8, $0x0808080808080808
+GLOBL qconst8<>(SB), RODATA|NOPTR, $32
+
+DATA qmask30<>+0(SB)/8, $0x3030303030303030
+DATA qmask30<>+8(SB)/8, $0x3030303030303030
+DATA qmask30<>+16(SB)/8, $0x3030303030303030
+DATA qmask30<>+24(SB)/8, $0x3030303030303030
+GLOBL qmask30<>(SB), RODATA|NOPTR, $32
+
+DATA qconst32<>+0(SB)/8, $0x2020202020202020
+DATA qconst32<>+8(SB)/8, $0x2020202020202020
+DATA qconst32<>+16(SB)/8, $0x2020202020202020
+DATA qconst32<>+24(SB)/8, $0x2020202020202020
+GLOBL qconst32<>(SB), RODATA|NOPTR, $32
+
+// q6kshuf<>+16c picks the scales of Q6_K chunk c (32 values, two groups of
+// 16): bytes 2c eight times, then 2c+1 eight times.
+DATA q6kshuf<>+0(SB)/8, $0x0000000000000000
+DATA q6kshuf<>+8(SB)/8, $0x0101010101010101
+DATA q6kshuf<>+16(SB)/8, $0x0202020202020202
+DATA q6kshuf<>+24(SB)/8, $0x0303030303030303
+DATA q6kshuf<>+32(SB)/8, $0x0404040404040404
+DATA q6kshuf<>+40(SB)/8, $0x0505050505050505
+DATA q6kshuf<>+48(SB)/8, $0x0606060606060606
+DATA q6kshuf<>+56(SB)/8, $0x0707070707070707
+DATA q6kshuf<>+64(SB)/8, $0x0808080808080808
+DATA q6kshuf<>+72(SB)/8, $0x0909090909090909
+DATA q6kshuf<>+80(SB)/8, $0x0a0a0a0a0a0a0a0a
+DATA q6kshuf<>+88(SB)/8, $0x0b0b0b0b0b0b0b0b
+DATA q6kshuf<>+96(SB)/8, $0x0c0c0c0c0c0c0c0c
+DATA q6kshuf<>+104(SB)/8, $0x0d0d0d0d0d0d0d0d
+DATA q6kshuf<>+112(SB)/8, $0x0e0e0e0e0e0e0e0e
+DATA q6kshuf<>+120(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL q6kshuf<>(SB), RODATA|NOPTR, $128
+
+// ONES16 sets Y15 to int16 ones (VPMADDWD's pair sum).
+#define ONES16 \
+	VPCMPEQW Y15, Y15, Y15 \
+	VPSRLW   $15, Y15, Y15
+
+// HSUM reduces the eight float32 lanes of Y(r) to X(r) lane 0, using X(t).
+#define HSUM(Yr, Xr, Xt) \
+	VEXTRACTF128 $1, Yr, Xt \
+	VADDPS       Xt, Xr, Xr \
+	VMOVHLPS     Xr, Xt, Xt \
+	VADDPS       Xt, Xr, Xr \
+	VPSHUFD      $1, Xr, Xt \
+	VADDSS       Xt, Xr, Xr
+
+// DOTW: Y7 = int32 lanes of Σ w·x for signed weight bytes Y4 (|w| in Y5)
+// and activation bytes at xmem.
+#define DOTW(xmem) \
+	VMOVDQU    xmem, Y7 \
+	VPSIGNB    Y4, Y7, Y7 \
+	VPMADDUBSW Y7, Y5, Y7 \
+	VPMADDWD   Y15, Y7, Y7
+
+// LOADQ8(base): Y4 = the 32 int8 of the Q8_0 block at base, Y5 = |Y4|.
+#define LOADQ8(base) \
+	VMOVDQU 2(base), Y4 \
+	VPABSB  Y4, Y5
+
+// LOADQ4(base): Y4 = the 32 values - 8 of the Q4_0 block at base, Y5 = |Y4|
+// (Y14 = 0x0f bytes, Y11 = 8s).
+#define LOADQ4(base) \
+	VMOVDQU     2(base), X4 \
+	VPSRLW      $4, X4, X5 \
+	VINSERTI128 $1, X5, Y4, Y4 \
+	VPAND       Y14, Y4, Y4 \
+	VPSUBB      Y11, Y4, Y4 \
+	VPABSB      Y4, Y5
+
+// SCALEW(base, dx): Y6 = fp16 scale at base times the float32 at dx, in
+// all lanes.
+#define SCALEW(base, dx) \
+	VPBROADCASTW (base), X6 \
+	VCVTPH2PS    X6, Y6 \
+	VBROADCASTSS dx, Y8 \
+	VMULPS       Y8, Y6, Y6
+
+// ROW4(LOAD, base, acc): one weight row's block against the activation
+// block in Y12 with scale in Y13, into acc.
+#define ROW4(LOAD, base, acc) \
+	LOAD(base) \
+	VPSIGNB      Y4, Y12, Y7 \
+	VPMADDUBSW   Y7, Y5, Y7 \
+	VPMADDWD     Y15, Y7, Y7 \
+	VCVTDQ2PS    Y7, Y7 \
+	VPBROADCASTW (base), X6 \
+	VCVTPH2PS    X6, Y6 \
+	VMULPS       Y13, Y6, Y6 \
+	VFMADD231PS  Y6, Y7, acc
+
+// STORE4 stores the sums of Y0..Y3 to out[0:4] at AX.
+#define STORE4 \
+	HSUM(Y0, X0, X4) \
+	HSUM(Y1, X1, X4) \
+	HSUM(Y2, X2, X4) \
+	HSUM(Y3, X3, X4) \
+	VMOVSS X0, (AX) \
+	VMOVSS X1, 4(AX) \
+	VMOVSS X2, 8(AX) \
+	VMOVSS X3, 12(AX) \
+	VZEROUPPER \
+	RET
+
+// W4BODY(LOAD, stride): the loop of q80w4 / q40w4 (arguments in SI, R8,
+// CX, DI, DX; the out pointer in AX).
+#define W4BODY(LOAD, stride) \
+	LEAQ  (SI)(R8*1), R9 \
+	LEAQ  (SI)(R8*2), R10 \
+	LEAQ  (R9)(R8*2), R11 \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y1, Y1, Y1 \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3 \
+	ONES16 \
+	VMOVDQU qmask0F<>(SB), Y14 \
+	VMOVDQU qconst8<>(SB), Y11 \
+loop: \
+	VMOVDQU      (DI), Y12 \
+	VBROADCASTSS (DX), Y13 \
+	ROW4(LOAD, SI, Y0) \
+	ROW4(LOAD, R9, Y1) \
+	ROW4(LOAD, R10, Y2) \
+	ROW4(LOAD, R11, Y3) \
+	ADDQ $stride, SI \
+	ADDQ $stride, R9 \
+	ADDQ $stride, R10 \
+	ADDQ $stride, R11 \
+	ADDQ $32, DI \
+	ADDQ $4, DX \
+	DECQ CX \
+	JNZ  loop \
+	HSUM(Y0, X0, X4) \
+	HSUM(Y1, X1, X4) \
+	HSUM(Y2, X2, X4) \
+	HSUM(Y3, X3, X4) \
+	VMOVSS X0, (AX) \
+	VMOVSS X1, 4(AX) \
+	VMOVSS X2, 8(AX) \
+	VMOVSS X3, 12(AX) \
+	VZEROUPPER \
+	RET
+
+// func q80w4(w *byte, ldw, nb int, x *int8, xd *float32, out *[4]float32)
+TEXT ·q80w4(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ nb+16(FP), CX
+	MOVQ x+24(FP), DI
+	MOVQ xd+32(FP), DX
+	MOVQ out+40(FP), AX
+	W4BODY(LOADQ8, 34)
+
+// func q40w4(w *byte, ldw, nb int, x *int8, xd *float32, out *[4]float32)
+TEXT ·q40w4(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ nb+16(FP), CX
+	MOVQ x+24(FP), DI
+	MOVQ xd+32(FP), DX
+	MOVQ out+40(FP), AX
+	W4BODY(LOADQ4, 18)
+
+// ACT4(m, xbase, dbase, acc): activation row m's block against the weight
+// block in Y4/Y5 with the weight's scale in Y9.
+#define ACT4(xbase, dbase, acc) \
+	VMOVDQU      (xbase)(AX*1), Y7 \
+	VPSIGNB      Y4, Y7, Y7 \
+	VPMADDUBSW   Y7, Y5, Y7 \
+	VPMADDWD     Y15, Y7, Y7 \
+	VCVTDQ2PS    Y7, Y7 \
+	VBROADCASTSS (dbase)(BX*1), Y8 \
+	VMULPS       Y9, Y8, Y8 \
+	VFMADD231PS  Y8, Y7, acc
+
+// X4BODY(LOAD, stride): the loop of q80x4 / q40x4 (arguments in SI, CX,
+// DI, R8, DX, R9), leaving the sums in Y0..Y3.
+#define X4BODY(LOAD, stride) \
+	LEAQ (DI)(R8*1), R10 \
+	LEAQ (DI)(R8*2), R11 \
+	LEAQ (R10)(R8*2), R12 \
+	LEAQ (DX)(R9*4), R13 \
+	LEAQ (DX)(R9*8), R14 \
+	LEAQ (R13)(R9*8), R8 \
+	XORQ AX, AX \
+	XORQ BX, BX \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y1, Y1, Y1 \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3 \
+	ONES16 \
+	VMOVDQU qmask0F<>(SB), Y14 \
+	VMOVDQU qconst8<>(SB), Y11 \
+loop: \
+	LOAD(SI) \
+	VPBROADCASTW (SI), X9 \
+	VCVTPH2PS    X9, Y9 \
+	ACT4(DI, DX, Y0) \
+	ACT4(R10, R13, Y1) \
+	ACT4(R11, R14, Y2) \
+	ACT4(R12, R8, Y3) \
+	ADDQ $stride, SI \
+	ADDQ $32, AX \
+	ADDQ $4, BX \
+	DECQ CX \
+	JNZ  loop
+
+// func q80x4(w *byte, nb int, x *int8, ldx int, xd *float32, ldd int, out *[4]float32)
+TEXT ·q80x4(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ x+16(FP), DI
+	MOVQ ldx+24(FP), R8
+	MOVQ xd+32(FP), DX
+	MOVQ ldd+40(FP), R9
+	X4BODY(LOADQ8, 34)
+	MOVQ out+48(FP), AX
+	STORE4
+
+// func q40x4(w *byte, nb int, x *int8, ldx int, xd *float32, ldd int, out *[4]float32)
+TEXT ·q40x4(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ x+16(FP), DI
+	MOVQ ldx+24(FP), R8
+	MOVQ xd+32(FP), DX
+	MOVQ ldd+40(FP), R9
+	X4BODY(LOADQ4, 18)
+	MOVQ out+48(FP), AX
+	STORE4
+
+// Q6_K: a super-block is two halves of 128 values; half h holds ql bytes
+// A = ql[64h:64h+32], B = ql[64h+32:64h+64] and qh bytes H = qh[32h:32h+32],
+// and its four chunks of 32 values are
+//
+//	c0 = A&15 | (H&3)<<4, c1 = B&15 | (H>>2&3)<<4,
+//	c2 = A>>4 | (H>>4&3)<<4, c3 = B>>4 | (H>>6&3)<<4,
+//
+// each minus 32. Chunk c's two groups of 16 have int8 scales sc[2c] and
+// sc[2c+1]; VPMADDWD multiplies the int16 pair sums by them.
+
+// Q6Cc(off) leaves chunk c of the current half (hoff = 64h, boff = 64h+32) of the
+// super-block at SI in Y4 (signed), |Y4| in Y5 and its scales as int16 in
+// Y6 (raw scale bytes in X9; Y10 = H; Y12 = 0x0f, Y13 = 0x30, Y14 = 32s).
+#define Q6C0(hoff) \
+	VPAND       hoff(SI), Y12, Y4 \
+	VPSLLW      $4, Y10, Y5 \
+	VPAND       Y13, Y5, Y5 \
+	VPOR        Y5, Y4, Y4 \
+	VPSUBB      Y14, Y4, Y4 \
+	VPABSB      Y4, Y5
+
+#define Q6C1(boff) \
+	VPAND       boff(SI), Y12, Y4 \
+	VPSLLW      $2, Y10, Y5 \
+	VPAND       Y13, Y5, Y5 \
+	VPOR        Y5, Y4, Y4 \
+	VPSUBB      Y14, Y4, Y4 \
+	VPABSB      Y4, Y5
+
+#define Q6C2(hoff) \
+	VMOVDQU     hoff(SI), Y4 \
+	VPSRLW      $4, Y4, Y4 \
+	VPAND       Y12, Y4, Y4 \
+	VPAND       Y13, Y10, Y5 \
+	VPOR        Y5, Y4, Y4 \
+	VPSUBB      Y14, Y4, Y4 \
+	VPABSB      Y4, Y5
+
+#define Q6C3(boff) \
+	VMOVDQU     boff(SI), Y4 \
+	VPSRLW      $4, Y4, Y4 \
+	VPAND       Y12, Y4, Y4 \
+	VPSRLW      $2, Y10, Y5 \
+	VPAND       Y13, Y5, Y5 \
+	VPOR        Y5, Y4, Y4 \
+	VPSUBB      Y14, Y4, Y4 \
+	VPABSB      Y4, Y5
+
+#define Q6SC(off) \
+	VPSHUFB   q6kshuf<>+off(SB), X9, X6 \
+	VPMOVSXBW X6, Y6
+
+// Q6DOT(xaddr, acc): acc += Σ over the chunk's int16 pairs of scale·(w·x).
+#define Q6DOT(xaddr, acc) \
+	VMOVDQU    xaddr, Y7 \
+	VPSIGNB    Y4, Y7, Y7 \
+	VPMADDUBSW Y7, Y5, Y7 \
+	VPMADDWD   Y6, Y7, Y7 \
+	VPADDD     Y7, acc, acc
+
+#define Q6CONSTS \
+	VMOVDQU qmask0F<>(SB), Y12 \
+	VMOVDQU qmask30<>(SB), Y13 \
+	VMOVDQU qconst32<>(SB), Y14
+
+// func q6kx1(w *byte, nb int, x *int8, xd *float32) float32
+TEXT ·q6kx1(SB), NOSPLIT, $0-36
+	MOVQ w+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ x+16(FP), DI
+	MOVQ xd+24(FP), DX
+	VXORPS Y0, Y0, Y0
+	Q6CONSTS
+
+q6loop:
+	VPXOR   Y1, Y1, Y1
+	VMOVDQU 192(SI), X9
+	VMOVDQU 128(SI), Y10
+	Q6C0(0)
+	Q6SC(0)
+	Q6DOT(0(DI), Y1)
+	Q6C1(32)
+	Q6SC(16)
+	Q6DOT(32(DI), Y1)
+	Q6C2(0)
+	Q6SC(32)
+	Q6DOT(64(DI), Y1)
+	Q6C3(32)
+	Q6SC(48)
+	Q6DOT(96(DI), Y1)
+	VMOVDQU 160(SI), Y10
+	Q6C0(64)
+	Q6SC(64)
+	Q6DOT(128(DI), Y1)
+	Q6C1(96)
+	Q6SC(80)
+	Q6DOT(160(DI), Y1)
+	Q6C2(64)
+	Q6SC(96)
+	Q6DOT(192(DI), Y1)
+	Q6C3(96)
+	Q6SC(112)
+	Q6DOT(224(DI), Y1)
+	VCVTDQ2PS    Y1, Y1
+	VPBROADCASTW 208(SI), X6
+	VCVTPH2PS    X6, Y6
+	VBROADCASTSS (DX), Y8
+	VMULPS       Y8, Y6, Y6
+	VFMADD231PS  Y6, Y1, Y0
+	ADDQ         $210, SI
+	ADDQ         $256, DI
+	ADDQ         $4, DX
+	DECQ         CX
+	JNZ          q6loop
+	HSUM(Y0, X0, X4)
+	VMOVSS       X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// Q6DOT4(off): chunk at activation offset off against the four rows.
+#define Q6DOT4(off) \
+	Q6DOT(off(DI)(AX*1), Y0) \
+	Q6DOT(off(R10)(AX*1), Y1) \
+	Q6DOT(off(R11)(AX*1), Y2) \
+	Q6DOT(off(R12)(AX*1), Y3)
+
+// func q6kx4(w *byte, nb int, x *int8, ldx int, xd *float32, ldd int, out *[4]float32)
+TEXT ·q6kx4(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ x+16(FP), DI
+	MOVQ ldx+24(FP), R8
+	MOVQ xd+32(FP), DX
+	MOVQ ldd+40(FP), R9
+	LEAQ (DI)(R8*1), R10
+	LEAQ (DI)(R8*2), R11
+	LEAQ (R10)(R8*2), R12
+	LEAQ (DX)(R9*4), R13
+	LEAQ (DX)(R9*8), R14
+	LEAQ (R13)(R9*8), R8
+	XORQ AX, AX
+	XORQ BX, BX
+	VXORPS X11, X11, X11
+	Q6CONSTS
+
+q6x4loop:
+	VPXOR   Y0, Y0, Y0
+	VPXOR   Y1, Y1, Y1
+	VPXOR   Y2, Y2, Y2
+	VPXOR   Y3, Y3, Y3
+	VMOVDQU 192(SI), X9
+	VMOVDQU 128(SI), Y10
+	Q6C0(0)
+	Q6SC(0)
+	Q6DOT4(0)
+	Q6C1(32)
+	Q6SC(16)
+	Q6DOT4(32)
+	Q6C2(0)
+	Q6SC(32)
+	Q6DOT4(64)
+	Q6C3(32)
+	Q6SC(48)
+	Q6DOT4(96)
+	VMOVDQU 160(SI), Y10
+	Q6C0(64)
+	Q6SC(64)
+	Q6DOT4(128)
+	Q6C1(96)
+	Q6SC(80)
+	Q6DOT4(160)
+	Q6C2(64)
+	Q6SC(96)
+	Q6DOT4(192)
+	Q6C3(96)
+	Q6SC(112)
+	Q6DOT4(224)
+	// [Σ row 0, Σ row 1, Σ row 2, Σ row 3] in X0.
+	VPHADDD      Y1, Y0, Y0
+	VPHADDD      Y3, Y2, Y2
+	VPHADDD      Y2, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD       X1, X0, X0
+	VCVTDQ2PS    X0, X0
+	VMOVSS       (DX)(BX*1), X7
+	VINSERTPS    $0x10, (R13)(BX*1), X7, X7
+	VINSERTPS    $0x20, (R14)(BX*1), X7, X7
+	VINSERTPS    $0x30, (R8)(BX*1), X7, X7
+	VPBROADCASTW 208(SI), X6
+	VCVTPH2PS    X6, X6
+	VMULPS       X7, X6, X6
+	VFMADD231PS  X6, X0, X11
+	ADDQ         $210, SI
+	ADDQ         $256, AX
+	ADDQ         $4, BX
+	DECQ         CX
+	JNZ          q6x4loop
+	MOVQ         out+48(FP), AX
+	VMOVUPS      X11, (AX)
+	VZEROUPPER
+	RET
