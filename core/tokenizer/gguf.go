@@ -1,0 +1,205 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/gguf"
+)
+
+// ErrNoVocabulary is returned by FromGGUF for a GGUF file that carries no
+// tokenizer (tokenizer.ggml.model "none", or no tokenizer keys at all):
+// such models run on token ids only.
+var ErrNoVocabulary = errors.New("the GGUF file has no tokenizer")
+
+// GGUF token types (llama.cpp's llama_token_type).
+const (
+	ggufTokenNormal      = 1
+	ggufTokenUnknown     = 2
+	ggufTokenControl     = 3
+	ggufTokenUserDefined = 4
+	ggufTokenUnused      = 5
+	ggufTokenByte        = 6
+)
+
+// qwenPipeline is the normalizer, pre-tokenizer and decoder of Qwen's
+// tokenizer.json: what GGUF's tokenizer.ggml.model "gpt2" with
+// tokenizer.ggml.pre "qwen2" stands for.
+var qwenPipeline = map[string]any{
+	"normalizer": map[string]any{"type": "NFC"},
+	"pre_tokenizer": map[string]any{"type": "Sequence", "pretokenizers": []any{
+		map[string]any{"type": "Split", "pattern": map[string]any{"Regex": qwenSplitPattern}, "behavior": "Isolated", "invert": false},
+		map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false},
+	}},
+	"decoder": map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false},
+}
+
+// FromGGUF builds the tokenizer a GGUF file describes in its tokenizer.*
+// metadata, for a model published as a lone .gguf without tokenizer.json.
+// It rebuilds the tokenizer.json and tokenizer_config.json that llama.cpp's
+// converter read and loads them with LoadFiles, so the same checks apply:
+//
+//   - tokenizer.ggml.model must be "gpt2" (byte-level BPE) and
+//     tokenizer.ggml.pre "qwen2" (Qwen's pre-tokenizer regex; NFC, as
+//     Qwen's tokenizer.json normalises, which llama.cpp itself skips);
+//   - tokenizer.ggml.tokens are the vocabulary by id; token_type 1 (normal)
+//     go to model.vocab, 3 (control) and 4 (user-defined) become added
+//     tokens, special for 3, and 5 (unused: the [PAD...] padding up to the
+//     embedding's row count) are left out;
+//   - tokenizer.ggml.merges ("a b") are the merges in rank order;
+//   - eos, padding and bos ids name tokenizer_config.json's eos_token,
+//     pad_token and bos_token (bos only with add_bos_token, which is
+//     refused: this package never prepends a BOS token);
+//   - tokenizer.chat_template is the chat template, run in the sandbox.
+//
+// A file without a tokenizer gives ErrNoVocabulary.
+func FromGGUF(md *gguf.Metadata) (*Tokenizer, error) {
+	model, err := md.String("tokenizer.ggml.model")
+	if errors.Is(err, gguf.ErrNotFound) || model == "none" {
+		return nil, ErrNoVocabulary
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if model != "gpt2" {
+		return nil, fmt.Errorf("%w: GGUF tokenizer.ggml.model %q (only \"gpt2\", byte-level BPE)", ErrUnsupported, model)
+	}
+	pre, err := md.String("tokenizer.ggml.pre")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if pre != "qwen2" {
+		return nil, fmt.Errorf("%w: GGUF tokenizer.ggml.pre %q (only Qwen's \"qwen2\" pre-tokenizer is implemented)", ErrUnsupported, pre)
+	}
+	if add, err := md.Bool("tokenizer.ggml.add_bos_token"); err == nil && add {
+		return nil, fmt.Errorf("%w: GGUF tokenizer.ggml.add_bos_token true (this tokenizer never adds a BOS token)", ErrUnsupported)
+	}
+	tokens, err := md.Strings("tokenizer.ggml.tokens")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	types := make([]int64, len(tokens))
+	for i := range types {
+		types[i] = ggufTokenNormal
+	}
+	if md.Has("tokenizer.ggml.token_type") {
+		if types, err = md.Ints("tokenizer.ggml.token_type"); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		if len(types) != len(tokens) {
+			return nil, fmt.Errorf("%w: GGUF has %d tokens but %d token types", ErrMalformed, len(tokens), len(types))
+		}
+	}
+	merges, err := md.Strings("tokenizer.ggml.merges")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	tj, err := ggufTokenizerJSON(tokens, types, merges)
+	if err != nil {
+		return nil, err
+	}
+	cj, err := ggufConfigJSON(md, tokens)
+	if err != nil {
+		return nil, err
+	}
+	return LoadFiles(tj, cj)
+}
+
+// LoadGGUF reads the tokenizer of the GGUF file at path (see FromGGUF).
+func LoadGGUF(path string) (*Tokenizer, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	defer f.Close()
+	return FromGGUF(f.Metadata())
+}
+
+// ggufTokenizerJSON writes the tokenizer.json of a GGUF vocabulary.
+func ggufTokenizerJSON(tokens []string, types []int64, merges []string) ([]byte, error) {
+	buf := make([]byte, 0, 16*len(tokens)+16*len(merges)+4096)
+	buf = append(buf, `{"model":{"type":"BPE","vocab":{`...)
+	var added []addedTokenJSON
+	first := true
+	for id, tok := range tokens {
+		if !utf8.ValidString(tok) {
+			return nil, fmt.Errorf("%w: GGUF token %d %q is not UTF-8", ErrMalformed, id, tok)
+		}
+		switch types[id] {
+		case ggufTokenNormal, ggufTokenUnknown, ggufTokenByte:
+			if !first {
+				buf = append(buf, ',')
+			}
+			first = false
+			buf = appendJSONString(buf, tok)
+			buf = append(buf, ':')
+			buf = fmt.Appendf(buf, "%d", id)
+		case ggufTokenControl, ggufTokenUserDefined:
+			id32 := int32(id)
+			added = append(added, addedTokenJSON{ID: &id32, Content: tok, Special: types[id] == ggufTokenControl})
+		case ggufTokenUnused:
+		default:
+			return nil, fmt.Errorf("%w: GGUF token %d (%q) has token type %d", ErrMalformed, id, tok, types[id])
+		}
+	}
+	buf = append(buf, `},"merges":[`...)
+	for i, m := range merges {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendJSONString(buf, m)
+	}
+	buf = append(buf, `]},"added_tokens":`...)
+	a, err := json.Marshal(added)
+	if err != nil {
+		return nil, err
+	}
+	buf = append(buf, a...)
+	for _, k := range []string{"normalizer", "pre_tokenizer", "decoder"} {
+		v, err := json.Marshal(qwenPipeline[k])
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, `,"`+k+`":`...)
+		buf = append(buf, v...)
+	}
+	return append(buf, '}'), nil
+}
+
+// ggufConfigJSON writes the tokenizer_config.json of a GGUF tokenizer: the
+// chat template and the special tokens by content.
+func ggufConfigJSON(md *gguf.Metadata, tokens []string) ([]byte, error) {
+	c := map[string]any{}
+	if md.Has("tokenizer.chat_template") {
+		tmpl, err := md.String("tokenizer.chat_template")
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		c["chat_template"] = tmpl
+	}
+	for _, k := range []struct{ key, field string }{
+		{"tokenizer.ggml.eos_token_id", "eos_token"},
+		{"tokenizer.ggml.padding_token_id", "pad_token"},
+	} {
+		if !md.Has(k.key) {
+			continue
+		}
+		id, err := md.Uint(k.key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		if id >= uint64(len(tokens)) {
+			return nil, fmt.Errorf("%w: GGUF %s %d is outside the %d tokens", ErrMalformed, k.key, id, len(tokens))
+		}
+		c[k.field] = tokens[id]
+	}
+	return json.Marshal(c)
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(buf []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return append(buf, b...)
+}
