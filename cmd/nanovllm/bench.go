@@ -28,6 +28,8 @@ type benchResult struct {
 	Threads int    `json:"threads"`
 	// Precision is --precision: the activations of AMX matmuls.
 	Precision string `json:"precision"`
+	// KVCacheDType is --kv-cache-dtype: f32, bf16 or f16.
+	KVCacheDType string `json:"kv_cache_dtype"`
 
 	// DecodeTokensPerS is generated tokens per second with that many
 	// sequences decoding together, keyed by batch size.
@@ -82,6 +84,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	threads := fs.Int("threads", 0, "CPU threads (0: GOMAXPROCS)")
 	precision := cpu.PrecisionFloat32
 	fs.TextVar(&precision, "precision", cpu.PrecisionFloat32, precisionHelp)
+	var kvDType kvCacheDType
+	fs.TextVar(&kvDType, "kv-cache-dtype", kvCacheDType(0), kvDTypeHelp)
 	batches := fs.String("batch-sizes", "1,16,64", "decode batch sizes")
 	context := fs.Int("context", 64, "tokens of context per sequence before the timed decode steps")
 	steps := fs.Int("decode-steps", 8, "timed decode steps per batch size")
@@ -117,7 +121,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	dev := cpu.New(cpu.Options{Threads: *threads, Precision: precision})
 	defer dev.Close()
-	res := benchResult{Model: *model, Device: dev.Name(), Precision: precision.String(), Threads: runtime.GOMAXPROCS(0),
+	res := benchResult{Model: *model, Device: dev.Name(), Precision: precision.String(), KVCacheDType: kvDType.DType().String(), Threads: runtime.GOMAXPROCS(0),
 		DecodeTokensPerS: map[string]float64{}, DecodeTokensPerCPUS: map[string]float64{}}
 	if *threads > 0 {
 		res.Threads = *threads
@@ -145,7 +149,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	m, err := qwen3.Load(dir, dev, qwen3.Options{MaxTokens: max(*prefill, sizes[len(sizes)-1]*(*context))})
+	m, err := qwen3.Load(dir, dev, qwen3.Options{MaxTokens: max(*prefill, sizes[len(sizes)-1]*(*context)), KVCacheDType: kvDType.DType()})
 	if err != nil {
 		return err
 	}

@@ -73,6 +73,8 @@ type benchEngineResult struct {
 	Model   string `json:"model"`
 	Device  string `json:"device"`
 	Threads int    `json:"threads"`
+	// KVCacheDType is --kv-cache-dtype: f32, bf16 or f16.
+	KVCacheDType string `json:"kv_cache_dtype"`
 
 	NumRequests        int     `json:"num_requests"`
 	Seed               uint64  `json:"seed"`
@@ -193,6 +195,7 @@ func runBenchEngine(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	res.Model, res.Device, res.Threads, res.MaxNumSeqs = ef.model, lm.dev.Name(), threads, ef.maxNumSeqs
+	res.KVCacheDType = ef.kvDType.DType().String()
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

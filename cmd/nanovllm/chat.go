@@ -56,6 +56,8 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	threads := fl.Int("threads", 0, "CPU threads (0: all)")
 	precision := cpu.PrecisionFloat32
 	fl.TextVar(&precision, "precision", cpu.PrecisionFloat32, precisionHelp)
+	var kvDType kvCacheDType
+	fl.TextVar(&kvDType, "kv-cache-dtype", kvCacheDType(0), kvDTypeHelp)
 	stats := fl.Bool("stats", true, "print token counts and speed after each reply, to stderr")
 	var sf specFlags
 	sf.register(fl)
@@ -100,7 +102,7 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 	dev := cpu.New(cpu.Options{Threads: *threads, Precision: precision})
 	defer dev.Close()
-	m, tok, err := chatLoad(ctx, *model, *tokArg, dev, stderr)
+	m, tok, err := chatLoad(ctx, *model, *tokArg, dev, qwen3.Options{KVCacheDType: kvDType.DType()}, stderr)
 	if err != nil {
 		return err
 	}
@@ -283,7 +285,7 @@ func readChatLine(br *bufio.Reader, max int) (chatLine, error) {
 
 // chatLoad loads the model and its tokenizer on dev, with download
 // progress on progress.
-func chatLoad(ctx context.Context, model, tokArg string, dev *cpu.Device, progress io.Writer) (*qwen3.Model, *tokenizer.Tokenizer, error) {
+func chatLoad(ctx context.Context, model, tokArg string, dev *cpu.Device, opts qwen3.Options, progress io.Writer) (*qwen3.Model, *tokenizer.Tokenizer, error) {
 	dir, err := resolveModel(ctx, model, progress)
 	if err != nil {
 		return nil, nil, err
@@ -295,7 +297,7 @@ func chatLoad(ctx context.Context, model, tokArg string, dev *cpu.Device, progre
 	if tok == nil {
 		return nil, nil, noTokenizerError(model, "chat", "")
 	}
-	m, err := qwen3.Load(dir, dev, qwen3.Options{})
+	m, err := qwen3.Load(dir, dev, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading %s: %w", model, err)
 	}

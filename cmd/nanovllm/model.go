@@ -119,6 +119,7 @@ type engineFlags struct {
 	threads          int
 	precision        cpu.Precision
 	kvCacheMiB       int64
+	kvDType          kvCacheDType
 	maxModelLen      int
 	maxNumSeqs       int
 	maxBatchedTokens int
@@ -138,6 +139,7 @@ func (f *engineFlags) register(fs *flag.FlagSet, modelDefault string, kvDefault 
 		kvHelp += " (0: just enough for the request)"
 	}
 	fs.Int64Var(&f.kvCacheMiB, "kv-cache-mib", kvDefault, kvHelp)
+	fs.TextVar(&f.kvDType, "kv-cache-dtype", kvCacheDType(0), kvDTypeHelp)
 	sc := scheduler.DefaultConfig()
 	fs.IntVar(&f.maxModelLen, "max-model-len", sc.MaxModelLen, "most tokens (prompt + output) per sequence; capped at the model's max_position_embeddings")
 	fs.IntVar(&f.maxNumSeqs, "max-num-seqs", sc.MaxSeqs, "most sequences running at once")
@@ -286,7 +288,7 @@ func (f *engineFlags) load(ctx context.Context, stderr io.Writer) (*loadedModel,
 		return nil, err
 	}
 	dev := cpu.New(cpu.Options{Threads: f.threads, Precision: f.precision})
-	m, err := qwen3.Load(dir, dev, qwen3.Options{})
+	m, err := qwen3.Load(dir, dev, qwen3.Options{KVCacheDType: f.kvDType.DType()})
 	if err != nil {
 		dev.Close()
 		return nil, fmt.Errorf("--model %s: %w", f.model, err)

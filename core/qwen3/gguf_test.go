@@ -246,6 +246,56 @@ func checkLlamaRun(t *testing.T, m *Model, lref *llamaReference, run string) {
 	}
 }
 
+// TestGGUFQuantizedCPU runs the Q8_0 and Q4_0 files on the CPU device's
+// quantized kernels, which round the activations to Q8_0 blocks and
+// multiply integers as llama.cpp's CPU kernels do, and compares with
+// llama.cpp's runs on the same files. Activations that lie within float32
+// rounding of a Q8_0 boundary round differently in the two programs, so
+// only the size of that noise is bounded (testdata/gguf/README.md: max
+// |Δ| ≤ 0.5, mean |Δ| ≤ 0.06 over the logits compared).
+func TestGGUFQuantizedCPU(t *testing.T) {
+	for _, ckpt := range []string{"qwen3-tiny", "qwen3-tiny-untied", "qwen3-tiny-vocab"} {
+		lref := loadLlamaReference(t, ckpt)
+		for _, typ := range []string{"q8_0", "q4_0"} {
+			if _, err := os.Stat(ggufPath(ckpt, typ)); err != nil {
+				continue
+			}
+			t.Run(ckpt+"/"+typ, func(t *testing.T) {
+				dev := cpu.New(cpuDefault)
+				t.Cleanup(func() { dev.Close() })
+				m := loadGGUFModel(t, ckpt, typ, dev)
+				var sum, worst float64
+				var n int
+				for ci, c := range lref.Runs[typ].Cases {
+					a := newAllocator(m)
+					logits, err := m.Forward(a.batch([]part{{seq: newTestSeq(c.Prompt), n: len(c.Prompt), logits: true}}))
+					require.NoError(t, err)
+					cmp := func(id int, want float64) {
+						d := math.Abs(float64(logits[id]) - want)
+						sum, worst, n = sum+d, max(worst, d), n+1
+						require.LessOrEqual(t, d, 0.5, "case %d logit %d", ci, id)
+					}
+					if c.LastTopK == nil {
+						for id, w := range c.LastLogits {
+							cmp(id, w)
+						}
+						continue
+					}
+					for i, id := range c.LastTopK.IDs {
+						cmp(id, c.LastTopK.Values[i])
+					}
+					for i, id := range lref.ProbeIDs {
+						cmp(id, c.LastLogitsAtProbes[i])
+					}
+				}
+				require.Positive(t, n)
+				t.Logf("%d logits: max |Δ| %.3g, mean %.3g", n, worst, sum/float64(n))
+				require.LessOrEqual(t, sum/float64(n), 0.06)
+			})
+		}
+	}
+}
+
 func TestLoadGGUFErrors(t *testing.T) {
 	dev := cpu.New(cpuDefault)
 	defer dev.Close()

@@ -63,6 +63,11 @@ type Options struct {
 	// MaxTokens sizes the activation buffers allocated up front, in tokens
 	// per step; buffers grow on demand when a step is larger. 0 means 256.
 	MaxTokens int
+	// KVCacheDType is the element type of the KV cache NewKVCache
+	// allocates: device.F32 (the zero value), or device.BF16 or device.F16,
+	// which halve the cache's memory (twice the tokens in the same budget)
+	// at the cost of rounding every key and value to 16 bits.
+	KVCacheDType device.DType
 }
 
 // Model is a loaded Qwen3 model bound to a device, with the paged KV cache
@@ -78,8 +83,9 @@ type Model struct {
 	norm   device.Weight // [hidden] the final norm
 	layers []layer
 
-	cache device.KVCache
-	act   activations
+	cache   device.KVCache
+	kvDType device.DType // Options.KVCacheDType
+	act     activations
 
 	closers   []func() error
 	keepAlive any // what the weights' bytes live in, when nothing else holds it
@@ -162,9 +168,13 @@ func LoadSource(cfg Config, tensors Source, dev device.Device, opts Options) (*M
 	if dev == nil || tensors == nil {
 		return nil, errors.New("qwen3: LoadSource needs a device and a tensor source")
 	}
+	if kv := (device.KVCacheSpec{DType: opts.KVCacheDType}); kv.ElementBytes() == 0 {
+		return nil, fmt.Errorf("qwen3: KV cache dtype %s (want f32, bf16 or f16): %w", opts.KVCacheDType, device.ErrKVCacheDType)
+	}
 	m := &Model{cfg: cfg, dev: dev, gen: GenerationConfig{
 		BOSTokenID: cfg.BOSTokenID, EOSTokenIDs: cfg.EOSTokenIDs, Temperature: 1, TopP: 1,
 	}}
+	m.kvDType = opts.KVCacheDType
 	H, I, V := cfg.HiddenSize, cfg.IntermediateSize, cfg.VocabSize
 	hd, nh, nkv := cfg.HeadDim, cfg.NumAttentionHeads, cfg.NumKeyValueHeads
 	load := func(name string, shape ...int) (device.Weight, error) {
@@ -252,7 +262,8 @@ func (m *Model) GenerationConfig() GenerationConfig { return m.gen }
 // Device returns the device the model runs on.
 func (m *Model) Device() device.Device { return m.dev }
 
-// KVCacheSpec is the shape of a cache of numBlocks blocks of blockSize tokens.
+// KVCacheSpec is the shape of a cache of numBlocks blocks of blockSize
+// tokens, in the model's KV cache dtype (Options.KVCacheDType).
 func (m *Model) KVCacheSpec(numBlocks, blockSize int) device.KVCacheSpec {
 	return device.KVCacheSpec{
 		Layers:    m.cfg.NumHiddenLayers,
@@ -260,11 +271,16 @@ func (m *Model) KVCacheSpec(numBlocks, blockSize int) device.KVCacheSpec {
 		BlockSize: blockSize,
 		KVHeads:   m.cfg.NumKeyValueHeads,
 		HeadDim:   m.cfg.HeadDim,
+		DType:     m.kvDType,
 	}
 }
 
+// KVCacheDType is the element type of the KV cache (Options.KVCacheDType).
+func (m *Model) KVCacheDType() device.DType { return m.kvDType }
+
 // KVBytesPerToken is the cache memory one token occupies across all layers
-// (keys and values, float32), for sizing the cache from a memory budget.
+// (keys and values, in the KV cache dtype: half as much in bf16 or f16 as
+// in float32), for sizing the cache from a memory budget.
 func (m *Model) KVBytesPerToken() int64 { return m.KVCacheSpec(1, 1).Bytes() }
 
 // NewKVCache allocates the paged KV cache the model's Forward writes and

@@ -114,6 +114,11 @@ func TestErrors(t *testing.T) {
 	require.NoError(t, err)
 	cache, err := g.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: 2, BlockSize: 16, KVHeads: 1, HeadDim: 4})
 	require.NoError(t, err)
+	for _, dt := range []device.DType{device.BF16, device.F16} {
+		_, err := g.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: 2, BlockSize: 16, KVHeads: 1, HeadDim: 4, DType: dt})
+		require.ErrorIs(t, err, device.ErrKVCacheDType, "a %s KV cache is not implemented on WebGPU", dt)
+		require.ErrorIs(t, err, ErrUnsupported)
+	}
 	cpuBuf, err := p.cpu.NewBuffer(16)
 	require.NoError(t, err)
 	other, err := g.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: 2, BlockSize: 16, KVHeads: 1, HeadDim: 4})

@@ -25,6 +25,11 @@ func (d *Device) NewKVCache(spec device.KVCacheSpec) (device.KVCache, error) {
 	if spec.Layers <= 0 || spec.NumBlocks <= 0 || spec.BlockSize <= 0 || spec.KVHeads <= 0 || spec.HeadDim <= 0 {
 		return nil, fmt.Errorf("%w: KV cache spec %+v", ErrBadArgument, spec)
 	}
+	if spec.DType != device.F32 {
+		// The shaders read float32 keys and values; a 16-bit cache on
+		// WebGPU is a later issue.
+		return nil, fmt.Errorf("%w: KV cache dtype %s on WebGPU (only f32 is implemented): %w", ErrUnsupported, spec.DType, device.ErrKVCacheDType)
+	}
 	if spec.HeadDim > shaders.AttentionMaxHeadDim {
 		return nil, fmt.Errorf("%w: head_dim %d > %d (attention.wgsl)", ErrUnsupported, spec.HeadDim, shaders.AttentionMaxHeadDim)
 	}
