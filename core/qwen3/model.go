@@ -68,6 +68,16 @@ type Options struct {
 	// which halve the cache's memory (twice the tokens in the same budget)
 	// at the cost of rounding every key and value to 16 bits.
 	KVCacheDType device.DType
+	// Quantize, when set, quantizes the weights on load with ggml's
+	// reference quantizers (core/quant, byte-exact with llama-quantize):
+	// every 2-D weight (the attention and MLP projections, the embedding,
+	// and lm_head when it is not tied; a tied embedding is one quantized
+	// tensor for both, as in llama.cpp) that is stored as BF16, F16 or F32
+	// becomes device.Q8_0 or device.Q4_0, the two accepted values. Norm
+	// weights keep their type, and tensors already quantized (a GGUF file's)
+	// are left as they are. The zero value, device.F32, means "as stored".
+	// The quantized copies live in the Go heap; see Model.WeightBytes.
+	Quantize device.DType
 }
 
 // Model is a loaded Qwen3 model bound to a device, with the paged KV cache
@@ -87,8 +97,9 @@ type Model struct {
 	kvDType device.DType // Options.KVCacheDType
 	act     activations
 
-	closers   []func() error
-	keepAlive any // what the weights' bytes live in, when nothing else holds it
+	closers     []func() error
+	keepAlive   any   // what the weights' bytes live in, when nothing else holds it
+	weightBytes int64 // the bytes of every weight as uploaded (see WeightBytes)
 }
 
 // activations are the device buffers of one step, sized for up to capTokens
@@ -171,6 +182,9 @@ func LoadSource(cfg Config, tensors Source, dev device.Device, opts Options) (*M
 	if kv := (device.KVCacheSpec{DType: opts.KVCacheDType}); kv.ElementBytes() == 0 {
 		return nil, fmt.Errorf("qwen3: KV cache dtype %s (want f32, bf16 or f16): %w", opts.KVCacheDType, device.ErrKVCacheDType)
 	}
+	if err := checkQuantize(cfg, opts.Quantize); err != nil {
+		return nil, err
+	}
 	m := &Model{cfg: cfg, dev: dev, gen: GenerationConfig{
 		BOSTokenID: cfg.BOSTokenID, EOSTokenIDs: cfg.EOSTokenIDs, Temperature: 1, TopP: 1,
 	}}
@@ -185,6 +199,12 @@ func LoadSource(cfg Config, tensors Source, dev device.Device, opts Options) (*M
 		if !equalShape(t.Shape, shape) {
 			return nil, fmt.Errorf("qwen3: tensor %s has shape %v, config wants %v", name, t.Shape, shape)
 		}
+		if opts.Quantize != device.F32 && len(shape) == 2 {
+			if t, err = quantizeTensor(t, opts.Quantize); err != nil {
+				return nil, fmt.Errorf("qwen3: tensor %s: %w", name, err)
+			}
+		}
+		m.weightBytes += int64(len(t.Data))
 		w, err := dev.UploadWeight(name, t.DType, shape, t.Data)
 		if err != nil {
 			return nil, fmt.Errorf("qwen3: tensor %s: %w", name, err)
