@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/gguf"
@@ -202,4 +204,63 @@ func ggufConfigJSON(md *gguf.Metadata, tokens []string) ([]byte, error) {
 func appendJSONString(buf []byte, s string) []byte {
 	b, _ := json.Marshal(s) // a string always marshals
 	return append(buf, b...)
+}
+
+// GGUFVocab is a tokenizer as GGUF metadata stores it (the tokenizer.ggml.*
+// arrays), what llama.cpp's convert_hf_to_gguf.py writes for a byte-level
+// BPE tokenizer.
+type GGUFVocab struct {
+	Tokens []string // by id, padded with "[PAD<id>]" to the vocabulary size
+	Types  []int32  // by id: 1 normal, 3 control, 4 user-defined, 5 unused
+	Merges []string // "left right", by rank
+}
+
+// ToGGUF returns the tokenizer's vocabulary, token types and merges for a
+// GGUF file whose embedding has vocabSize rows, as convert_hf_to_gguf.py
+// lays them out: ids without a token become "[PAD<id>]" (unused); added
+// tokens are control when special or when they look special (<|...|>,
+// <pad>, ...), user-defined otherwise. FromGGUF reads them back.
+func (t *Tokenizer) ToGGUF(vocabSize int) (GGUFVocab, error) {
+	if vocabSize < len(t.tokens) {
+		return GGUFVocab{}, fmt.Errorf("tokenizer: %d tokens do not fit a vocabulary of %d", len(t.tokens), vocabSize)
+	}
+	v := GGUFVocab{Tokens: make([]string, vocabSize), Types: make([]int32, vocabSize)}
+	for id := range v.Tokens {
+		switch {
+		case id >= len(t.tokens) || !t.present[id]:
+			v.Tokens[id], v.Types[id] = fmt.Sprintf("[PAD%d]", id), ggufTokenUnused
+		case t.isAdded[id] && (t.isSpecial[id] || looksSpecial(t.tokens[id])):
+			v.Tokens[id], v.Types[id] = t.tokens[id], ggufTokenControl
+		case t.isAdded[id]:
+			v.Tokens[id], v.Types[id] = t.tokens[id], ggufTokenUserDefined
+		default:
+			v.Tokens[id], v.Types[id] = t.tokens[id], ggufTokenNormal
+		}
+	}
+	type ranked struct {
+		rank        int32
+		left, right int32
+	}
+	ms := make([]ranked, 0, len(t.merges))
+	for k, m := range t.merges {
+		ms = append(ms, ranked{m.rank, int32(k >> 32), int32(uint32(k))})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].rank < ms[j].rank })
+	v.Merges = make([]string, len(ms))
+	for i, m := range ms {
+		v.Merges[i] = t.tokens[m.left] + " " + t.tokens[m.right]
+	}
+	return v, nil
+}
+
+// looksSpecial is convert_hf_to_gguf.py's does_token_look_special: added
+// tokens some models forget to mark special.
+func looksSpecial(s string) bool {
+	switch s {
+	case "<pad>", "<mask>", "<2mass>", "[@BOS@]":
+		return true
+	}
+	return strings.HasPrefix(s, "<|") && strings.HasSuffix(s, "|>") ||
+		strings.HasPrefix(s, "<｜") && strings.HasSuffix(s, "｜>") ||
+		strings.HasPrefix(s, "<unused") && strings.HasSuffix(s, ">")
 }

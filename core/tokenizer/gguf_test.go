@@ -132,3 +132,30 @@ func TestGGUFTokenizerJSONShape(t *testing.T) {
 	require.True(t, tj.AddedTokens[0].Special)
 	require.False(t, tj.AddedTokens[1].Special)
 }
+
+// TestToGGUF: the vocabulary, token types and merges ToGGUF makes from
+// tokenizer.json are exactly the arrays of the fixture GGUF (written by a
+// converter checked against llama.cpp's reader).
+func TestToGGUF(t *testing.T) {
+	f, err := gguf.Open(ggufVocab)
+	require.NoError(t, err)
+	defer f.Close()
+	md := f.Metadata()
+	tokens, err := md.Strings("tokenizer.ggml.tokens")
+	require.NoError(t, err)
+	types, err := md.Ints("tokenizer.ggml.token_type")
+	require.NoError(t, err)
+	merges, err := md.Strings("tokenizer.ggml.merges")
+	require.NoError(t, err)
+
+	v, err := qwen3(t).ToGGUF(len(tokens))
+	require.NoError(t, err)
+	require.Equal(t, tokens, v.Tokens)
+	require.Len(t, v.Types, len(types))
+	for i := range types {
+		require.Equal(t, types[i], int64(v.Types[i]), "token %d %q", i, tokens[i])
+	}
+	require.Equal(t, merges, v.Merges)
+	_, err = qwen3(t).ToGGUF(1000)
+	require.Error(t, err)
+}
