@@ -23,7 +23,9 @@ type writerTensor struct {
 	name string
 	typ  Type
 	dims []int64
+	size int64
 	data []byte
+	load func() ([]byte, error) // when data is nil: called by WriteTo
 }
 
 // NewWriter returns an empty Writer.
@@ -88,33 +90,60 @@ func checkValue(v Value, depth int) error {
 // which must be exactly the size the type and dimensions make. The bytes
 // are not copied: they must stay unchanged until WriteTo returns.
 func (w *Writer) AddTensor(name string, typ Type, dims []int64, data []byte) error {
+	size, err := w.checkTensor(name, typ, dims)
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) != size {
+		return fmt.Errorf("gguf: tensor %q (%s, dims %v) has %d bytes, want %d", name, typ, dims, len(data), size)
+	}
+	w.names[name] = true
+	w.tensors = append(w.tensors, writerTensor{name: name, typ: typ, dims: append([]int64(nil), dims...), size: size, data: data})
+	return nil
+}
+
+// AddTensorFunc adds a tensor whose bytes load produces when WriteTo
+// reaches it, so a file of converted tensors is written holding one
+// tensor at a time. load must return exactly the size the type and
+// dimensions make; its error ends WriteTo.
+func (w *Writer) AddTensorFunc(name string, typ Type, dims []int64, load func() ([]byte, error)) error {
+	if load == nil {
+		return fmt.Errorf("gguf: tensor %q: nil load function", name)
+	}
+	size, err := w.checkTensor(name, typ, dims)
+	if err != nil {
+		return err
+	}
+	w.names[name] = true
+	w.tensors = append(w.tensors, writerTensor{name: name, typ: typ, dims: append([]int64(nil), dims...), size: size, load: load})
+	return nil
+}
+
+// checkTensor validates a tensor's name, type and dimensions and returns
+// its size in bytes.
+func (w *Writer) checkTensor(name string, typ Type, dims []int64) (int64, error) {
 	switch {
 	case len(name) > MaxTensorName:
-		return fmt.Errorf("gguf: tensor name %q is longer than %d bytes", name, MaxTensorName)
+		return 0, fmt.Errorf("gguf: tensor name %q is longer than %d bytes", name, MaxTensorName)
 	case w.names[name]:
-		return fmt.Errorf("gguf: tensor %q added twice", name)
+		return 0, fmt.Errorf("gguf: tensor %q added twice", name)
 	case !typ.Known():
-		return fmt.Errorf("gguf: tensor %q: unknown ggml type %d", name, uint32(typ))
+		return 0, fmt.Errorf("gguf: tensor %q: unknown ggml type %d", name, uint32(typ))
 	case len(dims) < 1 || len(dims) > MaxDims:
-		return fmt.Errorf("gguf: tensor %q has %d dimensions, want 1 to %d", name, len(dims), MaxDims)
+		return 0, fmt.Errorf("gguf: tensor %q has %d dimensions, want 1 to %d", name, len(dims), MaxDims)
 	}
 	n := int64(1)
 	for _, d := range dims {
 		if d <= 0 || n > (1<<62)/d {
-			return fmt.Errorf("gguf: tensor %q: dimensions %v", name, dims)
+			return 0, fmt.Errorf("gguf: tensor %q: dimensions %v", name, dims)
 		}
 		n *= d
 	}
 	if dims[0]%typ.BlockValues() != 0 {
-		return fmt.Errorf("gguf: tensor %q of type %s: rows of %d values, not a multiple of the block of %d",
+		return 0, fmt.Errorf("gguf: tensor %q of type %s: rows of %d values, not a multiple of the block of %d",
 			name, typ, dims[0], typ.BlockValues())
 	}
-	if want := n / typ.BlockValues() * typ.BlockBytes(); int64(len(data)) != want {
-		return fmt.Errorf("gguf: tensor %q (%s, dims %v) has %d bytes, want %d", name, typ, dims, len(data), want)
-	}
-	w.names[name] = true
-	w.tensors = append(w.tensors, writerTensor{name: name, typ: typ, dims: append([]int64(nil), dims...), data: data})
-	return nil
+	return n / typ.BlockValues() * typ.BlockBytes(), nil
 }
 
 // WriteTo writes the file.
@@ -144,11 +173,21 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 		}
 		e.u32(uint32(t.typ))
 		e.u64(uint64(off))
-		off += pad(int64(len(t.data)), align)
+		off += pad(t.size, align)
 	}
 	e.pad(align)
 	for _, t := range w.tensors {
-		e.raw(t.data)
+		data := t.data
+		if data == nil && t.load != nil && e.err == nil {
+			var err error
+			if data, err = t.load(); err != nil {
+				return e.n, fmt.Errorf("gguf: tensor %q: %w", t.name, err)
+			}
+			if int64(len(data)) != t.size {
+				return e.n, fmt.Errorf("gguf: tensor %q: produced %d bytes, want %d", t.name, len(data), t.size)
+			}
+		}
+		e.raw(data)
 		e.pad(align)
 	}
 	if e.err == nil {

@@ -125,3 +125,30 @@ func TestWriterAlignment(t *testing.T) {
 	require.Equal(t, int64(64), f.Tensors()[1].Offset)
 	require.Zero(t, f.Header().DataOffset%64)
 }
+
+func TestWriterTensorFunc(t *testing.T) {
+	data := []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	w := NewWriter()
+	calls := 0
+	require.NoError(t, w.AddTensorFunc("lazy", TypeF32, []int64{2}, func() ([]byte, error) { calls++; return data, nil }))
+	require.NoError(t, w.AddTensor("eager", TypeF32, []int64{2}, data))
+	require.Zero(t, calls, "nothing loaded before WriteTo")
+	var buf bytes.Buffer
+	_, err := w.WriteTo(&buf)
+	require.NoError(t, err)
+	require.Equal(t, 1, calls)
+	f, err := Parse(buf.Bytes())
+	require.NoError(t, err)
+	got, err := f.RawData("lazy")
+	require.NoError(t, err)
+	require.Equal(t, data, got)
+
+	w = NewWriter()
+	require.NoError(t, w.AddTensorFunc("short", TypeF32, []int64{2}, func() ([]byte, error) { return data[:4], nil }))
+	_, err = w.WriteTo(&bytes.Buffer{})
+	require.ErrorContains(t, err, `tensor "short": produced 4 bytes, want 8`)
+	w = NewWriter()
+	require.NoError(t, w.AddTensorFunc("failing", TypeF32, []int64{2}, func() ([]byte, error) { return nil, ErrNotFound }))
+	_, err = w.WriteTo(&bytes.Buffer{})
+	require.ErrorIs(t, err, ErrNotFound)
+}
