@@ -1,10 +1,12 @@
 package qwen3
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,6 +19,8 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/nano-vllm-go/nano-vllm-go/core/gguf"
 	"github.com/nano-vllm-go/nano-vllm-go/core/quant"
+	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 )
 
 func ggufPath(ckpt, typ string) string {
@@ -318,3 +322,50 @@ func TestLoadGGUFErrors(t *testing.T) {
 }
 
 func putF32(b []byte, x float32) { binary.LittleEndian.PutUint32(b, math.Float32bits(x)) }
+
+// TestWriteGGUFMatchesFixtures converts each safetensors checkpoint to
+// GGUF in every type the fixtures have: the files must be the fixtures
+// byte for byte, metadata and tensors (the fixtures' tensors equal
+// llama-quantize's and llama.cpp loads them), tokenizer metadata included
+// for qwen3-tiny-vocab.
+func TestWriteGGUFMatchesFixtures(t *testing.T) {
+	for _, tc := range []struct{ ckpt, typ string }{
+		{"qwen3-tiny", "f32"}, {"qwen3-tiny", "bf16"}, {"qwen3-tiny", "q8_0"}, {"qwen3-tiny", "q4_0"},
+		{"qwen3-tiny-untied", "f32"}, {"qwen3-tiny-untied", "bf16"}, {"qwen3-tiny-untied", "q8_0"}, {"qwen3-tiny-untied", "q4_0"},
+		{"qwen3-tiny-vocab", "q8_0"},
+	} {
+		t.Run(tc.ckpt+"/"+tc.typ, func(t *testing.T) {
+			dir := fixtureDir(tc.ckpt)
+			cfg, _, err := LoadConfig(dir)
+			require.NoError(t, err)
+			ckpt, err := safetensors.OpenDir(dir)
+			require.NoError(t, err)
+			defer ckpt.Close()
+			dt := map[string]device.DType{"f32": device.F32, "bf16": device.BF16, "q8_0": device.Q8_0, "q4_0": device.Q4_0}[tc.typ]
+			opts := GGUFWriteOptions{Name: tc.ckpt + " " + strings.ToUpper(tc.typ), Type: dt}
+			if tok, err := tokenizer.Load(dir); err == nil {
+				opts.Tokenizer, err = tok.GGUFMetadata(cfg.VocabSize, cfg.BOSTokenID)
+				require.NoError(t, err)
+			}
+			var buf bytes.Buffer
+			require.NoError(t, WriteGGUF(&buf, cfg, FromSafetensors(ckpt.Tensor), opts))
+			want, err := os.ReadFile(ggufPath(tc.ckpt, tc.typ))
+			require.NoError(t, err)
+			require.Equal(t, len(want), buf.Len())
+			require.True(t, bytes.Equal(want, buf.Bytes()), "the file differs from the fixture")
+		})
+	}
+}
+
+func TestWriteGGUFErrors(t *testing.T) {
+	f, err := gguf.Open(ggufPath("qwen3-tiny", "q4_0"))
+	require.NoError(t, err)
+	defer f.Close()
+	cfg, err := ConfigFromGGUF(f)
+	require.NoError(t, err)
+	err = WriteGGUF(io.Discard, cfg, GGUFSource(f), GGUFWriteOptions{Type: device.Q8_0})
+	require.ErrorIs(t, err, ErrQuantize)
+	require.ErrorContains(t, err, "stored as q4_0, wanted q8_0")
+	require.NoError(t, WriteGGUF(io.Discard, cfg, GGUFSource(f), GGUFWriteOptions{Type: device.Q4_0}), "same type: copied")
+	require.ErrorIs(t, WriteGGUF(io.Discard, cfg, GGUFSource(f), GGUFWriteOptions{Type: device.Q6_K}), ErrQuantize)
+}

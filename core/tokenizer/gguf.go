@@ -264,3 +264,36 @@ func looksSpecial(s string) bool {
 		strings.HasPrefix(s, "<｜") && strings.HasSuffix(s, "｜>") ||
 		strings.HasPrefix(s, "<unused") && strings.HasSuffix(s, ">")
 }
+
+// GGUFMetadata returns the tokenizer.* metadata of a GGUF file for this
+// tokenizer and an embedding of vocabSize rows, in the order
+// convert_hf_to_gguf.py writes it for Qwen: model "gpt2", pre "qwen2", the
+// tokens, token types and merges of ToGGUF, the eos and padding ids of
+// tokenizer_config.json, bosID (the model config's bos_token_id; -1 for
+// none), add_bos_token false, and the chat template.
+func (t *Tokenizer) GGUFMetadata(vocabSize int, bosID int) ([]gguf.KV, error) {
+	v, err := t.ToGGUF(vocabSize)
+	if err != nil {
+		return nil, err
+	}
+	kvs := []gguf.KV{
+		{Key: "tokenizer.ggml.model", Value: gguf.StringValue("gpt2")},
+		{Key: "tokenizer.ggml.pre", Value: gguf.StringValue("qwen2")},
+		{Key: "tokenizer.ggml.tokens", Value: gguf.StringsValue(v.Tokens)},
+		{Key: "tokenizer.ggml.token_type", Value: gguf.Int32sValue(v.Types)},
+		{Key: "tokenizer.ggml.merges", Value: gguf.StringsValue(v.Merges)},
+	}
+	for _, id := range []struct {
+		key string
+		id  int
+	}{{"tokenizer.ggml.eos_token_id", int(t.eosID)}, {"tokenizer.ggml.padding_token_id", int(t.padID)}, {"tokenizer.ggml.bos_token_id", bosID}} {
+		if id.id >= 0 {
+			kvs = append(kvs, gguf.KV{Key: id.key, Value: gguf.Uint32Value(uint32(id.id))})
+		}
+	}
+	kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.add_bos_token", Value: gguf.BoolValue(false)})
+	if t.chatTemplate != "" {
+		kvs = append(kvs, gguf.KV{Key: "tokenizer.chat_template", Value: gguf.StringValue(t.chatTemplate)})
+	}
+	return kvs, nil
+}
