@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -88,7 +89,9 @@ func TestErrorCodes(t *testing.T) {
 	})
 
 	t.Run("no literal codes in JavaScript", func(t *testing.T) {
-		for _, file := range []string{"../web/nanovllm.js", "../web/app.js"} {
+		lib, err := filepath.Glob("../web/lib/*.js")
+		require.NoError(t, err)
+		for _, file := range append([]string{"../web/nanovllm.js", "../web/app.js"}, lib...) {
 			data, err := os.ReadFile(file)
 			require.NoError(t, err)
 			for code := range seen {

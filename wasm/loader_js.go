@@ -15,7 +15,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 )
 
-// loader receives a model piece by piece as web/nanovllm.js downloads it:
+// loader receives a model piece by piece as web/lib/engine.js downloads it:
 // first the small JSON files, then each safetensors shard as a header (from
 // which it plans where every tensor's bytes go) and a completion notice, and
 // finally finish, which builds the model and the engine.
@@ -103,16 +103,20 @@ func newLoader(optsJSON string, files js.Value) (any, error) {
 		}
 		l.gen = &g
 	}
-	tokJSON, err := file(fileTokenizer, true)
+	// Without tokenizer files the engine runs on token ids only (prompt_ids),
+	// as the CLI does; a tokenizer.json needs its tokenizer_config.json.
+	tokJSON, err := file(fileTokenizer, false)
 	if err != nil {
 		return nil, err
 	}
-	tokCfg, err := file(fileTokenizerConfig, true)
+	tokCfg, err := file(fileTokenizerConfig, tokJSON != nil)
 	if err != nil {
 		return nil, err
 	}
-	if l.tok, err = tokenizer.LoadFiles(tokJSON, tokCfg); err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
+	if tokJSON != nil {
+		if l.tok, err = tokenizer.LoadFiles(tokJSON, tokCfg); err != nil {
+			return nil, fmt.Errorf("tokenizer: %w", err)
+		}
 	}
 	tokJSON, tokCfg = nil, nil // let the GC have the 11 MB of JSON back
 
@@ -202,7 +206,7 @@ func (l *loader) release() {
 }
 
 // planShard validates a shard's header and answers with the plan that
-// web/nanovllm.js follows while streaming the rest of the file: a list of
+// web/lib/checkpoint.js follows while streaming the rest of the file: a list of
 // segments {begin, end} (absolute file offsets) each with either {ptr} (an
 // address in the wasm memory to copy the bytes to) or {writer} (the index of
 // a WebGPU weight writer to pass them to, through write).

@@ -241,7 +241,7 @@ func TestBrowserEngine(t *testing.T) {
 					if (ch.finish_reason) streamEnd = ch.finish_reason;
 				}
 				const full = await engine.chat.completions.create(chat);
-				const stats = engine.stats();
+				const stats = await engine.stats();
 				const device = engine.device;
 				engine.close();
 				return {device, sequential, batched, finish, deltas, roles, streamEnd, full, genStream, stats};
@@ -305,7 +305,7 @@ func TestBrowserErrors(t *testing.T) {
 		let n = 0;
 		for await (const d of engine.generateStream(long)) { if (++n === 3) break; }
 		const after = await engine.generate({prompt_ids: [1, 2, 3], max_tokens: 2, temperature: 0, ignore_eos: true});
-		out.afterAbort = String(after.token_ids.length) + ' tokens, ' + engine.stats().live_requests + ' live';
+		out.afterAbort = String(after.token_ids.length) + ' tokens, ' + (await engine.stats()).live_requests + ' live';
 		engine.close();
 		out.closed = await code(() => engine.generate({prompt: 'x'}));
 		out.hub = m.resolveModelURL('Qwen/Qwen3-0.6B');
@@ -429,8 +429,9 @@ func TestBrowserQwen3Size(t *testing.T) {
 		};
 		const engine = await m.createEngine({model: %q, device: 'webgpu', cache: false, kvCacheBytes: 32 << 20, onProgress});
 		const loadSeconds = (performance.now() - t0) / 1000;
-		console.log('loaded in', loadSeconds, 's; stats', JSON.stringify(engine.stats()));
-		const out = {info: engine.info, stats: engine.stats(), loadSeconds};
+		const stats = await engine.stats();
+		console.log('loaded in', loadSeconds, 's; stats', JSON.stringify(stats));
+		const out = {info: engine.info, stats, loadSeconds};
 		engine.close();
 		return out;
 	`, base+"/models/big")
@@ -741,11 +742,13 @@ func TestBrowserAutoFallback(t *testing.T) {
 			return calls++ %% 2 === 0 ? orig.apply(this, args) : Promise.resolve(null);
 		};
 		const m = await import('/web/nanovllm.js');
-		const engine = await m.createEngine({model: %[1]q, device: 'auto', cache: false, kvCacheBytes: 1 << 20});
+		// The fallback is decided where the engine runs; the patched
+		// requestAdapter is the page's, so run the engine on the page.
+		const engine = await m.createEngine({model: %[1]q, device: 'auto', cache: false, kvCacheBytes: 1 << 20, worker: false});
 		const out = {auto: engine.device};
 		engine.close();
 		calls = 0;
-		try { await m.createEngine({model: %[1]q, device: 'webgpu', cache: false}); out.explicit = 'no error'; }
+		try { await m.createEngine({model: %[1]q, device: 'webgpu', cache: false, worker: false}); out.explicit = 'no error'; }
 		catch (e) { out.explicit = e.code; }
 		GPU.prototype.requestAdapter = orig;
 		return out;

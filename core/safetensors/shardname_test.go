@@ -11,17 +11,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// jsShardName reads the shard-name rule of web/nanovllm.js (a regular
+// jsShardName reads the shard-name rule of web/lib/checkpoint.js (a regular
 // expression and a length), which must be ValidShardName's: the browser
 // resolves shard names against the model's URL, Go opens them next to the
 // index.
 func jsShardName(t testing.TB) func(string) bool {
-	src, err := os.ReadFile(filepath.Join("..", "..", "web", "nanovllm.js"))
+	src, err := os.ReadFile(filepath.Join("..", "..", "web", "lib", "checkpoint.js"))
 	require.NoError(t, err)
 	re := regexp.MustCompile(`const SHARD_NAME = /(.+)/;`).FindSubmatch(src)
-	require.NotNil(t, re, "web/nanovllm.js has no SHARD_NAME")
+	require.NotNil(t, re, "web/lib/checkpoint.js has no SHARD_NAME")
 	max := regexp.MustCompile(`const MAX_SHARD_NAME = (\d+);`).FindSubmatch(src)
-	require.NotNil(t, max, "web/nanovllm.js has no MAX_SHARD_NAME")
+	require.NotNil(t, max, "web/lib/checkpoint.js has no MAX_SHARD_NAME")
 	n, err := strconv.Atoi(string(max[1]))
 	require.NoError(t, err)
 	// The pattern uses only syntax on which JavaScript and RE2 agree.
@@ -55,7 +55,7 @@ func FuzzShardName(f *testing.F) {
 	js := jsShardName(f)
 	f.Fuzz(func(t *testing.T, name string) {
 		if (ValidShardName(name) == nil) != js(name) {
-			t.Fatalf("Go and web/nanovllm.js disagree on %q", name)
+			t.Fatalf("Go and web/lib/checkpoint.js disagree on %q", name)
 		}
 	})
 }
