@@ -30,6 +30,9 @@ type benchResult struct {
 	Precision string `json:"precision"`
 	// KVCacheDType is --kv-cache-dtype: f32, bf16 or f16.
 	KVCacheDType string `json:"kv_cache_dtype"`
+	// WeightType is the type of the 2-D weights on the device: the
+	// checkpoint's (bf16, q8_0, ...) or --quantize's.
+	WeightType string `json:"weight_type"`
 
 	// DecodeTokensPerS is generated tokens per second with that many
 	// sequences decoding together, keyed by batch size.
@@ -86,6 +89,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.TextVar(&precision, "precision", cpu.PrecisionFloat32, precisionHelp)
 	var kvDType kvCacheDType
 	fs.TextVar(&kvDType, "kv-cache-dtype", kvCacheDType(0), kvDTypeHelp)
+	var quantize weightQuant
+	fs.TextVar(&quantize, "quantize", weightQuant(0), quantizeHelp)
 	batches := fs.String("batch-sizes", "1,16,64", "decode batch sizes")
 	context := fs.Int("context", 64, "tokens of context per sequence before the timed decode steps")
 	steps := fs.Int("decode-steps", 8, "timed decode steps per batch size")
@@ -149,11 +154,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	m, err := qwen3.Load(dir, dev, qwen3.Options{MaxTokens: max(*prefill, sizes[len(sizes)-1]*(*context)), KVCacheDType: kvDType.DType()})
+	m, err := loadQwen3(dir, dev, qwen3.Options{MaxTokens: max(*prefill, sizes[len(sizes)-1]*(*context)), KVCacheDType: kvDType.DType(), Quantize: quantize.DType()})
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	res.WeightType = weightType(dir, quantize.DType())
 	cfg := m.Config()
 	res.WeightBytesPerToken, res.WeightsBytes = weightBytes(cfg)
 

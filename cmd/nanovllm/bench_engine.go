@@ -75,6 +75,9 @@ type benchEngineResult struct {
 	Threads int    `json:"threads"`
 	// KVCacheDType is --kv-cache-dtype: f32, bf16 or f16.
 	KVCacheDType string `json:"kv_cache_dtype"`
+	// WeightType is the type of the 2-D weights on the device: the
+	// checkpoint's (bf16, q8_0, ...) or --quantize's.
+	WeightType string `json:"weight_type"`
 
 	NumRequests        int     `json:"num_requests"`
 	Seed               uint64  `json:"seed"`
@@ -196,6 +199,7 @@ func runBenchEngine(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	res.Model, res.Device, res.Threads, res.MaxNumSeqs = ef.model, lm.dev.Name(), threads, ef.maxNumSeqs
 	res.KVCacheDType = ef.kvDType.DType().String()
+	res.WeightType = weightType(lm.path, ef.quantize.DType())
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -38,7 +38,7 @@ func runChat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("chat", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	model := fl.String("model", "", "model directory, Hugging Face repo id (Org/Name[@revision]), or random:qwen3-0.6b")
+	model := fl.String("model", "", modelHelp)
 	tokArg := fl.String("tokenizer", "", "tokenizer `DIR` or repo id (default: the model's; required for random: models)")
 	system := fl.String("system", "", "system prompt")
 	think := fl.Bool("think", true, "let the model think (<think>...</think>) before it answers; /think on|off switches it")
@@ -58,6 +58,8 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fl.TextVar(&precision, "precision", cpu.PrecisionFloat32, precisionHelp)
 	var kvDType kvCacheDType
 	fl.TextVar(&kvDType, "kv-cache-dtype", kvCacheDType(0), kvDTypeHelp)
+	var quantize weightQuant
+	fl.TextVar(&quantize, "quantize", weightQuant(0), quantizeHelp)
 	stats := fl.Bool("stats", true, "print token counts and speed after each reply, to stderr")
 	var sf specFlags
 	sf.register(fl)
@@ -102,7 +104,7 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 	dev := cpu.New(cpu.Options{Threads: *threads, Precision: precision})
 	defer dev.Close()
-	m, tok, err := chatLoad(ctx, *model, *tokArg, dev, qwen3.Options{KVCacheDType: kvDType.DType()}, stderr)
+	m, tok, err := chatLoad(ctx, *model, *tokArg, dev, qwen3.Options{KVCacheDType: kvDType.DType(), Quantize: quantize.DType()}, stderr)
 	if err != nil {
 		return err
 	}
@@ -297,7 +299,7 @@ func chatLoad(ctx context.Context, model, tokArg string, dev *cpu.Device, opts q
 	if tok == nil {
 		return nil, nil, noTokenizerError(model, "chat", "")
 	}
-	m, err := qwen3.Load(dir, dev, opts)
+	m, err := loadQwen3(dir, dev, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading %s: %w", model, err)
 	}

@@ -29,6 +29,7 @@ func commands() []command {
 		{"detokenize", "decode token ids to text", runDetokenize},
 		{"bench", "measure throughput and latency (the model's kernels, or the engine)", runBenchCommand},
 		{"serve", "serve the browser demo on localhost", runServe},
+		{"quantize", "write a model as a (quantized) GGUF file", runQuantize},
 	}
 }
 

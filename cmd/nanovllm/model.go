@@ -20,17 +20,20 @@ import (
 )
 
 // modelHelp is the --model flag's help, the same for every command.
-const modelHelp = "model: a local `DIR` (config.json + safetensors), a Hugging Face repo id Org/Name[@revision] (downloaded once into the Hugging Face cache), or random:qwen3-0.6b"
+const modelHelp = "model: a local `DIR` (config.json + safetensors, or one .gguf file), a FILE.gguf, a Hugging Face repo id Org/Name[@revision] (downloaded once into the Hugging Face cache; Org/Name:Q8_0 or Org/Name:FILE.gguf picks one file of a GGUF repo), or random:qwen3-0.6b"
 
 // errNoTokenizer reports a model directory without tokenizer.json (the
 // qwen3-tiny fixtures, random: presets) used where text is needed.
 var errNoTokenizer = errors.New("the model has no tokenizer")
 
-// resolveModel turns a --model argument into something qwen3.Load accepts:
-// a random: preset as is, an existing directory as is, and otherwise a Hub
+// resolveModel turns a --model argument into something loadQwen3 accepts:
+// a random: preset as is; a local .gguf file, or a directory (a safetensors
+// checkpoint, or its only .gguf file; see localModel); and otherwise a Hub
 // repo id, downloaded (or found) in the Hugging Face cache with progress
-// bars on progress. The Hub client is configured from the environment like
-// huggingface_hub: HF_ENDPOINT, HF_TOKEN, HF_HOME / HF_HUB_CACHE and
+// bars on progress: "Org/Name:QUANT" or "Org/Name:FILE.gguf" fetches one
+// file of a GGUF repository, and a repo without config.json falls back to
+// its only GGUF file. The Hub client is configured from the environment
+// like huggingface_hub: HF_ENDPOINT, HF_TOKEN, HF_HOME / HF_HUB_CACHE and
 // HF_HUB_OFFLINE.
 func resolveModel(ctx context.Context, model string, progress io.Writer) (string, error) {
 	if model == "" {
@@ -39,11 +42,30 @@ func resolveModel(ctx context.Context, model string, progress io.Writer) (string
 	if strings.HasPrefix(model, qwen3.RandomPrefix) {
 		return model, nil
 	}
+	if p, ok, err := localModel(model); ok {
+		return p, err
+	}
 	c := hub.NewClientFromEnv()
 	if progress != nil {
 		c.Progress = hub.NewProgressBar(progress).Update
 	}
-	dir, err := hub.ResolveModel(ctx, c, model)
+	var dir string
+	var err error
+	if _, _, sel := hub.ParseModelRef(model); sel != "" {
+		dir, err = hub.ResolveGGUF(ctx, c, model)
+	} else {
+		dir, err = hub.ResolveModel(ctx, c, model)
+		if errors.Is(err, hub.ErrEntryNotFound) {
+			// No config.json or safetensors: a GGUF repository?
+			p, gerr := hub.ResolveGGUF(ctx, c, model)
+			switch {
+			case gerr == nil:
+				dir, err = p, nil
+			case !errors.Is(gerr, hub.ErrNoGGUF):
+				err = gerr
+			}
+		}
+	}
 	if err != nil {
 		hint := hubHint(c, err)
 		if hint != "" {
@@ -74,8 +96,10 @@ func hubHint(c *hub.Client, err error) string {
 
 // loadModelTokenizer loads the tokenizer for a model: from tokDir if given
 // (a directory, or a repo id whose tokenizer files are fetched), else from
-// the resolved model directory. A model without tokenizer.json gives a nil
-// tokenizer and no error: such models still run on token ids.
+// the resolved model directory, or for a GGUF file from tokenizer.json
+// beside it or else the file's own tokenizer metadata. A model without a
+// tokenizer gives a nil tokenizer and no error: such models still run on
+// token ids.
 func loadModelTokenizer(ctx context.Context, model, dir, tokDir string) (*tokenizer.Tokenizer, error) {
 	if tokDir != "" {
 		d, err := resolveTokenizer(ctx, tokDir)
@@ -86,6 +110,13 @@ func loadModelTokenizer(ctx context.Context, model, dir, tokDir string) (*tokeni
 	}
 	if strings.HasPrefix(model, qwen3.RandomPrefix) {
 		return nil, nil
+	}
+	if isGGUFPath(dir) {
+		tok, err := ggufTokenizer(dir)
+		if err != nil {
+			return nil, fmt.Errorf("--model %s: loading its tokenizer: %w", model, err)
+		}
+		return tok, nil
 	}
 	tok, err := tokenizer.Load(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -120,6 +151,7 @@ type engineFlags struct {
 	precision        cpu.Precision
 	kvCacheMiB       int64
 	kvDType          kvCacheDType
+	quantize         weightQuant
 	maxModelLen      int
 	maxNumSeqs       int
 	maxBatchedTokens int
@@ -140,6 +172,7 @@ func (f *engineFlags) register(fs *flag.FlagSet, modelDefault string, kvDefault 
 	}
 	fs.Int64Var(&f.kvCacheMiB, "kv-cache-mib", kvDefault, kvHelp)
 	fs.TextVar(&f.kvDType, "kv-cache-dtype", kvCacheDType(0), kvDTypeHelp)
+	fs.TextVar(&f.quantize, "quantize", weightQuant(0), quantizeHelp)
 	sc := scheduler.DefaultConfig()
 	fs.IntVar(&f.maxModelLen, "max-model-len", sc.MaxModelLen, "most tokens (prompt + output) per sequence; capped at the model's max_position_embeddings")
 	fs.IntVar(&f.maxNumSeqs, "max-num-seqs", sc.MaxSeqs, "most sequences running at once")
@@ -258,6 +291,7 @@ func checkEngineMemory(m *qwen3.Model, cfg engine.Config) error {
 // without one).
 type loadedModel struct {
 	name  string // the --model argument
+	path  string // the resolved model: a directory, a .gguf file or a random: preset
 	dev   *cpu.Device
 	model *qwen3.Model
 	tok   *tokenizer.Tokenizer
@@ -288,12 +322,12 @@ func (f *engineFlags) load(ctx context.Context, stderr io.Writer) (*loadedModel,
 		return nil, err
 	}
 	dev := cpu.New(cpu.Options{Threads: f.threads, Precision: f.precision})
-	m, err := qwen3.Load(dir, dev, qwen3.Options{KVCacheDType: f.kvDType.DType()})
+	m, err := loadQwen3(dir, dev, qwen3.Options{KVCacheDType: f.kvDType.DType(), Quantize: f.quantize.DType()})
 	if err != nil {
 		dev.Close()
 		return nil, fmt.Errorf("--model %s: %w", f.model, err)
 	}
-	lm := &loadedModel{name: f.model, dev: dev, model: m, tok: tok, spec: f.spec}
+	lm := &loadedModel{name: f.model, path: dir, dev: dev, model: m, tok: tok, spec: f.spec}
 	if err := f.spec.loadDraft(ctx, lm, stderr); err != nil {
 		lm.Close()
 		return nil, err

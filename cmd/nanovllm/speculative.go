@@ -61,7 +61,7 @@ func (f *specFlags) loadDraft(ctx context.Context, l *loadedModel, stderr io.Wri
 	if err != nil {
 		return fmt.Errorf("--draft-model: %w", err)
 	}
-	m, err := qwen3.Load(dir, l.dev, qwen3.Options{})
+	m, err := loadQwen3(dir, l.dev, qwen3.Options{})
 	if err != nil {
 		return fmt.Errorf("--draft-model %s: %w", f.draftModel, err)
 	}

@@ -196,6 +196,9 @@ func loadTokenizer(ctx context.Context, model, tokDir string, progress io.Writer
 var errMissingModel = errors.New("no model given")
 
 func loadTokenizerDir(dir, flagName string) (*tokenizer.Tokenizer, error) {
+	if isGGUFPath(dir) {
+		return loadGGUFTokenizer(dir, flagName)
+	}
 	tok, err := tokenizer.Load(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s %s has no %s: %w", flagName, dir, tokenizer.TokenizerFile, err)
