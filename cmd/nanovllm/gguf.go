@@ -23,7 +23,7 @@ import (
 func localModel(model string) (path string, ok bool, err error) {
 	st, err := os.Stat(model)
 	if err != nil {
-		if hub.IsGGUF(model) {
+		if hub.IsGGUF(model) && !strings.Contains(model, ":") { // Org/Name:FILE.gguf is a Hub file
 			return "", true, fmt.Errorf("--model %s: %w", model, err)
 		}
 		return "", false, nil

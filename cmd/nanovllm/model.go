@@ -55,13 +55,14 @@ func resolveModel(ctx context.Context, model string, progress io.Writer) (string
 		dir, err = hub.ResolveGGUF(ctx, c, model)
 	} else {
 		dir, err = hub.ResolveModel(ctx, c, model)
-		if errors.Is(err, hub.ErrEntryNotFound) {
-			// No config.json or safetensors: a GGUF repository?
+		if errors.Is(err, hub.ErrEntryNotFound) || errors.Is(err, hub.ErrNotCached) {
+			// No config.json or safetensors (on the Hub, or in the cache
+			// offline): a GGUF repository?
 			p, gerr := hub.ResolveGGUF(ctx, c, model)
 			switch {
 			case gerr == nil:
 				dir, err = p, nil
-			case !errors.Is(gerr, hub.ErrNoGGUF):
+			case !errors.Is(gerr, hub.ErrNoGGUF) && !errors.Is(gerr, hub.ErrNotCached):
 				err = gerr
 			}
 		}

@@ -178,3 +178,30 @@ func TestBenchWeightType(t *testing.T) {
 		require.Equal(t, tc.want, res.WeightType)
 	}
 }
+
+// TestGGUFRepoFromCache resolves GGUF repo ids offline from a cache in
+// huggingface_hub's layout: Org/Name:QUANT picks a file, and a repository
+// without config.json falls back to its only .gguf file.
+func TestGGUFRepoFromCache(t *testing.T) {
+	cache := t.TempDir()
+	commit := strings.Repeat("beef", 10)
+	repo := filepath.Join(cache, "models--Org--Tiny-GGUF")
+	snap := filepath.Join(repo, "snapshots", commit)
+	require.NoError(t, os.MkdirAll(snap, 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(repo, "refs"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "refs", "main"), []byte(commit), 0o644))
+	abs, err := filepath.Abs(ggufFixture("qwen3-tiny", "q8_0"))
+	require.NoError(t, err)
+	require.NoError(t, os.Symlink(abs, filepath.Join(snap, "tiny-Q8_0.gguf")))
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_HUB_OFFLINE", "1")
+
+	c := readReference(t, "qwen3-tiny").Cases[0]
+	want := genJSON(t, "--model", abs, "--prompt-ids", idList(c.Prompt), "--max-tokens", "8", "--temperature", "0", "--ignore-eos").TokenIDs
+	for _, model := range []string{"Org/Tiny-GGUF:Q8_0", "Org/Tiny-GGUF:tiny-Q8_0.gguf", "Org/Tiny-GGUF", "Org/Tiny-GGUF@main:q8_0"} {
+		got := genJSON(t, "--model", model, "--prompt-ids", idList(c.Prompt), "--max-tokens", "8", "--temperature", "0", "--ignore-eos")
+		require.Equal(t, want, got.TokenIDs, model)
+	}
+	_, _, err = runGen(t, "", "--model", "Org/Tiny-GGUF:Q4_0", "--prompt-ids", "1")
+	require.ErrorContains(t, err, `no matching GGUF file for "Q4_0": its .gguf files: tiny-Q8_0.gguf`)
+}
