@@ -1,26 +1,57 @@
 // app.js: the demo page (index.html) on top of the nanovllm.js API.
 //
-// Query parameters preset the form: ?model=URL-or-repo&device=cpu|webgpu&kv=MiB&autoload=1.
-// document.body.dataset.state tells scripts (and the end-to-end test) where the
-// page is: idle, loading, ready, generating or error.
+// Query parameters preset the form: ?model=URL-or-repo&device=cpu|webgpu&kv=MiB
+// &autoload=1&chats=N. When `nanovllm serve --model` serves a model, the page
+// loads it on opening. document.body.dataset.state tells scripts (and the
+// end-to-end tests) where the page is: idle, loading, ready, generating (any
+// conversation) or error; each conversation element (data-testid
+// "conversation") carries its own data-state: idle or generating.
+//
+// The page is three parts: the load panel (below), the conversations
+// (ui/chat.js) and the inside view (ui/inside.js), which polls
+// engine.snapshot() at most ten times a second from requestAnimationFrame.
 
-import { createEngine, detectWebGPU, errorCodes } from './nanovllm.js';
+import * as lib from './nanovllm.js';
+import { Conversation } from './ui/chat.js';
+import { InsideView } from './ui/inside.js';
+
+const { createEngine, detectWebGPU, errorCodes } = lib;
+const DEFAULT_MODEL = 'Qwen/Qwen3-0.6B';
+const MAX_CONVERSATIONS = 8;
+// Okabe and Ito's colour-blind-safe palette (and two more), one per conversation.
+const COLORS = ['#0072b2', '#d55e00', '#009e73', '#cc79a7', '#e69f00', '#56b4e9', '#8c564b', '#6a3d9a'];
 
 const $ = (id) => document.getElementById(id);
 const els = {
   loadForm: $('load-form'), model: $('model'), device: $('device'), deviceNote: $('device-note'),
-  kv: $('kv'), speculative: $('speculative'), load: $('load'), progressBox: $('progress-box'), progress: $('progress'),
-  progressLabel: $('progress-label'), modelStatus: $('model-status'), error: $('error'),
-  transcript: $('transcript'), chatForm: $('chat-form'), prompt: $('prompt'), maxTokens: $('max-tokens'),
-  temperature: $('temperature'), thinking: $('thinking'), send: $('send'), stop: $('stop'),
-  clear: $('clear'), stats: $('stats'),
+  kv: $('kv'), speculative: $('speculative'), load: $('load'), progressBox: $('progress-box'),
+  progressLabel: $('progress-label'), progressFiles: $('progress-files'), modelStatus: $('model-status'),
+  error: $('error'), errorText: $('error-text'), retry: $('retry'), restart: $('restart'),
+  cachePanel: $('cache-panel'), storageLine: $('storage-line'), cachedModels: $('cached-models'),
+  persist: $('persist'), refreshCache: $('refresh-cache'),
+  tabs: $('tabs'), conversations: $('conversations'), addConversation: $('add-conversation'),
 };
 
 let engine = null;
-let history = []; // {role, content} turns sent back to the model
-let generation = null; // AbortController of the reply being streamed
+let loading = false;
+const conversations = [];
+let active = null;
 
-function setState(state) { document.body.dataset.state = state; }
+// Which conversation each engine request belongs to. The engine numbers
+// accepted requests 1, 2, 3, ... in the order they are submitted, and the
+// page submits them one at a time, so the n-th accepted submission is
+// request n; a snapshot's counters.requests says how many there were.
+const owners = new Map();
+let submissions = [];
+let assigned = 0;
+
+function setState() {
+  let s;
+  if (loading) s = 'loading';
+  else if (!engine) s = els.error.hidden ? 'idle' : 'error';
+  else s = conversations.some((c) => c.state === 'generating') ? 'generating' : 'ready';
+  document.body.dataset.state = s;
+}
 
 // Messages for the errors a person can do something about.
 function explain(err) {
@@ -29,15 +60,19 @@ function explain(err) {
     case errorCodes.NO_WEBGPU:
       return `WebGPU is not available here. Choose the CPU device (slower), or use a browser with WebGPU (recent Chrome or Edge). Details: ${msg}`;
     case errorCodes.NOT_FOUND:
-      return `A file was not found. Check the model name or URL. Details: ${msg}`;
+      return `A file was not found, or needs a login (a gated or private repository). Check the model name or URL. Details: ${msg}`;
     case errorCodes.NETWORK:
-      return `Download failed. Check your connection (and, for a URL on another site, that it allows cross-origin requests). Details: ${msg}`;
+      return `The download failed. Check your connection (and, for a URL on another site, that it allows cross-origin requests), then Retry: finished files are not downloaded again. Details: ${msg}`;
+    case errorCodes.QUOTA:
+      return `Not enough storage for this model. Delete cached models below, free disk space, or ask for persistent storage. Details: ${msg}`;
     case errorCodes.OUT_OF_MEMORY:
       return `Out of memory. Try a smaller KV cache, a smaller model, or close other tabs. Details: ${msg}`;
     case errorCodes.BAD_MODEL:
       return `This model cannot be loaded: ${msg}`;
+    case errorCodes.GPU_LOST:
+      return `The GPU device was lost (a driver reset, or another program took the GPU). Restart the engine to go on; the conversations are kept. Details: ${msg}`;
     case errorCodes.CRASHED:
-      return `The engine crashed; reload the page to start again. Details: ${msg}`;
+      return `The engine crashed; restart it to go on. Details: ${msg}`;
     case errorCodes.ABORTED:
       return 'Stopped.';
     default:
@@ -45,44 +80,72 @@ function explain(err) {
   }
 }
 
-function showError(err) {
+function showError(err, { restart = false } = {}) {
   console.error(err);
-  els.error.textContent = explain(err);
+  els.errorText.textContent = explain(err);
+  els.restart.hidden = !restart;
+  els.retry.hidden = restart;
   els.error.hidden = false;
+  setState();
 }
 
 function clearError() {
   els.error.hidden = true;
-  els.error.textContent = '';
+  els.errorText.textContent = '';
 }
 
-function fmtMB(n) { return `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`; }
+function fmtBytes(n) {
+  if (!Number.isFinite(n)) return '?';
+  if (n < 1e6) return `${(n / 1e3).toFixed(n < 1e4 ? 1 : 0)} kB`;
+  if (n < 1e9) return `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
+  return `${(n / 1e9).toFixed(2)} GB`;
+}
 
-// Download progress over all files: each file reports its own bytes.
+function fmtSeconds(s) {
+  if (!Number.isFinite(s) || s < 0) return '';
+  if (s < 60) return `${Math.ceil(s)} s left`;
+  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s left`;
+}
+
+// Download progress, one row per file: bytes, speed and time left.
 function progressTracker() {
-  const files = new Map();
+  const rows = new Map();
+  els.progressFiles.replaceChildren();
   return (p) => {
     els.progressBox.hidden = false;
-    if (p.phase === 'download') {
-      files.set(p.file, p);
-      let loaded = 0;
-      let total = 0;
-      // A compressed file can decode to more than its Content-Length.
-      for (const f of files.values()) { loaded += f.loaded; total += Math.max(f.total, f.loaded); }
-      els.progress.max = Math.max(total, 1);
-      els.progress.value = loaded;
-      const src = p.cached ? ' (from cache)' : '';
-      els.progressLabel.textContent = p.total && p.loaded <= p.total
-        ? `Downloading ${p.file}${src}: ${fmtMB(p.loaded)} of ${fmtMB(p.total)}`
-        : `Downloading ${p.file}${src}: ${fmtMB(p.loaded)}`;
-    } else {
-      if (p.phase === 'ready') {
-        els.progressBox.hidden = true; // the status line below says it
-        return;
-      }
-      els.progress.removeAttribute('value'); // indeterminate while Go works
+    if (p.phase !== 'download') {
+      if (p.phase === 'ready') { els.progressBox.hidden = true; return; }
       els.progressLabel.textContent = p.message ? capitalise(p.message) + '…' : '';
+      return;
     }
+    let r = rows.get(p.file);
+    if (!r) {
+      const li = document.createElement('li');
+      const name = document.createElement('span');
+      name.className = 'file-name';
+      name.textContent = p.file;
+      const bar = document.createElement('progress');
+      bar.max = 1;
+      bar.setAttribute('aria-label', p.file);
+      const info = document.createElement('span');
+      info.className = 'file-info';
+      li.append(name, bar, info);
+      els.progressFiles.append(li);
+      r = { li, bar, info, t0: performance.now(), b0: p.loaded };
+      rows.set(p.file, r);
+    }
+    const total = Math.max(p.total || 0, p.loaded);
+    r.bar.max = Math.max(total, 1);
+    r.bar.value = p.loaded;
+    const secs = (performance.now() - r.t0) / 1000;
+    const speed = p.bytesPerSecond ?? (secs > 0.5 ? (p.loaded - r.b0) / secs : NaN);
+    const left = p.secondsLeft ?? (speed > 0 && p.total ? (p.total - p.loaded) / speed : NaN);
+    const parts = [p.total ? `${fmtBytes(p.loaded)} of ${fmtBytes(p.total)}` : fmtBytes(p.loaded)];
+    if (p.cached) parts.push('from the cache');
+    else if (Number.isFinite(speed) && speed > 0 && p.loaded < total) parts.push(`${fmtBytes(speed)}/s`, fmtSeconds(left));
+    if (p.verified) parts.push('verified');
+    r.info.textContent = parts.filter(Boolean).join(' · ');
+    els.progressLabel.textContent = `Downloading ${p.file}…`;
   };
 }
 
@@ -105,185 +168,247 @@ async function setupDevice() {
 }
 
 async function loadModel() {
+  if (loading) return;
   clearError();
   const model = els.model.value.trim();
   const device = els.device.value;
   const kvMiB = Number(els.kv.value) || 256;
-  if (engine) { engine.close(); engine = null; }
-  setChatEnabled(false);
+  for (const c of conversations) c.stop();
+  if (engine) { await Promise.resolve(engine.close()).catch(() => {}); engine = null; }
+  resetOwners();
+  inside.reset();
+  loading = true;
   els.load.disabled = true;
   els.modelStatus.textContent = '';
-  setState('loading');
+  conversations.forEach((c) => c.refreshControls());
+  setState();
   const started = performance.now();
   try {
-    engine = await createEngine({
+    const e = await createEngine({
       model, device, kvCacheBytes: kvMiB * 1024 * 1024, onProgress: progressTracker(),
       speculative: els.speculative.checked ? { method: 'ngram', numTokens: 4 } : undefined,
     });
+    e.onlost = (err) => {
+      if (engine !== e) return;
+      engine = null;
+      conversations.forEach((c) => c.refreshControls());
+      els.modelStatus.textContent = 'The engine stopped.';
+      showError(err || { code: errorCodes.GPU_LOST, message: 'the GPU device was lost' }, { restart: true });
+    };
+    engine = e;
     const secs = ((performance.now() - started) / 1000).toFixed(1);
     const info = engine.info;
-    els.modelStatus.textContent = `Loaded ${model} on ${info.device} in ${secs} s` +
-      (info.kv_cache_tokens ? ` · KV cache: ${info.kv_cache_tokens.toLocaleString()} tokens` : '') + '.';
-    history = [];
-    resetTranscript('Ready. Ask something.');
-    setChatEnabled(true);
-    els.prompt.focus();
-    setState('ready');
+    els.modelStatus.textContent = `Model ready: ${model} on ${info.device}, loaded in ${secs} s` +
+      (info.kv_cache_blocks ? ` · KV cache: ${info.kv_cache_blocks.toLocaleString()} blocks of ${info.kv_block_size} tokens` : '') +
+      (info.max_num_seqs ? ` · up to ${info.max_num_seqs} requests per batch` : '') + '.';
+    for (const c of conversations) if (c.history.length === 0) c.empty('Ready. Ask something.');
+    (active || conversations[0])?.els.input.focus();
   } catch (err) {
     engine = null;
-    showError(err);
     els.progressBox.hidden = true;
-    setState('error');
+    loading = false;
+    showError(err);
   } finally {
+    loading = false;
     els.load.disabled = false;
+    conversations.forEach((c) => c.refreshControls());
+    setState();
+    refreshCache();
   }
 }
 
-function setChatEnabled(on) {
-  els.prompt.disabled = !on;
-  els.send.disabled = !on;
-  els.clear.disabled = !on;
+function resetOwners() {
+  owners.clear();
+  submissions = [];
+  assigned = 0;
 }
 
-function resetTranscript(text) {
-  els.transcript.replaceChildren();
-  const p = document.createElement('p');
-  p.className = 'empty';
-  p.textContent = text;
-  els.transcript.append(p);
+// ---------------------------------------------------------------------------
+// Conversations.
+
+function addConversation() {
+  if (conversations.length >= MAX_CONVERSATIONS) return null;
+  const i = conversations.length;
+  const conv = new Conversation({
+    index: i + 1,
+    color: COLORS[i % COLORS.length],
+    engine: () => engine,
+    hooks: {
+      submitting(c) {
+        const t = { conv: c };
+        submissions.push(t);
+        return { cancel() { const k = submissions.indexOf(t); if (k >= 0) submissions.splice(k, 1); } };
+      },
+      changed: () => setState(),
+      explain,
+      error(err) {
+        if (err?.code === errorCodes.GPU_LOST || err?.code === errorCodes.CRASHED) engine?.onlost?.(err);
+      },
+    },
+  });
+  conversations.push(conv);
+  els.tabs.append(conv.tab);
+  els.conversations.append(conv.el);
+  conv.tab.addEventListener('click', () => activate(conv));
+  conv.tab.addEventListener('keydown', (e) => {
+    const k = conversations.indexOf(conv);
+    const next = e.key === 'ArrowRight' ? k + 1 : e.key === 'ArrowLeft' ? k - 1 : null;
+    if (next === null) return;
+    const to = conversations[(next + conversations.length) % conversations.length];
+    activate(to);
+    to.tab.focus();
+    e.preventDefault();
+  });
+  if (engine && conv.history.length === 0) conv.empty('Ready. Ask something.');
+  activate(active || conv);
+  els.addConversation.disabled = conversations.length >= MAX_CONVERSATIONS;
+  return conv;
 }
 
-function addBubble(role, text) {
-  els.transcript.querySelector('.empty')?.remove();
-  const div = document.createElement('div');
-  div.className = `msg ${role}`;
-  const who = document.createElement('span');
-  who.className = 'who';
-  who.textContent = role === 'user' ? 'You' : 'Qwen3';
-  const body = document.createElement('div');
-  body.className = 'body';
-  div.append(who, body);
-  els.transcript.append(div);
-  renderReply(body, text);
-  return body;
-}
-
-// Qwen3 thinks inside <think>…</think> before answering: show that part
-// muted, apart from the answer. textContent only: model output is never HTML.
-function renderReply(body, text) {
-  const m = /^\s*<think>([\s\S]*?)(<\/think>|$)([\s\S]*)$/.exec(text);
-  body.replaceChildren();
-  if (m) {
-    const think = document.createElement('div');
-    think.className = 'think';
-    think.textContent = m[1].trim() || '…';
-    body.append(think);
-    text = m[3].replace(/^\s+/, '');
+// activate picks the conversation a phone shows (on a wider screen all of
+// them are side by side and the tabs are hidden).
+function activate(conv) {
+  active = conv;
+  for (const c of conversations) {
+    const on = c === conv;
+    c.el.classList.toggle('active', on);
+    c.tab.setAttribute('aria-selected', String(on));
+    c.tab.tabIndex = on ? 0 : -1;
   }
-  const answer = document.createElement('div');
-  answer.className = 'answer';
-  answer.textContent = text;
-  body.append(answer);
-  els.transcript.scrollTop = els.transcript.scrollHeight;
 }
 
-async function send() {
-  const content = els.prompt.value.trim();
-  if (!engine || !content || generation) return;
-  clearError();
-  els.prompt.value = '';
-  history.push({ role: 'user', content });
-  addBubble('user', content);
-  const body = addBubble('assistant', '');
-  body.parentElement.classList.add('streaming');
-  generation = new AbortController();
-  els.send.disabled = true;
-  els.stop.disabled = false;
-  setState('generating');
+function ownerOf(id) {
+  const c = owners.get(id);
+  return c ? { label: c.label, color: c.color } : null;
+}
 
-  let text = '';
-  let first = 0;
-  let last = 0;
-  let chunks = 0;
-  let usage = null;
-  let finish = null;
-  const start = performance.now();
+// ---------------------------------------------------------------------------
+// The inside view: engine.snapshot() polled from requestAnimationFrame, at
+// most every 100 ms while anything generates and every 500 ms otherwise,
+// never two at once, and not while the tab is hidden.
+
+const inside = new InsideView({
+  map: $('kv-map'), mapCaption: $('kv-caption'), bars: $('batch-plot'), rate: $('rate-plot'),
+  running: $('q-running'), waiting: $('q-waiting'), counters: $('counters'), lastStep: $('last-step'),
+}, ownerOf);
+
+let polling = false;
+let lastPoll = 0;
+
+// snapshotOf reads the engine's snapshot: engine.snapshot() where the
+// library has it, else straight from the Go handle of an in-page engine.
+async function snapshotOf(e) {
+  if (typeof e.snapshot === 'function') return e.snapshot();
+  const r = e.handle?.snapshot?.();
+  if (!r) return null;
+  if (r.e) throw r.e;
+  return JSON.parse(r.v);
+}
+
+function tick(now) {
+  requestAnimationFrame(tick);
+  if (!engine || polling || document.hidden) return;
+  const busy = document.body.dataset.state === 'generating';
+  if (now - lastPoll < (busy ? 100 : 500)) return;
+  lastPoll = now;
+  polling = true;
+  const e = engine;
+  Promise.resolve(snapshotOf(e)).then((s) => {
+    if (!s || e !== engine) return;
+    while (assigned < s.counters.requests) {
+      assigned++;
+      const t = submissions.shift();
+      if (t) owners.set(assigned, t.conv);
+    }
+    inside.update(s);
+  }).catch((err) => console.warn('nanovllm: snapshot', err)).finally(() => { polling = false; });
+}
+
+// ---------------------------------------------------------------------------
+// The cache manager.
+
+async function refreshCache() {
+  if (typeof lib.listCachedModels !== 'function') {
+    els.cachePanel.hidden = true;
+    return;
+  }
   try {
-    const stream = await engine.chat.completions.create({
-      messages: history, stream: true,
-      max_tokens: Number(els.maxTokens.value) || 512,
-      temperature: Number(els.temperature.value),
-      enable_thinking: els.thinking.checked,
-      signal: generation.signal,
+    const [models, est] = await Promise.all([
+      lib.listCachedModels(),
+      typeof lib.storageEstimate === 'function' ? lib.storageEstimate() : null,
+    ]);
+    if (est) {
+      els.storageLine.textContent = `This site stores ${fmtBytes(est.usage)} of a ${fmtBytes(est.quota)} quota; ` +
+        (est.persisted ? 'the storage is persistent (the browser will not clear it on its own).'
+          : 'the storage is not persistent (the browser may clear it when space runs low).');
+      els.persist.hidden = !!est.persisted || typeof lib.requestPersistentStorage !== 'function';
+    }
+    const items = (models || []).map((m) => {
+      const name = m.model || m.name || String(m);
+      const li = document.createElement('li');
+      const label = document.createElement('span');
+      const size = m.bytes ?? m.size;
+      label.textContent = `${name}${Number.isFinite(size) ? ` · ${fmtBytes(size)}` : ''}${m.files ? ` · ${Array.isArray(m.files) ? m.files.length : m.files} files` : ''}`;
+      const del = document.createElement('button');
+      del.type = 'button';
+      del.className = 'secondary small';
+      del.textContent = 'Delete';
+      del.setAttribute('aria-label', `Delete ${name} from the cache`);
+      del.addEventListener('click', async () => {
+        del.disabled = true;
+        try { await lib.deleteCachedModel(name); } catch (err) { showError(err); }
+        refreshCache();
+      });
+      li.append(label, del);
+      return li;
     });
-    for await (const chunk of stream) {
-      const choice = chunk.choices[0];
-      const now = performance.now();
-      if (!first) first = now;
-      last = now;
-      chunks++;
-      if (choice.delta.content) {
-        text += choice.delta.content;
-        renderReply(body, text);
-      }
-      if (choice.finish_reason) { finish = choice.finish_reason; usage = chunk.usage; }
-      showStats(start, first, last, usage, chunks, false);
+    if (items.length === 0) {
+      const li = document.createElement('li');
+      li.className = 'none';
+      li.textContent = 'No model is cached yet.';
+      items.push(li);
     }
-    history.push({ role: 'assistant', content: text });
-    showStats(start, first, last, usage, chunks, true, finish);
+    els.cachedModels.replaceChildren(...items);
   } catch (err) {
-    if (err.code === errorCodes.ABORTED || generation.signal.aborted) {
-      history.push({ role: 'assistant', content: text });
-      els.stats.textContent += ' · stopped';
-    } else {
-      history.pop(); // the turn failed; let the person retry it
-      showError(err);
-    }
-  } finally {
-    body.parentElement.classList.remove('streaming');
-    generation = null;
-    els.send.disabled = false;
-    els.stop.disabled = true;
-    setState(engine ? 'ready' : 'error');
-    els.prompt.focus();
+    els.storageLine.textContent = `The cache cannot be read here: ${err.message || err}`;
   }
 }
 
-// Decode speed counts the tokens after the first (the first one's time is
-// the prefill, shown separately as time to first token).
-function showStats(start, first, last, usage, chunks, done, finish) {
-  const tokens = usage ? usage.completion_tokens : chunks;
-  const ttft = first ? `${((first - start) / 1000).toFixed(2)} s to first token` : '';
-  let rate = '';
-  if (tokens > 1 && last > first) rate = `${((tokens - 1) / ((last - first) / 1000)).toFixed(1)} tokens/s decode`;
-  const parts = [ttft, rate, `${tokens} tokens`];
-  if (done && usage) parts.push(`${usage.prompt_tokens} prompt tokens`);
-  if (done && usage?.speculative_proposed_tokens) {
-    parts.push(`${usage.speculative_accepted_tokens || 0} of ${usage.speculative_proposed_tokens} proposed tokens accepted`);
-  }
-  if (done && finish) parts.push(finish === 'length' ? 'stopped at max tokens' : 'finished');
-  els.stats.textContent = parts.filter(Boolean).join(' · ');
-}
+// ---------------------------------------------------------------------------
 
-function init() {
-  setState('idle');
+async function init() {
   const params = new URLSearchParams(location.search);
-  if (params.get('model')) els.model.value = params.get('model');
   if (params.get('kv')) els.kv.value = params.get('kv');
+  const n = Math.min(MAX_CONVERSATIONS, Math.max(1, Number(params.get('chats')) || 2));
+  for (let i = 0; i < n; i++) addConversation();
+  activate(conversations[0]);
+  setState();
 
   els.loadForm.addEventListener('submit', (e) => { e.preventDefault(); loadModel(); });
-  els.chatForm.addEventListener('submit', (e) => { e.preventDefault(); send(); });
-  els.prompt.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+  els.retry.addEventListener('click', () => loadModel());
+  els.restart.addEventListener('click', () => loadModel());
+  els.addConversation.addEventListener('click', () => { const c = addConversation(); c?.els.input.focus(); });
+  els.persist.addEventListener('click', async () => {
+    try { await lib.requestPersistentStorage(); } catch (err) { showError(err); }
+    refreshCache();
   });
-  els.stop.addEventListener('click', () => generation?.abort());
-  els.clear.addEventListener('click', () => { history = []; resetTranscript('Conversation cleared.'); els.stats.textContent = ''; });
+  els.refreshCache.addEventListener('click', () => refreshCache());
+  els.cachePanel.addEventListener('toggle', () => { if (els.cachePanel.open) refreshCache(); });
+  window.addEventListener('resize', () => inside.render());
+  requestAnimationFrame(tick);
 
-  setupDevice().then((gpu) => {
-    const want = params.get('device');
-    if (want === 'cpu' || (want === 'webgpu' && gpu.available)) els.device.value = want;
-    if (params.get('autoload') === '1') loadModel();
-  });
+  // For scripts and tests: the conversations and the engine.
+  window.nanovllmPage = { conversations, engine: () => engine, owners, inside, addConversation };
+
+  let served = null;
+  try { served = typeof lib.defaultModel === 'function' ? await lib.defaultModel() : null; } catch { served = null; }
+  els.model.value = params.get('model') || served || DEFAULT_MODEL;
+  const gpu = await setupDevice();
+  const want = params.get('device');
+  if (want === 'cpu' || (want === 'webgpu' && gpu.available)) els.device.value = want;
+  refreshCache();
+  // A model the server serves loads on opening: the demo works offline.
+  if (params.get('autoload') === '1' || (served && !params.get('model') && params.get('autoload') !== '0')) loadModel();
 }
 
 init();

@@ -17,7 +17,6 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
@@ -336,74 +335,6 @@ func TestBrowserErrors(t *testing.T) {
 	require.Contains(t, got["missing"], "/models/nope/config.json")
 	require.Equal(t, "2 tokens, 0 live", got["afterAbort"], "aborted and abandoned requests are gone; the engine carries on")
 	require.Contains(t, got["badToken"], "151936")
-}
-
-// TestBrowserPage loads index.html with a local model, chats through the
-// UI and leaves a screenshot in the temp directory for a human to look at.
-func TestBrowserPage(t *testing.T) {
-	ctx, base := browserEnv(t)
-	for _, tc := range []struct {
-		dev    string
-		tokens int
-	}{{"cpu", 40}, {"webgpu", 6}} {
-		dev := tc.dev
-		t.Run(dev, func(t *testing.T) {
-			url := fmt.Sprintf("%s/index.html?model=%s/models/local&device=%s&autoload=1", base, base, dev)
-			require.NoError(t, chromedp.Do(ctx,
-				chromedp.Navigate(url),
-				chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`)),
-			))
-			selected, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#device`)))
-			require.NoError(t, err)
-			status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#model-status`)))
-			require.NoError(t, err)
-			require.NoError(t, chromedp.Do(ctx,
-				chromedp.SetValue(chromedp.CSS(`#max-tokens`), fmt.Sprint(tc.tokens)),
-				chromedp.SetValue(chromedp.CSS(`#temperature`), "0"),
-				// Enter in the prompt box sends, as a keyboard user expects.
-				chromedp.SendKeys(chromedp.CSS(`#prompt`), "Hello! Who are you?"+kb.Enter),
-				chromedp.WaitVisible(chromedp.CSS(`.msg.assistant`)),
-				chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`)),
-			))
-			reply, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.msg.assistant .answer`)))
-			require.NoError(t, err)
-			stats, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#stats`)))
-			require.NoError(t, err)
-			require.Equal(t, dev, selected)
-			require.Contains(t, status, "Loaded")
-			require.NotEmpty(t, strings.TrimSpace(reply), "the reply must render")
-			require.Contains(t, stats, "tokens/s decode")
-			require.Contains(t, stats, fmt.Sprintf("%d tokens", tc.tokens))
-			if dev == "cpu" {
-				// A long reply stopped with the Stop button: the page
-				// returns to ready, keeps what was said, and says so.
-				require.NoError(t, chromedp.Do(ctx,
-					chromedp.SetValue(chromedp.CSS(`#max-tokens`), "2000"),
-					chromedp.SendKeys(chromedp.CSS(`#prompt`), "Tell me a long story."+kb.Enter),
-					chromedp.WaitVisible(chromedp.CSS(`body[data-state="generating"]`)),
-					chromedp.WaitVisible(chromedp.CSS(`.msg.assistant.streaming`)),
-					chromedp.Sleep(300*time.Millisecond), // let a few tokens stream
-					chromedp.Click(chromedp.CSS(`#stop`)),
-					chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`)),
-				))
-				stopped, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#stats`)))
-				require.NoError(t, err)
-				require.Contains(t, stopped, "stopped")
-				n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.msg').length`))
-				require.NoError(t, err)
-				require.Equal(t, 4, n, "two turns of two messages each")
-				errShown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.getElementById('error').hidden`))
-				require.NoError(t, err)
-				require.False(t, errShown, "stopping is not an error")
-			}
-
-			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-			require.NoError(t, err)
-			shot := filepath.Join(os.TempDir(), "nanovllm-page-"+dev+".png")
-			require.NoError(t, os.WriteFile(shot, png, 0o644))
-			t.Logf("screenshot: %s; status %q; stats %q", shot, status, stats)
-		})
-	}
 }
 
 // TestBrowserQwen3Size loads a checkpoint of Qwen3-0.6B's shape (1.5 GB of
