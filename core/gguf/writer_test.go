@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"github.com/nano-vllm-go/nano-vllm-go/core/quant"
 )
 
 // TestWriterRoundTrip writes every kind of metadata value and a few
@@ -151,4 +152,23 @@ func TestWriterTensorFunc(t *testing.T) {
 	require.NoError(t, w.AddTensorFunc("failing", TypeF32, []int64{2}, func() ([]byte, error) { return nil, ErrNotFound }))
 	_, err = w.WriteTo(&bytes.Buffer{})
 	require.ErrorIs(t, err, ErrNotFound)
+}
+
+// TestTypesMatchQuant: the block layouts this package validates sizes
+// with are core/quant's (which is checked bit-exact against ggml) for
+// every type handed to devices.
+func TestTypesMatchQuant(t *testing.T) {
+	for _, typ := range []Type{TypeF32, TypeF16, TypeBF16, TypeQ8_0, TypeQ4_0, TypeQ4_K, TypeQ6_K} {
+		dt, ok := typ.DType()
+		require.True(t, ok, typ)
+		require.Equal(t, int64(quant.BlockValues(dt)), typ.BlockValues(), typ)
+		require.Equal(t, int64(quant.BlockBytes(dt)), typ.BlockBytes(), typ)
+		back, err := TypeOf(dt)
+		require.NoError(t, err)
+		require.Equal(t, typ, back)
+	}
+	_, ok := TypeQ5_K.DType()
+	require.False(t, ok)
+	require.Equal(t, "ggml_type(99)", Type(99).String())
+	require.False(t, Type(31).Known(), "removed Q4_0_4_4")
 }
