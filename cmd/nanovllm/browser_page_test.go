@@ -272,16 +272,19 @@ func checkInertHTML(t *testing.T, ctx context.Context) {
 // marked stopped, while the second carries on.
 func checkStopAndScreenshot(t *testing.T, ctx context.Context) {
 	t.Helper()
-	pageEval(t, ctx, `
+	// The same system prompt in both: its blocks are shared.
+	pageEval(t, ctx, fmt.Sprintf(`
+		set(1, {system: %q});
 		for (const i of [0, 1]) {
 			set(i, {max: 4000, temp: 0});
 			conv(i).querySelector('[data-testid="chat-input"]').value = 'Tell me a long story, please.';
 			conv(i).querySelector('[data-testid="send"]').click();
 		}
 		return true;
-	`, new(bool))
-	waitPage(t, ctx, `nanovllmPage.inside.maxRunning >= 2 && replies(0).at(-1).raw.length > 0 && replies(1).at(-1).raw.length > 0`,
-		"both long replies to stream in one batch", time.Minute)
+	`, pageSystemPrompt), new(bool))
+	waitPage(t, ctx, `nanovllmPage.inside.snap?.running.length === 2 && nanovllmPage.inside.snap.states.includes('s') &&
+		replies(0).at(-1).raw.length > 0 && replies(1).at(-1).raw.length > 0`,
+		"both long replies to stream in one batch, sharing the system prompt's blocks", time.Minute)
 	var live struct {
 		Generating int    `json:"generating"`
 		Owned      int    `json:"owned"`
