@@ -205,3 +205,17 @@ func TestGGUFRepoFromCache(t *testing.T) {
 	_, _, err = runGen(t, "", "--model", "Org/Tiny-GGUF:Q4_0", "--prompt-ids", "1")
 	require.ErrorContains(t, err, `no matching GGUF file for "Q4_0": its .gguf files: tiny-Q8_0.gguf`)
 }
+
+// TestTokenizerFlagGGUF: --tokenizer takes a .gguf file too, for a model
+// without a tokenizer.
+func TestTokenizerFlagGGUF(t *testing.T) {
+	tok, err := tokenizer.Load(tinyVocabModel)
+	require.NoError(t, err)
+	stdout, stderr, code := runMain(t, "tokenize", "--tokenizer", ggufFixture("qwen3-tiny-vocab", "q8_0"), "--json", "--text", "Hello, world")
+	require.Equal(t, 0, code, stderr)
+	var res struct {
+		IDs []int32 `json:"ids"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &res), stdout)
+	require.Equal(t, tok.Encode("Hello, world"), res.IDs)
+}

@@ -212,9 +212,13 @@ func loadTokenizerDir(dir, flagName string) (*tokenizer.Tokenizer, error) {
 // resolveTokenizer returns a directory holding tokenizer.json: arg itself if
 // it is a directory, else the Hub snapshot of repo id arg ("Org/Name" or
 // "Org/Name@revision") with tokenizer.json and, if the repo has it,
-// tokenizer_config.json downloaded into the standard cache.
+// tokenizer_config.json downloaded into the standard cache. A .gguf file is
+// returned as is (loadTokenizerDir reads its tokenizer).
 func resolveTokenizer(ctx context.Context, arg string) (string, error) {
 	if st, err := os.Stat(arg); err == nil {
+		if !st.IsDir() && isGGUFPath(arg) {
+			return arg, nil
+		}
 		if !st.IsDir() {
 			return "", fmt.Errorf("%s is a file; want a directory holding %s", arg, tokenizer.TokenizerFile)
 		}
