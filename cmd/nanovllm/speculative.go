@@ -61,7 +61,8 @@ func (f *specFlags) loadDraft(ctx context.Context, l *loadedModel, stderr io.Wri
 	if err != nil {
 		return fmt.Errorf("--draft-model: %w", err)
 	}
-	m, err := loadQwen3(dir, l.dev, qwen3.Options{})
+	// The draft's cache holds as many tokens as the target's, in its dtype.
+	m, err := loadQwen3(dir, l.dev, qwen3.Options{KVCacheDType: l.model.KVCacheDType()})
 	if err != nil {
 		return fmt.Errorf("--draft-model %s: %w", f.draftModel, err)
 	}
