@@ -31,9 +31,14 @@ wasm:
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -o web/nanovllm.wasm ./wasm
 	cp "$(GOROOT)/lib/wasm/wasm_exec.js" web/wasm_exec.js
 
-## serve: build the wasm and serve the demo page on localhost.
+## serve: build the wasm and serve the demo page on localhost, with MODEL
+## (a directory or a Hub repo id) loaded by the page on opening and served
+## behind the OpenAI-compatible API. The default is the repository's tiny
+## fixture with Qwen3's real tokenizer: it works offline on a fresh clone
+## (its replies are noise: its weights are random); try MODEL=Qwen/Qwen3-0.6B.
+MODEL   ?= testdata/qwen3-tiny-vocab
 serve: wasm
-	$(GO) run ./cmd/nanovllm serve --addr 127.0.0.1:$(PORT)
+	$(GO) run ./cmd/nanovllm serve --addr 127.0.0.1:$(PORT) --model $(MODEL)
 
 ## bench: kernel and scheduler benchmarks plus the end-to-end CLI benchmark.
 bench:

@@ -13,12 +13,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // serveUsage is the help for `nanovllm serve`.
-const serveUsage = `Usage: nanovllm serve [--addr 127.0.0.1:8080] [--root DIR] [--model-dir DIR [--model-name NAME]]
+const serveUsage = `Usage: nanovllm serve [--addr 127.0.0.1:8080 | --port N] [--root DIR] [--model-dir DIR [--model-name NAME]]
                      [--allowed-host NAME]... [--allow-origin ORIGIN]...
                      [--model DIR|REPO [--api-key KEY] [--served-model-name NAME]]
 
@@ -40,7 +41,13 @@ are readable by pages from other origins only with --allow-origin (an
 origin such as https://example.com, or '*'); the demo page itself needs
 none. docs/security.md explains these defences.
 
-With --model, serve also runs that model on the CPU engine behind OpenAI's
+With --model DIR|REPO (a model directory, or a Hub repo id found in the
+Hugging Face cache or downloaded into it), the page loads that model on
+opening: its files are served at /model/FILE (with Range and HEAD), their
+list with sizes and SHA-256s at /model/ (in the Hub's tree format, so the
+page checks every file it caches), and index.html names /model/ in a
+<meta name="nanovllm-default-model">. No internet is needed once the model
+is local. serve also runs that model on the CPU engine behind OpenAI's
 API on the same address: GET /v1/models, POST /v1/completions and
 POST /v1/chat/completions (streamed or not), GET /health and Prometheus
 GET /metrics. --api-key (default $NANOVLLM_API_KEY) requires
@@ -89,6 +96,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fl.PrintDefaults()
 	}
 	addr := fl.String("addr", "127.0.0.1:8080", "`host:port` to listen on (port 0 picks a free one)")
+	port := fl.Int("port", -1, "listen on port `N` of --addr's host (default: --addr's port)")
 	root := fl.String("root", ".", "repository root `DIR` holding index.html and web/")
 	modelDir := fl.String("model-dir", "", "local model `DIR` to serve at /models/NAME/")
 	modelName := fl.String("model-name", "local", "`NAME` under /models/ for --model-dir")
@@ -109,6 +117,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 
+	if *port >= 0 {
+		if *port > 65535 {
+			return fmt.Errorf("--port %d: want 0 to 65535", *port)
+		}
+		host, _, err := net.SplitHostPort(*addr)
+		if err != nil {
+			return fmt.Errorf("--addr %q: %w", *addr, err)
+		}
+		*addr = net.JoinHostPort(host, strconv.Itoa(*port))
+	}
 	if err := checkDir(*root); err != nil {
 		return fmt.Errorf("--root: %w", err)
 	}
@@ -146,6 +164,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer served.Close()
+	if api.enabled() && pageErr == nil {
+		// The page loads the same model: its files at /model/. The API
+		// resolved it already, so a Hub repo id is in the cache now.
+		dir, err := resolveModel(ctx, api.engine.model, nil)
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(dir, "random:") {
+			fmt.Fprintf(stderr, "note: --model %s has no files, so the page does not load it; only the API serves it\n", dir)
+		} else {
+			opts.model = dir
+		}
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -164,6 +195,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "Serving nano-vllm-go on %s (root %s)\n", url, *root)
 	for name, dir := range opts.models {
 		fmt.Fprintf(stdout, "Model %s is at %smodels/%s (load it by that URL)\n", dir, url, name)
+	}
+	if opts.model != "" {
+		fmt.Fprintf(stdout, "The page loads %s from %s%s on opening\n", opts.model, url, strings.TrimPrefix(servedModelPath, "/"))
 	}
 	served.describe(stdout, url)
 	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
@@ -246,6 +280,7 @@ func validOrigin(o string) bool {
 type serveOptions struct {
 	root    string            // holds index.html and web/
 	models  map[string]string // name -> model directory, served at /models/name/
+	model   string            // the directory served at /model/ and loaded by the page, or ""
 	listen  net.IP            // the address listened on; nil or unspecified: any
 	hosts   []string          // further host names to answer to (--allowed-host)
 	origins []string          // origins that may read model files (--allow-origin)
@@ -276,6 +311,15 @@ func newServeHandlerOpts(o serveOptions) (http.Handler, error) {
 	}
 	page := fileHandler(rootFS, false)
 	mux := http.NewServeMux()
+	if o.model != "" {
+		page = pageWithDefaultModel(rootFS, servedModelPath, page)
+		files, err := newModelFiles(o.model, o.root)
+		if err != nil {
+			return nil, fmt.Errorf("--model %s: %w", o.model, err)
+		}
+		p := strings.TrimSuffix(servedModelPath, "/")
+		mux.Handle(servedModelPath, http.StripPrefix(p, corsHandler(o.origins, files)))
+	}
 	mux.Handle("/{$}", page)
 	mux.Handle("/index.html", page)
 	mux.Handle("/web/", page)
