@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"sort"
+	"strconv"
 )
 
 // Format constants.
@@ -87,6 +88,15 @@ func (h *Header) Lookup(name string) (TensorInfo, bool) {
 		return TensorInfo{}, false
 	}
 	return h.Tensors[i], true
+}
+
+// quote quotes a name from the file for an error message, cut to 64
+// bytes: keys may be 64 KiB long and hold any bytes.
+func quote(s string) string {
+	if len(s) > 64 {
+		return strconv.Quote(s[:64]) + "..."
+	}
+	return strconv.Quote(s)
 }
 
 // reader reads little-endian fields from the file's bytes, refusing to
@@ -217,13 +227,13 @@ func (h *Header) readMetadata(r *reader, n int) error {
 			return formatErr(at, "metadata key %d is %d bytes long, want 1 to %d", i, len(key), MaxKeyLength)
 		}
 		if _, dup := h.Metadata.index[key]; dup {
-			return formatErr(at, "metadata key %q appears twice", key)
+			return formatErr(at, "metadata key %s appears twice", quote(key))
 		}
-		t, err := r.u32("type of metadata " + key)
+		t, err := r.u32("type of metadata " + quote(key))
 		if err != nil {
 			return err
 		}
-		v, err := readValue(r, ValueType(t), key, 0)
+		v, err := readValue(r, ValueType(t), "metadata "+quote(key), 0)
 		if err != nil {
 			return err
 		}
@@ -337,7 +347,7 @@ func (h *Header) readTensorInfos(r *reader, n int) error {
 			return formatErr(at, "tensor %q appears twice", name)
 		}
 		t := TensorInfo{Name: name}
-		nd, err := r.u32("dimension count of tensor " + name)
+		nd, err := r.u32("dimension count of tensor " + quote(name))
 		if err != nil {
 			return err
 		}
@@ -347,7 +357,7 @@ func (h *Header) readTensorInfos(r *reader, n int) error {
 		t.Dims = make([]int64, nd)
 		elems := uint64(1)
 		for j := range t.Dims {
-			d, err := r.u64("dimensions of tensor " + name)
+			d, err := r.u64("dimensions of tensor " + quote(name))
 			if err != nil {
 				return err
 			}
@@ -358,7 +368,7 @@ func (h *Header) readTensorInfos(r *reader, n int) error {
 			elems = lo
 			t.Dims[j] = int64(d)
 		}
-		typ, err := r.u32("type of tensor " + name)
+		typ, err := r.u32("type of tensor " + quote(name))
 		if err != nil {
 			return err
 		}
@@ -370,7 +380,7 @@ func (h *Header) readTensorInfos(r *reader, n int) error {
 			return formatErr(r.pos-4, "tensor %q of type %s has rows of %d values, not a multiple of its block of %d",
 				name, t.Type, t.Dims[0], bv)
 		}
-		off, err := r.u64("offset of tensor " + name)
+		off, err := r.u64("offset of tensor " + quote(name))
 		if err != nil {
 			return err
 		}
