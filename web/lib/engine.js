@@ -120,6 +120,9 @@ async function loadOnce(options, desc) {
   try {
     progress({ phase: 'files', message: 'fetching the file list' });
     await downloader.fetchList();
+    // Refuse, before downloading anything, a model that will not fit.
+    await downloader.checkQuota(downloader.listed((n) => CONFIG_FILES.some((f) => f.name === n) ||
+      n === 'model.safetensors.index.json' || n.endsWith('.safetensors')), `${model}`);
     // Small files first: Go validates config and tokenizer before we spend
     // minutes downloading weights for a model it cannot run.
     const files = {};
@@ -163,7 +166,6 @@ async function loadOnce(options, desc) {
       }
       unwrap(loader.setIndex(index));
     }
-    await downloader.checkQuota(shards, `${model}`);
     for (const shard of shards) {
       await streamShard(go, loader, downloader, shard, memory, load);
     }

@@ -46,12 +46,16 @@ export class Downloader {
     Object.assign(this, { base, hub, store, onProgress, signal, retryDelay });
     this.list = null; // name -> {size, sha256, oid}, when the server gave one
     this.requests = 0;
+    this.offline = false; // the list could not be fetched: cached files only
   }
 
   url(name) { return new URL(name, this.base).href; }
 
   /** The file list's entry for name: {size, sha256?, oid?}, or undefined. */
   expected(name) { return this.list?.get(name); }
+
+  /** The listed files' names that keep(name) accepts ([] without a list). */
+  listed(keep) { return this.list ? [...this.list.keys()].filter(keep) : []; }
 
   /** Whether the list says the file exists (true when there is no list). */
   has(name) { return !this.list || this.list.has(name); }
@@ -65,6 +69,12 @@ export class Downloader {
     try {
       resp = await this.fetchRetrying(url, {}, 'the file list');
     } catch (err) {
+      if (err.code === errorCodes.NETWORK && this.store && Object.keys(this.store.manifest.files).length > 0) {
+        // Offline: what the cache verified earlier is used as it is.
+        console.warn(`nanovllm: ${err.message}; using the cached files`);
+        this.offline = true;
+        return;
+      }
       if (this.hub || err.code !== errorCodes.NOT_FOUND) throw err;
       return; // a plain folder without a manifest
     }
