@@ -66,35 +66,38 @@ func (d *Device) attentionAMX(os, qs []float32, kv kvLayer, heads, nkv, hd int, 
 	}
 	kp, vp := d.attnKPack[:koff], d.attnVPack[:voff]
 	tab := &d.amxTables[0]
+	// A 16-bit cache's block is widened into wide (8 KiB, in L1) and
+	// packed from there: bf16 comes out as it was stored, an f16 is
+	// rounded to bf16 as a float32 key or value would be.
+	simd := kv.dt == device.BF16 && haveSIMD() || kv.dt == device.F16 && haveF16C()
 	d.pool.run(len(packs), func(i int) {
 		pk := packs[i]
 		table := b.BlockTables[pk.seq*b.BlockTableStride : (pk.seq+1)*b.BlockTableStride]
-		for bi := range pk.nblk {
-			dst := kp[pk.koff+bi*4*512 : pk.koff+(bi+1)*4*512]
-			base := (int(table[bi])*nkv + pk.g) * hd * bs
-			if kv.dt == device.F32 {
-				packKeysAMX(dst, kv.k[base:], tab)
-			} else {
-				packKeysAMXHalf(dst, kv.kh[base:], kv.dt)
+		var wide [bs * 128]float32
+		block := func(base int, k bool) []float32 {
+			switch {
+			case kv.dt == device.F32 && k:
+				return kv.k[base : base+bs*hd]
+			case kv.dt == device.F32:
+				return kv.v[base : base+bs*hd]
+			case k:
+				widenHalf(wide[:], kv.kh[base:base+bs*hd], kv.dt, simd)
+			default:
+				widenHalf(wide[:], kv.vh[base:base+bs*hd], kv.dt, simd)
 			}
+			return wide[:]
+		}
+		for bi := range pk.nblk {
+			packKeysAMX(kp[pk.koff+bi*4*512:pk.koff+(bi+1)*4*512], block((int(table[bi])*nkv+pk.g)*hd*bs, true), tab)
 		}
 		for ch := range (pk.nblk + 1) / 2 {
 			dst := vp[pk.voff+ch*8*512 : pk.voff+(ch+1)*8*512]
 			for half := range 2 {
-				bi := 2*ch + half
-				base := (int(table[min(bi, pk.nblk-1)])*nkv + pk.g) * bs * hd
-				switch {
-				case kv.dt == device.F32:
-					var rows []float32 // the block's 16 value rows, or nil past the end
-					if bi < pk.nblk {
-						rows = kv.v[base : base+bs*hd]
-					}
-					packValuesAMX(dst, rows, half, tab)
-				case bi < pk.nblk:
-					packValuesAMXHalf(dst, kv.vh[base:base+bs*hd], half, kv.dt)
-				default:
-					packValuesAMX(dst, nil, half, tab)
+				var rows []float32 // the block's 16 value rows, or nil past the end
+				if bi := 2*ch + half; bi < pk.nblk {
+					rows = block((int(table[bi])*nkv+pk.g)*bs*hd, false)
 				}
+				packValuesAMX(dst, rows, half, tab)
 			}
 		}
 	})

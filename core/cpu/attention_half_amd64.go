@@ -12,6 +12,9 @@ import "golang.org/x/sys/cpu"
 // haveF16C reports whether widenF16AVX can run.
 func haveF16C() bool { return haveSIMD() && cpu.X86.HasF16C }
 
+// haveAVX512BW reports whether bf16RowsZ (VPERMT2W) can run.
+func haveAVX512BW() bool { return haveAVX512() && cpu.X86.HasAVX512BW }
+
 //go:noescape
 func attnQKT2zBF16(q0, q1 *float32, kt *uint16, hd int, out *float32, ostride int)
 
@@ -63,3 +66,9 @@ func widenBF16AVX(dst *float32, src *uint16, n int)
 //
 //go:noescape
 func widenF16AVX(dst *float32, src *uint16, n int)
+
+// roundF16Z sets dst[i] to src[i] rounded to the nearest IEEE half, ties
+// to even, n a multiple of 16.
+//
+//go:noescape
+func roundF16Z(dst *uint16, src *float32, n int)

@@ -81,3 +81,28 @@ wfloop:
 wfdone:
 	VZEROUPPER
 	RET
+
+// func roundF16Z(dst *uint16, src *float32, n int)
+//
+// dst[i] = src[i] rounded to the nearest IEEE half, ties to even (VCVTPS2PH
+// with rounding control 0: overflow to ±Inf, subnormals kept, as
+// f16Nearest), n a multiple of 16 (AVX-512F).
+TEXT ·roundF16Z(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	JZ   rfdone
+
+rfloop:
+	VMOVUPS (SI), Z0
+	VCVTPS2PH $0, Z0, Y1
+	VMOVDQU Y1, (DI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  rfloop
+
+rfdone:
+	VZEROUPPER
+	RET

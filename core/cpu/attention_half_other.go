@@ -7,6 +7,8 @@ package cpu
 
 func haveF16C() bool { return false }
 
+func haveAVX512BW() bool { return false }
+
 func attnQKT2zBF16(q0, q1 *float32, kt *uint16, hd int, out *float32, ostride int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
@@ -68,5 +70,9 @@ func widenBF16AVX(dst *float32, src *uint16, n int) {
 }
 
 func widenF16AVX(dst *float32, src *uint16, n int) {
+	panic("cpu: SIMD kernel called without SIMD support")
+}
+
+func roundF16Z(dst *uint16, src *float32, n int) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }

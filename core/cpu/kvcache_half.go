@@ -53,14 +53,6 @@ func f16Nearest(v float32) uint16 {
 	return sign | uint16(h)
 }
 
-// halfRounder returns the rounding of a 16-bit cache dtype.
-func halfRounder(dt device.DType) func(float32) uint16 {
-	if dt == device.F16 {
-		return f16Nearest
-	}
-	return bf16Nearest
-}
-
 // widenHalf sets dst[i] to src[i] widened to float32 from dt (BF16 or
 // F16), with the AVX2 kernels when simd is set, and len(dst) == len(src).
 func widenHalf(dst []float32, src []uint16, dt device.DType, simd bool) {
@@ -86,27 +78,78 @@ func widenHalf(dst []float32, src []uint16, dt device.DType, simd bool) {
 	}
 }
 
+// halfRounding rounds float32 rows to a 16-bit cache dtype: with the
+// AVX-512 kernels (bf16RowsZ, roundF16Z) where they run, else in Go; both
+// round to nearest, ties to even, exactly as bf16Nearest and f16Nearest.
+type halfRounding struct {
+	dt     device.DType
+	simd   bool
+	tables [64]uint16 // bf16RowsZ's word indices (amxPackTables)
+}
+
+func (d *Device) halfRounding(dt device.DType) halfRounding {
+	r := halfRounding{dt: dt}
+	if dt == device.F16 {
+		r.simd = d.isa == isaAVX512
+	} else {
+		r.simd = d.isa == isaAVX512 && haveAVX512BW()
+		r.tables = amxPackTables()
+	}
+	return r
+}
+
+// round sets dst[i] to src[i] rounded, len(dst) == len(src).
+func (r *halfRounding) round(dst []uint16, src []float32) {
+	n := 0
+	if r.simd && r.dt == device.F16 {
+		n = len(src) &^ 15
+		if n > 0 {
+			roundF16Z(&dst[0], &src[0], n)
+		}
+	} else if r.simd {
+		n = len(src) &^ 31
+		if n > 0 {
+			bf16RowsZ(&dst[0], 32, &src[0], n/32, &r.tables[0])
+		}
+	}
+	if r.dt == device.F16 {
+		for i := n; i < len(src); i++ {
+			dst[i] = f16Nearest(src[i])
+		}
+		return
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = bf16Nearest(src[i])
+	}
+}
+
 // writeKVHalf is WriteKV for a BF16 or F16 cache: the same slots, each
-// element rounded to the nearest 16-bit value.
+// element rounded to the nearest 16-bit value. A value row is rounded in
+// place; a key row is rounded into a scratch row, then scattered down its
+// block's transposed columns.
 func (d *Device) writeKVHalf(c *kvCache, layer int, ks, vs []float32, rows int) {
 	bs, hd, nkv := c.spec.BlockSize, c.spec.HeadDim, c.spec.KVHeads
 	width := nkv * hd
 	kl, vl := c.kh[layer], c.vh[layer]
-	round := halfRounder(c.spec.DType)
+	r := d.halfRounding(c.spec.DType)
 	slots := d.batch.Slots[:rows]
 	// One task per KV head, as for float32: disjoint regions.
 	write := func(g int) {
+		var buf [256]uint16
+		krow := buf[:min(hd, len(buf))]
+		if hd > len(buf) {
+			krow = make([]uint16, hd)
+		}
 		for i, s32 := range slots {
 			s := int(s32)
-			base := (s/bs*nkv+g)*hd*bs + s%bs
-			kt := kl[base:]
-			for j, v := range ks[i*width+g*hd : i*width+(g+1)*hd] {
-				kt[j*bs] = round(v)
+			blk, off := s/bs, s%bs
+			base := (blk*nkv + g) * hd * bs
+			r.round(krow, ks[i*width+g*hd:i*width+(g+1)*hd])
+			kt := kl[base+off:]
+			for j, h := range krow {
+				kt[j*bs] = h
 			}
-			row := vl[base-s%bs+s%bs*hd:][:hd]
-			for j, v := range vs[i*width+g*hd : i*width+(g+1)*hd] {
-				row[j] = round(v)
-			}
+			r.round(vl[base+off*hd:base+(off+1)*hd], vs[i*width+g*hd:i*width+(g+1)*hd])
 		}
 	}
 	if rows*width < 1<<15 {

@@ -119,3 +119,39 @@ func TestKVCacheDTypeSpec(t *testing.T) {
 	_, err := d.NewKVCache(spec)
 	require.ErrorIs(t, err, device.ErrKVCacheDType)
 }
+
+// TestHalfRounding checks WriteKV's row rounding, the AVX-512 kernels and
+// the Go loop, against the independent float64 roundings, on values that
+// include ties, subnormals of both formats, overflow and NaN.
+func TestHalfRounding(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	src := make([]float32, 0, 1000)
+	src = append(src, 0, 1, -1, 65504, 65520, -65520, 1e30, 3e38, float32(math.Inf(-1)),
+		5.9604645e-08, 2.9802322e-08, 8.940697e-08, 1e-39, -1e-40, 1+1.0/2048, 1+1.0/256, 1+3.0/256,
+		float32(math.NaN()))
+	for len(src) < cap(src)-3 { // 997: a tail past the 16- and 32-wide kernels
+		src = append(src, float32(r.NormFloat64()*math.Pow(2, float64(r.IntN(60)-40))))
+	}
+	for _, opts := range []Options{{}, {PureGo: true}} {
+		d := New(opts)
+		for _, dt := range []device.DType{device.BF16, device.F16} {
+			hr := d.halfRounding(dt)
+			got := make([]uint16, len(src))
+			hr.round(got, src)
+			for i, v := range src {
+				want := nearestBF16Float64(v)
+				wide, gotWide := bf16ToF32(want), bf16ToF32(got[i])
+				if dt == device.F16 {
+					want = nearestF16Float64(v)
+					wide, gotWide = f16ToF32(want), f16ToF32(got[i])
+				}
+				if v != v {
+					require.True(t, gotWide != gotWide, "%s simd %v: NaN gave %#x", dt, hr.simd, got[i])
+					continue
+				}
+				require.Equal(t, want, got[i], "%s simd %v: %v (%g) gave %g", dt, hr.simd, v, wide, gotWide)
+			}
+		}
+		d.Close()
+	}
+}
