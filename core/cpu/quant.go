@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 )
@@ -79,20 +80,49 @@ type qact struct {
 	xq []int8
 	xd []float32
 	bs []int16
+	za []byte // the zact layout of the AVX-512 VNNI kernels (quant_amd64.go)
+
+	key actKey    // what the fields above hold
+	src []float32 // a copy of the activations they were made from
 }
 
-// quantizeActs fills a with x's rows quantized for weights of type t.
-func (d *Device) quantizeActs(a *qact, x []float32, rows, k int, t device.DType) {
-	blk := qk32
+// actKey identifies what a qact holds: the activations' shape, the block
+// format (32 or 256) and the zact constant (0: no zact layout).
+type actKey struct{ rows, k, blk, zc int }
+
+// quantizeActs fills a with x's rows quantized for weights of type t (and
+// the zact layout of the VNNI kernels when zact is set). Consecutive
+// matmuls of one input (q, k and v; gate and up) quantize it once: a keeps
+// a copy of the input it holds and compares.
+func (d *Device) quantizeActs(a *qact, x []float32, rows, k int, t device.DType, zact bool) {
+	blk, zc := qk32, 0
 	if t == device.Q4_K || t == device.Q6_K {
 		blk = qkK
 	}
+	if zact {
+		zc = 16 // Q8_0 weights + 128: 128·Σx over eight lanes
+		if t == device.Q4_0 {
+			zc = 1 // Q4_0's q = w + 8
+		}
+	}
+	key := actKey{rows, k, blk, zc}
+	if a.key == key && slices.Equal(a.src, x) {
+		return
+	}
+	a.key = actKey{} // invalid until filled
 	nb := k / blk
+	per := nb / 2 * zactPair
 	a.xq = grow(a.xq, rows*k)
 	a.xd = grow(a.xd, rows*nb)
 	a.bs = grow(a.bs, rows*k/16)
+	if zact {
+		a.za = grow(a.za, rows*per)
+	}
 	d.rowsParallel(rows, k, func(m int) {
 		xr, qr := x[m*k:(m+1)*k], a.xq[m*k:(m+1)*k]
+		if zact && simdQuantQ8(d.isa, xr, qr, a.xd[m*nb:(m+1)*nb], a.za[m*per:(m+1)*per], zc) {
+			return
+		}
 		for b := range nb {
 			if blk == qk32 {
 				a.xd[m*nb+b] = quantizeQ8_0Act(qr[b*qk32:(b+1)*qk32], xr[b*qk32:(b+1)*qk32])
@@ -100,7 +130,12 @@ func (d *Device) quantizeActs(a *qact, x []float32, rows, k int, t device.DType)
 				a.xd[m*nb+b] = quantizeQ8KAct(qr[b*qkK:(b+1)*qkK], a.bs[m*k/16+b*16:][:16], xr[b*qkK:(b+1)*qkK])
 			}
 		}
+		if zact {
+			fillZact(a.za[m*per:(m+1)*per], qr, a.xd[m*nb:(m+1)*nb], int32(zc))
+		}
 	})
+	a.src = append(a.src[:0], x[:rows*k]...)
+	a.key = key
 }
 
 // grow returns s resliced to n elements, reallocated if too small.
@@ -128,9 +163,12 @@ func (d *Device) linearQuant(out, x []float32, w *weight, rows, n, k int) {
 		return
 	}
 	a := &d.quant.act
-	d.quantizeActs(a, x, rows, k, w.qt)
-	kern := d.intKernels(w.qt)
-	nb := len(a.xd) / rows
+	nb := k / qk32
+	if w.qt == device.Q4_K || w.qt == device.Q6_K {
+		nb = k / qkK
+	}
+	kern := d.intKernels(w.qt, nb)
+	d.quantizeActs(a, x, rows, k, w.qt, kern.zact)
 	d.pool.run(tasks, func(t int) {
 		j0, j1 := t*band, min(n, (t+1)*band)
 		var o [4]float32
@@ -166,11 +204,13 @@ type intKernel struct {
 	x1 func(w []byte, a *qact, m, k, nb int) float32
 	x4 func(w []byte, a *qact, m, k, nb int, out *[4]float32)
 	w4 func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32)
+	// zact: the kernels read the activations in the zact layout.
+	zact bool
 }
 
 // intKernels picks the integer-path kernels for weights of type t.
-func (d *Device) intKernels(t device.DType) intKernel {
-	if k, ok := simdIntKernel(d.isa, t); ok {
+func (d *Device) intKernels(t device.DType, nb int) intKernel {
+	if k, ok := simdIntKernel(d.isa, t, nb); ok {
 		return k
 	}
 	dot := intDotGo(t)

@@ -2,7 +2,13 @@
 
 package cpu
 
-import "github.com/nano-vllm-go/nano-vllm-go/core/device"
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"golang.org/x/sys/cpu"
+)
 
 // The integer-path kernels of quant_amd64.s (AVX2). Each takes nb blocks
 // (Q8_0, Q4_0) or super-blocks (Q6_K) of weights; activations are int8
@@ -41,14 +47,115 @@ func q6kx1(w *byte, nb int, x *int8, xd *float32) float32
 //go:noescape
 func q6kx4(w *byte, nb int, x *int8, ldx int, xd *float32, ldd int, out *[4]float32)
 
+// q80w4z is q80w4 on AVX-512 VNNI for npair pairs of blocks, activations
+// in the zact layout (see fillZact), tab = f16Table.
+//
+//go:noescape
+func q80w4z(w *byte, ldw, npair int, za *byte, tab *float32, out *[4]float32)
+
+// q40w4z is q80w4z for Q4_0 weights.
+//
+//go:noescape
+func q40w4z(w *byte, ldw, npair int, za *byte, tab *float32, out *[4]float32)
+
+// q80x4z is q80x4 on AVX-512 VNNI: activation rows at za + m·lda bytes in
+// the zact layout.
+//
+//go:noescape
+func q80x4z(w *byte, npair int, za *byte, lda int, tab *float32, out *[4]float32)
+
+// q40x4z is q80x4z for Q4_0 weights.
+//
+//go:noescape
+func q40x4z(w *byte, npair int, za *byte, lda int, tab *float32, out *[4]float32)
+
+// quantQ8Z quantizes 2·npair blocks of 32 activations at x as
+// quantizeQ8_0Act does, to xq and xd, and lays them out for the VNNI
+// kernels at za (see fillZact).
+//
+//go:noescape
+func quantQ8Z(x *float32, npair int, xq *int8, xd *float32, za *byte, c int)
+
+// simdQuantQ8 quantizes one activation row for the VNNI kernels with
+// quantQ8Z and reports whether it could (AVX-512, an even number of
+// blocks).
+func simdQuantQ8(is isa, x []float32, xq []int8, xd []float32, za []byte, c int) bool {
+	if is != isaAVX512 || len(xd)%2 != 0 || len(xd) == 0 {
+		return false
+	}
+	quantQ8Z(&x[0], len(xd)/2, &xq[0], &xd[0], &za[0], c)
+	return true
+}
+
+// haveVNNI reports whether the AVX-512 VNNI kernels can run.
+func haveVNNI() bool { return haveAVX512() && cpu.X86.HasAVX512VNNI }
+
+// f16Table[h] is the fp16 number with bits h as a float32: the VNNI
+// kernels look weight scales up in it. It is built once and never written.
+var f16Table = func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for h := range t {
+		t[h] = f16ToF32(uint16(h))
+	}
+	return &t
+}()
+
+// zactPair is the size of one block pair of one activation row in the
+// zact layout of the VNNI kernels: the 64 int8 values, 16 int32 lanes
+// -c·Σx (each block's sum in its eight lanes; c = 16 for Q8_0 weights,
+// 1 for Q4_0, see quant_amd64.s), and 16 float32 block scales.
+const zactPair = 192
+
+// fillZact lays out quantized activation row m (k values, nb blocks) for
+// the VNNI kernels at za.
+func fillZact(za []byte, xq []int8, xd []float32, c int32) {
+	for p := range len(xd) / 2 {
+		dst := za[p*zactPair : (p+1)*zactPair]
+		for i, v := range xq[64*p : 64*p+64] {
+			dst[i] = byte(v)
+		}
+		for h := range 2 {
+			var s int32
+			for _, v := range xq[64*p+32*h : 64*p+32*h+32] {
+				s += int32(v)
+			}
+			for l := range 8 {
+				binary.LittleEndian.PutUint32(dst[64+32*h+4*l:], uint32(-c*s))
+				binary.LittleEndian.PutUint32(dst[128+32*h+4*l:], math.Float32bits(xd[2*p+h]))
+			}
+		}
+	}
+}
+
 // simdIntKernel returns the assembly integer-path kernels for weights of
 // type t, ok false where there are none (the portable Go ones then run).
-func simdIntKernel(is isa, t device.DType) (intKernel, bool) {
+func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 	if is == isaGo {
 		return intKernel{}, false
 	}
 	switch t {
 	case device.Q8_0, device.Q4_0:
+		if is == isaAVX512 && haveVNNI() && nb%2 == 0 {
+			w4, x4 := q80w4z, q80x4z
+			if t == device.Q4_0 {
+				w4, x4 = q40w4z, q40x4z
+			}
+			lda := nb / 2 * zactPair
+			return intKernel{
+				w4: func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32) {
+					w4(&w[0], ldw, nb/2, &a.za[m*lda], &f16Table[0], out)
+				},
+				x4: func(w []byte, a *qact, m, k, nb int, out *[4]float32) {
+					x4(&w[0], nb/2, &a.za[m*lda], lda, &f16Table[0], out)
+				},
+				x1: func(w []byte, a *qact, m, k, nb int) float32 {
+					var o [4]float32
+					w4(&w[0], 0, nb/2, &a.za[m*lda], &f16Table[0], &o)
+					return o[0]
+				},
+				zact: true,
+			}, true
+		}
 		w4, x4 := q80w4, q80x4
 		if t == device.Q4_0 {
 			w4, x4 = q40w4, q40x4

@@ -454,3 +454,274 @@ q6x4loop:
 	VMOVUPS      X11, (AX)
 	VZEROUPPER
 	RET
+
+// AVX-512 VNNI kernels for Q8_0 and Q4_0, two blocks (64 values) per zmm
+// register. VPDPBUSD multiplies unsigned by signed bytes and adds groups of
+// four into int32 lanes, so the weights are made unsigned: Q4_0's 4-bit
+// values q are already (w = q - 8), Q8_0's w is flipped to w + 128 (XOR
+// 0x80). The surplus, 8·Σx or 128·Σx per block, depends only on the
+// activations: each lane starts from -Σx or -16·Σx of its block's
+// activations, so the lanes end with exact sums of w·x. The fp16 weight
+// scales go through a 64K-entry table to float32 (a load instead of a
+// conversion on the vector ports).
+//
+// The activations come in the zact layout (quant_amd64.go): per row and
+// block pair, 192 bytes: the 64 int8 values, the 16 int32 starting lanes,
+// and the 16 float32 activation scales (each block's in its eight lanes).
+
+DATA qmask80<>+0(SB)/8, $0x8080808080808080
+GLOBL qmask80<>(SB), RODATA|NOPTR, $8
+
+// DEC8Z(base): Z20 = the 64 weights of the two Q8_0 blocks at base, + 128.
+#define DEC8Z(base) \
+	VMOVDQU64    2(base), Y20 \
+	VINSERTI64X4 $1, 36(base), Z20, Z20 \
+	VPXORQ       Z31, Z20, Z20
+
+// DEC4Z(base): Z20 = the 64 values q of the two Q4_0 blocks at base.
+#define DEC4Z(base) \
+	VMOVDQU64    2(base), X20 \
+	VINSERTI32X4 $1, 20(base), Y20, Y20 \
+	VPSRLW       $4, Y20, Y21 \
+	VINSERTI64X4 $1, Y21, Z20, Z20 \
+	VSHUFI64X2   $0xd8, Z20, Z20, Z20 \
+	VPANDD       Z30, Z20, Z20
+
+// SCALEZ(base, stride): Z23 = the two blocks' fp16 scales (at base and
+// base+stride) as float32, each in its block's eight lanes (R14 = table).
+#define SCALEZ(base, stride) \
+	MOVWLZX      (base), AX \
+	MOVWLZX      stride(base), BX \
+	VBROADCASTSS (R14)(AX*4), Y23 \
+	VBROADCASTSS (R14)(BX*4), Y24 \
+	VINSERTF64X4 $1, Y24, Z23, Z23
+
+// ZCONSTS: Z30 = 0x0f bytes, Z31 = 0x80 bytes.
+#define ZCONSTS \
+	VPBROADCASTQ qmask0F<>(SB), Z30 \
+	VPBROADCASTQ qmask80<>(SB), Z31
+
+// ROWZ(DEC, base, stride, acc): one weight row's block pair against the
+// activation pair at DI, into acc.
+#define ROWZ(DEC, base, stride, acc) \
+	DEC(base) \
+	VMOVDQU32   64(DI), Z21 \
+	VPDPBUSD    (DI), Z20, Z21 \
+	VCVTDQ2PS   Z21, Z21 \
+	SCALEZ(base, stride) \
+	VMULPS      128(DI), Z23, Z23 \
+	VFMADD231PS Z23, Z21, acc
+
+// HSUMZ reduces the 16 float32 lanes of Zr to Xr lane 0.
+#define HSUMZ(Zr, Yr, Xr, Yt, Xt) \
+	VEXTRACTF64X4 $1, Zr, Yt \
+	VADDPS        Yt, Yr, Yr \
+	HSUM(Yr, Xr, Xt)
+
+// STORE4Z stores the sums of Z0..Z3 to out[0:4] at AX.
+#define STORE4Z \
+	HSUMZ(Z0, Y0, X0, Y4, X4) \
+	HSUMZ(Z1, Y1, X1, Y4, X4) \
+	HSUMZ(Z2, Y2, X2, Y4, X4) \
+	HSUMZ(Z3, Y3, X3, Y4, X4) \
+	VMOVSS X0, (AX) \
+	VMOVSS X1, 4(AX) \
+	VMOVSS X2, 8(AX) \
+	VMOVSS X3, 12(AX) \
+	VZEROUPPER \
+	RET
+
+// W4Z(DEC, stride): the loop of q80w4z / q40w4z over CX block pairs of
+// the four weight rows at SI + r·R8, one activation row at DI (table in
+// R14).
+#define W4Z(DEC, stride) \
+	LEAQ   (SI)(R8*1), R9 \
+	LEAQ   (SI)(R8*2), R10 \
+	LEAQ   (R9)(R8*2), R11 \
+	VXORPS Z0, Z0, Z0 \
+	VXORPS Z1, Z1, Z1 \
+	VXORPS Z2, Z2, Z2 \
+	VXORPS Z3, Z3, Z3 \
+	ZCONSTS \
+loop: \
+	ROWZ(DEC, SI, stride, Z0) \
+	ROWZ(DEC, R9, stride, Z1) \
+	ROWZ(DEC, R10, stride, Z2) \
+	ROWZ(DEC, R11, stride, Z3) \
+	ADDQ $(2*stride), SI \
+	ADDQ $(2*stride), R9 \
+	ADDQ $(2*stride), R10 \
+	ADDQ $(2*stride), R11 \
+	ADDQ $192, DI \
+	DECQ CX \
+	JNZ  loop
+
+// func q80w4z(w *byte, ldw, npair int, za *byte, tab *float32, out *[4]float32)
+TEXT ·q80w4z(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ npair+16(FP), CX
+	MOVQ za+24(FP), DI
+	MOVQ tab+32(FP), R14
+	W4Z(DEC8Z, 34)
+	MOVQ out+40(FP), AX
+	STORE4Z
+
+// func q40w4z(w *byte, ldw, npair int, za *byte, tab *float32, out *[4]float32)
+TEXT ·q40w4z(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ npair+16(FP), CX
+	MOVQ za+24(FP), DI
+	MOVQ tab+32(FP), R14
+	W4Z(DEC4Z, 18)
+	MOVQ out+40(FP), AX
+	STORE4Z
+
+// ACTZ(abase, acc): the activation row at abase (offset DX) against the
+// weight pair in Z20 with scales Z23.
+#define ACTZ(abase, acc) \
+	VMOVDQU32   64(abase)(DX*1), Z21 \
+	VPDPBUSD    (abase)(DX*1), Z20, Z21 \
+	VCVTDQ2PS   Z21, Z21 \
+	VMULPS      128(abase)(DX*1), Z23, Z22 \
+	VFMADD231PS Z22, Z21, acc
+
+// X4Z(DEC, stride): the loop of q80x4z / q40x4z: one weight row at SI, CX
+// block pairs, activation rows m at DI + m·R8 (table in R14).
+#define X4Z(DEC, stride) \
+	LEAQ   (DI)(R8*1), R9 \
+	LEAQ   (DI)(R8*2), R10 \
+	LEAQ   (R9)(R8*2), R11 \
+	XORQ   DX, DX \
+	VXORPS Z0, Z0, Z0 \
+	VXORPS Z1, Z1, Z1 \
+	VXORPS Z2, Z2, Z2 \
+	VXORPS Z3, Z3, Z3 \
+	ZCONSTS \
+loop: \
+	DEC(SI) \
+	SCALEZ(SI, stride) \
+	ACTZ(DI, Z0) \
+	ACTZ(R9, Z1) \
+	ACTZ(R10, Z2) \
+	ACTZ(R11, Z3) \
+	ADDQ $(2*stride), SI \
+	ADDQ $192, DX \
+	DECQ CX \
+	JNZ  loop
+
+// func q80x4z(w *byte, npair int, za *byte, lda int, tab *float32, out *[4]float32)
+TEXT ·q80x4z(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ npair+8(FP), CX
+	MOVQ za+16(FP), DI
+	MOVQ lda+24(FP), R8
+	MOVQ tab+32(FP), R14
+	X4Z(DEC8Z, 34)
+	MOVQ out+40(FP), AX
+	STORE4Z
+
+// func q40x4z(w *byte, npair int, za *byte, lda int, tab *float32, out *[4]float32)
+TEXT ·q40x4z(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ npair+8(FP), CX
+	MOVQ za+16(FP), DI
+	MOVQ lda+24(FP), R8
+	MOVQ tab+32(FP), R14
+	X4Z(DEC4Z, 18)
+	MOVQ out+40(FP), AX
+	STORE4Z
+
+// The activation quantizer of the VNNI path: ggml-cpu's x86
+// quantize_row_q8_0 (see quantizeQ8_0Act) on AVX-512, writing each block's
+// int8 values to xq and scale to xd, and the zact layout to za.
+
+DATA qabs<>+0(SB)/4, $0x7fffffff
+GLOBL qabs<>(SB), RODATA|NOPTR, $4
+DATA q127<>+0(SB)/4, $127.0
+GLOBL q127<>(SB), RODATA|NOPTR, $4
+
+// QBLK(h, lbl): quantizes the 32 floats at SI+128h to xq at DI+32h and the
+// scale to xd at DX+4h; leaves the scale in X5 and Σq in AX.
+#define QBLK(h, lbl) \
+	VMOVUPS       (128*h)(SI), Z0 \
+	VMOVUPS       (128*h+64)(SI), Z1 \
+	VANDPS        Z30, Z0, Z2 \
+	VANDPS        Z30, Z1, Z3 \
+	VMAXPS        Z3, Z2, Z2 \
+	VEXTRACTF64X4 $1, Z2, Y3 \
+	VMAXPS        Y3, Y2, Y2 \
+	VEXTRACTF128  $1, Y2, X3 \
+	VMAXPS        X3, X2, X2 \
+	VMOVHLPS      X2, X3, X3 \
+	VMAXPS        X3, X2, X2 \
+	VPSHUFD       $1, X2, X3 \
+	VMAXSS        X3, X2, X2 \
+	VDIVSS        X29, X2, X4 \
+	VCVTPS2PH     $0, X4, X5 \
+	VCVTPH2PS     X5, X5 \
+	VMOVSS        X5, (4*h)(DX) \
+	VXORPS        X6, X6, X6 \
+	VUCOMISS      X6, X2 \
+	JEQ           lbl \
+	VDIVSS        X2, X29, X6 \
+lbl: \
+	VBROADCASTSS  X6, Z6 \
+	VMULPS        Z6, Z0, Z0 \
+	VMULPS        Z6, Z1, Z1 \
+	VCVTPS2DQ     Z0, Z0 \
+	VCVTPS2DQ     Z1, Z1 \
+	VPMOVSDB      Z0, X8 \
+	VPMOVSDB      Z1, X9 \
+	VMOVDQU       X8, (32*h)(DI) \
+	VMOVDQU       X9, (32*h+16)(DI) \
+	VPMOVSXBD     X8, Z0 \
+	VPMOVSXBD     X9, Z1 \
+	VPADDD        Z1, Z0, Z0 \
+	VEXTRACTI64X4 $1, Z0, Y1 \
+	VPADDD        Y1, Y0, Y0 \
+	VEXTRACTI128  $1, Y0, X1 \
+	VPADDD        X1, X0, X0 \
+	VPSHUFD       $0x4e, X0, X1 \
+	VPADDD        X1, X0, X0 \
+	VPSHUFD       $1, X0, X1 \
+	VPADDD        X1, X0, X0 \
+	VMOVD         X0, AX
+
+// ZACT(h): writes block h's values, starting lanes -c·Σq (c in BX) and
+// scale (X5) to the zact pair at R8.
+#define ZACT(h) \
+	VMOVDQU      X8, (32*h)(R8) \
+	VMOVDQU      X9, (32*h+16)(R8) \
+	IMULL        BX, AX \
+	NEGL         AX \
+	VPBROADCASTD AX, Y10 \
+	VMOVDQU      Y10, (64+32*h)(R8) \
+	VBROADCASTSS X5, Y11 \
+	VMOVUPS      Y11, (128+32*h)(R8)
+
+// func quantQ8Z(x *float32, npair int, xq *int8, xd *float32, za *byte, c int)
+TEXT ·quantQ8Z(SB), NOSPLIT, $0-48
+	MOVQ         x+0(FP), SI
+	MOVQ         npair+8(FP), CX
+	MOVQ         xq+16(FP), DI
+	MOVQ         xd+24(FP), DX
+	MOVQ         za+32(FP), R8
+	MOVQ         c+40(FP), BX
+	VBROADCASTSS qabs<>(SB), Z30
+	VMOVSS       q127<>(SB), X29
+
+qloop:
+	QBLK(0, zero0)
+	ZACT(0)
+	QBLK(1, zero1)
+	ZACT(1)
+	ADDQ $256, SI
+	ADDQ $64, DI
+	ADDQ $8, DX
+	ADDQ $192, R8
+	DECQ CX
+	JNZ  qloop
+	VZEROUPPER
+	RET

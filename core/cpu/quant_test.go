@@ -215,23 +215,52 @@ func refActs(t *testing.T, wt device.DType, x []float32) (q []int8, d []float32)
 
 func TestQuantizeActsMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	d := New(Options{PureGo: true})
-	defer d.Close()
-	for _, wt := range []device.DType{device.Q8_0, device.Q6_K} {
-		const rows, k = 3, 1024
-		xs := randFloats(r, rows*k)
-		for i := range 64 {
-			xs[i] = float32(i%5) - 2 // ties: exact halves after scaling
+	for _, opts := range modes(t) {
+		d := New(opts)
+		for _, wt := range []device.DType{device.Q8_0, device.Q4_0, device.Q6_K} {
+			for _, zact := range []bool{false, true} {
+				if zact && wt == device.Q6_K {
+					continue
+				}
+				const rows, k = 3, 1024
+				xs := randFloats(r, rows*k)
+				for i := range 64 {
+					xs[i] = float32(i%5) - 2 // ties: exact halves after scaling
+				}
+				clear(xs[256:512])
+				xs[600] = float32(math.Ldexp(1, -140)) // subnormal
+				xs[700] = 1e30
+				var a qact
+				d.quantizeActs(&a, xs, rows, k, wt, zact)
+				for m := range rows {
+					q, sc := refActs(t, wt, xs[m*k:(m+1)*k])
+					require.Equal(t, q, a.xq[m*k:(m+1)*k], "%s %v row %d integers", d.Name(), wt, m)
+					require.Equal(t, sc, a.xd[m*len(sc):(m+1)*len(sc)], "%s %v row %d scales", d.Name(), wt, m)
+					if !zact {
+						continue
+					}
+					c := int32(16)
+					if wt == device.Q4_0 {
+						c = 1
+					}
+					per := k / 64 * zactPair
+					za := a.za[m*per : (m+1)*per]
+					for b := range k / 32 {
+						p, h := za[b/2*zactPair:], b%2
+						var sum int32
+						for i := range 32 {
+							require.Equal(t, byte(q[b*32+i]), p[32*h+i])
+							sum += int32(q[b*32+i])
+						}
+						for l := range 8 {
+							require.Equal(t, uint32(-c*sum), binary.LittleEndian.Uint32(p[64+32*h+4*l:]), "lane")
+							require.Equal(t, math.Float32bits(sc[b]), binary.LittleEndian.Uint32(p[128+32*h+4*l:]), "scale")
+						}
+					}
+				}
+			}
 		}
-		clear(xs[256:512])
-		xs[600] = float32(math.Ldexp(1, -140)) // subnormal
-		var a qact
-		d.quantizeActs(&a, xs, rows, k, wt)
-		for m := range rows {
-			q, sc := refActs(t, wt, xs[m*k:(m+1)*k])
-			require.Equal(t, q, a.xq[m*k:(m+1)*k], "%v row %d integers", wt, m)
-			require.Equal(t, sc, a.xd[m*len(sc):(m+1)*len(sc)], "%v row %d scales", wt, m)
-		}
+		d.Close()
 	}
 }
 
