@@ -294,6 +294,9 @@ const inside = new InsideView({
 
 let polling = false;
 let lastPoll = 0;
+// The page's own main-thread work for the inside view, in ms: the longest
+// update and the total (the benchmark reports them).
+const work = { max: 0, total: 0, count: 0 };
 
 // snapshotOf reads the engine's snapshot: engine.snapshot() where the
 // library has it, else straight from the Go handle of an in-page engine.
@@ -320,7 +323,12 @@ function tick(now) {
       const t = submissions.shift();
       if (t) owners.set(assigned, t.conv);
     }
+    const t0 = performance.now();
     inside.update(s);
+    const d = performance.now() - t0;
+    work.max = Math.max(work.max, d);
+    work.total += d;
+    work.count++;
   }).catch((err) => console.warn('nanovllm: snapshot', err)).finally(() => { polling = false; });
 }
 
@@ -398,7 +406,7 @@ async function init() {
   requestAnimationFrame(tick);
 
   // For scripts and tests: the conversations and the engine.
-  window.nanovllmPage = { conversations, engine: () => engine, owners, inside, addConversation };
+  window.nanovllmPage = { conversations, engine: () => engine, owners, inside, work, addConversation };
 
   let served = null;
   try { served = typeof lib.defaultModel === 'function' ? await lib.defaultModel() : null; } catch { served = null; }

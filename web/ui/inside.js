@@ -74,12 +74,16 @@ export class InsideView {
     const first = this.samples[0];
     if (now > first.t) this.rates.push({ t: now, v: ((snap.counters.tokens - first.tokens) * 1000) / (now - first.t) });
     while (this.rates.length && now - this.rates[0].t > 65000) this.rates.shift();
-    this.render(now);
+    this.render(now, false);
   }
 
-  render(now = performance.now()) {
+  render(now = performance.now(), force = true) {
     if (!this.snap) return;
-    this.drawMap(now);
+    // The map is redrawn only when a block changed state or owner, or a
+    // flash is fading.
+    const key = this.snap.states + this.snap.running.map((q) => q.id + ':' + q.blocks.length).join();
+    if (force || key !== this.mapKey || this.flash.size > 0) this.drawMap(now);
+    this.mapKey = key;
     drawBars(this.els.bars, this.steps, [
       { key: 'decode', color: cssVar('--decode', '#0072b2') },
       { key: 'prefill', color: cssVar('--prefill', '#e69f00') },

@@ -12,15 +12,26 @@ export function fitCanvas(canvas, cssHeight) {
     canvas.height = Math.floor(h * dpr);
     canvas.style.height = `${h}px`;
   }
-  const ctx = canvas.getContext('2d');
+  // willReadFrequently keeps the canvas in software: drawing it never waits
+  // on the GPU, which is busy running the model.
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   return { ctx, w, h };
 }
 
+// Theme colours, read once (getComputedStyle is not free) and again when
+// the light or dark scheme changes.
+const colours = new Map();
+globalThis.matchMedia?.('(prefers-color-scheme: dark)').addEventListener?.('change', () => colours.clear());
+
 /** Reads a CSS custom property of the document (the colours follow light and dark themes). */
 export function cssVar(name, fallback) {
-  const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-  return v || fallback;
+  let v = colours.get(name);
+  if (v === undefined) {
+    v = getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+    colours.set(name, v);
+  }
+  return v;
 }
 
 /**
