@@ -171,9 +171,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		if strings.HasPrefix(dir, "random:") {
+		switch {
+		case strings.HasPrefix(dir, "random:"):
 			fmt.Fprintf(stderr, "note: --model %s has no files, so the page does not load it; only the API serves it\n", dir)
-		} else {
+		case isGGUFPath(dir):
+			fmt.Fprintf(stderr, "note: --model %s is a GGUF file, which the page cannot load (it reads safetensors); only the API serves it\n", dir)
+		default:
 			opts.model = dir
 		}
 	}
