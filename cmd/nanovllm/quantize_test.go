@@ -159,8 +159,17 @@ func TestGGUFTokenizerCLI(t *testing.T) {
 	require.Contains(t, stderr, `has no tokenizer (tokenizer.ggml.model is "none")`)
 }
 
-// TestBenchWeightType: bench engine's JSON names the weight type.
+// TestBenchWeightType: bench engine's and bench model's JSON name the
+// weight type.
 func TestBenchWeightType(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, runBenchCommand(context.Background(), []string{"model", "--model", ggufFixture("qwen3-tiny", "q4_0"),
+		"--batch-sizes", "1", "--context", "4", "--decode-steps", "2", "--prefill-tokens", "16", "--bandwidth-bytes", "1048576",
+		"--json"}, &stdout, &stderr), stderr.String())
+	var model benchResult
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &model))
+	require.Equal(t, "q4_0", model.WeightType)
+
 	for _, tc := range []struct {
 		args []string
 		want string
