@@ -83,7 +83,7 @@ func QuantizeBlockQ8_0(b *[BlockBytesQ8_0]byte, x *[QK8_0]float32) {
 	}
 	binary.LittleEndian.PutUint16(b[0:], F32ToF16(d))
 	for j, v := range x {
-		b[2+j] = byte(int8(roundf(v * id)))
+		b[2+j] = byte(int8(roundHalfAway(v * id)))
 	}
 }
 
@@ -121,8 +121,15 @@ func cmax(a, b float32) float32 {
 	return b
 }
 
-// roundf is C's roundf: to nearest, halfway cases away from zero.
-func roundf(f float32) float32 { return float32(math.Round(float64(f))) }
+// roundHalfAway is (int32)roundf(f), C's round to nearest with halfway
+// cases away from zero, for |f| < 2^31: adding ±0.5 (the sign of f, no branch) is exact in float64
+// for any float32 in that range, and the conversion truncates toward zero.
+// Outside it (and for NaN) the conversion gives what x86's cvttsd2si and
+// cvttss2si give, 0x80000000.
+func roundHalfAway(f float32) int32 {
+	g := float64(f)
+	return int32(g + math.Copysign(0.5, g))
+}
 
 // nearestInt is ggml's nearest_int: round to nearest even by adding 1.5*2^23
 // and reading the mantissa bits (valid for |f| <= 4194303, as ggml asserts;

@@ -18,18 +18,24 @@ var ErrQuantize = errors.New("qwen3: unsupported quantization")
 // checkQuantize validates Options.Quantize and, when it is set, checks
 // that the quantized weights fit in the memory available.
 func checkQuantize(cfg Config, q device.DType) error {
-	switch q {
-	case device.F32:
-		return nil
-	case device.Q8_0, device.Q4_0:
-	default:
-		return fmt.Errorf("%w: %s (want q8_0 or q4_0, or f32 for the weights as stored)", ErrQuantize, q)
+	if err := validateQuantize(q); err != nil || q == device.F32 {
+		return err
 	}
 	need, err := WeightBytesFor(cfg, q)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrQuantize, err)
 	}
 	return sysmem.Check(fmt.Sprintf("the weights quantized to %s", q), uint64(need))
+}
+
+// validateQuantize accepts the values of Options.Quantize: F32 (weights as
+// stored), Q8_0 and Q4_0.
+func validateQuantize(q device.DType) error {
+	switch q {
+	case device.F32, device.Q8_0, device.Q4_0:
+		return nil
+	}
+	return fmt.Errorf("%w: %s (want q8_0 or q4_0, or f32 for the weights as stored)", ErrQuantize, q)
 }
 
 // WeightBytesFor is the memory of cfg's weights when every 2-D weight is
