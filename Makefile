@@ -3,7 +3,7 @@ GO      ?= go
 PORT    ?= 8080
 GOROOT  := $(shell $(GO) env GOROOT)
 
-.PHONY: test test-go test-browser chromium wasm serve bench lint fuzz
+.PHONY: test test-go test-browser chromium wasm serve bench bench-browser lint fuzz
 
 ## test: every test, native and in headless Chromium with WebGPU.
 test: test-go test-browser
@@ -44,6 +44,11 @@ serve: wasm
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./core/...
 	$(GO) run ./cmd/nanovllm bench --model random:qwen3-0.6b
+
+## bench-browser: the demo page with 1 and then 8 conversations at once (tokens/s
+## on WebGPU and the wasm CPU device, main-thread long tasks), in headless Chromium.
+bench-browser: wasm chromium
+	NANOVLLM_BROWSER=1 NANOVLLM_BENCH_BROWSER=1 $(GO) test -count=1 -timeout 30m -v -run '^TestBrowserPageBench$$' ./cmd/nanovllm
 
 ## fuzz: run every fuzz target for FUZZTIME each (their seed corpora also run in `make test`).
 FUZZTIME ?= 10s
