@@ -52,8 +52,8 @@ var qwenPipeline = map[string]any{
 //     embedding's row count) are left out;
 //   - tokenizer.ggml.merges ("a b") are the merges in rank order;
 //   - eos, padding and bos ids name tokenizer_config.json's eos_token,
-//     pad_token and bos_token (bos only with add_bos_token, which is
-//     refused: this package never prepends a BOS token);
+//     pad_token (add_bos_token or add_eos_token true is refused: this
+//     package never adds either);
 //   - tokenizer.chat_template is the chat template, run in the sandbox.
 //
 // A file without a tokenizer gives ErrNoVocabulary.
@@ -75,8 +75,10 @@ func FromGGUF(md *gguf.Metadata) (*Tokenizer, error) {
 	if pre != "qwen2" {
 		return nil, fmt.Errorf("%w: GGUF tokenizer.ggml.pre %q (only Qwen's \"qwen2\" pre-tokenizer is implemented)", ErrUnsupported, pre)
 	}
-	if add, err := md.Bool("tokenizer.ggml.add_bos_token"); err == nil && add {
-		return nil, fmt.Errorf("%w: GGUF tokenizer.ggml.add_bos_token true (this tokenizer never adds a BOS token)", ErrUnsupported)
+	for _, k := range []string{"add_bos_token", "add_eos_token"} {
+		if add, err := md.Bool("tokenizer.ggml." + k); err == nil && add {
+			return nil, fmt.Errorf("%w: GGUF tokenizer.ggml.%s true (this tokenizer never adds BOS or EOS tokens)", ErrUnsupported, k)
+		}
 	}
 	tokens, err := md.Strings("tokenizer.ggml.tokens")
 	if err != nil {

@@ -111,6 +111,9 @@ func TestGGUFTokenizerErrors(t *testing.T) {
 	require.ErrorIs(t, err, ErrMalformed)
 	_, err = FromGGUF(parse(t, base...))
 	require.ErrorIs(t, err, ErrMalformed, "no byte-level tokens, no merges")
+	_, err = FromGGUF(parse(t, append(base, gguf.KV{Key: "tokenizer.ggml.add_eos_token", Value: gguf.BoolValue(true)})...))
+	require.ErrorIs(t, err, ErrUnsupported)
+	require.ErrorContains(t, err, "add_eos_token true")
 }
 
 // TestGGUFTokenizerJSONShape checks the synthesised tokenizer.json is
