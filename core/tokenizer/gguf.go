@@ -51,9 +51,10 @@ var qwenPipeline = map[string]any{
 //     tokens, special for 3, and 5 (unused: the [PAD...] padding up to the
 //     embedding's row count) are left out;
 //   - tokenizer.ggml.merges ("a b") are the merges in rank order;
-//   - eos, padding and bos ids name tokenizer_config.json's eos_token,
-//     pad_token (add_bos_token or add_eos_token true is refused: this
-//     package never adds either);
+//   - the eos and padding ids name tokenizer_config.json's eos_token and
+//     pad_token; bos_token stays unset, as in Qwen's tokenizer_config.json
+//     (add_bos_token or add_eos_token true is refused: this package never
+//     adds either token);
 //   - tokenizer.chat_template is the chat template, run in the sandbox.
 //
 // A file without a tokenizer gives ErrNoVocabulary.
