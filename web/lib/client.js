@@ -218,7 +218,7 @@ export class WorkerEngine extends EventTarget {
     return iterate(next, abort);
   }
 
-  call(method, ...args) {
+  async call(method, ...args) {
     this.check();
     const id = this.nextID++;
     return new Promise((resolve, reject) => {

@@ -294,7 +294,15 @@ export class Engine extends EventTarget {
     const onEvent = (json) => {
       const ev = JSON.parse(json);
       if (ev.error) {
-        stream.end(null, new NanoVLLMError(ev.error.code || errorCodes.INTERNAL, ev.error.message));
+        const err = new NanoVLLMError(ev.error.code || errorCodes.INTERNAL, ev.error.message);
+        if (this.gpuDevice && !this.lost) {
+          // A lost device makes the step fail before its lost promise
+          // settles: wait a moment, so the request reports the cause.
+          Promise.race([this.gpuDevice.lost, new Promise((r) => setTimeout(r, 250))])
+            .then(() => stream.end(null, this.lost || err));
+        } else {
+          stream.end(null, this.lost || err);
+        }
       } else if (ev.done) {
         stream.end(ev.result, null);
       } else {
