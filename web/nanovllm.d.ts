@@ -1,0 +1,210 @@
+// Types of web/nanovllm.js, nano-vllm-go's browser library. docs/browser.md
+// explains every call; this file only describes their shapes.
+
+/** NanoVLLMError codes by name (generated from wasm/errors.go). */
+export declare const errorCodes: Readonly<{
+  NO_WEBGPU: 'no-webgpu';
+  NOT_FOUND: 'not-found';
+  NETWORK: 'network';
+  BAD_MODEL: 'bad-model';
+  OUT_OF_MEMORY: 'out-of-memory';
+  BAD_REQUEST: 'bad-request';
+  ABORTED: 'aborted';
+  CRASHED: 'crashed';
+  QUOTA: 'quota';
+  GPU_LOST: 'gpu-lost';
+  INTERNAL: 'internal';
+}>;
+
+export type ErrorCode = (typeof errorCodes)[keyof typeof errorCodes];
+
+/** Every failure of the library: `code` says what kind. */
+export declare class NanoVLLMError extends Error {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown });
+  readonly name: 'NanoVLLMError';
+  readonly code: ErrorCode;
+}
+
+/** A progress event of createEngine's onProgress. */
+export type Progress =
+  | { phase: 'engine' | 'files' | 'init' | 'ready'; message: string }
+  | {
+      phase: 'download';
+      file: string;
+      /** Bytes of the file read so far, and its size (0 when unknown). */
+      loaded: number;
+      total: number;
+      /** Read from the browser's cache rather than the network. */
+      cached: boolean;
+      /** Checked against the file list's SHA-256 or git blob id (always true for cached files). */
+      verified: boolean;
+      bytesPerSecond: number;
+      /** null while the rate or the size is unknown. */
+      secondsLeft: number | null;
+    }
+  | { phase: 'verify'; file: string };
+
+export interface SpeculativeOptions {
+  method: 'ngram';
+  numTokens?: number;
+  promptLookupMin?: number;
+  promptLookupMax?: number;
+}
+
+export interface EngineOptions {
+  /** A Hugging Face repo id ("Qwen/Qwen3-0.6B") or the base URL of a folder of model files. */
+  model: string;
+  device?: 'webgpu' | 'cpu' | 'auto';
+  /** Run the engine in a Web Worker (default: true where Worker exists). */
+  worker?: boolean;
+  kvCacheBytes?: number;
+  speculative?: SpeculativeOptions;
+  /** Hub revision of a repo id (default 'main'). */
+  revision?: string;
+  /** The Hub's endpoint (default 'https://huggingface.co'). */
+  hub?: string;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+  /** Keep verified files in the browser's storage (OPFS) and load them from there (default true). */
+  cache?: boolean;
+  wasmURL?: string;
+}
+
+export interface SamplingParams {
+  max_tokens?: number;
+  min_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  seed?: number;
+  ignore_eos?: boolean;
+  stop?: string | string[];
+  stop_token_ids?: number[];
+  include_stop_str_in_output?: boolean;
+  repetition_penalty?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  signal?: AbortSignal;
+}
+
+export type CompletionRequest = SamplingParams & ({ prompt: string } | { prompt_ids: number[] });
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  cached_tokens?: number;
+  speculative_proposed_tokens?: number;
+  speculative_accepted_tokens?: number;
+  [key: string]: number | undefined;
+}
+
+export interface Completion {
+  token_ids: number[];
+  text: string;
+  finish_reason: 'stop' | 'length' | string;
+  usage: Usage;
+}
+
+export interface Delta {
+  token_ids: number[];
+  text: string;
+  finish_reason?: string;
+  usage?: Usage;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | string;
+  content: string;
+}
+
+export type ChatRequest = SamplingParams & {
+  messages: ChatMessage[];
+  stream?: boolean;
+  enable_thinking?: boolean;
+  max_completion_tokens?: number;
+};
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: { index: 0; message: { role: 'assistant'; content: string }; finish_reason: string }[];
+  usage: Usage;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: { index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: string | null }[];
+  /** On the last chunk only. */
+  usage?: Usage;
+}
+
+export interface EngineInfo {
+  device: string;
+  has_tokenizer: boolean;
+  load: { weightBytes: number; goCalls: number; seconds: number; requests: number };
+  [key: string]: unknown;
+}
+
+/** The API of a loaded model, whether it runs in a worker or on the page. */
+export interface NanoVLLMEngine extends EventTarget {
+  readonly info: EngineInfo;
+  readonly device: string;
+  /** Called with the GPU_LOST error when the GPU device is lost (also the 'lost' event). */
+  onlost: ((err: NanoVLLMError) => void) | null;
+  chat: {
+    completions: {
+      create(req: ChatRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
+      create(req: ChatRequest & { stream?: false }): Promise<ChatCompletion>;
+    };
+  };
+  generate(req: CompletionRequest): Promise<Completion>;
+  generateStream(req: CompletionRequest): AsyncIterable<Delta>;
+  tokenize(text: string): Promise<number[]>;
+  detokenize(ids: ArrayLike<number>): Promise<string>;
+  stats(): Promise<Record<string, number>>;
+  /** The engine's state after its last step (KV blocks, queues, the batch); see docs/browser.md. */
+  snapshot(): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+export declare class Engine extends EventTarget implements NanoVLLMEngine {
+  readonly info: EngineInfo;
+  readonly device: string;
+  onlost: ((err: NanoVLLMError) => void) | null;
+  chat: NanoVLLMEngine['chat'];
+  generate(req: CompletionRequest): Promise<Completion>;
+  generateStream(req: CompletionRequest): AsyncIterable<Delta>;
+  tokenize(text: string): Promise<number[]>;
+  detokenize(ids: ArrayLike<number>): Promise<string>;
+  stats(): Promise<Record<string, number>>;
+  snapshot(): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+export declare class WorkerEngine extends Engine {}
+
+export declare function createEngine(options: EngineOptions): Promise<NanoVLLMEngine>;
+export declare function detectWebGPU(): Promise<{ available: true; adapter: string } | { available: false; reason: string }>;
+export declare function resolveModelURL(model: string, options?: { revision?: string; hub?: string }): string;
+/** The model `nanovllm serve --model` asks the page to load (an absolute URL), or null. */
+export declare function defaultModel(): string | null;
+
+export interface CachedModel {
+  model: string;
+  revision: string | null;
+  files: number;
+  bytes: number;
+}
+
+export declare function listCachedModels(): Promise<CachedModel[]>;
+/** Deletes every cached revision of model; resolves with how many were removed. */
+export declare function deleteCachedModel(model: string): Promise<number>;
+export declare function storageEstimate(): Promise<{ usage: number; quota: number; persisted: boolean }>;
+export declare function requestPersistentStorage(): Promise<boolean>;
