@@ -201,6 +201,9 @@ func TestBrowserPage(t *testing.T) {
 			pageEval(t, ctx, `return replies(1);`, &got)
 			checkReply(t, got[0], wantOther)
 
+			if tc.dev == "webgpu" {
+				checkGPULost(t, ctx, user1.Content, want1)
+			}
 			if tc.dev == "cpu" {
 				checkInertHTML(t, ctx)
 				checkStopAndScreenshot(t, ctx)
@@ -208,6 +211,34 @@ func TestBrowserPage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkGPULost destroys the engine's GPU device, as a driver reset would:
+// the page must say so and offer Restart, which loads the engine again
+// without reloading the page; the first conversation, started anew, then
+// gets the same first reply as before.
+func checkGPULost(t *testing.T, ctx context.Context, msg string, want engine.Result) {
+	t.Helper()
+	pageEval(t, ctx, `await nanovllmPage.engine().loseDeviceForTesting(); return true;`, new(bool))
+	waitPage(t, ctx, `document.body.dataset.state === 'error' && !document.getElementById('restart').hidden`, "the lost GPU to be reported", time.Minute)
+	shown, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#error`)))
+	require.NoError(t, err)
+	require.Contains(t, shown, "GPU device was lost")
+	var disabled bool
+	pageEval(t, ctx, `return conv(0).querySelector('[data-testid="send"]').disabled;`, &disabled)
+	require.True(t, disabled, "nothing can be sent without an engine")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="restart"]`))))
+	waitPage(t, ctx, `document.body.dataset.state === 'ready'`, "the restarted engine", 3*time.Minute)
+	pageEval(t, ctx, fmt.Sprintf(`
+		conv(0).querySelector('[data-testid="new-chat"]').click();
+		conv(0).querySelector('[data-testid="chat-input"]').value = %q;
+		conv(0).querySelector('[data-testid="send"]').click();
+		return true;
+	`, msg), new(bool))
+	waitPage(t, ctx, `conv(0).dataset.state === 'idle' && replies(0).length === 1 && replies(0)[0].state !== 'streaming'`, "the reply after the restart", 3*time.Minute)
+	var got []pageReply
+	pageEval(t, ctx, `return replies(0);`, &got)
+	checkReply(t, got[0], want)
 }
 
 // checkReply compares a reply on the page with the native engine's.
