@@ -205,6 +205,7 @@ func TestBrowserPage(t *testing.T) {
 				checkGPULost(t, ctx, user1.Content, want1)
 			}
 			if tc.dev == "cpu" {
+				checkThinking(t, ctx)
 				checkInertHTML(t, ctx)
 				checkStopAndScreenshot(t, ctx)
 				checkPhone(t, ctx)
@@ -267,6 +268,52 @@ func checkLabels(t *testing.T, ctx context.Context) {
 		}).map((el) => el.outerHTML.slice(0, 80));
 	`, &unlabelled)
 	require.Empty(t, unlabelled, "form controls without a label")
+}
+
+// checkThinking renders replies with Qwen3's thinking through a
+// conversation's reply renderer (the fixture model does not think): the
+// thinking is folded in a closed <details>, marked as in progress until
+// </think> arrives, and model output holding HTML stays text.
+func checkThinking(t *testing.T, ctx context.Context) {
+	t.Helper()
+	var got struct {
+		Open, Done struct {
+			Summary string `json:"summary"`
+			Thought string `json:"thought"`
+			Answer  string `json:"answer"`
+			Folded  bool   `json:"folded"`
+		}
+		Imgs  int  `json:"imgs"`
+		Pwned bool `json:"pwned"`
+	}
+	pageEval(t, ctx, `
+		const c = nanovllmPage.conversations[1];
+		const r = c.addAssistant();
+		const frame = () => new Promise((res) => requestAnimationFrame(() => res()));
+		const read = () => {
+			const d = r.el.querySelector('details.think');
+			return {summary: d.querySelector('summary').textContent, thought: d.lastChild.textContent,
+				answer: r.el.querySelector('.answer').textContent, folded: !d.open};
+		};
+		r.render('<think>\nweighing it up');
+		await frame(); await frame();
+		const open = read();
+		const text = '<think>\nweighing it up</think>\n\nThe answer: <img src=x onerror="window.__pwned=1">';
+		r.done({text, usage: null, first: 0, start: 0, chunks: 1}, 'done');
+		const out = {open, done: read(), imgs: r.el.querySelectorAll('img').length, pwned: !!window.__pwned};
+		r.el.remove();
+		return out;
+	`, &got)
+	require.Equal(t, "Thinking…", got.Open.Summary)
+	require.Equal(t, "weighing it up", got.Open.Thought)
+	require.Empty(t, got.Open.Answer)
+	require.True(t, got.Open.Folded)
+	require.Equal(t, "Thought process", got.Done.Summary)
+	require.Equal(t, "weighing it up", got.Done.Thought)
+	require.Equal(t, `The answer: <img src=x onerror="window.__pwned=1">`, got.Done.Answer)
+	require.True(t, got.Done.Folded)
+	require.Zero(t, got.Imgs)
+	require.False(t, got.Pwned)
 }
 
 // checkInertHTML sends user text holding HTML: it must show as text, and
