@@ -148,7 +148,7 @@ export class InsideView {
       }
       const t = this.flash.get(id);
       if (t !== undefined && now - t < FLASH_MS) {
-        ctx.fillStyle = `rgba(255,255,255,${0.85 * (1 - (now - t) / FLASH_MS)})`;
+        ctx.fillStyle = `rgba(255,255,255,${0.55 * (1 - (now - t) / FLASH_MS)})`;
         ctx.fillRect(x, y, size - gap, size - gap);
         ctx.strokeStyle = cssVar('--danger', '#c62828');
         ctx.lineWidth = 1;
