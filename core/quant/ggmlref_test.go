@@ -65,7 +65,7 @@ var refTypes = map[string]device.DType{"q4_k": device.Q4_K, "q6_k": device.Q6_K,
 func TestQuantizeGGMLReference(t *testing.T) {
 	recs := loadGGMLRef(t)
 	cases := refCases(recs)
-	require.Len(t, cases, 12)
+	require.Len(t, cases, 13)
 	for _, c := range cases {
 		x := floats(recs["input/"+c])
 		for name, dt := range refTypes {

@@ -120,8 +120,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 8 * SB; i++) x[i] = (float)(0.02 * normal());
     emit_case("weights", x, 8 * SB);
     // 16 super-blocks, each in its own binade: 2^-44 .. 2^16 in steps of 4,
-    // covering fp16 scales that are subnormal, that underflow to 0 and that
-    // overflow to inf, and groups below GROUP_MAX_EPS.
+    // covering fp16 scales that are subnormal or underflow to 0, groups
+    // below GROUP_MAX_EPS, and Q4_0 scales that overflow to inf.
     for (int b = 0; b < 16; b++)
         for (int i = 0; i < SB; i++) x[b * SB + i] = (float)ldexp(normal(), 4 * b - 44);
     emit_case("binades", x, 16 * SB);
@@ -143,6 +143,10 @@ int main(int argc, char **argv) {
     emit_case("grid", x, 4 * SB);
     for (int i = 0; i < 2 * SB; i++) x[i] = (float)(1e6 * normal());
     emit_case("huge", x, 2 * SB);
+    // Scales beyond fp16: 1e9 overflows every format's d to inf (what ggml
+    // then computes with inf and NaN is pinned too).
+    for (int i = 0; i < SB; i++) x[i] = (float)(1e9 * normal());
+    emit_case("overflow", x, SB);
     // Sub-blocks alternately zero and not.
     for (int i = 0; i < 2 * SB; i++) x[i] = ((i / 16) % 3 == 0) ? 0 : (float)normal();
     emit_case("sparse", x, 2 * SB);
