@@ -174,7 +174,11 @@ async function loadModel() {
   const device = els.device.value;
   const kvMiB = Number(els.kv.value) || 256;
   for (const c of conversations) c.stop();
-  if (engine) { await Promise.resolve(engine.close()).catch(() => {}); engine = null; }
+  if (engine) {
+    const old = engine;
+    engine = null;
+    try { await old.close(); } catch { /* already gone */ }
+  }
   resetOwners();
   inside.reset();
   loading = true;

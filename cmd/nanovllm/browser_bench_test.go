@@ -78,6 +78,9 @@ func randomModelHandler(t *testing.T, prefix string, cfg qwen3.Config) http.Hand
 type benchRound struct {
 	Tokens  int     `json:"tokens"`  // completion tokens of all replies
 	Seconds float64 `json:"seconds"` // from the clicks to the last reply's end
+	// LastFirstToken is when the last of the replies got its first token
+	// (seconds after the clicks): the decode phase is what follows.
+	LastFirstToken float64 `json:"lastFirstToken"`
 	// LongTasks are the main thread's long tasks (over 50 ms) meanwhile, in ms.
 	LongTasks []float64 `json:"longTasks"`
 	MaxBatch  int       `json:"maxBatch"` // most requests the inside view saw running together
@@ -134,16 +137,19 @@ func TestBrowserPageBench(t *testing.T) {
 					while ([...convs()].some((c) => c.dataset.state === 'generating')) await new Promise((r) => setTimeout(r, 20));
 					const seconds = (performance.now() - t0) / 1000;
 					obs.disconnect();
-					let tokens = 0;
-					for (let i = 0; i < n; i++) tokens += replies(i).at(-1).completion;
-					return {tokens, seconds, longTasks: long, maxBatch: nanovllmPage.inside.maxRunning,
+					let tokens = 0, ttft = 0;
+					for (let i = 0; i < n; i++) {
+						tokens += replies(i).at(-1).completion;
+						ttft = Math.max(ttft, Number(conv(i).querySelector('.msg.assistant:last-of-type').dataset.ttftMs));
+					}
+					return {tokens, seconds, lastFirstToken: ttft / 1000, longTasks: long, maxBatch: nanovllmPage.inside.maxRunning,
 						insideMaxMs: nanovllmPage.work.max, insideUpdates: nanovllmPage.work.count};
 				`, n, maxTokens), &r)
 				require.Equal(t, n*maxTokens, r.Tokens, "every reply runs to max tokens")
 				return r
 			}
 			round(1) // warm-up: shaders compiled, buffers grown
-			var one, eight []float64
+			var one, eight, oneDecode, eightDecode []float64
 			var long []float64
 			batch := 0
 			insideMax, updates := 0.0, 0
@@ -152,6 +158,10 @@ func TestBrowserPageBench(t *testing.T) {
 				r8 := round(8)
 				one = append(one, float64(r1.Tokens)/r1.Seconds)
 				eight = append(eight, float64(r8.Tokens)/r8.Seconds)
+				// Decode only: the tokens after each reply's first, over the
+				// time after the last first token.
+				oneDecode = append(oneDecode, float64(r1.Tokens-1)/(r1.Seconds-r1.LastFirstToken))
+				eightDecode = append(eightDecode, float64(r8.Tokens-8)/(r8.Seconds-r8.LastFirstToken))
 				long = append(long, r1.LongTasks...)
 				long = append(long, r8.LongTasks...)
 				batch = max(batch, r8.MaxBatch)
@@ -172,6 +182,8 @@ func TestBrowserPageBench(t *testing.T) {
 			t.Logf("%s: 1 conversation %.1f tokens/s (rounds %.1f), 8 at once %.1f tokens/s (rounds %.1f): %.2fx; most running together %d; "+
 				"inside view: %d updates, longest %.1f ms, a full redraw %.2f ms (median, idle); long tasks on the main thread %v ms",
 				dev, m1, one, m8, eight, m8/m1, batch, updates, insideMax, redraw, long)
+			t.Logf("%s decode only: 1 conversation %.1f tokens/s, 8 at once %.1f tokens/s: %.2fx",
+				dev, median(oneDecode), median(eightDecode), median(eightDecode)/median(oneDecode))
 			require.Equal(t, 8, batch, "the eight requests ran in one batch")
 			require.Empty(t, long, "no long task on the main thread while generating")
 			if dev == "webgpu" {

@@ -207,6 +207,7 @@ func TestBrowserPage(t *testing.T) {
 			if tc.dev == "cpu" {
 				checkThinking(t, ctx)
 				checkInertHTML(t, ctx)
+				checkBadSettings(t, ctx)
 				checkStopAndScreenshot(t, ctx)
 				checkPhone(t, ctx)
 			}
@@ -314,6 +315,32 @@ func checkThinking(t *testing.T, ctx context.Context) {
 	require.True(t, got.Done.Folded)
 	require.Zero(t, got.Imgs)
 	require.False(t, got.Pwned)
+}
+
+// checkBadSettings sends with a temperature the engine refuses: the reply
+// says why, the turn is dropped from the history, and the conversation can
+// send again.
+func checkBadSettings(t *testing.T, ctx context.Context) {
+	t.Helper()
+	var before int
+	pageEval(t, ctx, `return nanovllmPage.conversations[1].history.length;`, &before)
+	pageEval(t, ctx, `
+		set(1, {temp: -1, max: 2});
+		conv(1).querySelector('[data-testid="chat-input"]').value = 'Hi';
+		conv(1).querySelector('[data-testid="send"]').click();
+		return true;
+	`, new(bool))
+	waitPage(t, ctx, `conv(1).dataset.state === 'idle' && replies(1).at(-1).state === 'error'`, "the refused request to be reported", time.Minute)
+	var got struct {
+		Stats   string `json:"stats"`
+		History int    `json:"history"`
+		Send    bool   `json:"send"`
+	}
+	pageEval(t, ctx, `set(1, {temp: 0}); return {stats: replies(1).at(-1).stats, history: nanovllmPage.conversations[1].history.length,
+		send: !conv(1).querySelector('[data-testid="send"]').disabled};`, &got)
+	require.Contains(t, got.Stats, "temperature")
+	require.Equal(t, before, got.History, "the failed turn is not kept")
+	require.True(t, got.Send)
 }
 
 // checkInertHTML sends user text holding HTML: it must show as text, and

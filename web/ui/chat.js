@@ -37,7 +37,6 @@ export class Conversation {
     const el = document.createElement('section');
     el.className = 'conversation';
     el.id = id;
-    el.dataset.testid = 'conversation';
     el.setAttribute('data-testid', 'conversation');
     el.setAttribute('role', 'tabpanel');
     el.setAttribute('aria-labelledby', `${id}-tab`);
@@ -203,6 +202,9 @@ export class Conversation {
         this.replies.push(m.text);
         reply.done(m, 'stopped');
       } else {
+        // A request the engine refused never got an id: let the next
+        // request take the place this one held in the queue.
+        if (m.chunks === 0 && err?.code === 'bad-request') ticket?.cancel();
         this.failed(reply, m, err);
         return;
       }
