@@ -156,6 +156,9 @@ func TestBrowserPage(t *testing.T) {
 			pageEval(t, ctx, `return convs().length;`, &n)
 			require.Equal(t, 2, n, "two conversations to start with")
 			checkLabels(t, ctx)
+			if tc.dev == "cpu" {
+				checkLoadPanel(t, ctx)
+			}
 
 			e := oracle.engine(t)
 			sys := tokenizer.Message{Role: "system", Content: pageSystemPrompt}
@@ -254,6 +257,38 @@ func checkReply(t *testing.T, got pageReply, want engine.Result) {
 	}
 	require.Contains(t, got.Stats, "s to first token")
 	require.Contains(t, got.Stats, fmt.Sprintf("%d prompt tokens", want.Metrics.PromptTokens))
+}
+
+// checkLoadPanel checks what the load panel says after a first load: a
+// progress row per file, and the cache manager listing the model with its
+// size, the quota, and a Delete that removes it.
+func checkLoadPanel(t *testing.T, ctx context.Context) {
+	t.Helper()
+	var files map[string]string
+	pageEval(t, ctx, `
+		const out = {};
+		for (const li of document.querySelectorAll('#progress-files li')) out[li.querySelector('.file-name').textContent] = li.querySelector('.file-info').textContent;
+		return out;
+	`, &files)
+	for _, f := range []string{"config.json", "tokenizer.json", "model.safetensors"} {
+		require.Contains(t, files, f, "a progress row per file")
+	}
+	require.Regexp(t, `^[0-9.]+ (kB|MB) of [0-9.]+ (kB|MB)`, files["model.safetensors"])
+	pageEval(t, ctx, `document.getElementById('cache-panel').open = true; return true;`, new(bool))
+	waitPage(t, ctx, `document.getElementById('cached-models').textContent.includes('/models/local')`, "the cached model in the list", 30*time.Second)
+	var panel struct {
+		List    string `json:"list"`
+		Storage string `json:"storage"`
+	}
+	pageEval(t, ctx, `return {list: document.getElementById('cached-models').textContent, storage: document.getElementById('storage-line').textContent};`, &panel)
+	require.Regexp(t, `/models/local/? · [0-9.]+ MB · [0-9]+ files`, panel.List)
+	require.Contains(t, panel.Storage, "quota")
+	pageEval(t, ctx, `
+		[...document.querySelectorAll('#cached-models button')].find((b) => b.getAttribute('aria-label').includes('/models/local')).click();
+		return true;
+	`, new(bool))
+	waitPage(t, ctx, `document.getElementById('cached-models').textContent.includes('No model is cached')`, "the model to be deleted from the cache", 30*time.Second)
+	pageEval(t, ctx, `document.getElementById('cache-panel').open = false; return true;`, new(bool))
 }
 
 // checkLabels checks that every form control has an accessible name.
