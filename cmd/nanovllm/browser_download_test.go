@@ -248,6 +248,14 @@ func TestBrowserDownload(t *testing.T) {
 		require.True(t, strings.HasPrefix(out["text"].(string), "bad-request: "), out["text"])
 		require.Contains(t, out["tokenize"], "without tokenizer.json")
 	})
+	t.Run("WebGPU loads from the cache", func(t *testing.T) {
+		// The cached weights stream into GPU buffers as downloads do.
+		var got loadRun
+		require.NoError(t, evalJSON(ctx, downloadPrelude+fmt.Sprintf(`return await run('test/tiny', %s, {device: 'webgpu'});`, prompt), &got))
+		require.Equal(t, c.Greedy.Tokens, got.IDs)
+		require.Equal(t, []bool{true}, got.Cached)
+		require.Equal(t, 3, hub.weightGets("test/tiny", "model.safetensors"), "no new download")
+	})
 	t.Run("delete cached model", func(t *testing.T) {
 		out := eval(t, `return {n: await m.deleteCachedModel('test/tiny'), entry: await cached('test/tiny'),
 			persist: typeof await m.requestPersistentStorage()};`)

@@ -31,7 +31,7 @@ export class CacheCorrupt extends NanoVLLMError {
   }
 }
 
-const RETRIES = 4; // attempts per file after the first, for transient failures
+const RETRIES = 3; // attempts per file after the first, for transient failures
 const sleep = (ms, signal) => new Promise((resolve, reject) => {
   const t = setTimeout(resolve, ms);
   signal?.addEventListener('abort', () => { clearTimeout(t); reject(aborted('loading')); }, { once: true });
