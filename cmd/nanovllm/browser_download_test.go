@@ -74,7 +74,10 @@ func TestBrowserDownload(t *testing.T) {
 		"test/tiny": tiny, "test/resume": tiny, "test/bad": tiny, "test/quota": tiny,
 		"test/slow": tiny, "test/notok": noTok,
 	})
-	ctx, _ := browserEnvWith(t, map[string]http.Handler{"/api/": hub, "/cdn/": hub, "/test/": hub})
+	served, err := newModelFiles(tiny, repoRoot)
+	require.NoError(t, err)
+	ctx, _ := browserEnvWith(t, map[string]http.Handler{"/api/": hub, "/cdn/": hub, "/test/": hub,
+		servedModelPath: http.StripPrefix(strings.TrimSuffix(servedModelPath, "/"), served)})
 	c := loadGreedyCases(t)[2]
 	prompt, err := json.Marshal(c.Prompt)
 	require.NoError(t, err)
@@ -247,6 +250,27 @@ func TestBrowserDownload(t *testing.T) {
 		require.Equal(t, false, out["hasTok"])
 		require.True(t, strings.HasPrefix(out["text"].(string), "bad-request: "), out["text"])
 		require.Contains(t, out["tokenize"], "without tokenizer.json")
+	})
+	t.Run("serve --model's files verified by its list", func(t *testing.T) {
+		// What serve --model gives the page: the meta naming /model/, and
+		// there the tree-format list the library checks every file by.
+		var got struct {
+			Default string  `json:"default"`
+			Origin  string  `json:"origin"`
+			Run     loadRun `json:"run"`
+		}
+		require.NoError(t, evalJSON(ctx, downloadPrelude+fmt.Sprintf(`
+			const meta = document.createElement('meta');
+			meta.name = 'nanovllm-default-model';
+			meta.content = '/model/';
+			document.head.append(meta);
+			const url = m.defaultModel();
+			meta.remove();
+			return {default: url, origin: location.origin, run: await run(url, %s)};`, prompt), &got))
+		require.Equal(t, got.Origin+servedModelPath, got.Default)
+		require.Equal(t, c.Greedy.Tokens, got.Run.IDs)
+		require.True(t, got.Run.Verified, "checked against /model/'s SHA-256")
+		require.True(t, got.Run.VerifyPhase)
 	})
 	t.Run("WebGPU loads from the cache", func(t *testing.T) {
 		// The cached weights stream into GPU buffers as downloads do.
