@@ -190,6 +190,21 @@ func TestMeasureRandomLoad(t *testing.T) {
 			runtime.ReadMemStats(&ms)
 			t.Logf("%s quantize=%s: load %.2fs, WeightBytes %.1f MB, heap +%.1f MB (Sys %.1f MB), GOMAXPROCS %d",
 				name, q, elapsed.Seconds(), float64(m.WeightBytes())/1e6, float64(heapInUse()-before)/1e6, float64(ms.Sys)/1e6, runtime.GOMAXPROCS(0))
+			// The model runs: a prefill of 8 tokens and one decode step give
+			// finite logits.
+			require.NoError(t, m.NewKVCache(4, 16))
+			a := newAllocator(m)
+			seq := newTestSeq([]int32{9707, 11, 1879, 0, 358, 1079, 264, 1614})
+			start = time.Now()
+			for _, n := range []int{8, 1} {
+				logits, err := m.Forward(a.batch([]part{{seq: seq, n: n, logits: true}}))
+				require.NoError(t, err)
+				for i, v := range logits {
+					require.False(t, math.IsNaN(float64(v)) || math.IsInf(float64(v), 0), "logit %d is %v", i, v)
+				}
+				seq.tokens = append(seq.tokens, argmax(logits))
+			}
+			t.Logf("%s quantize=%s: prefill 8 + decode 1 in %.2fs", name, q, time.Since(start).Seconds())
 			require.NoError(t, m.Close())
 			require.NoError(t, dev.Close())
 		}
