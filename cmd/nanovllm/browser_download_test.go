@@ -72,7 +72,7 @@ func TestBrowserDownload(t *testing.T) {
 	noTok := filepath.Join(repoRoot, "testdata", "qwen3-tiny")
 	hub := newFakeHub(t, map[string]string{
 		"test/tiny": tiny, "test/resume": tiny, "test/bad": tiny, "test/quota": tiny,
-		"test/slow": tiny, "test/notok": noTok,
+		"test/slow": tiny, "test/notok": noTok, "test/page": tiny,
 	})
 	served, err := newModelFiles(tiny, repoRoot)
 	require.NoError(t, err)
@@ -271,6 +271,23 @@ func TestBrowserDownload(t *testing.T) {
 		require.Equal(t, c.Greedy.Tokens, got.Run.IDs)
 		require.True(t, got.Run.Verified, "checked against /model/'s SHA-256")
 		require.True(t, got.Run.VerifyPhase)
+	})
+	t.Run("on the page too", func(t *testing.T) {
+		// worker: false writes the cache through createWritable instead of
+		// a sync access handle; the checks are the same.
+		var got struct{ First, Second loadRun }
+		require.NoError(t, evalJSON(ctx, downloadPrelude+fmt.Sprintf(`
+			const first = await run('test/page', %[1]s, {worker: false});
+			const second = await run('test/page', %[1]s, {worker: false});
+			return {first, second};`, prompt), &got))
+		for _, r := range []loadRun{got.First, got.Second} {
+			require.Equal(t, c.Greedy.Tokens, r.IDs)
+			require.False(t, r.Worker)
+		}
+		require.Equal(t, []bool{false}, got.First.Cached)
+		require.True(t, got.First.Verified)
+		require.Equal(t, []bool{true}, got.Second.Cached)
+		require.Equal(t, 1, hub.weightGets("test/page", "model.safetensors"))
 	})
 	t.Run("WebGPU loads from the cache", func(t *testing.T) {
 		// The cached weights stream into GPU buffers as downloads do.
