@@ -1,9 +1,12 @@
 package qwen3
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"math"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -209,4 +212,25 @@ func TestMeasureRandomLoad(t *testing.T) {
 			require.NoError(t, dev.Close())
 		}
 	}
+}
+
+// TestRandomTensorsPinned: the random weights are what they have always
+// been (the hash was computed with RandomTensors as of commit f682ff2,
+// before the presets were generated tensor by tensor), so benchmarks of
+// random:qwen3-0.6b stay comparable across versions.
+func TestRandomTensorsPinned(t *testing.T) {
+	cfg := Config{VocabSize: 3000, HiddenSize: 512, IntermediateSize: 1536, NumHiddenLayers: 2,
+		NumAttentionHeads: 8, NumKeyValueHeads: 4, HeadDim: 64}
+	tensors, _ := RandomTensors(cfg)
+	names := make([]string, 0, len(tensors))
+	for n := range tensors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		h.Write([]byte(n))
+		h.Write(tensors[n])
+	}
+	require.Equal(t, "2e8fd74d4ec24553e0bb6ef402eed091724e93c6199243dd78671bf7910aac46", hex.EncodeToString(h.Sum(nil)))
 }

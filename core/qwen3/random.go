@@ -161,17 +161,7 @@ func RandomTensors(cfg Config) (map[string][]byte, map[string][]int) {
 			n *= s
 		}
 		data := make([]byte, 2*n)
-		seed, lo, width := randomParams(name, shape)
-		// Chunks are seeded by their index, so the result does not depend on
-		// how many goroutines fill them.
-		for c := 0; c < n; c += randomChunk {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func(c int) {
-				defer func() { <-sem; wg.Done() }()
-				fillUniformBF16(data[2*c:2*min(n, c+randomChunk)], seed^uint64(c/randomChunk+1)*0x9e3779b97f4a7c15, lo, width)
-			}(c)
-		}
+		startRandomFill(&wg, sem, data, name, shape)
 		tensors[name] = data
 	}
 	wg.Wait()
@@ -226,10 +216,18 @@ func randomParams(name string, shape []int) (seed uint64, lo, width float32) {
 // fillRandomTensor generates the tensor name of shape into dst (2 bytes a
 // value), the same values RandomTensors gives it, in parallel chunks.
 func fillRandomTensor(dst []byte, name string, shape []int) {
+	var wg sync.WaitGroup
+	startRandomFill(&wg, make(chan struct{}, runtime.GOMAXPROCS(0)), dst, name, shape)
+	wg.Wait()
+}
+
+// startRandomFill starts filling dst with the values of the tensor name of
+// shape, one goroutine per chunk of randomChunk values, at most cap(sem) at
+// a time; wg tracks them. Chunks are seeded by their index, so the result
+// does not depend on how many goroutines fill them.
+func startRandomFill(wg *sync.WaitGroup, sem chan struct{}, dst []byte, name string, shape []int) {
 	n := len(dst) / 2
 	seed, lo, width := randomParams(name, shape)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for c := 0; c < n; c += randomChunk {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -238,7 +236,6 @@ func fillRandomTensor(dst []byte, name string, shape []int) {
 			fillUniformBF16(dst[2*c:2*min(n, c+randomChunk)], seed^uint64(c/randomChunk+1)*0x9e3779b97f4a7c15, lo, width)
 		}(c)
 	}
-	wg.Wait()
 }
 
 // fillUniformBF16 writes little-endian bf16 values uniform in [lo, lo+width)
