@@ -81,7 +81,8 @@ func TestServeAPI(t *testing.T) {
 
 	status, _, body := request(t, "GET", url, "", nil)
 	require.Equal(t, http.StatusOK, status)
-	require.Equal(t, "hello page", string(body), "the page is still served")
+	require.Equal(t, "\n<meta name=\"nanovllm-default-model\" content=\"/model/\">hello page", string(body),
+		"the page is still served, naming the model to load")
 
 	status, _, body = request(t, "GET", url+"v1/models", "", auth)
 	require.Equal(t, http.StatusOK, status, "%s", body)
