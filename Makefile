@@ -56,6 +56,8 @@ fuzz:
 	@for f in FuzzParse FuzzShardName; do \
 		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./core/safetensors || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzManager$$' -fuzztime $(FUZZTIME) ./core/block
+	$(GO) test -run '^$$' -fuzz '^FuzzDequantize$$' -fuzztime $(FUZZTIME) ./core/quant
+	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./core/gguf
 	@for f in FuzzEncode FuzzLoadFiles FuzzBPESmallMatchesHeap FuzzBPEHeapMatchesReference FuzzAppendLossy \
 		FuzzChatTemplate FuzzChatTemplateSandbox FuzzConversationJSON; do \
 		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./core/tokenizer || exit 1; done

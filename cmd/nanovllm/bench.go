@@ -161,7 +161,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer m.Close()
 	res.WeightType = weightType(dir, quantize.DType())
 	cfg := m.Config()
-	res.WeightBytesPerToken, res.WeightsBytes = weightBytes(cfg)
+	// What batch-1 decode reads per token, as the weights were loaded
+	// (quantized, bf16 or float32).
+	res.WeightBytesPerToken, res.WeightsBytes = m.DecodeReadBytes(), m.WeightBytes()
 
 	maxBatch := sizes[len(sizes)-1]
 	perSeq := (*context + *steps + blockSize) / blockSize
@@ -305,27 +307,14 @@ func round(x float64, digits int) float64 {
 	return float64(int64(x*p+0.5)) / p
 }
 
-// weightBytes returns the bf16 bytes of the matrices read per decoded token
-// (all layer matrices and the output projection) and of all weights.
-func weightBytes(c qwen3.Config) (perToken, total int64) {
+// flopsPerToken counts the multiply-adds (x2) of the matmuls for one token,
+// including the output projection; attention is excluded.
+func flopsPerToken(c qwen3.Config) int64 {
 	H, I, V := int64(c.HiddenSize), int64(c.IntermediateSize), int64(c.VocabSize)
 	q := int64(c.NumAttentionHeads * c.HeadDim)
 	kv := int64(c.NumKeyValueHeads * c.HeadDim)
 	layer := q*H + 2*kv*H + H*q + 3*I*H
-	norms := 2*H + 2*int64(c.HeadDim)
-	perToken = 2 * (int64(c.NumHiddenLayers)*layer + V*H)
-	total = 2 * (int64(c.NumHiddenLayers)*(layer+norms) + V*H + H)
-	if !c.TieWordEmbeddings {
-		total += 2 * V * H
-	}
-	return perToken, total
-}
-
-// flopsPerToken counts the multiply-adds (x2) of the matmuls for one token,
-// including the output projection; attention is excluded.
-func flopsPerToken(c qwen3.Config) int64 {
-	perToken, _ := weightBytes(c)
-	return perToken // 2 bytes per weight, 2 flops per weight
+	return 2 * (int64(c.NumHiddenLayers)*layer + V*H)
 }
 
 // procCPUSeconds is the user+system CPU time of the process so far, from

@@ -100,6 +100,7 @@ type Model struct {
 	closers     []func() error
 	keepAlive   any   // what the weights' bytes live in, when nothing else holds it
 	weightBytes int64 // the bytes of every weight as uploaded (see WeightBytes)
+	embedBytes  int64 // of those, the embedding table's
 }
 
 // activations are the device buffers of one step, sized for up to capTokens
@@ -205,6 +206,9 @@ func LoadSource(cfg Config, tensors Source, dev device.Device, opts Options) (*M
 			}
 		}
 		m.weightBytes += int64(len(t.Data))
+		if name == "model.embed_tokens.weight" {
+			m.embedBytes = int64(len(t.Data))
+		}
 		w, err := dev.UploadWeight(name, t.DType, shape, t.Data)
 		if err != nil {
 			return nil, fmt.Errorf("qwen3: tensor %s: %w", name, err)

@@ -80,6 +80,17 @@ func WeightBytesFor(cfg Config, dtype device.DType) (int64, error) {
 // counted once.
 func (m *Model) WeightBytes() int64 { return m.weightBytes }
 
+// DecodeReadBytes is what one decode step of a single sequence must read
+// from memory: every weight but an untied embedding table, of which it reads
+// one row (a tied table is read whole, as the output projection). It is the
+// numerator of batch-1 decode's memory-bandwidth bound.
+func (m *Model) DecodeReadBytes() int64 {
+	if m.cfg.TieWordEmbeddings {
+		return m.weightBytes
+	}
+	return m.weightBytes - m.embedBytes
+}
+
 // quantizeTensor quantizes a [rows, cols] BF16, F16 or F32 tensor to q
 // (Q8_0 or Q4_0) with core/quant's reference quantizers, rows split across
 // GOMAXPROCS goroutines. Quantized tensors are returned as they are.
