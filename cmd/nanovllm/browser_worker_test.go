@@ -86,14 +86,18 @@ func TestBrowserWorker(t *testing.T) {
 			const ms = performance.now() - t0;
 			const live = (await engine.stats()).live_requests;
 			const after = await engine.generate({prompt_ids: [1, 2, 3], max_tokens: 2, temperature: 0, ignore_eos: true});
+			const snap = await engine.snapshot(); // parsed in the worker, copied across
 			await engine.close();
-			return {err, ms, live, after: after.token_ids.length, closed: await engine.stats().then(() => 'no error', (e) => e.code)};
+			return {err, ms, live, after: after.token_ids.length, closed: await engine.stats().then(() => 'no error', (e) => e.code),
+				blocks: snap.num_blocks, requests: snap.counters.requests};
 		`, model), &got))
 		require.Equal(t, "aborted", got["err"])
 		require.Less(t, got["ms"].(float64), 1000.0, "aborted at once")
 		require.Equal(t, float64(0), got["live"])
 		require.Equal(t, float64(2), got["after"])
 		require.Equal(t, "bad-request", got["closed"])
+		require.Positive(t, got["blocks"], "snapshot() through the worker")
+		require.Equal(t, float64(2), got["requests"], "the aborted request and the one after")
 	})
 
 	t.Run("lost GPU device, then a restart", func(t *testing.T) {
