@@ -66,6 +66,11 @@ type Options struct {
 	// units. The zero value, PrecisionFloat32, keeps results within float32
 	// rounding of exact (the reference the fixtures check).
 	Precision Precision
+	// QuantFloat keeps the activations of matmuls with quantized weights
+	// in float32 (a float matmul on the dequantized weights, within float32
+	// rounding; portable Go, several times slower) instead of rounding
+	// them to int8 blocks as llama.cpp does (see quant.go).
+	QuantFloat bool
 }
 
 // New returns a CPU device. Call Close to stop its worker goroutines.
@@ -76,6 +81,7 @@ func New(opts Options) *Device {
 	}
 	threads = min(threads, MaxThreads)
 	d := &Device{pool: newPool(threads), ropes: make(map[ropeKey]*ropeTable)}
+	d.quant.floatPath = opts.QuantFloat
 	switch {
 	case opts.PureGo || !haveSIMD():
 		d.isa = isaGo

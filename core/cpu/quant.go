@@ -149,6 +149,9 @@ func grow[T any](s []T, n int) []T {
 // linearQuant is Linear for a quantized weight: out[m*n+j] = x_m · w_j.
 func (d *Device) linearQuant(out, x []float32, w *weight, rows, n, k int) {
 	band := bandSize(n, d.pool.threads())
+	if rows == 1 {
+		band = max(band, (n/(4*d.pool.threads()))&^3)
+	}
 	tasks := (n + band - 1) / band
 	if d.quant.floatPath {
 		dot := floatDotGo(w.qt)

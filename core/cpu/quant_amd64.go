@@ -37,10 +37,10 @@ func q80x4(w *byte, nb int, x *int8, ldx int, xd *float32, ldd int, out *[4]floa
 func q40x4(w *byte, nb int, x *int8, ldx int, xd *float32, ldd int, out *[4]float32)
 
 // q6kx1 returns Σ_b d_w·d_x·Σ_g sc_g·(w·x)_g over nb Q6_K super-blocks of one
-// weight row and Q8_K activations.
+// weight row and Q8_K activations, prefetching the row ldw bytes on.
 //
 //go:noescape
-func q6kx1(w *byte, nb int, x *int8, xd *float32) float32
+func q6kx1(w *byte, nb int, x *int8, xd *float32, ldw int) float32
 
 // q6kx4 is q6kx1 for four activation rows (as q80x4).
 //
@@ -179,7 +179,7 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 				q6kx4(&w[0], nb, &a.xq[m*k], k, &a.xd[m*nb], nb, out)
 			},
 			x1: func(w []byte, a *qact, m, k, nb int) float32 {
-				return q6kx1(&w[0], nb, &a.xq[m*k], &a.xd[m*nb])
+				return q6kx1(&w[0], nb, &a.xq[m*k], &a.xd[m*nb], len(w))
 			},
 		}, true
 	}

@@ -140,6 +140,10 @@ GLOBL q6kshuf<>(SB), RODATA|NOPTR, $128
 	VMOVDQU qmask0F<>(SB), Y14 \
 	VMOVDQU qconst8<>(SB), Y11 \
 loop: \
+	PREFETCHT0   (SI)(R8*4) \
+	PREFETCHT0   (R9)(R8*4) \
+	PREFETCHT0   (R10)(R8*4) \
+	PREFETCHT0   (R11)(R8*4) \
 	VMOVDQU      (DI), Y12 \
 	VBROADCASTSS (DX), Y13 \
 	ROW4(LOAD, SI, Y0) \
@@ -318,16 +322,24 @@ TEXT ·q40x4(SB), NOSPLIT, $0-56
 	VMOVDQU qmask30<>(SB), Y13 \
 	VMOVDQU qconst32<>(SB), Y14
 
-// func q6kx1(w *byte, nb int, x *int8, xd *float32) float32
-TEXT ·q6kx1(SB), NOSPLIT, $0-36
+// func q6kx1(w *byte, nb int, x *int8, xd *float32, ldw int) float32
+//
+// It prefetches the same columns of the row ldw bytes further on (the
+// next one of the band).
+TEXT ·q6kx1(SB), NOSPLIT, $0-44
 	MOVQ w+0(FP), SI
 	MOVQ nb+8(FP), CX
 	MOVQ x+16(FP), DI
 	MOVQ xd+24(FP), DX
+	MOVQ ldw+32(FP), R8
 	VXORPS Y0, Y0, Y0
 	Q6CONSTS
 
 q6loop:
+	PREFETCHT0 (SI)(R8*1)
+	PREFETCHT0 64(SI)(R8*1)
+	PREFETCHT0 128(SI)(R8*1)
+	PREFETCHT0 192(SI)(R8*1)
 	VPXOR   Y1, Y1, Y1
 	VMOVDQU 192(SI), X9
 	VMOVDQU 128(SI), Y10
@@ -368,7 +380,7 @@ q6loop:
 	DECQ         CX
 	JNZ          q6loop
 	HSUM(Y0, X0, X4)
-	VMOVSS       X0, ret+32(FP)
+	VMOVSS       X0, ret+40(FP)
 	VZEROUPPER
 	RET
 
@@ -533,7 +545,9 @@ GLOBL qmask80<>(SB), RODATA|NOPTR, $8
 
 // W4Z(DEC, stride): the loop of q80w4z / q40w4z over CX block pairs of
 // the four weight rows at SI + r·R8, one activation row at DI (table in
-// R14).
+// R14). It prefetches the same columns of the next four rows: within a
+// band the rows follow each other, and batch-1 decode is bound by how fast
+// they stream in (as kern1x4z).
 #define W4Z(DEC, stride) \
 	LEAQ   (SI)(R8*1), R9 \
 	LEAQ   (SI)(R8*2), R10 \
@@ -544,6 +558,10 @@ GLOBL qmask80<>(SB), RODATA|NOPTR, $8
 	VXORPS Z3, Z3, Z3 \
 	ZCONSTS \
 loop: \
+	PREFETCHT0 (SI)(R8*4) \
+	PREFETCHT0 (R9)(R8*4) \
+	PREFETCHT0 (R10)(R8*4) \
+	PREFETCHT0 (R11)(R8*4) \
 	ROWZ(DEC, SI, stride, Z0) \
 	ROWZ(DEC, R9, stride, Z1) \
 	ROWZ(DEC, R10, stride, Z2) \

@@ -267,8 +267,8 @@ func TestQuantizeActsMatchesReference(t *testing.T) {
 func TestLinearQuantFloatPath(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, opts := range modes(t) {
+		opts.QuantFloat = true
 		d := New(opts)
-		d.quant.floatPath = true
 		for _, c := range quantCases() {
 			raw := randQuantRows(r, c.t, c.n, c.k)
 			w, err := d.UploadWeight("w", c.t, []int{c.n, c.k}, raw)
@@ -363,4 +363,44 @@ func TestUploadQuantizedWeightErrors(t *testing.T) {
 	w, err := d.UploadWeight("w", device.Q4_0, []int{2, 64}, make([]byte, 4*18))
 	require.NoError(t, err)
 	require.Equal(t, []int{2, 64}, w.Shape())
+}
+
+// TestLinearQuantReusesActivationsOnlyWhenUnchanged runs two matmuls on one
+// input buffer, rewritten in place between them (as a model reuses its
+// buffers), and the same input twice: each result must be that of a fresh
+// device.
+func TestLinearQuantReusesActivationsOnlyWhenUnchanged(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const n, k, rows = 8, 1024, 2
+	for _, opts := range modes(t) {
+		for _, dt := range []device.DType{device.Q8_0, device.Q4_0, device.Q6_K} {
+			raw := randQuantRows(r, dt, n, k)
+			x := &buffer{data: randFloats(r, rows*k)}
+			d := New(opts)
+			w, err := d.UploadWeight("w", dt, []int{n, k}, raw)
+			require.NoError(t, err)
+			require.NoError(t, begin(d, oneSeqBatch(1)))
+			out1 := &buffer{data: make([]float32, rows*n)}
+			d.Linear(out1, x, w, rows)
+			copy(x.data[k:], randFloats(r, k)) // new values in the second row
+			out2 := &buffer{data: make([]float32, rows*n)}
+			d.Linear(out2, x, w, rows)
+			out3 := &buffer{data: make([]float32, rows*n)}
+			d.Linear(out3, x, w, rows)
+			require.NoError(t, d.ReadFloats(nil, out3))
+			d.Close()
+
+			fresh := New(opts)
+			fw, err := fresh.UploadWeight("w", dt, []int{n, k}, raw)
+			require.NoError(t, err)
+			require.NoError(t, begin(fresh, oneSeqBatch(1)))
+			want := &buffer{data: make([]float32, rows*n)}
+			fresh.Linear(want, x, fw, rows)
+			require.NoError(t, fresh.ReadFloats(nil, want))
+			fresh.Close()
+			require.Equal(t, want.data, out2.data, "%v: after the input changed", dt)
+			require.Equal(t, want.data, out3.data, "%v: the same input again", dt)
+			require.NotEqual(t, out1.data[n:], out2.data[n:], "%v: the change must show", dt)
+		}
+	}
 }
