@@ -36,7 +36,7 @@ export type Progress =
       total: number;
       /** Read from the browser's cache rather than the network. */
       cached: boolean;
-      /** Checked against the file list's SHA-256 or git blob id (always true for cached files). */
+      /** Checked against the file list's SHA-256 or git blob id (for a cached file: when it was downloaded). */
       verified: boolean;
       bytesPerSecond: number;
       /** null while the rate or the size is unknown. */
@@ -188,7 +188,20 @@ export declare class Engine extends EventTarget implements NanoVLLMEngine {
   close(): Promise<void>;
 }
 
-export declare class WorkerEngine extends Engine {}
+/** An engine in a Web Worker (createEngine's default): the same API, every call a message. */
+export declare class WorkerEngine extends EventTarget implements NanoVLLMEngine {
+  readonly info: EngineInfo;
+  readonly device: string;
+  onlost: ((err: NanoVLLMError) => void) | null;
+  chat: NanoVLLMEngine['chat'];
+  generate(req: CompletionRequest): Promise<Completion>;
+  generateStream(req: CompletionRequest): AsyncIterable<Delta>;
+  tokenize(text: string): Promise<number[]>;
+  detokenize(ids: ArrayLike<number>): Promise<string>;
+  stats(): Promise<Record<string, number>>;
+  snapshot(): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
 
 export declare function createEngine(options: EngineOptions): Promise<NanoVLLMEngine>;
 export declare function detectWebGPU(): Promise<{ available: true; adapter: string } | { available: false; reason: string }>;

@@ -146,6 +146,7 @@ async function loadOnce(options, desc) {
       loader = await newLoader();
     }
     const gpuDevice = device === 'webgpu' && devices.length > before ? devices[devices.length - 1] : null;
+    devices.length = 0; // hold no device longer than its engine does
 
     // Sharded checkpoints list their shards in an index; single-file ones
     // have model.safetensors only.

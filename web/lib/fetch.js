@@ -190,7 +190,8 @@ export class Downloader {
     let loaded = 0;
     const t0 = performance.now();
     let last = 0;
-    this.progress({ phase: 'download', file: name, loaded: 0, total: file.size, cached: true, verified: true, bytesPerSecond: 0, secondsLeft: null });
+    const verified = entry.verified !== false; // false: a plain URL gave no hash to check
+    this.progress({ phase: 'download', file: name, loaded: 0, total: file.size, cached: true, verified, bytesPerSecond: 0, secondsLeft: null });
     for (;;) {
       if (this.signal?.aborted) { reader.cancel().catch(() => {}); throw aborted('loading'); }
       const { done, value } = await reader.read();
@@ -199,13 +200,13 @@ export class Downloader {
       await onChunk(value, loaded);
       loaded += value.byteLength;
       const now = performance.now();
-      if (now - last > 100) { last = now; this.progress(rate(name, loaded, file.size, now - t0, true)); }
+      if (now - last > 100) { last = now; this.progress(rate(name, loaded, file.size, now - t0, true, verified)); }
     }
     if (loaded !== entry.size || sum.hex() !== entry.sum) {
       await this.store.remove(name);
       throw new CacheCorrupt(`the cached ${name} changed after it was verified (checksum ${sum.hex()}, recorded ${entry.sum}): discarded, it will be fetched again`);
     }
-    this.progress(rate(name, loaded, file.size, performance.now() - t0, true));
+    this.progress(rate(name, loaded, file.size, performance.now() - t0, true, verified));
     return loaded;
   }
 
@@ -331,10 +332,10 @@ export class Downloader {
   }
 }
 
-function rate(file, loaded, total, ms, cached) {
+function rate(file, loaded, total, ms, cached, verified = false) {
   const bytesPerSecond = ms > 0 ? loaded / (ms / 1000) : 0;
   const secondsLeft = total !== undefined && bytesPerSecond > 0 ? Math.max(0, (total - loaded) / bytesPerSecond) : null;
-  return { phase: 'download', file, loaded, total: total ?? 0, cached, verified: cached, bytesPerSecond, secondsLeft };
+  return { phase: 'download', file, loaded, total: total ?? 0, cached, verified, bytesPerSecond, secondsLeft };
 }
 
 function parseContentRange(v) {
