@@ -213,14 +213,17 @@ func pageWithDefaultModel(root fs.FS, model string, next http.Handler) http.Hand
 	})
 }
 
-// injectMeta puts meta into an HTML page's head: after <head ...> when
-// there is one, else at the start.
+// injectMeta puts meta into an HTML page's head: after its <meta charset>
+// (which must come first), else after <head ...>, else at the start.
 func injectMeta(page []byte, meta string) []byte {
 	lower := bytes.ToLower(page)
 	at := 0
-	if i := bytes.Index(lower, []byte("<head")); i >= 0 {
-		if j := bytes.IndexByte(page[i:], '>'); j >= 0 {
-			at = i + j + 1
+	for _, tag := range []string{"<meta charset", "<head"} {
+		if i := bytes.Index(lower, []byte(tag)); i >= 0 {
+			if j := bytes.IndexByte(page[i:], '>'); j >= 0 {
+				at = i + j + 1
+				break
+			}
 		}
 	}
 	out := make([]byte, 0, len(page)+len(meta)+1)

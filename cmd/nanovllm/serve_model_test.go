@@ -107,6 +107,9 @@ func TestServeModel(t *testing.T) {
 		require.Equal(t, "text/html; charset=utf-8", hdr.Get("Content-Type"))
 		require.Contains(t, string(body), `<head>`+"\n"+`<meta name="nanovllm-default-model" content="/model/"><title>page</title>`)
 	}
+	require.Equal(t, "<html><head><meta charset=\"utf-8\">\n<meta name=\"m\" content=\"v\"><title>t</title>",
+		string(injectMeta([]byte(`<html><head><meta charset="utf-8"><title>t</title>`), `<meta name="m" content="v">`)),
+		"after the charset, which must come first")
 	// Another Host (DNS rebinding) gets nothing, the list included.
 	code, _, _ = request(t, "GET", srv.URL+"/model/", "", map[string]string{"Host": "evil.example"})
 	require.Equal(t, http.StatusMisdirectedRequest, code)
