@@ -224,6 +224,19 @@ func TestBrowserDownload(t *testing.T) {
 		require.Less(t, out["ms"].(float64), 2000.0, "the load stops at once")
 		require.Equal(t, float64(len(files)-1), out["entry"].(map[string]any)["files"], "the partial weights are not cached")
 	})
+	t.Run("aborted download resumed by the next load", func(t *testing.T) {
+		before := hub.weightGets("test/slow", "model.safetensors")
+		got := load(t, "test/slow")
+		require.True(t, got.Verified)
+		require.Equal(t, before+1, hub.weightGets("test/slow", "model.safetensors"))
+		hub.mu.Lock()
+		last := hub.ranges[len(hub.ranges)-1]
+		hub.mu.Unlock()
+		var from int64
+		_, err := fmt.Sscanf(last, "model.safetensors bytes=%d-", &from)
+		require.NoError(t, err, last)
+		require.Positive(t, from, "only the rest is asked for")
+	})
 	t.Run("model without tokenizer runs on prompt_ids", func(t *testing.T) {
 		data, err := os.ReadFile(filepath.Join(noTok, "reference.json"))
 		require.NoError(t, err)

@@ -212,13 +212,15 @@ export class Downloader {
 
   async download(name, exp, required, onChunk) {
     const url = this.url(name);
-    const writer = this.store ? await this.store.begin(name) : null;
+    const writer = this.store ? await this.store.begin(name, exp) : null;
     try {
       const n = await this.downloadTo(name, url, exp, required, onChunk, writer);
       if (n === null) await writer?.discard();
       return n;
     } catch (err) {
-      await writer?.discard();
+      // Bytes received before a cut or an abort were good as far as they
+      // go: keep them for the next load, which hashes them again.
+      await writer?.discard({ keep: err.code === errorCodes.ABORTED || err.code === errorCodes.NETWORK });
       throw err;
     }
   }
@@ -233,7 +235,19 @@ export class Downloader {
     const t0 = performance.now();
     let last = 0;
     const report = () => this.progress(rate(name, loaded, total, performance.now() - t0, false));
+    if (writer?.have > 0) {
+      // An earlier load left the first bytes: through the hash and to the
+      // engine again, then the network for the rest.
+      console.info(`nanovllm: ${name}: resuming after the ${writer.have} bytes an earlier load left`);
+      for await (const chunk of writer.resumed()) {
+        sha.update(chunk); sum.update(chunk); parts?.push(chunk);
+        await onChunk(chunk, loaded);
+        loaded += chunk.byteLength;
+      }
+      delivered = loaded;
+    }
     for (;;) {
+      if (loaded > 0 && loaded === total) break; // an earlier load got it all
       const headers = loaded > 0 ? { Range: `bytes=${loaded}-` } : {};
       let resp;
       try {

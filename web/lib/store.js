@@ -121,16 +121,38 @@ export class ModelStore {
     await writeWhole(this.dir, MANIFEST, new TextEncoder().encode(JSON.stringify(this.manifest)));
   }
 
-  /** Starts writing name under a temporary name; see PartWriter. */
-  async begin(name) {
+  /**
+   * Starts writing name under a temporary name; see PartWriter. With
+   * expect ({size, sha256}: what the file list says the file is), a
+   * ".part" left by an earlier load of the same file is kept, and
+   * writer.have says how many of its bytes are there to resume after.
+   */
+  async begin(name, expect) {
     const part = `${name}.part`;
     const handle = await this.dir.getFileHandle(part, { create: true });
-    let sync = null, writable = null;
+    const was = this.manifest.partial?.[name];
+    const resume = !!(expect?.sha256 && was && was.sha256 === expect.sha256 && was.size === expect.size);
+    let prefix = null; // a File of the bytes already there (the page's path)
+    let sync = null, writable = null, have = 0;
     if (handle.createSyncAccessHandle) {
       try { sync = await handle.createSyncAccessHandle(); } catch { sync = null; }
     }
-    if (!sync) writable = await handle.createWritable();
-    return new PartWriter(this, name, part, handle, sync, writable);
+    if (sync) {
+      have = resume ? Math.min(sync.getSize(), expect.size) : 0;
+      sync.truncate(have);
+    } else {
+      if (resume) {
+        prefix = await handle.getFile();
+        have = Math.min(prefix.size, expect.size);
+      }
+      writable = await handle.createWritable({ keepExistingData: have > 0 });
+      if (have > 0) await writable.truncate(have);
+    }
+    this.manifest.partial ||= {};
+    if (expect?.sha256) this.manifest.partial[name] = { size: expect.size, sha256: expect.sha256 };
+    else delete this.manifest.partial[name];
+    await this.save();
+    return new PartWriter(this, name, part, handle, sync, writable, have, prefix);
   }
 
   async commit(name, part, handle, entry) {
@@ -146,17 +168,31 @@ export class ModelStore {
       await this.dir.removeEntry(part);
     }
     this.manifest.files[name] = entry;
+    if (this.manifest.partial) delete this.manifest.partial[name];
     await this.save();
   }
 }
 
 /** A download being written to "<name>.part". */
 class PartWriter {
-  constructor(store, name, part, handle, sync, writable) {
-    Object.assign(this, { store, name, part, handle, sync, writable });
-    if (sync) sync.truncate(0);
-    this.started = writable ? writable.truncate(0) : Promise.resolve();
-    this.pending = this.started;
+  constructor(store, name, part, handle, sync, writable, have, prefix) {
+    Object.assign(this, { store, name, part, handle, sync, writable, have, prefix });
+    this.pending = Promise.resolve();
+  }
+
+  /** The bytes an earlier load left (the first `have`), chunk by chunk. */
+  async *resumed() {
+    const step = 1 << 20;
+    for (let at = 0; at < this.have; at += step) {
+      const n = Math.min(step, this.have - at);
+      if (this.sync) {
+        const buf = new Uint8Array(n);
+        this.sync.read(buf, { at });
+        yield buf;
+      } else {
+        yield new Uint8Array(await this.prefix.slice(at, at + n).arrayBuffer());
+      }
+    }
   }
 
   /** Writes chunk at byte offset at (the same offset again after a restart). */
@@ -193,10 +229,15 @@ class PartWriter {
     await this.store.commit(this.name, this.part, this.handle, entry);
   }
 
-  /** Closes and deletes the temporary file. */
-  async discard() {
+  /**
+   * Closes the temporary file and deletes it, or with keep (a download cut
+   * short, whose bytes so far were good) leaves it for the next load to
+   * resume.
+   */
+  async discard({ keep = false } = {}) {
     try { await this.close(); } catch { /* already broken */ }
-    try { if (this.writable) await this.writable.abort(); } catch { /* closed */ }
+    if (keep && this.store.manifest.partial?.[this.name]) return;
+    try { if (this.store.manifest.partial) { delete this.store.manifest.partial[this.name]; await this.store.save(); } } catch { /* best effort */ }
     try { await this.store.dir.removeEntry(this.part); } catch { /* gone */ }
   }
 }
