@@ -259,6 +259,7 @@ export async function listCachedModels() {
     const m = await readJSON(handle, MANIFEST);
     if (!m || !m.files) continue;
     const files = Object.values(m.files);
+    if (files.length === 0 && Object.keys(m.partial || {}).length === 0) continue; // nothing kept
     out.push({
       model: m.model, revision: m.revision ?? null,
       files: files.length, bytes: files.reduce((n, f) => n + (f.size || 0), 0),
