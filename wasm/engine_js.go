@@ -170,6 +170,9 @@ func (h *jsEngine) jsObject() js.Value {
 		if err != nil {
 			return nil, err
 		}
+		if h.tok == nil {
+			return nil, errNoTokenizer
+		}
 		return mustJSON(nonNil(h.tok.Encode(text))), nil
 	})
 	add("detokenize", func(args []js.Value) (any, error) {
@@ -180,6 +183,9 @@ func (h *jsEngine) jsObject() js.Value {
 		var ids []int32
 		if err := json.Unmarshal([]byte(data), &ids); err != nil {
 			return nil, fmt.Errorf("%w: ids: %v", errBadRequest, err)
+		}
+		if h.tok == nil {
+			return nil, errNoTokenizer
 		}
 		return h.tok.Decode(ids, false), nil
 	})
@@ -242,6 +248,8 @@ func (h *jsEngine) submit(data string, onEvent js.Value) (uint64, error) {
 	switch {
 	case r.PromptIDs != nil:
 		prompt = r.PromptIDs
+	case h.tok == nil:
+		return 0, errNoTokenizer
 	case r.Prompt != nil:
 		prompt = h.tok.Encode(*r.Prompt)
 	default:
