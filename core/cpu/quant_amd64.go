@@ -42,6 +42,12 @@ func q40x4(w *byte, nb int, x *int8, ldx int, xd *float32, ldd int, out *[4]floa
 //go:noescape
 func q6kx1(w *byte, nb int, x *int8, xd *float32, ldw int) float32
 
+// q6kx1z is q6kx1 on AVX-512 (BW); bs holds the activations' Q8_K group
+// sums (16 per super-block).
+//
+//go:noescape
+func q6kx1z(w *byte, nb int, x *int8, xd *float32, bs *int16, ldw int) float32
+
 // q6kx4 is q6kx1 for four activation rows (as q80x4).
 //
 //go:noescape
@@ -174,6 +180,16 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 			},
 		}, true
 	case device.Q6_K:
+		if is == isaAVX512 && cpu.X86.HasAVX512BW {
+			return intKernel{
+				x4: func(w []byte, a *qact, m, k, nb int, out *[4]float32) {
+					q6kx4(&w[0], nb, &a.xq[m*k], k, &a.xd[m*nb], nb, out)
+				},
+				x1: func(w []byte, a *qact, m, k, nb int) float32 {
+					return q6kx1z(&w[0], nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], len(w))
+				},
+			}, true
+		}
 		return intKernel{
 			x4: func(w []byte, a *qact, m, k, nb int, out *[4]float32) {
 				q6kx4(&w[0], nb, &a.xq[m*k], k, &a.xd[m*nb], nb, out)

@@ -743,3 +743,145 @@ qloop:
 	JNZ  qloop
 	VZEROUPPER
 	RET
+
+// Q6_K on AVX-512 (BW): one weight row, 64 values per zmm register. Half
+// h's ql bytes [A | B] are one 64-byte load and its qh bytes H go to both
+// halves of a register; VPSLLVW/VPSRLVW shift H by a different amount in
+// each half, so chunks c0|c1 and c2|c3 (see above) come out whole, as
+// unsigned q = w + 32 in 0..63. VPMADDUBSW multiplies them by the int8
+// activations into int16 pairs (at most 2·63·127: no saturation),
+// VPMADDWD by each group's scale (VPERMW spreads the 16 scales over the
+// lanes). The surplus 32·Σ_g sc_g·Σx_g is taken off once per super-block
+// with the activations' group sums (Q8_K's bsums).
+
+DATA q6zsll<>+0(SB)/8, $0x0004000400040004
+DATA q6zsll<>+8(SB)/8, $0x0004000400040004
+DATA q6zsll<>+16(SB)/8, $0x0004000400040004
+DATA q6zsll<>+24(SB)/8, $0x0004000400040004
+DATA q6zsll<>+32(SB)/8, $0x0002000200020002
+DATA q6zsll<>+40(SB)/8, $0x0002000200020002
+DATA q6zsll<>+48(SB)/8, $0x0002000200020002
+DATA q6zsll<>+56(SB)/8, $0x0002000200020002
+GLOBL q6zsll<>(SB), RODATA|NOPTR, $64
+
+DATA q6zsrl<>+0(SB)/8, $0x0000000000000000
+DATA q6zsrl<>+8(SB)/8, $0x0000000000000000
+DATA q6zsrl<>+16(SB)/8, $0x0000000000000000
+DATA q6zsrl<>+24(SB)/8, $0x0000000000000000
+DATA q6zsrl<>+32(SB)/8, $0x0002000200020002
+DATA q6zsrl<>+40(SB)/8, $0x0002000200020002
+DATA q6zsrl<>+48(SB)/8, $0x0002000200020002
+DATA q6zsrl<>+56(SB)/8, $0x0002000200020002
+GLOBL q6zsrl<>(SB), RODATA|NOPTR, $64
+
+DATA q6zperm0<>+0(SB)/8, $0x0000000000000000
+DATA q6zperm0<>+8(SB)/8, $0x0000000000000000
+DATA q6zperm0<>+16(SB)/8, $0x0001000100010001
+DATA q6zperm0<>+24(SB)/8, $0x0001000100010001
+DATA q6zperm0<>+32(SB)/8, $0x0002000200020002
+DATA q6zperm0<>+40(SB)/8, $0x0002000200020002
+DATA q6zperm0<>+48(SB)/8, $0x0003000300030003
+DATA q6zperm0<>+56(SB)/8, $0x0003000300030003
+GLOBL q6zperm0<>(SB), RODATA|NOPTR, $64
+
+DATA q6zperm1<>+0(SB)/8, $0x0004000400040004
+DATA q6zperm1<>+8(SB)/8, $0x0004000400040004
+DATA q6zperm1<>+16(SB)/8, $0x0005000500050005
+DATA q6zperm1<>+24(SB)/8, $0x0005000500050005
+DATA q6zperm1<>+32(SB)/8, $0x0006000600060006
+DATA q6zperm1<>+40(SB)/8, $0x0006000600060006
+DATA q6zperm1<>+48(SB)/8, $0x0007000700070007
+DATA q6zperm1<>+56(SB)/8, $0x0007000700070007
+GLOBL q6zperm1<>(SB), RODATA|NOPTR, $64
+
+DATA q6zperm2<>+0(SB)/8, $0x0008000800080008
+DATA q6zperm2<>+8(SB)/8, $0x0008000800080008
+DATA q6zperm2<>+16(SB)/8, $0x0009000900090009
+DATA q6zperm2<>+24(SB)/8, $0x0009000900090009
+DATA q6zperm2<>+32(SB)/8, $0x000a000a000a000a
+DATA q6zperm2<>+40(SB)/8, $0x000a000a000a000a
+DATA q6zperm2<>+48(SB)/8, $0x000b000b000b000b
+DATA q6zperm2<>+56(SB)/8, $0x000b000b000b000b
+GLOBL q6zperm2<>(SB), RODATA|NOPTR, $64
+
+DATA q6zperm3<>+0(SB)/8, $0x000c000c000c000c
+DATA q6zperm3<>+8(SB)/8, $0x000c000c000c000c
+DATA q6zperm3<>+16(SB)/8, $0x000d000d000d000d
+DATA q6zperm3<>+24(SB)/8, $0x000d000d000d000d
+DATA q6zperm3<>+32(SB)/8, $0x000e000e000e000e
+DATA q6zperm3<>+40(SB)/8, $0x000e000e000e000e
+DATA q6zperm3<>+48(SB)/8, $0x000f000f000f000f
+DATA q6zperm3<>+56(SB)/8, $0x000f000f000f000f
+GLOBL q6zperm3<>(SB), RODATA|NOPTR, $64
+
+#define Q6ZHALF(qloff, qhoff, xoff, sc0, sc1) \
+	VBROADCASTI64X4 qhoff(SI), Z10 \
+	VMOVDQU64       qloff(SI), Z11 \
+	VPANDQ          Z26, Z11, Z4 \
+	VPSLLVW         Z28, Z10, Z5 \
+	VPANDQ          Z27, Z5, Z5 \
+	VPORQ           Z5, Z4, Z4 \
+	VPSRLW          $4, Z11, Z6 \
+	VPANDQ          Z26, Z6, Z6 \
+	VPSRLVW         Z29, Z10, Z7 \
+	VPANDQ          Z27, Z7, Z7 \
+	VPORQ           Z7, Z6, Z6 \
+	VPMADDUBSW      xoff(DI), Z4, Z4 \
+	VPMADDWD        sc0, Z4, Z4 \
+	VPADDD          Z4, Z1, Z1 \
+	VPMADDUBSW      (xoff+64)(DI), Z6, Z6 \
+	VPMADDWD        sc1, Z6, Z6 \
+	VPADDD          Z6, Z1, Z1
+
+// func q6kx1z(w *byte, nb int, x *int8, xd *float32, bs *int16, ldw int) float32
+TEXT ·q6kx1z(SB), NOSPLIT, $0-52
+	MOVQ w+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ x+16(FP), DI
+	MOVQ xd+24(FP), DX
+	MOVQ bs+32(FP), BX
+	MOVQ ldw+40(FP), R8
+	VPXORQ       Z0, Z0, Z0
+	VPBROADCASTQ qmask0F<>(SB), Z26
+	VPBROADCASTQ qmask30<>(SB), Z27
+	VMOVDQU64    q6zsll<>(SB), Z28
+	VMOVDQU64    q6zsrl<>(SB), Z29
+	VMOVDQU64    q6zperm0<>(SB), Z12
+	VMOVDQU64    q6zperm1<>(SB), Z13
+	VMOVDQU64    q6zperm2<>(SB), Z14
+	VMOVDQU64    q6zperm3<>(SB), Z15
+
+q6zloop:
+	PREFETCHT0 (SI)(R8*1)
+	PREFETCHT0 64(SI)(R8*1)
+	PREFETCHT0 128(SI)(R8*1)
+	PREFETCHT0 192(SI)(R8*1)
+	// The 16 scales as int16 in Y2, spread over the lanes of each chunk
+	// pair in Z16..Z19; the surplus 32·Σ sc·bsum starts the sum in Z1.
+	VPMOVSXBW 192(SI), Y2
+	VPMADDWD  (BX), Y2, Y3
+	VPSLLD    $5, Y3, Y3
+	VPXORQ    Z1, Z1, Z1
+	VPSUBD    Z3, Z1, Z1
+	VPERMW    Z2, Z12, Z16
+	VPERMW    Z2, Z13, Z17
+	VPERMW    Z2, Z14, Z18
+	VPERMW    Z2, Z15, Z19
+	Q6ZHALF(0, 128, 0, Z16, Z17)
+	Q6ZHALF(64, 160, 128, Z18, Z19)
+	VCVTDQ2PS    Z1, Z1
+	VPBROADCASTW 208(SI), X6
+	VCVTPH2PS    X6, Y6
+	VMULSS       (DX), X6, X6
+	VBROADCASTSS X6, Z6
+	VFMADD231PS  Z6, Z1, Z0
+	ADDQ         $210, SI
+	ADDQ         $256, DI
+	ADDQ         $4, DX
+	ADDQ         $32, BX
+	DECQ         CX
+	JNZ          q6zloop
+	HSUMZ(Z0, Y0, X0, Y4, X4)
+	VMOVSS       X0, ret+48(FP)
+	VZEROUPPER
+	RET
