@@ -885,3 +885,113 @@ q6zloop:
 	VMOVSS       X0, ret+48(FP)
 	VZEROUPPER
 	RET
+
+// SCALEZ1(base, stride) is SCALEZ with AX as its only scratch register.
+#define SCALEZ1(base, stride) \
+	MOVWLZX      (base), AX \
+	VBROADCASTSS (R14)(AX*4), Y23 \
+	MOVWLZX      stride(base), AX \
+	VBROADCASTSS (R14)(AX*4), Y24 \
+	VINSERTF64X4 $1, Y24, Z23, Z23
+
+// ROWZ1 is ROWZ with SCALEZ1.
+#define ROWZ1(DEC, base, stride, acc) \
+	DEC(base) \
+	VMOVDQU32   64(DI), Z21 \
+	VPDPBUSD    (DI), Z20, Z21 \
+	VCVTDQ2PS   Z21, Z21 \
+	SCALEZ1(base, stride) \
+	VMULPS      128(DI), Z23, Z23 \
+	VFMADD231PS Z23, Z21, acc
+
+// W8Z(DEC, stride): W4Z for eight weight rows (SI + r·R8), eight streams;
+// it prefetches the same columns of the next eight rows.
+#define W8Z(DEC, stride) \
+	LEAQ   (SI)(R8*1), R9 \
+	LEAQ   (SI)(R8*2), R10 \
+	LEAQ   (R9)(R8*2), R11 \
+	LEAQ   (SI)(R8*4), R12 \
+	LEAQ   (R9)(R8*4), R13 \
+	LEAQ   (R10)(R8*4), DX \
+	LEAQ   (R11)(R8*4), BX \
+	SHLQ   $3, R8 \
+	VXORPS Z0, Z0, Z0 \
+	VXORPS Z1, Z1, Z1 \
+	VXORPS Z2, Z2, Z2 \
+	VXORPS Z3, Z3, Z3 \
+	VXORPS Z4, Z4, Z4 \
+	VXORPS Z5, Z5, Z5 \
+	VXORPS Z6, Z6, Z6 \
+	VXORPS Z7, Z7, Z7 \
+	ZCONSTS \
+loop: \
+	PREFETCHT0 (SI)(R8*1) \
+	PREFETCHT0 (R9)(R8*1) \
+	PREFETCHT0 (R10)(R8*1) \
+	PREFETCHT0 (R11)(R8*1) \
+	PREFETCHT0 (R12)(R8*1) \
+	PREFETCHT0 (R13)(R8*1) \
+	PREFETCHT0 (DX)(R8*1) \
+	PREFETCHT0 (BX)(R8*1) \
+	ROWZ1(DEC, SI, stride, Z0) \
+	ROWZ1(DEC, R9, stride, Z1) \
+	ROWZ1(DEC, R10, stride, Z2) \
+	ROWZ1(DEC, R11, stride, Z3) \
+	ROWZ1(DEC, R12, stride, Z4) \
+	ROWZ1(DEC, R13, stride, Z5) \
+	ROWZ1(DEC, DX, stride, Z6) \
+	ROWZ1(DEC, BX, stride, Z7) \
+	ADDQ $(2*stride), SI \
+	ADDQ $(2*stride), R9 \
+	ADDQ $(2*stride), R10 \
+	ADDQ $(2*stride), R11 \
+	ADDQ $(2*stride), R12 \
+	ADDQ $(2*stride), R13 \
+	ADDQ $(2*stride), DX \
+	ADDQ $(2*stride), BX \
+	ADDQ $192, DI \
+	DECQ CX \
+	JNZ  loop
+
+// STORE8Z stores the sums of Z0..Z7 to out[0:8] at AX.
+#define STORE8Z \
+	HSUMZ(Z0, Y0, X0, Y8, X8) \
+	HSUMZ(Z1, Y1, X1, Y8, X8) \
+	HSUMZ(Z2, Y2, X2, Y8, X8) \
+	HSUMZ(Z3, Y3, X3, Y8, X8) \
+	HSUMZ(Z4, Y4, X4, Y8, X8) \
+	HSUMZ(Z5, Y5, X5, Y8, X8) \
+	HSUMZ(Z6, Y6, X6, Y8, X8) \
+	HSUMZ(Z7, Y7, X7, Y8, X8) \
+	VMOVSS X0, (AX) \
+	VMOVSS X1, 4(AX) \
+	VMOVSS X2, 8(AX) \
+	VMOVSS X3, 12(AX) \
+	VMOVSS X4, 16(AX) \
+	VMOVSS X5, 20(AX) \
+	VMOVSS X6, 24(AX) \
+	VMOVSS X7, 28(AX) \
+	VZEROUPPER \
+	RET
+
+// func q80w8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
+TEXT ·q80w8z(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ npair+16(FP), CX
+	MOVQ za+24(FP), DI
+	MOVQ tab+32(FP), R14
+	W8Z(DEC8Z, 34)
+	MOVQ out+40(FP), AX
+	STORE8Z
+
+// func q40w8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
+TEXT ·q40w8z(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ npair+16(FP), CX
+	MOVQ za+24(FP), DI
+	MOVQ tab+32(FP), R14
+	W8Z(DEC4Z, 18)
+	MOVQ out+40(FP), AX
+	STORE8Z
