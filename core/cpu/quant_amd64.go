@@ -48,6 +48,11 @@ func q6kx1(w *byte, nb int, x *int8, xd *float32, ldw int) float32
 //go:noescape
 func q6kx1z(w *byte, nb int, x *int8, xd *float32, bs *int16, ldw int) float32
 
+// q6kw2z is q6kx1z for the two weight rows at w and w+ldw.
+//
+//go:noescape
+func q6kw2z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, out *[2]float32)
+
 // q6kx4 is q6kx1 for four activation rows (as q80x4).
 //
 //go:noescape
@@ -200,6 +205,10 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 				},
 				x1: func(w []byte, a *qact, m, k, nb int) float32 {
 					return q6kx1z(&w[0], nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], len(w))
+				},
+				w4: func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32) {
+					q6kw2z(&w[0], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], (*[2]float32)(out[0:2]))
+					q6kw2z(&w[2*ldw], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], (*[2]float32)(out[2:4]))
 				},
 			}, true
 		}

@@ -995,3 +995,101 @@ TEXT ·q40w8z(SB), NOSPLIT, $0-48
 	W8Z(DEC4Z, 18)
 	MOVQ out+40(FP), AX
 	STORE8Z
+
+// Q6ZH(base, qloff, qhoff, xoff, sc0, sc1, acc) is Q6ZHALF for the row at
+// base into acc.
+#define Q6ZH(base, qloff, qhoff, xoff, sc0, sc1, acc) \
+	VBROADCASTI64X4 qhoff(base), Z10 \
+	VMOVDQU64       qloff(base), Z11 \
+	VPANDQ          Z26, Z11, Z4 \
+	VPSLLVW         Z28, Z10, Z5 \
+	VPANDQ          Z27, Z5, Z5 \
+	VPORQ           Z5, Z4, Z4 \
+	VPSRLW          $4, Z11, Z6 \
+	VPANDQ          Z26, Z6, Z6 \
+	VPSRLVW         Z29, Z10, Z7 \
+	VPANDQ          Z27, Z7, Z7 \
+	VPORQ           Z7, Z6, Z6 \
+	VPMADDUBSW      xoff(DI), Z4, Z4 \
+	VPMADDWD        sc0, Z4, Z4 \
+	VPADDD          Z4, acc, acc \
+	VPMADDUBSW      (xoff+64)(DI), Z6, Z6 \
+	VPMADDWD        sc1, Z6, Z6 \
+	VPADDD          Z6, acc, acc
+
+// Q6ZPREP(base, acc, s0, s1, s2, s3): the row's scales spread over the
+// lanes, and acc started from -32·Σ sc·bsum.
+#define Q6ZPREP(base, acc, s0, s1, s2, s3) \
+	VPMOVSXBW 192(base), Y2 \
+	VPMADDWD  (BX), Y2, Y3 \
+	VPSLLD    $5, Y3, Y3 \
+	VPXORQ    acc, acc, acc \
+	VPSUBD    Z3, acc, acc \
+	VPERMW    Z2, Z12, s0 \
+	VPERMW    Z2, Z13, s1 \
+	VPERMW    Z2, Z14, s2 \
+	VPERMW    Z2, Z15, s3
+
+// Q6ZEND(base, acc, facc): facc += d_w·d_x·acc.
+#define Q6ZEND(base, acc, facc) \
+	VCVTDQ2PS    acc, acc \
+	VPBROADCASTW 208(base), X6 \
+	VCVTPH2PS    X6, Y6 \
+	VMULSS       (DX), X6, X6 \
+	VBROADCASTSS X6, Z6 \
+	VFMADD231PS  Z6, acc, facc
+
+// func q6kw2z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, out *[2]float32)
+//
+// q6kx1z for two weight rows (w and w+ldw): two streams, and the next two
+// rows prefetched.
+TEXT ·q6kw2z(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ nb+16(FP), CX
+	MOVQ x+24(FP), DI
+	MOVQ xd+32(FP), DX
+	MOVQ bs+40(FP), BX
+	LEAQ (SI)(R8*1), R9
+	VPXORQ       Z0, Z0, Z0
+	VPXORQ       Z9, Z9, Z9
+	VPBROADCASTQ qmask0F<>(SB), Z26
+	VPBROADCASTQ qmask30<>(SB), Z27
+	VMOVDQU64    q6zsll<>(SB), Z28
+	VMOVDQU64    q6zsrl<>(SB), Z29
+	VMOVDQU64    q6zperm0<>(SB), Z12
+	VMOVDQU64    q6zperm1<>(SB), Z13
+	VMOVDQU64    q6zperm2<>(SB), Z14
+	VMOVDQU64    q6zperm3<>(SB), Z15
+
+q6w2loop:
+	PREFETCHT0 (SI)(R8*2)
+	PREFETCHT0 64(SI)(R8*2)
+	PREFETCHT0 128(SI)(R8*2)
+	PREFETCHT0 192(SI)(R8*2)
+	PREFETCHT0 (R9)(R8*2)
+	PREFETCHT0 64(R9)(R8*2)
+	PREFETCHT0 128(R9)(R8*2)
+	PREFETCHT0 192(R9)(R8*2)
+	Q6ZPREP(SI, Z1, Z16, Z17, Z18, Z19)
+	Q6ZPREP(R9, Z8, Z20, Z21, Z22, Z23)
+	Q6ZH(SI, 0, 128, 0, Z16, Z17, Z1)
+	Q6ZH(R9, 0, 128, 0, Z20, Z21, Z8)
+	Q6ZH(SI, 64, 160, 128, Z18, Z19, Z1)
+	Q6ZH(R9, 64, 160, 128, Z22, Z23, Z8)
+	Q6ZEND(SI, Z1, Z0)
+	Q6ZEND(R9, Z8, Z9)
+	ADDQ $210, SI
+	ADDQ $210, R9
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JNZ  q6w2loop
+	MOVQ out+48(FP), AX
+	HSUMZ(Z0, Y0, X0, Y4, X4)
+	HSUMZ(Z9, Y9, X9, Y4, X4)
+	VMOVSS X0, (AX)
+	VMOVSS X9, 4(AX)
+	VZEROUPPER
+	RET
