@@ -1,7 +1,9 @@
 package cpu
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
@@ -136,6 +138,34 @@ func (d *Device) quantizeActs(a *qact, x []float32, rows, k int, t device.DType,
 	})
 	a.src = append(a.src[:0], x[:rows*k]...)
 	a.key = key
+}
+
+// zactPair is the size of one block pair of one activation row in the
+// zact layout of the VNNI kernels: the 64 int8 values, 16 int32 lanes
+// -c·Σx (each block's sum in its eight lanes; c = 16 for Q8_0 weights,
+// 1 for Q4_0, see quant_amd64.s), and 16 float32 block scales.
+const zactPair = 192
+
+// fillZact lays out quantized activation row m (k values, nb blocks) for
+// the VNNI kernels at za (the AVX-512 quantizer quantQ8Z writes the same
+// layout directly).
+func fillZact(za []byte, xq []int8, xd []float32, c int32) {
+	for p := range len(xd) / 2 {
+		dst := za[p*zactPair : (p+1)*zactPair]
+		for i, v := range xq[64*p : 64*p+64] {
+			dst[i] = byte(v)
+		}
+		for h := range 2 {
+			var s int32
+			for _, v := range xq[64*p+32*h : 64*p+32*h+32] {
+				s += int32(v)
+			}
+			for l := range 8 {
+				binary.LittleEndian.PutUint32(dst[64+32*h+4*l:], uint32(-c*s))
+				binary.LittleEndian.PutUint32(dst[128+32*h+4*l:], math.Float32bits(xd[2*p+h]))
+			}
+		}
+	}
 }
 
 // grow returns s resliced to n elements, reallocated if too small.

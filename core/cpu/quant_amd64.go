@@ -3,9 +3,6 @@
 package cpu
 
 import (
-	"encoding/binary"
-	"math"
-
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"golang.org/x/sys/cpu"
 )
@@ -120,33 +117,6 @@ var f16Table = func() *[1 << 16]float32 {
 	}
 	return &t
 }()
-
-// zactPair is the size of one block pair of one activation row in the
-// zact layout of the VNNI kernels: the 64 int8 values, 16 int32 lanes
-// -c·Σx (each block's sum in its eight lanes; c = 16 for Q8_0 weights,
-// 1 for Q4_0, see quant_amd64.s), and 16 float32 block scales.
-const zactPair = 192
-
-// fillZact lays out quantized activation row m (k values, nb blocks) for
-// the VNNI kernels at za.
-func fillZact(za []byte, xq []int8, xd []float32, c int32) {
-	for p := range len(xd) / 2 {
-		dst := za[p*zactPair : (p+1)*zactPair]
-		for i, v := range xq[64*p : 64*p+64] {
-			dst[i] = byte(v)
-		}
-		for h := range 2 {
-			var s int32
-			for _, v := range xq[64*p+32*h : 64*p+32*h+32] {
-				s += int32(v)
-			}
-			for l := range 8 {
-				binary.LittleEndian.PutUint32(dst[64+32*h+4*l:], uint32(-c*s))
-				binary.LittleEndian.PutUint32(dst[128+32*h+4*l:], math.Float32bits(xd[2*p+h]))
-			}
-		}
-	}
-}
 
 // simdIntKernel returns the assembly integer-path kernels for weights of
 // type t, ok false where there are none (the portable Go ones then run).

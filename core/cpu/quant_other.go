@@ -8,11 +8,5 @@ import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 // portable Go ones run.
 func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) { return intKernel{}, false }
 
-// fillZact is never called in this build (no kernel asks for it).
-func fillZact(za []byte, xq []int8, xd []float32, c int32) {}
-
-// zactPair is the zact layout's bytes per block pair (quant_amd64.go).
-const zactPair = 192
-
 // simdQuantQ8 reports false: no assembly quantizer in this build.
 func simdQuantQ8(is isa, x []float32, xq []int8, xd []float32, za []byte, c int) bool { return false }
