@@ -184,9 +184,20 @@ func (d *Device) linearQuant(out, x []float32, w *weight, rows, n, k int) {
 	}
 	tasks := (n + band - 1) / band
 	if d.quant.floatPath {
-		dot := floatDotGo(w.qt)
+		dot, w4 := floatDotGo(w.qt), simdFloatKernel(d.isa, w.qt)
 		d.pool.run(tasks, func(t int) {
-			for j := t * band; j < min(n, (t+1)*band); j++ {
+			j0, j1 := t*band, min(n, (t+1)*band)
+			j := j0
+			if w4 != nil {
+				var o [4]float32
+				for ; j+4 <= j1; j += 4 {
+					for m := range rows {
+						w4(w.q[j*w.qrow:(j+4)*w.qrow], w.qrow, x[m*k:(m+1)*k], &o)
+						out[m*n+j], out[m*n+j+1], out[m*n+j+2], out[m*n+j+3] = o[0], o[1], o[2], o[3]
+					}
+				}
+			}
+			for ; j < j1; j++ {
 				wr := w.q[j*w.qrow : (j+1)*w.qrow]
 				for m := range rows {
 					out[m*n+j] = dot(wr, x[m*k:(m+1)*k])

@@ -105,6 +105,36 @@ func simdQuantQ8(is isa, x []float32, xq []int8, xd []float32, za []byte, c int)
 	return true
 }
 
+// f80w4z sets out[r] = Σ_b d_b·Σ_i w_ri·x_i (the float path) for the four
+// Q8_0 weight rows at w + r·ldw bytes, nb blocks, float32 activations x.
+//
+//go:noescape
+func f80w4z(w *byte, ldw, nb int, x *float32, tab *float32, out *[4]float32)
+
+// f40w4z is f80w4z for Q4_0 weights.
+//
+//go:noescape
+func f40w4z(w *byte, ldw, nb int, x *float32, tab *float32, out *[4]float32)
+
+// simdFloatKernel returns the AVX-512 float-path kernel for four weight
+// rows of type t, nil where there is none.
+func simdFloatKernel(is isa, t device.DType) func(w []byte, ldw int, x []float32, out *[4]float32) {
+	if is != isaAVX512 {
+		return nil
+	}
+	switch t {
+	case device.Q8_0:
+		return func(w []byte, ldw int, x []float32, out *[4]float32) {
+			f80w4z(&w[0], ldw, len(x)/qk32, &x[0], &f16Table[0], out)
+		}
+	case device.Q4_0:
+		return func(w []byte, ldw int, x []float32, out *[4]float32) {
+			f40w4z(&w[0], ldw, len(x)/qk32, &x[0], &f16Table[0], out)
+		}
+	}
+	return nil
+}
+
 // haveVNNI reports whether the AVX-512 VNNI kernels can run.
 func haveVNNI() bool { return haveAVX512() && cpu.X86.HasAVX512VNNI }
 

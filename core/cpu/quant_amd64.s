@@ -1093,3 +1093,90 @@ q6w2loop:
 	VMOVSS X9, 4(AX)
 	VZEROUPPER
 	RET
+
+// The float path on AVX-512 (Options.QuantFloat): four weight rows
+// against one float32 activation row. Per block, the 32 stored integers
+// are widened to float32, multiplied by the activations and summed in 16
+// lanes, then scaled by the block's fp16 scale (from the table in R14)
+// into the row's accumulator.
+
+// FDEC8(base): Z20, Z21 = the block's values 0-15 and 16-31 as float32.
+#define FDEC8(base) \
+	VPMOVSXBD 2(base), Z20 \
+	VPMOVSXBD 18(base), Z21 \
+	VCVTDQ2PS Z20, Z20 \
+	VCVTDQ2PS Z21, Z21
+
+// FDEC4(base): FDEC8 for a Q4_0 block (values q - 8; Z30 = 15s, Z31 = 8s
+// as int32).
+#define FDEC4(base) \
+	VPMOVZXBD 2(base), Z20 \
+	VPSRLD    $4, Z20, Z21 \
+	VPANDD    Z30, Z20, Z20 \
+	VPSUBD    Z31, Z20, Z20 \
+	VPSUBD    Z31, Z21, Z21 \
+	VCVTDQ2PS Z20, Z20 \
+	VCVTDQ2PS Z21, Z21
+
+// FROW(DEC, base, acc): acc += d·Σ w·x over one block of the row at base,
+// activations at DI.
+#define FROW(DEC, base, acc) \
+	DEC(base) \
+	VMULPS       (DI), Z20, Z20 \
+	VFMADD231PS  64(DI), Z21, Z20 \
+	MOVWLZX      (base), AX \
+	VBROADCASTSS (R14)(AX*4), Z22 \
+	VFMADD231PS  Z22, Z20, acc
+
+// FW4(DEC, stride): the loop of f80w4z / f40w4z over CX blocks of the four
+// rows at SI + r·R8.
+#define FW4(DEC, stride) \
+	LEAQ   (SI)(R8*1), R9 \
+	LEAQ   (SI)(R8*2), R10 \
+	LEAQ   (R9)(R8*2), R11 \
+	VXORPS Z0, Z0, Z0 \
+	VXORPS Z1, Z1, Z1 \
+	VXORPS Z2, Z2, Z2 \
+	VXORPS Z3, Z3, Z3 \
+	MOVL   $15, AX \
+	VPBROADCASTD AX, Z30 \
+	MOVL   $8, AX \
+	VPBROADCASTD AX, Z31 \
+loop: \
+	PREFETCHT0 (SI)(R8*4) \
+	PREFETCHT0 (R9)(R8*4) \
+	PREFETCHT0 (R10)(R8*4) \
+	PREFETCHT0 (R11)(R8*4) \
+	FROW(DEC, SI, Z0) \
+	FROW(DEC, R9, Z1) \
+	FROW(DEC, R10, Z2) \
+	FROW(DEC, R11, Z3) \
+	ADDQ $stride, SI \
+	ADDQ $stride, R9 \
+	ADDQ $stride, R10 \
+	ADDQ $stride, R11 \
+	ADDQ $128, DI \
+	DECQ CX \
+	JNZ  loop
+
+// func f80w4z(w *byte, ldw, nb int, x *float32, tab *float32, out *[4]float32)
+TEXT ·f80w4z(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ nb+16(FP), CX
+	MOVQ x+24(FP), DI
+	MOVQ tab+32(FP), R14
+	FW4(FDEC8, 34)
+	MOVQ out+40(FP), AX
+	STORE4Z
+
+// func f40w4z(w *byte, ldw, nb int, x *float32, tab *float32, out *[4]float32)
+TEXT ·f40w4z(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ nb+16(FP), CX
+	MOVQ x+24(FP), DI
+	MOVQ tab+32(FP), R14
+	FW4(FDEC4, 18)
+	MOVQ out+40(FP), AX
+	STORE4Z

@@ -114,10 +114,18 @@ func BenchmarkQuantDecodeMatmuls(b *testing.B) {
 		name        string
 		layer, head device.DType
 	}{{"q8_0", device.Q8_0, device.Q8_0}, {"q4_0", device.Q4_0, device.Q6_K}} {
-		for _, rows := range []int{1, 16, 64} {
-			b.Run(fmt.Sprintf("%s/batch=%d", f.name, rows), func(b *testing.B) {
+		for _, c := range []struct {
+			rows  int
+			float bool
+		}{{1, false}, {1, true}, {16, false}, {64, false}} {
+			rows := c.rows
+			path := "int"
+			if c.float {
+				path = "float"
+			}
+			b.Run(fmt.Sprintf("%s/batch=%d/%s", f.name, rows, path), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(3, 4))
-				d := New(Options{})
+				d := New(Options{QuantFloat: c.float})
 				defer d.Close()
 				var ws []device.Weight
 				total := 0

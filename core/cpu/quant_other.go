@@ -10,3 +10,8 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) { return in
 
 // simdQuantQ8 reports false: no assembly quantizer in this build.
 func simdQuantQ8(is isa, x []float32, xq []int8, xd []float32, za []byte, c int) bool { return false }
+
+// simdFloatKernel returns nil: no assembly float-path kernel in this build.
+func simdFloatKernel(is isa, t device.DType) func(w []byte, ldw int, x []float32, out *[4]float32) {
+	return nil
+}
