@@ -218,6 +218,17 @@ func TestGGUFQuantizedDequantF32(t *testing.T) {
 				m := loadGGUFModel(t, ckpt, typ, dev)
 				checkLlamaRun(t, m, lref, typ+"_dequant_f32")
 			})
+			// The CPU device's float path multiplies the quantized blocks
+			// in place with float32 activations: the same arithmetic as
+			// a float forward on the dequantized weights.
+			t.Run(ckpt+"/"+typ+"/cpu-float-path", func(t *testing.T) {
+				opts := cpuDefault
+				opts.QuantFloat = true
+				dev := cpu.New(opts)
+				t.Cleanup(func() { dev.Close() })
+				m := loadGGUFModel(t, ckpt, typ, dev)
+				checkLlamaRun(t, m, lref, typ+"_dequant_f32")
+			})
 		}
 	}
 }
