@@ -123,7 +123,11 @@ const amxBand = 128
 // Pairs of 16-row activation tiles go through amxBlock; an odd last tile
 // through amxBlock1 when n is a multiple of 64, else it is paired with a
 // tile of zeros.
-func (d *Device) linearAMX(out, x []float32, w []uint16, rows, n, k int, xb *buffer) {
+//
+// The bf16 weight rows come from w, or, when w is nil, from deq: each task
+// asks it for the rows of its band, [j0, j1), as bf16 in a scratch of
+// amxBand·k values (see quant_amx.go).
+func (d *Device) linearAMX(out, x []float32, w []uint16, deq *bandDequantizer, rows, n, k int, xb *buffer) {
 	kbs := k / 32
 	mts := (rows + 15) / 16
 	single := n%64 == 0
@@ -154,10 +158,16 @@ func (d *Device) linearAMX(out, x []float32, w []uint16, rows, n, k int, xb *buf
 	d.pool.run((n+amxBand-1)/amxBand, func(t int) {
 		var c [4 * 256]float32
 		j0, j1 := t*amxBand, min(n, (t+1)*amxBand)
+		w, wj := w, 0 // w[(j-wj)*k:] is weight row j
+		if deq != nil {
+			band := deq.band(j0, j1)
+			defer deq.release(band)
+			w, wj = band, j0
+		}
 		mt := 0
 		for ; mt+2 <= mts; mt += 2 {
 			for j := j0; j < j1; j += 32 {
-				amxBlock(cfg, &w[j*k], k, &packed[mt*tileElems], &packed[(mt+1)*tileElems], kbs, &c[0], parts)
+				amxBlock(cfg, &w[(j-wj)*k], k, &packed[mt*tileElems], &packed[(mt+1)*tileElems], kbs, &c[0], parts)
 				for tile := range 4 {
 					wh, ah := tile/2, tile%2
 					scatter(c[tile*256:(tile+1)*256], j+wh*16, (mt+ah)*16)
@@ -166,7 +176,7 @@ func (d *Device) linearAMX(out, x []float32, w []uint16, rows, n, k int, xb *buf
 		}
 		if mt < mts {
 			for j := j0; j < j1; j += 64 {
-				amxBlock1(cfg, &w[j*k], k, &packed[mt*tileElems], kbs, &c[0], parts)
+				amxBlock1(cfg, &w[(j-wj)*k], k, &packed[mt*tileElems], kbs, &c[0], parts)
 				for tile := range 4 {
 					scatter(c[tile*256:(tile+1)*256], j+tile*16, mt*16)
 				}

@@ -22,10 +22,12 @@ func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 		return
 	}
 	xb, ob := x.(*buffer), out.(*buffer)
-	if cw.q != nil {
+	if cw.q != nil && d.quantAMX(cw.qt, rows, n, k) {
+		d.linearAMX(os, xs, nil, d.bandDequantizer(cw, k), rows, n, k, xb)
+	} else if cw.q != nil {
 		d.linearQuant(os, xs, cw, rows, n, k)
 	} else if cw.bf != nil && d.amx && rows >= amxMinRows && n%32 == 0 && k%32 == 0 {
-		d.linearAMX(os, xs, cw.bf, rows, n, k, xb)
+		d.linearAMX(os, xs, cw.bf, nil, rows, n, k, xb)
 	} else if cw.bf != nil {
 		d.linearBF16(os, xs, cw.bf, rows, n, k)
 	} else {

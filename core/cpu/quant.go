@@ -22,6 +22,10 @@ import (
 //     integers are multiplied by them in float32, the block's scale applied
 //     to the block's sum: the same as a float matmul on the dequantized
 //     weights, up to float32 rounding.
+//
+// On a machine with AMX, batches of Q8_0 and Q4_0 (Linear picks them with
+// quantAMX) instead run on the tile units with the weights dequantized to
+// bf16 a band at a time (quant_amx.go).
 
 // Block geometry of the quantized formats (ggml-common.h).
 const (
@@ -72,6 +76,7 @@ type quantState struct {
 	// otherwise the integer path.
 	floatPath bool
 	act       qact
+	bands     bandDequantizer // weight bands as bf16 for the AMX path (quant_amx.go)
 }
 
 // qact holds activation rows rounded to int8 blocks for the integer path:

@@ -1,0 +1,104 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"github.com/nano-vllm-go/nano-vllm-go/core/quant"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDequantBF16 checks the bf16 dequantizers of the AMX path: the Go one
+// against core/quant.Dequantize rounded to bf16 by nearestBF16Float64, and
+// the AVX-512 one bit for bit against the Go one, on random blocks with
+// zero, subnormal and ±65504 scales (randQuantRows) and whole zero blocks.
+func TestDequantBF16(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, dt := range []device.DType{device.Q8_0, device.Q4_0} {
+		for _, k := range []int{32, 96, 1024} {
+			rows := 9
+			raw := randQuantRows(r, dt, rows, k)
+			// A negative largest scale too.
+			raw[1] = 0xfb
+			f := make([]float32, rows*k)
+			require.NoError(t, quant.Dequantize(dt, f, raw))
+			want := make([]uint16, rows*k)
+			for i, v := range f {
+				want[i] = nearestBF16Float64(v)
+			}
+			got := make([]uint16, rows*k)
+			dequantBF16(dt, got, raw)
+			require.Equal(t, want, got, "Go %v k=%d", dt, k)
+			if !haveAVX512() || !enableAMX() {
+				continue
+			}
+			simd := make([]uint16, rows*k+1)
+			simd[rows*k] = 0xdead
+			require.True(t, simdDequantBF16(isaAVX512, dt, simd[:rows*k], raw))
+			require.Equal(t, want, simd[:rows*k], "AVX-512 %v k=%d", dt, k)
+			require.Equal(t, uint16(0xdead), simd[rows*k], "AVX-512 %v wrote past the end", dt)
+		}
+	}
+}
+
+// TestLinearQuantAMX runs quantized matmuls on the AMX path (rows >= 10,
+// n and k multiples of 32) and compares them with the float64 dot product
+// of the activations and the weights dequantized by core/quant and rounded
+// to the nearest bf16: within float32 rounding for PrecisionFloat32, and,
+// for PrecisionBF16, with the activations rounded to bf16 as well.
+func TestLinearQuantAMX(t *testing.T) {
+	if !haveAVX512() || !enableAMX() {
+		t.Skip("no AMX")
+	}
+	r := rand.New(rand.NewPCG(23, 24))
+	type shape struct{ rows, n, k int }
+	shapes := []shape{
+		{10, 64, 96}, {11, 96, 1024}, {12, 32, 32}, {13, 64, 96}, {16, 96, 160}, {17, 32, 1024}, {31, 160, 96},
+		{33, 64, 3072}, {45, 288, 32}, {64, 96, 224}, {70, 64, 1024}, {12, 192, 3072},
+	}
+	for _, prec := range []Precision{PrecisionFloat32, PrecisionBF16} {
+		for _, threads := range []int{1, 3} {
+			d := New(Options{Precision: prec, Threads: threads})
+			require.True(t, d.amx)
+			for _, dt := range []device.DType{device.Q8_0, device.Q4_0} {
+				for _, s := range shapes {
+					require.True(t, d.quantAMX(dt, s.rows, s.n, s.k), "%v %+v takes the AMX path", dt, s)
+					raw := randQuantRows(r, dt, s.n, s.k)
+					w, err := d.UploadWeight("w", dt, []int{s.n, s.k}, raw)
+					require.NoError(t, err)
+					wf := make([]float32, s.n*s.k)
+					require.NoError(t, quant.Dequantize(dt, wf, raw))
+					for i, v := range wf {
+						wf[i] = bf16ToF32(nearestBF16Float64(v))
+					}
+					xs := randFloats(r, s.rows*s.k)
+					out := &buffer{data: make([]float32, s.rows*s.n)}
+					require.NoError(t, begin(d, oneSeqBatch(1)))
+					d.Linear(out, &buffer{data: xs}, w, s.rows)
+					require.NoError(t, d.ReadFloats(nil, out))
+					for m := range s.rows {
+						for j := range s.n {
+							var want, scale float64
+							for i := range s.k {
+								x := xs[m*s.k+i]
+								if prec == PrecisionBF16 {
+									x = bf16ToF32(nearestBF16Float64(x))
+								}
+								p := float64(x) * float64(wf[j*s.k+i])
+								want += p
+								scale += math.Abs(p)
+							}
+							got := float64(out.data[m*s.n+j])
+							if tol := float64(s.k/32+8) * 0x1p-24 * scale; math.Abs(got-want) > tol {
+								t.Fatalf("%s %v %+v: out[%d][%d] = %v, want %v (tol %v)", d.Name(), dt, s, m, j, got, want, tol)
+							}
+						}
+					}
+				}
+			}
+			d.Close()
+		}
+	}
+}
