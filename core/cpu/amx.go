@@ -160,9 +160,7 @@ func (d *Device) linearAMX(out, x []float32, w []uint16, deq *bandDequantizer, r
 		j0, j1 := t*amxBand, min(n, (t+1)*amxBand)
 		w, wj := w, 0 // w[(j-wj)*k:] is weight row j
 		if deq != nil {
-			band := deq.band(j0, j1)
-			defer deq.release(band)
-			w, wj = band, j0
+			w, wj = deq.band(j0, j1), j0
 		}
 		mt := 0
 		for ; mt+2 <= mts; mt += 2 {
@@ -181,6 +179,9 @@ func (d *Device) linearAMX(out, x []float32, w []uint16, deq *bandDequantizer, r
 					scatter(c[tile*256:(tile+1)*256], j+tile*16, mt*16)
 				}
 			}
+		}
+		if deq != nil {
+			deq.release(w)
 		}
 	})
 }
