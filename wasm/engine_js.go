@@ -67,6 +67,10 @@ type liveRequest struct {
 
 // newEngine builds the engine over the loaded model with a KV cache of
 // cache.NumBlocks blocks, and starts its step loop.
+// errNoTokenizer refuses text where the model was loaded without tokenizer
+// files: such a model runs on prompt_ids only.
+var errNoTokenizer = fmt.Errorf("%w: the model was loaded without a tokenizer: give prompt_ids, not text or messages", errBadRequest)
+
 func newEngine(l *loader, m *qwen3.Model, cache block.Config) (*jsEngine, error) {
 	gen := m.GenerationConfig()
 	if l.gen != nil {

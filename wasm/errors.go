@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
@@ -48,10 +47,6 @@ var errorCodes = []struct{ Code, Meaning string }{
 
 // errBadRequest marks a request the JavaScript caller got wrong.
 var errBadRequest = errors.New("bad request")
-
-// errNoTokenizer refuses text where the model was loaded without tokenizer
-// files: such a model runs on prompt_ids only.
-var errNoTokenizer = fmt.Errorf("%w: the model was loaded without a tokenizer: give prompt_ids, not text or messages", errBadRequest)
 
 // codedError carries an explicit code for errors no sentinel describes.
 type codedError struct {
