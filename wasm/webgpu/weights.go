@@ -55,7 +55,7 @@ func (d *Device) plan(name string, dtype device.DType, shape []int) (*Weight, in
 		// third shader variant for a type Qwen3 checkpoints do not use.
 		w.wt = shaders.WeightF32
 	default:
-		return nil, 0, fmt.Errorf("%w: weight %s: dtype %d", ErrUnsupported, name, dtype)
+		return nil, 0, fmt.Errorf("%w: weight %s: dtype %s (quantized weights on WebGPU are not supported yet)", ErrUnsupported, name, dtype)
 	}
 	rows, rowElems := shape[0], 1
 	if len(shape) == 2 {
@@ -106,7 +106,7 @@ func (d *Device) UploadWeight(name string, dtype device.DType, shape []int, data
 	size := map[device.DType]int{device.F32: 4, device.BF16: 2, device.F16: 2}[dtype]
 	if len(data) != elems*size {
 		d.free(w)
-		return nil, fmt.Errorf("%w: weight %s: %d bytes for shape %v of dtype %d", ErrBadArgument, name, len(data), shape, dtype)
+		return nil, fmt.Errorf("%w: weight %s: %d bytes for shape %v of dtype %s", ErrBadArgument, name, len(data), shape, dtype)
 	}
 	if dtype == device.F16 {
 		data = f16ToF32(data)
@@ -159,7 +159,7 @@ type WeightWriter struct {
 // by Write. dtype must be BF16 or F32 (the bytes are copied as they are).
 func (d *Device) NewWeightWriter(name string, dtype device.DType, shape []int) (*WeightWriter, error) {
 	if dtype != device.BF16 && dtype != device.F32 {
-		return nil, fmt.Errorf("%w: weight %s: streaming dtype %d (only BF16 and F32; use UploadWeight)", ErrUnsupported, name, dtype)
+		return nil, fmt.Errorf("%w: weight %s: streaming dtype %s (only BF16 and F32; use UploadWeight)", ErrUnsupported, name, dtype)
 	}
 	w, partBytes, err := d.plan(name, dtype, shape)
 	if err != nil {
