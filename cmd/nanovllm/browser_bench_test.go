@@ -31,9 +31,11 @@ var benchConfig = func() qwen3.Config {
 	return c
 }()
 
-// randomModelHandler serves cfg as a model directory: its config.json, the
-// real Qwen3 tokenizer and a model.safetensors of qwen3.RandomTensors.
-func randomModelHandler(t *testing.T, prefix string, cfg qwen3.Config) http.Handler {
+// randomModelHandler serves cfg as a model directory under prefix: its
+// config.json, the real Qwen3 tokenizer and a model.safetensors of
+// qwen3.RandomTensors, written as it is sent. With lmHeadCopy a tied model
+// also carries lm_head.weight, as some real checkpoints do.
+func randomModelHandler(t *testing.T, prefix string, cfg qwen3.Config, lmHeadCopy bool) http.Handler {
 	t.Helper()
 	config, err := json.Marshal(map[string]any{
 		"model_type": "qwen3", "architectures": []string{"Qwen3ForCausalLM"},
@@ -46,6 +48,10 @@ func randomModelHandler(t *testing.T, prefix string, cfg qwen3.Config) http.Hand
 	})
 	require.NoError(t, err)
 	data, shapes := qwen3.RandomTensors(cfg)
+	if lmHeadCopy {
+		data["lm_head.weight"] = data["model.embed_tokens.weight"]
+		shapes["lm_head.weight"] = shapes["model.embed_tokens.weight"]
+	}
 	names := make([]string, 0, len(data))
 	for n := range data {
 		names = append(names, n)
@@ -101,7 +107,7 @@ func TestBrowserPageBench(t *testing.T) {
 	if os.Getenv("NANOVLLM_BENCH_BROWSER") != "1" {
 		t.Skip("the page benchmark runs with NANOVLLM_BENCH_BROWSER=1 (make bench-browser)")
 	}
-	ctx, base := browserEnvWith(t, map[string]http.Handler{"/models/mid/": randomModelHandler(t, "/models/mid", benchConfig)})
+	ctx, base := browserEnvWith(t, map[string]http.Handler{"/models/mid/": randomModelHandler(t, "/models/mid", benchConfig, false)})
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1366, 768)))
 	maxTokens := 32
 	if s := os.Getenv("NANOVLLM_BENCH_TOKENS"); s != "" {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -378,51 +377,12 @@ func TestBrowserQwen3Size(t *testing.T) {
 
 // bigModelHandler serves /models/big/: Qwen3-0.6B's config, the real
 // tokenizer, and a model.safetensors of qwen3.RandomTensors written as it is
-// sent (nothing on disk).
+// sent (nothing on disk). Like the real Qwen3-0.6B checkpoint, it carries
+// the tied output projection as its own tensor too: 1.5 GB in all, of which
+// the model uses 1.2.
 func bigModelHandler(t *testing.T) http.Handler {
 	t.Helper()
-	cfg := qwen3.Qwen3_0_6B
-	config, err := json.Marshal(map[string]any{
-		"model_type": "qwen3", "architectures": []string{"Qwen3ForCausalLM"},
-		"vocab_size": cfg.VocabSize, "hidden_size": cfg.HiddenSize, "intermediate_size": cfg.IntermediateSize,
-		"num_hidden_layers": cfg.NumHiddenLayers, "num_attention_heads": cfg.NumAttentionHeads,
-		"num_key_value_heads": cfg.NumKeyValueHeads, "head_dim": cfg.HeadDim, "rope_theta": cfg.RopeTheta,
-		"rms_norm_eps": cfg.RMSNormEps, "max_position_embeddings": cfg.MaxPositionEmbeddings,
-		"tie_word_embeddings": cfg.TieWordEmbeddings, "bos_token_id": cfg.BOSTokenID, "eos_token_id": cfg.EOSTokenIDs[0],
-		"hidden_act": "silu", "attention_bias": false, "use_sliding_window": false, "rope_scaling": nil,
-	})
-	require.NoError(t, err)
-	data, shapes := qwen3.RandomTensors(cfg)
-	// Like the real Qwen3-0.6B checkpoint, carry the tied output projection
-	// as its own tensor too: 1.5 GB in all, of which the model uses 1.2.
-	data["lm_head.weight"] = data["model.embed_tokens.weight"]
-	shapes["lm_head.weight"] = shapes["model.embed_tokens.weight"]
-	names := make([]string, 0, len(data))
-	for n := range data {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	tensors := make([]safetensors.Tensor, len(names))
-	for i, n := range names {
-		tensors[i] = safetensors.Tensor{Name: n, DType: safetensors.BF16, Shape: shapes[n], Data: data[n]}
-	}
-	tokDir := filepath.Join(repoRoot, "testdata", "qwen3-tokenizer")
-	return http.StripPrefix("/models/big", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/config.json":
-			w.Header().Set("Content-Type", "application/json")
-			w.Write(config)
-		case "/tokenizer.json", "/tokenizer_config.json":
-			http.ServeFile(w, r, filepath.Join(tokDir, r.URL.Path[1:]))
-		case "/model.safetensors":
-			w.Header().Set("Content-Type", "application/octet-stream")
-			if err := safetensors.Write(w, tensors, map[string]string{"format": "pt"}); err != nil {
-				t.Logf("writing the big checkpoint: %v", err)
-			}
-		default:
-			http.NotFound(w, r)
-		}
-	}))
+	return randomModelHandler(t, "/models/big", qwen3.Qwen3_0_6B, true)
 }
 
 // TestBrowserNoWebGPU hides navigator.gpu, as in a browser without WebGPU:
