@@ -17,6 +17,9 @@ var (
 	// ErrWrongType is wrapped when a metadata value exists but is not of
 	// the type asked for.
 	ErrWrongType = errors.New("wrong metadata type")
+	// ErrShortPrefix is wrapped by ParsePrefix when the header runs past
+	// the bytes it was given: read more of the file and call it again.
+	ErrShortPrefix = errors.New("the header continues past the bytes read so far")
 )
 
 // FormatError describes one problem with a GGUF file. It wraps ErrInvalid.

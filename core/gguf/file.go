@@ -26,6 +26,15 @@ type File struct {
 	data   []byte
 	header *Header
 	unmap  func() error
+	// headerOnly marks a File from ParsePrefix, which has no tensor data.
+	headerOnly bool
+}
+
+func (f *File) noData() string {
+	if f.headerOnly {
+		return "only the file's header was read"
+	}
+	return "the file is closed"
 }
 
 // Open opens and validates a GGUF file. Where the platform supports it the
@@ -90,7 +99,7 @@ func (f *File) Tensor(name string) (Tensor, error) {
 		return Tensor{}, fmt.Errorf("gguf: tensor %q: %w", name, ErrNotFound)
 	}
 	if f.data == nil {
-		return Tensor{}, fmt.Errorf("gguf: tensor %q: the file is closed", name)
+		return Tensor{}, fmt.Errorf("gguf: tensor %q: %s", name, f.noData())
 	}
 	dt, ok := info.Type.DType()
 	if !ok {
@@ -110,7 +119,7 @@ func (f *File) RawData(name string) ([]byte, error) {
 		return nil, fmt.Errorf("gguf: tensor %q: %w", name, ErrNotFound)
 	}
 	if f.data == nil {
-		return nil, fmt.Errorf("gguf: tensor %q: the file is closed", name)
+		return nil, fmt.Errorf("gguf: tensor %q: %s", name, f.noData())
 	}
 	return f.data[info.Begin:info.End:info.End], nil
 }

@@ -104,14 +104,26 @@ func quote(s string) string {
 type reader struct {
 	data []byte
 	pos  int64
+	// size is the length of the whole file: len(data), or more when data
+	// is only its first bytes (ParsePrefix).
+	size int64
 }
 
 func (r *reader) remaining() int64 { return int64(len(r.data)) - r.pos }
 
+// short reports whether n more bytes are past the end of the prefix held
+// but inside the file: the caller must read more of the file.
+func (r *reader) short(n int64) bool {
+	return n >= 0 && n > r.remaining() && n <= r.size-r.pos
+}
+
 // need fails unless n more bytes remain.
 func (r *reader) need(n int64, what string) error {
+	if r.short(n) {
+		return fmt.Errorf("gguf: %s at byte %d: %w", what, r.pos, ErrShortPrefix)
+	}
 	if n < 0 || n > r.remaining() {
-		return formatErr(r.pos, "%s needs %d bytes, but the file has only %d left", what, n, r.remaining())
+		return formatErr(r.pos, "%s needs %d bytes, but the file has only %d left", what, n, r.size-r.pos)
 	}
 	return nil
 }
@@ -151,6 +163,10 @@ func (r *reader) count(minSize int64, what string) (int, error) {
 		return 0, err
 	}
 	if rem := r.remaining(); n > uint64(rem/minSize) {
+		if n <= uint64((r.size-r.pos)/minSize) && r.size > int64(len(r.data)) {
+			return 0, fmt.Errorf("gguf: %s %d at byte %d: %w", what, n, at, ErrShortPrefix)
+		}
+		rem = r.size - r.pos
 		return 0, formatErr(at, "%s is %d, but the %d bytes left in the file hold at most %d", what, n, rem, rem/minSize)
 	}
 	return int(n), nil
@@ -164,7 +180,10 @@ func (r *reader) str(what string) (string, error) {
 		return "", err
 	}
 	if n > uint64(r.remaining()) {
-		return "", formatErr(at, "%s is %d bytes long, but the file has only %d left", what, n, r.remaining())
+		if n <= uint64(r.size-r.pos) {
+			return "", fmt.Errorf("gguf: %s at byte %d: %w", what, at, ErrShortPrefix)
+		}
+		return "", formatErr(at, "%s is %d bytes long, but the file has only %d left", what, n, r.size-r.pos)
 	}
 	b, _ := r.bytes(int64(n), what)
 	return string(b), nil
@@ -173,7 +192,16 @@ func (r *reader) str(what string) (string, error) {
 // ParseHeader parses and validates the header of a GGUF file held in data
 // (the whole file: tensor ranges are checked against its length).
 func ParseHeader(data []byte) (*Header, error) {
-	r := &reader{data: data}
+	return parseHeader(data, int64(len(data)))
+}
+
+// parseHeader parses the header from data, the first bytes of a file of
+// size bytes (size >= len(data)).
+func parseHeader(data []byte, size int64) (*Header, error) {
+	r := &reader{data: data, size: size}
+	if r.short(4) {
+		return nil, fmt.Errorf("gguf: the magic: %w", ErrShortPrefix)
+	}
 	if len(data) < 4 || string(data[:4]) != Magic {
 		n := min(len(data), 4)
 		return nil, formatErr(0, "not a GGUF file: starts with %q, want %q", data[:n], Magic)
@@ -212,7 +240,7 @@ func ParseHeader(data []byte) (*Header, error) {
 	if err := h.readTensorInfos(r, nTensors); err != nil {
 		return nil, err
 	}
-	return h, h.placeTensors(int64(len(data)), r.pos)
+	return h, h.placeTensors(size, r.pos)
 }
 
 func (h *Header) readMetadata(r *reader, n int) error {
