@@ -50,6 +50,9 @@ const (
 
 // String names the type as it appears in pipeline labels.
 func (t WeightType) String() string {
+	if f, ok := blockFile[t]; ok {
+		return f // a quantized type (quant.go)
+	}
 	switch t {
 	case NoWeight:
 		return "none"
@@ -110,6 +113,9 @@ func Source(name string, wt WeightType) (string, error) {
 		return "", fmt.Errorf("shaders: kernel %q is not declared in kernels.go", name)
 	}
 	src := string(b) + constDecls(k.consts)
+	if wt.Quantized() || strings.Contains(src, blockUses) {
+		return quantSource(name, src, wt)
+	}
 	uses := strings.Contains(src, "load_w(")
 	switch {
 	case wt == NoWeight && uses:

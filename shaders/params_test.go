@@ -189,7 +189,11 @@ func TestNoHardcodedWorkgroupSizes(t *testing.T) {
 			}
 			require.Empty(t, gridStride.FindAllString(code, -1), "%s: the grid's row stride is a literal", n)
 
-			src, err := Source(n, map[bool]WeightType{true: WeightF32, false: NoWeight}[strings.Contains(code, "load_w(")])
+			wt := map[bool]WeightType{true: WeightF32, false: NoWeight}[strings.Contains(code, "load_w(") || strings.Contains(code, kvUses)]
+			if strings.Contains(code, blockUses) {
+				wt = WeightQ8_0
+			}
+			src, err := Source(n, wt)
 			require.NoError(t, err)
 			for _, c := range kernels[n].consts {
 				name := regexp.QuoteMeta(c.Name)

@@ -1,0 +1,54 @@
+// q4_k: ggml's block_q4_K, a super-block of 256 weights in 144 bytes: fp16
+// d and dmin, 12 bytes packing eight 6-bit scales and eight 6-bit mins, then
+// 128 bytes of 4-bit values. The weights come in 8 sub-blocks of 32, in four
+// groups of 64: byte l of group g (bytes 16+32g+l) holds weight 64g+l in its
+// low nibble (sub-block 2g) and weight 64g+32+l in its high nibble
+// (sub-block 2g+1). A weight of sub-block s is d*scale[s]*q - dmin*min[s].
+
+const BLK_VALUES: u32 = 256u;
+const BLK_BYTES: u32 = 144u;
+
+// q4k_scale_min is ggml's get_scale_min_k4: sub-block s's scale (x) and
+// min (y) from the 12 packed bytes at base+4.
+fn q4k_scale_min(base: u32, s: u32) -> vec2<f32> {
+    let sc = base + 4u;
+    if (s < 4u) {
+        return vec2<f32>(f32(w_byte(sc + s) & 63u), f32(w_byte(sc + s + 4u) & 63u));
+    }
+    let a = w_byte(sc + s + 4u);
+    return vec2<f32>(f32((a & 0xfu) | ((w_byte(sc + s - 4u) >> 6u) << 4u)),
+                     f32((a >> 4u) | ((w_byte(sc + s) >> 6u) << 4u)));
+}
+
+// q4k_coefs returns the multiplier (x) and offset (y) of sub-block s:
+// weight = x * q - y.
+fn q4k_coefs(base: u32, s: u32) -> vec2<f32> {
+    let dm = unpack2x16float(w[base >> 2u]); // d, dmin: base is a multiple of 4
+    return dm * q4k_scale_min(base, s);
+}
+
+// load_w returns weight i of the tensor (row-major, rows of whole blocks).
+fn load_w(i: u32) -> f32 {
+    let base = (i / BLK_VALUES) * BLK_BYTES;
+    let e = i % BLK_VALUES;
+    let g = e >> 6u;
+    let up = (e >> 5u) & 1u; // the high nibbles: second sub-block of the group
+    let q = (w_byte(base + 16u + 32u * g + (e & 31u)) >> (up << 2u)) & 0xfu;
+    let c = q4k_coefs(base, 2u * g + up);
+    return c.x * f32(q) - c.y;
+}
+
+// load_w8 returns weights i .. i+7, for i a multiple of 8: one sub-block's
+// coefficients and two aligned words of nibbles.
+fn load_w8(i: u32) -> W8 {
+    let base = (i / BLK_VALUES) * BLK_BYTES;
+    let e = i % BLK_VALUES;
+    let g = e >> 6u;
+    let up = (e >> 5u) & 1u;
+    let c = q4k_coefs(base, 2u * g + up);
+    let k = (base + 16u + 32u * g + (e & 31u)) >> 2u;
+    let sh = vec4<u32>(up << 2u);
+    let lo = (ubytes(w[k]) >> sh) & vec4<u32>(0xfu);
+    let hi = (ubytes(w[k + 1u]) >> sh) & vec4<u32>(0xfu);
+    return W8(c.x * vec4<f32>(lo) - c.y, c.x * vec4<f32>(hi) - c.y);
+}

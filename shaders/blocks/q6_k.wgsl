@@ -1,0 +1,49 @@
+// q6_k: ggml's block_q6_K, a super-block of 256 weights in 210 bytes:
+// ql[128] (low 4 bits), qh[64] (high 2 bits), 16 int8 scales, fp16 d.
+// Each half h of 128 weights uses ql[64h ..], qh[32h ..] and scales[8h ..];
+// within a half, weight 32k+l (k = 0..3, l = 0..31) takes its low 4 bits
+// from ql[l + 32(k&1)] (the high nibble when k >= 2), its high 2 bits from
+// bits 2k, 2k+1 of qh[l], and its scale from scales[l/16 + 2k].
+// A weight is d * scale * (q - 32).
+
+const BLK_VALUES: u32 = 256u;
+const BLK_BYTES: u32 = 210u;
+
+// q6k_mult returns d * scale for weight e (0..255) of the block at base.
+fn q6k_mult(base: u32, e: u32) -> f32 {
+    let h = e >> 7u;
+    let k = (e >> 5u) & 3u;
+    let l = e & 31u;
+    let sc = bitcast<i32>(w_byte(base + 192u + 8u * h + (l >> 4u) + 2u * k) << 24u) >> 24u;
+    return w_f16(base + 208u) * f32(sc);
+}
+
+// load_w returns weight i of the tensor (row-major, rows of whole blocks).
+fn load_w(i: u32) -> f32 {
+    let base = (i / BLK_VALUES) * BLK_BYTES;
+    let e = i % BLK_VALUES;
+    let h = e >> 7u;
+    let k = (e >> 5u) & 3u;
+    let l = e & 31u;
+    let lo4 = (w_byte(base + 64u * h + l + 32u * (k & 1u)) >> ((k >> 1u) << 2u)) & 0xfu;
+    let hi2 = (w_byte(base + 128u + 32u * h + l) >> (2u * k)) & 3u;
+    return q6k_mult(base, e) * (f32(lo4 | (hi2 << 4u)) - 32.0);
+}
+
+// load_w8 returns weights i .. i+7, for i a multiple of 8: they share a
+// scale, and their bits are 8 consecutive bytes of ql and of qh.
+fn load_w8(i: u32) -> W8 {
+    let base = (i / BLK_VALUES) * BLK_BYTES;
+    let e = i % BLK_VALUES;
+    let h = e >> 7u;
+    let k = (e >> 5u) & 3u;
+    let l = e & 31u;
+    let m = q6k_mult(base, e);
+    let ql = base + 64u * h + l + 32u * (k & 1u);
+    let qh = base + 128u + 32u * h + l;
+    let s4 = vec4<u32>((k >> 1u) << 2u);
+    let s2 = vec4<u32>(2u * k);
+    let q0 = ((ubytes(w_u32(ql)) >> s4) & vec4<u32>(0xfu)) | (((ubytes(w_u32(qh)) >> s2) & vec4<u32>(3u)) << vec4<u32>(4u));
+    let q1 = ((ubytes(w_u32(ql + 4u)) >> s4) & vec4<u32>(0xfu)) | (((ubytes(w_u32(qh + 4u)) >> s2) & vec4<u32>(3u)) << vec4<u32>(4u));
+    return W8(m * (vec4<f32>(q0) - 32.0), m * (vec4<f32>(q1) - 32.0));
+}
