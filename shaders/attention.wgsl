@@ -9,6 +9,12 @@
 // (many tokens of one sequence) and decodes (one token of many sequences):
 // every token carries its own position and sequence.
 //
+// The cache holds float32, or bfloat16 or f16 packed two per u32:
+// shaders.Source declares load_k(i) and load_v(i), which widen element i
+// of the layer's keys or values to float32 for the cache's type, and
+// kv_words, the words of one slot (see kv.go and kvcache.wgsl). Everything
+// after the load is float32, whatever the cache holds.
+//
 // Paging: position j of a sequence lives in block table[j / block_size] at
 // offset j % block_size, i.e. cache slot block*block_size + offset. Tables
 // come from the step metadata, one row of bt_stride entries per sequence.
@@ -45,8 +51,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> step: array<i32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read_write> q: array<f32>;
-@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> k_cache: array<u32>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<u32>;
 
 var<workgroup> qs: array<f32, MAX_HEAD_DIM>; // this head's query vector
 var<workgroup> probs: array<f32, WG>; // exp(score - m') of the tile's keys
@@ -64,7 +70,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let r = idx / p.heads;
     let h = idx % p.heads;
     let kvh = h / (p.heads / p.kv_heads);
-    let kv_dim = p.kv_heads * p.head_dim;
+    // Elements from one slot to the next (a 16-bit cache pads odd widths).
+    let kv_stride = kv_words(p.kv_heads * p.head_dim) * KV_PER_WORD;
     let n_ctx = u32(step[p.pos_off + r]) + 1u;
     let seq = u32(step[p.seq_off + r]);
     let table = p.bt_off + seq * p.bt_stride;
@@ -86,10 +93,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             let blk = u32(step[table + j / p.block_size]);
             let slot = blk * p.block_size + j % p.block_size;
             slots[t] = slot;
-            let kb = slot * kv_dim + kvh * p.head_dim;
+            let kb = slot * kv_stride + kvh * p.head_dim;
             var dot = 0.0;
             for (var d = 0u; d < p.head_dim; d++) {
-                dot += qs[d] * k_cache[kb + d];
+                dot += qs[d] * load_k(kb + d);
             }
             s = dot * p.scale;
         }
@@ -127,7 +134,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             if (d < p.head_dim) {
                 var a = acc[c] * corr;
                 for (var k = 0u; k < cnt; k++) {
-                    a += probs[k] * v_cache[slots[k] * kv_dim + kvh * p.head_dim + d];
+                    a += probs[k] * load_v(slots[k] * kv_stride + kvh * p.head_dim + d);
                 }
                 acc[c] = a;
             }
@@ -158,7 +165,8 @@ fn main_thread(@builtin(global_invocation_id) gid: vec3<u32>,
     let r = idx / p.heads;
     let h = idx % p.heads;
     let kvh = h / (p.heads / p.kv_heads);
-    let kv_dim = p.kv_heads * p.head_dim;
+    // Elements from one slot to the next (a 16-bit cache pads odd widths).
+    let kv_stride = kv_words(p.kv_heads * p.head_dim) * KV_PER_WORD;
     let n_ctx = u32(step[p.pos_off + r]) + 1u;
     let table = p.bt_off + u32(step[p.seq_off + r]) * p.bt_stride;
     let qbase = idx * p.head_dim;
@@ -168,10 +176,10 @@ fn main_thread(@builtin(global_invocation_id) gid: vec3<u32>,
     var acc: array<f32, MAX_HEAD_DIM>;
     for (var j = 0u; j < n_ctx; j++) {
         let blk = u32(step[table + j / p.block_size]);
-        let kb = (blk * p.block_size + j % p.block_size) * kv_dim + kvh * p.head_dim;
+        let kb = (blk * p.block_size + j % p.block_size) * kv_stride + kvh * p.head_dim;
         var dot = 0.0;
         for (var d = 0u; d < p.head_dim; d++) {
-            dot += q[qbase + d] * k_cache[kb + d];
+            dot += q[qbase + d] * load_k(kb + d);
         }
         let s = dot * p.scale;
         let m_new = max(m, s);
@@ -179,7 +187,7 @@ fn main_thread(@builtin(global_invocation_id) gid: vec3<u32>,
         let pj = exp(s - m_new);
         l = l * corr + pj;
         for (var d = 0u; d < p.head_dim; d++) {
-            acc[d] = acc[d] * corr + pj * v_cache[kb + d];
+            acc[d] = acc[d] * corr + pj * load_v(kb + d);
         }
         m = m_new;
     }

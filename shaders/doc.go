@@ -46,6 +46,10 @@ const (
 	WeightBF16
 	// WeightF32 stores one float32 per element.
 	WeightF32
+	// WeightF16 packs two IEEE half-precision values in each u32, low half
+	// first. Weights are widened to float32 on upload; a KV cache of F16
+	// is stored this way (see kv.go).
+	WeightF16
 )
 
 // String names the type as it appears in pipeline labels.
@@ -60,6 +64,8 @@ func (t WeightType) String() string {
 		return "bf16"
 	case WeightF32:
 		return "f32"
+	case WeightF16:
+		return "f16"
 	}
 	return fmt.Sprintf("WeightType(%d)", int(t))
 }
@@ -99,10 +105,11 @@ func Names() []string {
 // Source returns the WGSL text of kernel name for weights stored as wt:
 // the .wgsl file, then the declarations of its constants (workgroup sizes
 // and the like, from the Go constants of this package) and, for a kernel
-// that reads a weight, of load_w. Appending keeps the line numbers of
-// compiler messages those of the file; WGSL lets module-scope declarations
-// come in any order. Kernels that read no weight must be asked for with
-// NoWeight.
+// that reads a weight, of load_w. For the two kernels that touch the KV
+// cache, wt is the cache's element type and selects its loaders (kv.go).
+// Appending keeps the line numbers of compiler messages those of the file;
+// WGSL lets module-scope declarations come in any order. Kernels that read
+// no weight must be asked for with NoWeight.
 func Source(name string, wt WeightType) (string, error) {
 	b, err := files.ReadFile(name + ".wgsl")
 	if err != nil {
@@ -113,6 +120,14 @@ func Source(name string, wt WeightType) (string, error) {
 		return "", fmt.Errorf("shaders: kernel %q is not declared in kernels.go", name)
 	}
 	src := string(b) + constDecls(k.consts)
+	if strings.Contains(src, kvUses) {
+		// A KV kernel: wt is the cache's element type.
+		decls, err := kvDecls(name, wt)
+		if err != nil {
+			return "", err
+		}
+		return src + decls, nil
+	}
 	if wt.Quantized() || strings.Contains(src, blockUses) {
 		return quantSource(name, src, wt)
 	}

@@ -38,8 +38,8 @@ func (d *Device) Attention(out, q device.Buffer, cache device.KVCache, layer, he
 		Scale: scale,
 	})
 	if d.threadKernels {
-		d.dispatch(pipeKey{"attention", "main_thread", shaders.NoWeight}, params, grid(ceilDiv(rows*heads, shaders.ThreadWG)), metaBinding(), o, qi, c.k[layer], c.v[layer])
+		d.dispatch(pipeKey{"attention", "main_thread", c.wt}, params, grid(ceilDiv(rows*heads, shaders.ThreadWG)), metaBinding(), o, qi, c.k[layer], c.v[layer])
 		return
 	}
-	d.dispatch(pipeKey{"attention", "main", shaders.NoWeight}, params, grid(rows*heads), metaBinding(), o, qi, c.k[layer], c.v[layer])
+	d.dispatch(pipeKey{"attention", "main", c.wt}, params, grid(rows*heads), metaBinding(), o, qi, c.k[layer], c.v[layer])
 }

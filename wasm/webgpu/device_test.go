@@ -115,9 +115,15 @@ func TestErrors(t *testing.T) {
 	cache, err := g.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: 2, BlockSize: 16, KVHeads: 1, HeadDim: 4})
 	require.NoError(t, err)
 	for _, dt := range []device.DType{device.BF16, device.F16} {
+		c, err := g.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: 2, BlockSize: 16, KVHeads: 1, HeadDim: 4, DType: dt})
+		require.NoError(t, err, "a %s KV cache", dt)
+		require.Equal(t, dt, c.Spec().DType)
+	}
+	for _, dt := range []device.DType{device.Q8_0, device.DType(99)} {
 		_, err := g.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: 2, BlockSize: 16, KVHeads: 1, HeadDim: 4, DType: dt})
-		require.ErrorIs(t, err, device.ErrKVCacheDType, "a %s KV cache is not implemented on WebGPU", dt)
+		require.ErrorIs(t, err, device.ErrKVCacheDType, "a %s KV cache", dt)
 		require.ErrorIs(t, err, ErrUnsupported)
+		require.ErrorContains(t, err, dt.String())
 	}
 	cpuBuf, err := p.cpu.NewBuffer(16)
 	require.NoError(t, err)
@@ -181,8 +187,15 @@ func TestErrors(t *testing.T) {
 		require.ErrorIs(t, err, ErrBadArgument)
 	})
 	t.Run("cache over the binding limit", func(t *testing.T) {
-		_, err := g.NewKVCache(device.KVCacheSpec{Layers: 1, NumBlocks: 1 << 20, BlockSize: 16, KVHeads: 8, HeadDim: 128})
-		require.ErrorIs(t, err, ErrTooLarge)
+		for _, spec := range []device.KVCacheSpec{
+			{Layers: 1, NumBlocks: 1 << 20, BlockSize: 16, KVHeads: 8, HeadDim: 128},
+			{Layers: 1, NumBlocks: 1 << 20, BlockSize: 16, KVHeads: 8, HeadDim: 128, DType: device.BF16},
+			// Products that overflow int64 are refused, not wrapped.
+			{Layers: 1, NumBlocks: 1 << 62, BlockSize: 1 << 62, KVHeads: 1, HeadDim: 2, DType: device.F16},
+		} {
+			_, err := g.NewKVCache(spec)
+			require.ErrorIs(t, err, ErrTooLarge, "%+v", spec)
+		}
 	})
 	t.Run("argmax of nothing", func(t *testing.T) {
 		_, err := g.ArgmaxRows(x, 0, 4)

@@ -9,10 +9,17 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/shaders"
 )
 
-// KVCache is a paged KV cache: one key and one value buffer per layer.
+// KVCache is a paged KV cache: one key and one value buffer per layer,
+// each a flat array of slots (slot = block*BlockSize + offset) of
+// KVHeads*HeadDim elements of spec.DType: float32, or bfloat16 or f16
+// packed two per 32-bit word, a slot padded to whole words. WriteKV rounds
+// to 16 bits exactly as the CPU device does (nearest, ties to even), so the
+// two devices hold the same values; attention widens them back to float32
+// as it loads them (shaders/kv.go).
 type KVCache struct {
 	dev  *Device
 	spec device.KVCacheSpec
+	wt   shaders.WeightType // spec.DType as the kernels' element type
 	k, v []gbuf
 }
 
@@ -25,19 +32,22 @@ func (d *Device) NewKVCache(spec device.KVCacheSpec) (device.KVCache, error) {
 	if spec.Layers <= 0 || spec.NumBlocks <= 0 || spec.BlockSize <= 0 || spec.KVHeads <= 0 || spec.HeadDim <= 0 {
 		return nil, fmt.Errorf("%w: KV cache spec %+v", ErrBadArgument, spec)
 	}
-	if spec.DType != device.F32 {
-		// The shaders read float32 keys and values; a 16-bit cache on
-		// WebGPU is a later issue.
-		return nil, fmt.Errorf("%w: KV cache dtype %s on WebGPU (only f32 is implemented): %w", ErrUnsupported, spec.DType, device.ErrKVCacheDType)
+	wt, ok := kvElementType(spec.DType)
+	if !ok {
+		return nil, fmt.Errorf("%w: KV cache dtype %s on WebGPU (want f32, bf16 or f16): %w", ErrUnsupported, spec.DType, device.ErrKVCacheDType)
 	}
 	if spec.HeadDim > shaders.AttentionMaxHeadDim {
 		return nil, fmt.Errorf("%w: head_dim %d > %d (attention.wgsl)", ErrUnsupported, spec.HeadDim, shaders.AttentionMaxHeadDim)
 	}
-	per := spec.LayerFloats() * 4
-	if per > d.limits.maxBinding {
-		return nil, fmt.Errorf("%w: KV cache layer of %d bytes exceeds the %d-byte binding limit; use fewer blocks", ErrTooLarge, per, d.limits.maxBinding)
+	// Sizes come from flags and pages: each factor is checked against the
+	// binding limit before the product is formed, so nothing overflows.
+	slot, lim := int64(kvSlotWords(spec))*4, d.limits.maxBinding
+	if slot > lim || int64(spec.BlockSize) > lim/slot || int64(spec.NumBlocks) > lim/(slot*int64(spec.BlockSize)) {
+		return nil, fmt.Errorf("%w: KV cache layer of %d blocks of %d tokens (%d bytes a token) exceeds the %d-byte binding limit; use fewer blocks",
+			ErrTooLarge, spec.NumBlocks, spec.BlockSize, slot, lim)
 	}
-	c := &KVCache{dev: d, spec: spec}
+	per := int64(spec.NumBlocks) * int64(spec.BlockSize) * slot
+	c := &KVCache{dev: d, spec: spec, wt: wt}
 	for l := 0; l < spec.Layers; l++ {
 		k, err := d.newBuffer(per, usageStorage|usageCopySrc|usageCopyDst, fmt.Sprintf("k_cache.%d", l))
 		if err != nil {
@@ -70,5 +80,31 @@ func (d *Device) WriteKV(cache device.KVCache, layer int, k, v device.Buffer, ro
 		return
 	}
 	params := shaders.Pack(shaders.KVCacheParams{Rows: uint32(rows), KVDim: uint32(kvDim), SlotOff: uint32(st.slotOff)})
-	d.dispatch(pipeKey{"kvcache", "main", shaders.NoWeight}, params, grid(ceilDiv(rows*kvDim, shaders.ElementWG)), metaBinding(), kb, vb, c.k[layer], c.v[layer])
+	// One thread per word of the cache (kvcache.wgsl).
+	words := rows * kvSlotWords(c.spec)
+	d.dispatch(pipeKey{"kvcache", "main", c.wt}, params, grid(ceilDiv(words, shaders.ElementWG)), metaBinding(), kb, vb, c.k[layer], c.v[layer])
+}
+
+// kvElementType is the kernels' element type for a KV cache of dt, and
+// whether the device stores that dtype.
+func kvElementType(dt device.DType) (shaders.WeightType, bool) {
+	switch dt {
+	case device.F32:
+		return shaders.WeightF32, true
+	case device.BF16:
+		return shaders.WeightBF16, true
+	case device.F16:
+		return shaders.WeightF16, true
+	}
+	return shaders.NoWeight, false
+}
+
+// kvSlotWords is the 32-bit words one slot of one layer takes: one per
+// float32 element, one per two 16-bit elements (an odd count padded), as
+// kv_words in shaders/kv.go.
+func kvSlotWords(spec device.KVCacheSpec) int {
+	if spec.DType == device.F32 {
+		return spec.SlotFloats()
+	}
+	return (spec.SlotFloats() + 1) / 2
 }
