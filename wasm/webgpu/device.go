@@ -57,6 +57,12 @@ type Stats struct {
 	BindGroups int64
 	// Pipelines is the number of compute pipelines compiled.
 	Pipelines int64
+	// WeightBytes is the bytes of weights the recorded matmuls and
+	// embeddings read: each Linear counts its whole weight once (what a
+	// decode step's gemv reads; tiled kernels for larger batches read it
+	// from memory about once too, then from caches), each Embed one table
+	// row per token. Quantized weights count their blocks' bytes.
+	WeightBytes int64
 }
 
 // Device is a device.Device running on WebGPU. It is not safe for

@@ -34,6 +34,9 @@ func (d *Device) Embed(out device.Buffer, table device.Weight) {
 			return
 		}
 	}
+	// One row of the table per token: for a quantized table, the blocks of
+	// that row, dequantized by the kernel's load_w.
+	d.stats.WeightBytes += int64(st.n) * t.bytes / int64(vocab)
 	for _, p := range t.parts {
 		params := shaders.Pack(shaders.EmbedParams{
 			Rows: uint32(st.n), Hidden: uint32(hidden), Row0: uint32(p.row0), Row1: uint32(p.row0 + p.rows), TokOff: uint32(st.tokOff),

@@ -48,6 +48,7 @@ var kernelKinds = map[string][]int{
 	"argmax":                      {kindParams, kindStorage, kindStorage},
 	"linear":                      {kindParams, kindStorage, kindStorage, kindRead},
 	"linear_bf16x8":               {kindParams, kindStorage, kindStorage, kindRead},
+	"linear_q":                    {kindParams, kindStorage, kindStorage, kindRead},
 	"attention":                   {kindParams, kindRead, kindStorage, kindStorage, kindStorage, kindStorage},
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
+	"github.com/nano-vllm-go/nano-vllm-go/core/quant"
 	"github.com/nano-vllm-go/nano-vllm-go/shaders"
 )
 
@@ -21,6 +22,7 @@ type Weight struct {
 	shape []int
 	wt    shaders.WeightType
 	parts []weightPart
+	bytes int64 // in GPU memory, without the padding of the last word
 }
 
 type weightPart struct {
@@ -34,8 +36,14 @@ func (w *Weight) Shape() []int { return w.shape }
 // Parts is the number of buffers the weight is split into.
 func (w *Weight) Parts() int { return len(w.parts) }
 
+// Bytes is the size of the weight's data in GPU memory: what one pass over
+// it (a decode step's matmul) reads.
+func (w *Weight) Bytes() int64 { return w.bytes }
+
 // plan checks a weight's shape and creates its buffers. Each part but the
-// last holds a whole number of rows and a multiple of 4 bytes.
+// last holds a whole number of rows and a multiple of 4 bytes. A quantized
+// weight must be 2-D with rows of whole blocks; its rows are stored as the
+// bytes of their blocks.
 func (d *Device) plan(name string, dtype device.DType, shape []int) (*Weight, int64, error) {
 	if len(shape) == 0 || len(shape) > 2 {
 		return nil, 0, fmt.Errorf("%w: weight %s: shape %v (want 1 or 2 dimensions)", ErrBadArgument, name, shape)
@@ -46,28 +54,38 @@ func (d *Device) plan(name string, dtype device.DType, shape []int) (*Weight, in
 		}
 	}
 	w := &Weight{dev: d, name: name, shape: append([]int(nil), shape...)}
-	elem := int64(4)
-	switch dtype {
-	case device.BF16:
-		w.wt, elem = shaders.WeightBF16, 2
-	case device.F32, device.F16:
-		// float16 is widened to float32 on upload: exact, and it spares a
-		// third shader variant for a type Qwen3 checkpoints do not use.
-		w.wt = shaders.WeightF32
-	default:
-		return nil, 0, fmt.Errorf("%w: weight %s: dtype %s (quantized weights on WebGPU are not supported yet)", ErrUnsupported, name, dtype)
-	}
 	rows, rowElems := shape[0], 1
 	if len(shape) == 2 {
 		rowElems = shape[1]
 	}
-	rowBytes := int64(rowElems) * elem
+	var rowBytes int64
+	switch dtype {
+	case device.BF16:
+		w.wt, rowBytes = shaders.WeightBF16, 2*int64(rowElems)
+	case device.F32, device.F16:
+		// float16 is widened to float32 on upload: exact, and it spares a
+		// third shader variant for a type Qwen3 checkpoints do not use.
+		w.wt, rowBytes = shaders.WeightF32, 4*int64(rowElems)
+	case device.Q8_0, device.Q4_0, device.Q4_K, device.Q6_K:
+		if len(shape) != 2 {
+			return nil, 0, fmt.Errorf("%w: weight %s: dtype %s needs 2 dimensions, got shape %v", ErrBadArgument, name, dtype, shape)
+		}
+		rb, err := quant.RowBytes(dtype, rowElems)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: weight %s: %w", ErrBadArgument, name, err)
+		}
+		w.wt, rowBytes = quantTypes[dtype], int64(rb)
+	default:
+		return nil, 0, fmt.Errorf("%w: weight %s: dtype %s", ErrUnsupported, name, dtype)
+	}
+	w.bytes = int64(rows) * rowBytes
 	if 2*rowBytes > d.limits.maxBinding {
 		return nil, 0, fmt.Errorf("%w: weight %s: a row of %d bytes is too close to the %d-byte binding limit", ErrTooLarge, name, rowBytes, d.limits.maxBinding)
 	}
 	// Rows per buffer: as many as the part size allows, at least one (two
-	// when rows have an odd number of bf16 values, so that every part
-	// holds whole 4-byte words).
+	// when rows have an odd number of bf16 values or of 18- or 34-byte
+	// blocks, so that every part holds whole 4-byte words: a row's size is
+	// then 2 more than a multiple of 4).
 	per := max(d.limits.weightPart/rowBytes, 1)
 	if rowBytes%4 != 0 {
 		per = max(per&^1, 2)
@@ -93,18 +111,19 @@ func (d *Device) free(w *Weight) {
 }
 
 // UploadWeight copies a tensor from Go memory to the GPU. data holds the
-// little-endian elements of dtype; the device keeps no reference to it.
+// little-endian elements of dtype, or for a quantized dtype (Q8_0, Q4_0,
+// Q4_K, Q6_K; 2-D, rows of whole blocks) its blocks as GGUF stores them;
+// the device keeps no reference to it.
 func (d *Device) UploadWeight(name string, dtype device.DType, shape []int, data []byte) (device.Weight, error) {
 	w, partBytes, err := d.plan(name, dtype, shape)
 	if err != nil {
 		return nil, err
 	}
-	elems := 1
-	for _, s := range shape {
-		elems *= s
+	want := w.bytes
+	if dtype == device.F16 {
+		want /= 2 // widened on upload
 	}
-	size := map[device.DType]int{device.F32: 4, device.BF16: 2, device.F16: 2}[dtype]
-	if len(data) != elems*size {
+	if int64(len(data)) != want {
 		d.free(w)
 		return nil, fmt.Errorf("%w: weight %s: %d bytes for shape %v of dtype %s", ErrBadArgument, name, len(data), shape, dtype)
 	}
@@ -156,10 +175,12 @@ type WeightWriter struct {
 }
 
 // NewWeightWriter prepares the buffers of a weight whose bytes will be given
-// by Write. dtype must be BF16 or F32 (the bytes are copied as they are).
+// by Write. dtype must be BF16, F32 or a quantized type (Q8_0, Q4_0, Q4_K,
+// Q6_K: the tensor's GGUF blocks, row after row); the bytes are copied as
+// they are, so F16 (widened on upload) is refused.
 func (d *Device) NewWeightWriter(name string, dtype device.DType, shape []int) (*WeightWriter, error) {
-	if dtype != device.BF16 && dtype != device.F32 {
-		return nil, fmt.Errorf("%w: weight %s: streaming dtype %s (only BF16 and F32; use UploadWeight)", ErrUnsupported, name, dtype)
+	if _, q := quantTypes[dtype]; !q && dtype != device.BF16 && dtype != device.F32 {
+		return nil, fmt.Errorf("%w: weight %s: streaming dtype %s (only BF16, F32 and the quantized types; use UploadWeight)", ErrUnsupported, name, dtype)
 	}
 	w, partBytes, err := d.plan(name, dtype, shape)
 	if err != nil {
@@ -182,15 +203,7 @@ func (d *Device) newWriter(w *Weight, partBytes int64) (*WeightWriter, error) {
 	if err != nil {
 		return nil, d.checkLost(err)
 	}
-	elems := int64(1)
-	for _, s := range w.shape {
-		elems *= int64(s)
-	}
-	want := elems * 4
-	if w.wt == shaders.WeightBF16 {
-		want = elems * 2
-	}
-	return &WeightWriter{d: d, w: w, js: js, want: want}, nil
+	return &WeightWriter{d: d, w: w, js: js, want: w.bytes}, nil
 }
 
 // Write appends the bytes of chunk, a JavaScript Uint8Array.
