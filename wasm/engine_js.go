@@ -120,6 +120,7 @@ func newEngine(l *loader, m *qwen3.Model, cache block.Config) (*jsEngine, error)
 			"kv_block_size":   cache.BlockSize,
 			"kv_cache_tokens": blocks * cache.BlockSize,
 			"kv_cache_bytes":  m.KVCacheSpec(blocks, cache.BlockSize).Bytes(),
+			"kv_cache_dtype":  m.KVCacheDType().String(),
 			"max_num_seqs":    l.opts.MaxNumSeqs,
 			"eos_token_ids":   eos,
 			"default_sampling": map[string]any{

@@ -347,7 +347,7 @@ func (l *loader) finish() (js.Value, error) {
 	if l.dev.gpu != nil {
 		dev = &preloaded{Device: dev, weights: l.reserved}
 	}
-	m, err := qwen3.LoadFrom(l.cfg, l.tensor, dev, qwen3.Options{})
+	m, err := qwen3.LoadFrom(l.cfg, l.tensor, dev, l.opts.modelOptions())
 	if err != nil {
 		return js.Value{}, err
 	}

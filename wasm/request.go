@@ -7,7 +7,9 @@ import (
 	"fmt"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/nano-vllm-go/nano-vllm-go/core/engine"
+	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
 	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 )
@@ -28,6 +30,30 @@ type loadOptions struct {
 	MaxNumSeqs int `json:"maxNumSeqs"`
 	// Speculative turns on speculative decoding (null: off).
 	Speculative *speculativeOptions `json:"speculative"`
+	// KVCacheDType is the element type of the KV cache: "f32" (the
+	// default, also ""), "bf16" or "f16". A 16-bit cache holds twice the
+	// tokens in the same kvCacheBytes.
+	KVCacheDType string `json:"kvCacheDType"`
+}
+
+// kvCacheDType is KVCacheDType as a device dtype.
+func (o loadOptions) kvCacheDType() (device.DType, error) {
+	switch o.KVCacheDType {
+	case "", "f32":
+		return device.F32, nil
+	case "bf16":
+		return device.BF16, nil
+	case "f16":
+		return device.F16, nil
+	}
+	return 0, fmt.Errorf("%w: kvCacheDType %q: want \"f32\", \"bf16\" or \"f16\"", errBadRequest, o.KVCacheDType)
+}
+
+// modelOptions are the model's load options that come from o: the KV
+// cache's dtype (checked by parseLoadOptions).
+func (o loadOptions) modelOptions() qwen3.Options {
+	dt, _ := o.kvCacheDType()
+	return qwen3.Options{KVCacheDType: dt}
 }
 
 // speculativeOptions configure speculative decoding in the browser: prompt
@@ -103,6 +129,9 @@ func parseLoadOptions(data string) (loadOptions, error) {
 		return o, fmt.Errorf("%w: maxNumSeqs %d must be positive", errBadRequest, o.MaxNumSeqs)
 	}
 	if _, err := o.Speculative.speculative(); err != nil {
+		return o, err
+	}
+	if _, err := o.kvCacheDType(); err != nil {
 		return o, err
 	}
 	return o, nil

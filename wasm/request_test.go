@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
+	"github.com/nano-vllm-go/nano-vllm-go/core/cpu"
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/nano-vllm-go/nano-vllm-go/core/engine"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
@@ -145,6 +147,10 @@ func TestParseLoadOptions(t *testing.T) {
 		{json: `{"device":"cpu","blockSize":2048}`, wantErr: "blockSize"},
 		{json: `{"device":"cpu","maxNumSeqs":-2}`, wantErr: "maxNumSeqs"},
 		{json: `{"device":"cpu","kvBudget":1}`, wantErr: "unknown field"},
+		{json: `{"device":"webgpu","kvCacheDType":"bf16"}`,
+			want: loadOptions{Device: "webgpu", KVCacheBytes: defaultKVCacheBytes, BlockSize: defaultBlockSize, MaxNumSeqs: defaultMaxNumSeqs, KVCacheDType: "bf16"}},
+		{json: `{"device":"cpu","kvCacheDType":"fp8"}`, wantErr: `kvCacheDType "fp8"`},
+		{json: `{"device":"cpu","kvCacheDType":"BF16"}`, wantErr: `want "f32", "bf16" or "f16"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.json, func(t *testing.T) {
@@ -157,6 +163,32 @@ func TestParseLoadOptions(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tt.want, got)
 		})
+	}
+}
+
+func TestLoadOptionsKVCacheDType(t *testing.T) {
+	for in, want := range map[string]device.DType{"": device.F32, "f32": device.F32, "bf16": device.BF16, "f16": device.F16} {
+		o := loadOptions{KVCacheDType: in}
+		dt, err := o.kvCacheDType()
+		require.NoError(t, err)
+		require.Equal(t, want, dt, "%q", in)
+		require.Equal(t, want, o.modelOptions().KVCacheDType, "%q", in)
+	}
+	// The option reaches the model, whose token size sizes the cache: the
+	// same budget holds twice the blocks with a 16-bit cache. qwen3-tiny's
+	// token is 2 layers x 2 KV heads x 16 dims x (K and V) = 128 elements.
+	dev := cpu.New(cpu.Options{})
+	t.Cleanup(func() { dev.Close() })
+	opts := loadOptions{KVCacheBytes: 1 << 20, BlockSize: 16}
+	for dt, bytes := range map[string]int64{"f32": 4, "bf16": 2, "f16": 2} {
+		opts.KVCacheDType = dt
+		m, err := qwen3.Load("../testdata/qwen3-tiny", dev, opts.modelOptions())
+		require.NoError(t, err)
+		require.Equal(t, 128*bytes, m.KVBytesPerToken(), dt)
+		cache, err := opts.kvCache(m.KVBytesPerToken())
+		require.NoError(t, err)
+		require.Equal(t, int((1<<20)/(128*bytes*16)), cache.NumBlocks, dt)
+		require.NoError(t, m.Close())
 	}
 }
 
