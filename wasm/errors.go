@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
+	"github.com/nano-vllm-go/nano-vllm-go/core/gguf"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/safetensors"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
@@ -35,7 +36,7 @@ var errorCodes = []struct{ Code, Meaning string }{
 	{codeNoWebGPU, "`device: 'webgpu'` but the browser has no WebGPU or no adapter: offer the CPU"},
 	{codeNotFound, "a model file does not exist (HTTP 404), or needs credentials (401/403)"},
 	{codeNetwork, "the download failed (offline, or a cross-origin server without CORS)"},
-	{codeBadModel, "the files are there but wrong: not Qwen3, a malformed safetensors header, a truncated download"},
+	{codeBadModel, "the files are there but wrong: not Qwen3, a malformed safetensors or GGUF header, a GGUF tensor type the device cannot take, a truncated download"},
 	{codeOutOfMemory, "a tensor or the KV cache exceeds the GPU's limits; on the CPU device, weights plus KV cache above 2.25 GiB (refused before allocating: running out of wasm memory would crash the instance); or the instance did run out of memory (detected from Go's `fatal error: out of memory`)"},
 	{codeBadRequest, "a request the engine cannot take (both `prompt` and `prompt_ids`, a token outside the vocabulary, `temperature: -1`, ...)"},
 	{codeAborted, "the request was aborted (its signal, a `break` out of a stream, `close()`)"},
@@ -79,7 +80,8 @@ func errorCode(err error) string {
 	case errors.Is(err, safetensors.ErrInvalid), errors.Is(err, safetensors.ErrTensorNotFound),
 		errors.Is(err, safetensors.ErrUnsupported), errors.Is(err, qwen3.ErrInvalidConfig),
 		errors.Is(err, qwen3.ErrUnsupported), errors.Is(err, tokenizer.ErrMalformed),
-		errors.Is(err, tokenizer.ErrUnsupported), errors.Is(err, tokenizer.ErrTemplateLimit):
+		errors.Is(err, tokenizer.ErrUnsupported), errors.Is(err, tokenizer.ErrTemplateLimit),
+		errors.Is(err, gguf.ErrInvalid), errors.Is(err, gguf.ErrUnsupported), errors.Is(err, gguf.ErrNotFound):
 		return codeBadModel
 	}
 	return codeInternal

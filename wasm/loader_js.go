@@ -38,6 +38,9 @@ type loader struct {
 	owner map[string]*shard
 	// reserved holds the WebGPU weights, already filled, by tensor name.
 	reserved map[string]device.Weight
+	// gguf is set when the model is one GGUF file (gguf_js.go) instead of
+	// safetensors shards.
+	gguf *ggufModel
 
 	funcs []js.Func
 }
@@ -75,55 +78,64 @@ func newLoader(optsJSON string, files js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	file := func(name string, required bool) ([]byte, error) {
-		v := files.Get(name)
-		if v.IsUndefined() || v.IsNull() {
-			if required {
-				return nil, withCode(codeBadModel, fmt.Errorf("the model has no %s", name))
-			}
-			return nil, nil
-		}
-		return bytesFromJS(v)
-	}
 	l := &loader{opts: opts, shards: map[string]*shard{}, owner: map[string]*shard{}, reserved: map[string]device.Weight{}}
-
-	data, err := file(fileConfig, true)
+	data, err := jsFile(files, fileConfig, true)
 	if err != nil {
 		return nil, err
 	}
 	if l.cfg, err = qwen3.ParseConfig(data); err != nil {
 		return nil, fmt.Errorf("%s: %w", fileConfig, err)
 	}
-	if data, err = file(fileGenerationCfg, false); err != nil {
+	if err := l.readOptionalFiles(files); err != nil {
 		return nil, err
+	}
+	if l.dev, err = newDevice(opts); err != nil {
+		return nil, err
+	}
+	return l.jsObject(), nil
+}
+
+// jsFile is files[name] as bytes, nil when absent and not required.
+func jsFile(files js.Value, name string, required bool) ([]byte, error) {
+	v := files.Get(name)
+	if v.IsUndefined() || v.IsNull() {
+		if required {
+			return nil, withCode(codeBadModel, fmt.Errorf("the model has no %s", name))
+		}
+		return nil, nil
+	}
+	return bytesFromJS(v)
+}
+
+// readOptionalFiles reads generation_config.json and the tokenizer files
+// when JavaScript passed them.
+func (l *loader) readOptionalFiles(files js.Value) error {
+	data, err := jsFile(files, fileGenerationCfg, false)
+	if err != nil {
+		return err
 	} else if data != nil {
 		g, err := qwen3.ParseGenerationConfig(data)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fileGenerationCfg, err)
+			return fmt.Errorf("%s: %w", fileGenerationCfg, err)
 		}
 		l.gen = &g
 	}
 	// Without tokenizer files the engine runs on token ids only (prompt_ids),
 	// as the CLI does; a tokenizer.json needs its tokenizer_config.json.
-	tokJSON, err := file(fileTokenizer, false)
+	tokJSON, err := jsFile(files, fileTokenizer, false)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	tokCfg, err := file(fileTokenizerConfig, tokJSON != nil)
+	tokCfg, err := jsFile(files, fileTokenizerConfig, tokJSON != nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if tokJSON != nil {
 		if l.tok, err = tokenizer.LoadFiles(tokJSON, tokCfg); err != nil {
-			return nil, fmt.Errorf("tokenizer: %w", err)
+			return fmt.Errorf("tokenizer: %w", err)
 		}
 	}
-	tokJSON, tokCfg = nil, nil // let the GC have the 11 MB of JSON back
-
-	if l.dev, err = newDevice(opts); err != nil {
-		return nil, err
-	}
-	return l.jsObject(), nil
+	return nil // the GC may have the 11 MB of JSON back
 }
 
 func (l *loader) jsObject() js.Value {
@@ -168,6 +180,27 @@ func (l *loader) jsObject() js.Value {
 			return nil, fmt.Errorf("%w: write(writer, chunk) is for the WebGPU device", errBadRequest)
 		}
 		return nil, l.dev.gpu.write(args[0].Int(), args[1])
+	})
+	add("planGGUF", func(args []js.Value) (any, error) {
+		name, err := argString(args, 0, "file name")
+		if err != nil {
+			return nil, err
+		}
+		if len(args) < 3 || args[2].Type() != js.TypeNumber {
+			return nil, fmt.Errorf("%w: planGGUF(name, prefix, size) needs the prefix bytes and the file size (-1 if unknown)", errBadRequest)
+		}
+		prefix, err := bytesFromJS(args[1])
+		if err != nil {
+			return nil, err
+		}
+		return l.planGGUF(name, prefix, int64(args[2].Float()))
+	})
+	add("ggufDone", func(args []js.Value) (any, error) {
+		n := int64(-1)
+		if len(args) > 0 && args[0].Type() == js.TypeNumber {
+			n = int64(args[0].Float())
+		}
+		return nil, l.ggufDone(n)
 	})
 	add("shardDone", func(args []js.Value) (any, error) {
 		name, err := argString(args, 0, "shard name")
@@ -340,6 +373,9 @@ func (l *loader) tensor(name string) (safetensors.Tensor, error) {
 }
 
 func (l *loader) finish() (js.Value, error) {
+	if l.gguf != nil {
+		return l.finishGGUF()
+	}
 	if len(l.shards) == 0 {
 		return js.Value{}, withCode(codeBadModel, fmt.Errorf("no safetensors shard was loaded"))
 	}
@@ -351,6 +387,11 @@ func (l *loader) finish() (js.Value, error) {
 	if err != nil {
 		return js.Value{}, err
 	}
+	return l.startEngine(m)
+}
+
+// startEngine sizes the KV cache for the loaded model and starts the engine.
+func (l *loader) startEngine(m *qwen3.Model) (js.Value, error) {
 	cache, err := l.opts.kvCache(m.KVBytesPerToken())
 	if err != nil {
 		return js.Value{}, err
@@ -382,10 +423,17 @@ func deviceDType(t safetensors.TensorInfo) (device.DType, error) {
 type preloaded struct {
 	device.Device
 	weights map[string]device.Weight
+	// rename, when set, maps the model's (Hugging Face) tensor names to
+	// the names weights are kept under (a GGUF file's).
+	rename func(string) string
 }
 
 func (p *preloaded) UploadWeight(name string, dtype device.DType, shape []int, data []byte) (device.Weight, error) {
-	w, ok := p.weights[name]
+	key := name
+	if p.rename != nil {
+		key = p.rename(name)
+	}
+	w, ok := p.weights[key]
 	if !ok {
 		// Not streamed (a dtype the device converts): upload from Go memory.
 		return p.Device.UploadWeight(name, dtype, shape, data)
@@ -413,6 +461,9 @@ func (l *loader) checkWasmMemory(kvCache int64) error {
 	var weights int64
 	for _, sh := range l.shards {
 		weights += sh.size
+	}
+	if l.gguf != nil {
+		weights += int64(len(l.gguf.data))
 	}
 	return fitsWasm(weights, kvCache)
 }

@@ -43,6 +43,17 @@ func main() {
 		files := args[1]
 		return promise(func() (any, error) { return newLoader(opts, files) }), nil
 	}))
+	api.Set("newGGUFLoader", method(func(args []js.Value) (any, error) {
+		opts, err := argString(args, 0, "options")
+		if err != nil {
+			return nil, err
+		}
+		if len(args) < 2 || args[1].Type() != js.TypeObject {
+			return nil, fmt.Errorf("%w: argument 1 (files) must be an object of Uint8Arrays", errBadRequest)
+		}
+		files := args[1]
+		return promise(func() (any, error) { return newGGUFLoader(opts, files) }), nil
+	}))
 	api.Set("exit", method(func([]js.Value) (any, error) {
 		// Exit a moment later, not now: an engine loop may be in a short
 		// time.Sleep, whose JavaScript timer would otherwise fire into an

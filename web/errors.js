@@ -12,7 +12,7 @@ export const errorCodes = Object.freeze({
   NOT_FOUND: 'not-found',
   /** the download failed (offline, or a cross-origin server without CORS) */
   NETWORK: 'network',
-  /** the files are there but wrong: not Qwen3, a malformed safetensors header, a truncated download */
+  /** the files are there but wrong: not Qwen3, a malformed safetensors or GGUF header, a GGUF tensor type the device cannot take, a truncated download */
   BAD_MODEL: 'bad-model',
   /** a tensor or the KV cache exceeds the GPU's limits; on the CPU device, weights plus KV cache above 2.25 GiB (refused before allocating: running out of wasm memory would crash the instance); or the instance did run out of memory (detected from Go's `fatal error: out of memory`) */
   OUT_OF_MEMORY: 'out-of-memory',

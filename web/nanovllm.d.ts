@@ -58,6 +58,8 @@ export interface EngineOptions {
   /** Run the engine in a Web Worker (default: true where Worker exists). */
   worker?: boolean;
   kvCacheBytes?: number;
+  /** The KV cache's element type (default 'f32'): a 16-bit cache holds twice the tokens in kvCacheBytes. */
+  kvCacheDType?: 'f32' | 'bf16' | 'f16';
   speculative?: SpeculativeOptions;
   /** Hub revision of a repo id (default 'main'). */
   revision?: string;

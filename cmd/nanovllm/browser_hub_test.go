@@ -39,9 +39,10 @@ type fakeHub struct {
 }
 
 // lfsFile says which files the fake stores in LFS, as the Hub's
-// .gitattributes does for weights and the large tokenizer.json.
+// .gitattributes does for weights (.safetensors, .gguf) and the large
+// tokenizer.json.
 func lfsFile(name string) bool {
-	return strings.HasSuffix(name, ".safetensors") || name == "tokenizer.json"
+	return strings.HasSuffix(name, ".safetensors") || strings.HasSuffix(name, ".gguf") || name == "tokenizer.json"
 }
 
 // newFakeHub serves the fixture model directories under repo ids.

@@ -25,13 +25,18 @@ import { promptOf, chatRequest, iterate } from './openai.js';
  * Loads a model and returns an engine.
  *
  * @param {object} options
- * @param {string} options.model Hugging Face repo id ("Qwen/Qwen3-0.6B") or a
- *   base URL whose <base>/<file> serves config.json, tokenizer.json, ...
+ * @param {string} options.model Hugging Face repo id ("Qwen/Qwen3-0.6B"), a
+ *   base URL whose <base>/<file> serves config.json, tokenizer.json, ...,
+ *   the URL of a .gguf file, or a GGUF repo id with a quantization or file
+ *   ("Qwen/Qwen3-0.6B-GGUF:Q8_0", "Org/Name:file.gguf").
  * @param {'webgpu'|'cpu'|'auto'} [options.device='auto'] where the model runs;
  *   'auto' picks WebGPU when an adapter is available, else the CPU.
  * @param {boolean} [options.worker] run the engine in a Web Worker (default:
  *   true where Worker exists), so the page never waits on it.
  * @param {number} [options.kvCacheBytes=256 MiB] memory budget of the paged KV cache.
+ * @param {'f32'|'bf16'|'f16'} [options.kvCacheDType='f32'] the type the KV
+ *   cache stores keys and values in: a 16-bit one holds twice the tokens in
+ *   kvCacheBytes (values rounded to nearest, as on the native CPU device).
  * @param {(p: object) => void} [options.onProgress] called with progress
  *   events; see docs/browser.md.
  * @param {boolean} [options.cache=true] keep verified files in the browser's
@@ -62,7 +67,7 @@ export async function createEngine(options = {}) {
   }
   const desc = describeModel(rest.model, { revision: rest.revision, hub: rest.hub });
   // The worker resolves URLs against its own location: hand it absolute ones.
-  if (!desc.hub) rest.model = desc.base;
+  if (!desc.hub) rest.model = desc.gguf?.file ? new URL(rest.model, globalThis.location?.href).href : desc.base;
   rest.wasmURL = new URL(rest.wasmURL || new URL('../nanovllm.wasm', import.meta.url).href, globalThis.location?.href).href;
   if (signal?.aborted) throw new NanoVLLMError(errorCodes.ABORTED, 'loading was aborted');
 

@@ -15,6 +15,7 @@ import { Downloader } from './fetch.js';
 import { ModelStore } from './store.js';
 import { streamShard, validShardName } from './checkpoint.js';
 import { describeModel } from './model.js';
+import { isGGUF, selectGGUF, streamGGUF } from './gguf.js';
 import { buildRequest, promptOf, chatRequest, completionBase, chatCompletion, chunker, iterate } from './openai.js';
 
 // Files every model repository may provide, fetched before the weights.
@@ -26,7 +27,22 @@ const CONFIG_FILES = [
   { name: 'tokenizer_config.json', required: false },
 ];
 
-const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+// Files a GGUF model's repository may have next to the .gguf: a
+// tokenizer.json wins over the GGUF's own tokenizer.
+const GGUF_SIDE_FILES = CONFIG_FILES.filter((f) => f.name !== 'config.json');
+
+/**
+ * The GGUF file a model names, or null for a safetensors checkpoint: the
+ * file of a .gguf URL; the one a repo id's selector picks (core/hub's
+ * rules); or, for a repository without config.json, its only .gguf file.
+ */
+function ggufFileOf(desc, downloader) {
+  if (desc.gguf?.file) return desc.gguf.file;
+  const names = downloader.list ? downloader.listed(() => true) : Object.keys(downloader.store?.manifest.files || {});
+  if (desc.gguf) return selectGGUF(names, desc.gguf.selector);
+  if (downloader.list && !downloader.has('config.json') && names.some(isGGUF)) return selectGGUF(names, '');
+  return null;
+}
 
 /** Whether this browser exposes WebGPU and can give us an adapter. */
 export async function detectWebGPU() {
@@ -66,13 +82,16 @@ function watchDevices() {
  * createEngine (client.js) documents the options.
  */
 export async function createLocalEngine(options = {}) {
-  const { model, signal, revision = 'main', hub, kvCacheBytes } = options;
+  const { model, signal, revision = 'main', hub, kvCacheBytes, kvCacheDType } = options;
   const device = options.device || 'auto';
   if (!['webgpu', 'cpu', 'auto'].includes(device)) {
     throw new NanoVLLMError(errorCodes.BAD_REQUEST, `device must be 'webgpu', 'cpu' or 'auto', not ${JSON.stringify(device)}`);
   }
   if (kvCacheBytes !== undefined && !(Number.isFinite(kvCacheBytes) && kvCacheBytes > 0)) {
     throw new NanoVLLMError(errorCodes.BAD_REQUEST, `kvCacheBytes must be a positive number of bytes, not ${kvCacheBytes}`);
+  }
+  if (kvCacheDType !== undefined && !['f32', 'bf16', 'f16'].includes(kvCacheDType)) {
+    throw new NanoVLLMError(errorCodes.BAD_REQUEST, `kvCacheDType must be 'f32', 'bf16' or 'f16', not ${JSON.stringify(kvCacheDType)}`);
   }
   const desc = describeModel(model, { revision, hub });
   // A cached file that turns out changed is discarded mid-load; the
@@ -89,7 +108,7 @@ export async function createLocalEngine(options = {}) {
 
 async function loadOnce(options, desc) {
   const {
-    model, onProgress, signal, kvCacheBytes, speculative, revision = 'main',
+    model, onProgress, signal, kvCacheBytes, kvCacheDType, speculative, revision = 'main',
     cache = true,
     wasmURL = new URL('../nanovllm.wasm', import.meta.url).href,
   } = options;
@@ -120,19 +139,25 @@ async function loadOnce(options, desc) {
   try {
     progress({ phase: 'files', message: 'fetching the file list' });
     await downloader.fetchList();
-    // Refuse, before downloading anything, a model that will not fit.
-    await downloader.checkQuota(downloader.listed((n) => CONFIG_FILES.some((f) => f.name === n) ||
-      n === 'model.safetensors.index.json' || n.endsWith('.safetensors')), `${model}`);
+    const ggufName = ggufFileOf(desc, downloader);
+    const smallFiles = ggufName ? GGUF_SIDE_FILES : CONFIG_FILES;
+    // Refuse, before downloading anything, a model that will not fit: only
+    // the files this load reads count (one quantization of a GGUF repo).
+    await downloader.checkQuota(downloader.listed((n) => smallFiles.some((f) => f.name === n) || (ggufName
+      ? n === ggufName : n === 'model.safetensors.index.json' || n.endsWith('.safetensors'))), `${model}`);
     // Small files first: Go validates config and tokenizer before we spend
-    // minutes downloading weights for a model it cannot run.
+    // minutes downloading weights for a model it cannot run. Next to a GGUF
+    // file they are looked for only where a file list says they exist.
     const files = {};
-    for (const f of CONFIG_FILES) {
+    for (const f of smallFiles) {
+      if (ggufName && (!downloader.list || !downloader.has(f.name))) continue;
       const bytes = await downloader.bytes(f.name, { required: f.required });
       if (bytes) files[f.name] = bytes;
     }
-    const hasTokenizer = !!files['tokenizer.json'];
+    let hasTokenizer = !!files['tokenizer.json'];
     progress({ phase: 'init', message: `preparing the ${device} device` });
-    const newLoader = () => callGo(go, () => go.api.newLoader(JSON.stringify({ device, kvCacheBytes, model: String(model), speculative }), files));
+    const opts = JSON.stringify({ device, kvCacheBytes, kvCacheDType, model: String(model), speculative });
+    const newLoader = () => callGo(go, () => (ggufName ? go.api.newGGUFLoader(opts, files) : go.api.newLoader(opts, files)));
     const before = devices.length;
     try {
       loader = await newLoader();
@@ -148,9 +173,13 @@ async function loadOnce(options, desc) {
     const gpuDevice = device === 'webgpu' && devices.length > before ? devices[devices.length - 1] : null;
     devices.length = 0; // hold no device longer than its engine does
 
+    if (ggufName) {
+      const r = await streamGGUF(go, loader, downloader, ggufName, memory, load);
+      hasTokenizer ||= r.tokenizer;
+    }
     // Sharded checkpoints list their shards in an index; single-file ones
     // have model.safetensors only.
-    const index = downloader.has('model.safetensors.index.json')
+    const index = ggufName ? null : downloader.has('model.safetensors.index.json')
       ? await downloader.bytes('model.safetensors.index.json', { required: false }) : null;
     let shards = ['model.safetensors'];
     if (index) {
@@ -167,7 +196,7 @@ async function loadOnce(options, desc) {
       }
       unwrap(loader.setIndex(index));
     }
-    for (const shard of shards) {
+    for (const shard of ggufName ? [] : shards) {
       await streamShard(go, loader, downloader, shard, memory, load);
     }
     progress({ phase: 'init', message: 'building the model' });
