@@ -46,6 +46,10 @@ type llamaRuns map[string]struct {
 	Cases []struct {
 		Prompt     []int32 `json:"prompt"`
 		LastArgmax int32   `json:"last_argmax"`
+		Greedy     struct {
+			Tokens  []int32   `json:"tokens"`
+			Margins []float64 `json:"top1_top2_margins"`
+		} `json:"greedy"`
 	} `json:"cases"`
 }
 
@@ -190,14 +194,31 @@ func TestBrowserGGUF(t *testing.T) {
 			}
 		}
 	})
-	t.Run("Q8_0 on WebGPU gives llama.cpp's first token", func(t *testing.T) {
+	t.Run("Q8_0 and Q4_0 on WebGPU give llama.cpp's float tokens", func(t *testing.T) {
+		// The WebGPU shaders multiply the quantized blocks with float
+		// activations: the arithmetic of llama.cpp's float run on the
+		// dequantized weights (runs.<type>_dequant_f32), whose greedy
+		// tokens must match up to the first step with a top-1/top-2
+		// margin under 2e-4 (testdata/gguf/README.md); llama.cpp's own
+		// quantized run agrees on the first token.
 		runs := readLlamaRuns(t, "qwen3-tiny")
-		c := runs["q8_0"].Cases
 		if msg := errorOf(t, "test/tiny-gguf:Q8_0", "webgpu"); strings.Contains(msg, "cannot take") {
 			t.Skipf("the WebGPU device does not take quantized weights yet: %s", msg)
 		}
-		got := run(t, "test/tiny-gguf:Q8_0", "webgpu", [][]int32{c[1].Prompt, c[3].Prompt})
-		require.Equal(t, []int32{c[1].LastArgmax, c[3].LastArgmax}, []int32{got.Tokens[0][0], got.Tokens[1][0]})
+		for _, q := range []string{"q8_0", "q4_0"} {
+			float, quant := runs[q+"_dequant_f32"].Cases, runs[q].Cases
+			got := run(t, "test/tiny-gguf:"+strings.ToUpper(q), "webgpu", [][]int32{float[1].Prompt, float[3].Prompt})
+			for i, c := range []int{1, 3} {
+				require.Equal(t, quant[c].LastArgmax, got.Tokens[i][0], "%s case %d: llama.cpp's first token", q, c)
+				for s, want := range float[c].Greedy.Tokens {
+					if float[c].Greedy.Margins[s] < 2e-4 {
+						t.Logf("%s case %d: step %d has margin %.2g, tokens compared up to it", q, c, s, float[c].Greedy.Margins[s])
+						break
+					}
+					require.Equal(t, want, got.Tokens[i][s], "%s case %d step %d", q, c, s)
+				}
+			}
+		}
 	})
 	t.Run("a repo without tokenizer.json chats with the GGUF's tokenizer", func(t *testing.T) {
 		// The expectation: the Hugging Face tokenizer files of the same
