@@ -75,7 +75,7 @@ func TestWebGPUDevice(t *testing.T) {
 	if len(args) > 0 {
 		return // a chosen subset
 	}
-	for _, name := range []string{"TestKernels", "TestModelPrefillLogits", "TestModelGreedy", "TestWeightWriter", "TestRecordAllocs"} {
+	for _, name := range []string{"TestKernels", "TestModelPrefillLogits", "TestModelGreedy", "TestWeightWriter", "TestRecordAllocs", "TestQuantKernels", "TestQuantWeightWriter", "TestQuantModelGGUF", "TestQuantModelKQuants"} {
 		require.Contains(t, res.Output, "--- PASS: "+name, "%s must run, not skip, in the browser", name)
 	}
 }
