@@ -113,8 +113,12 @@ func TestBrowserGGUF(t *testing.T) {
 		"test/vocab-gguf":  filepath.Join(gdir, "qwen3-tiny-vocab"),
 		"test/hostile":     hostileGGUFs(t),
 	})
+	// What serve --model qwen3-tiny-f32.gguf serves at /model/.
+	served, err := newModelFiles(filepath.Join(gdir, "qwen3-tiny", "qwen3-tiny-f32.gguf"), repoRoot)
+	require.NoError(t, err)
 	ctx, _ := browserEnvWith(t, map[string]http.Handler{"/api/": fh, "/cdn/": fh, "/test/": fh,
-		"/gguf/": http.StripPrefix("/gguf/", http.FileServer(http.Dir(gdir)))})
+		"/gguf/":        http.StripPrefix("/gguf/", http.FileServer(http.Dir(gdir))),
+		servedModelPath: http.StripPrefix(strings.TrimSuffix(servedModelPath, "/"), served)})
 	run := func(t *testing.T, model, device string, prompts [][]int32) ggufRun {
 		t.Helper()
 		p, err := json.Marshal(prompts)
@@ -169,6 +173,8 @@ func TestBrowserGGUF(t *testing.T) {
 		// By URL, from a plain file server (no file list: the size is
 		// learnt from the download).
 		require.Equal(t, want, run(t, "/gguf/qwen3-tiny/qwen3-tiny-f32.gguf", "cpu", prompts).Tokens)
+		// As serve --model FILE.gguf offers it to the page.
+		require.Equal(t, want, run(t, served.pagePath(), "cpu", prompts).Tokens)
 		// The BF16 file holds the checkpoint's bf16 weights exactly.
 		require.Equal(t, want, run(t, "test/tiny-gguf:BF16", "cpu", prompts).Tokens)
 		prompts, want = pick(untied, all...)

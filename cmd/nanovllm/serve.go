@@ -174,8 +174,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		switch {
 		case strings.HasPrefix(dir, "random:"):
 			fmt.Fprintf(stderr, "note: --model %s has no files, so the page does not load it; only the API serves it\n", dir)
-		case isGGUFPath(dir):
-			fmt.Fprintf(stderr, "note: --model %s is a GGUF file, which the page cannot load (it reads safetensors); only the API serves it\n", dir)
 		default:
 			opts.model = dir
 		}
@@ -315,11 +313,11 @@ func newServeHandlerOpts(o serveOptions) (http.Handler, error) {
 	page := fileHandler(rootFS, false)
 	mux := http.NewServeMux()
 	if o.model != "" {
-		page = pageWithDefaultModel(rootFS, servedModelPath, page)
 		files, err := newModelFiles(o.model, o.root)
 		if err != nil {
 			return nil, fmt.Errorf("--model %s: %w", o.model, err)
 		}
+		page = pageWithDefaultModel(rootFS, files.pagePath(), page)
 		p := strings.TrimSuffix(servedModelPath, "/")
 		mux.Handle(servedModelPath, http.StripPrefix(p, corsHandler(o.origins, files)))
 	}

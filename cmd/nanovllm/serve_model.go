@@ -10,6 +10,8 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -57,6 +59,9 @@ type modelFiles struct {
 	// blobs is the snapshot's blobs directory when dir is a Hugging
 	// Face cache snapshot, else "".
 	blobs string
+	// only is the one file served when --model is a GGUF file (its
+	// directory's other files stay private), else "".
+	only string
 
 	mu     sync.Mutex
 	hashes map[string]fileHash // by path, for the version in fileHash
@@ -68,8 +73,20 @@ type fileHash struct {
 	sha256 string
 }
 
-// newModelFiles serves dir, confined like --model-dir (serveRoot).
+// newModelFiles serves dir, confined like --model-dir (serveRoot). When dir
+// is a GGUF file instead, it serves that file alone: the list at /model/
+// has that one entry, and the page loads /model/<file> (pagePath).
 func newModelFiles(dir, root string) (*modelFiles, error) {
+	only := ""
+	if st, err := os.Stat(dir); err == nil && st.Mode().IsRegular() {
+		if !isGGUFPath(dir) {
+			return nil, fmt.Errorf("%s is a file but not a .gguf file: give a model directory or a GGUF file", dir)
+		}
+		dir, only = filepath.Dir(dir), filepath.Base(dir)
+		if strings.HasPrefix(only, ".") {
+			return nil, fmt.Errorf("%s: a file name starting with '.' is never served", only)
+		}
+	}
 	base, prefix, err := serveRoot(dir, root)
 	if err != nil {
 		return nil, err
@@ -78,7 +95,7 @@ func newModelFiles(dir, root string) (*modelFiles, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &modelFiles{fsys: fsys, hashes: map[string]fileHash{}}
+	m := &modelFiles{fsys: fsys, hashes: map[string]fileHash{}, only: only}
 	if filepath.Base(filepath.Dir(prefix)) == "snapshots" {
 		m.blobs = filepath.Join(base, "blobs")
 	}
@@ -86,8 +103,21 @@ func newModelFiles(dir, root string) (*modelFiles, error) {
 	return m, nil
 }
 
+// pagePath is what the page loads: the folder /model/, or the GGUF file in
+// it.
+func (m *modelFiles) pagePath() string {
+	if m.only == "" {
+		return servedModelPath
+	}
+	return servedModelPath + url.PathEscape(m.only)
+}
+
 func (m *modelFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "" && r.URL.Path != "/" {
+		if m.only != "" && strings.TrimPrefix(r.URL.Path, "/") != m.only {
+			http.NotFound(w, r)
+			return
+		}
 		m.files.ServeHTTP(w, r)
 		return
 	}
@@ -128,7 +158,7 @@ func (m *modelFiles) tree() ([]treeEntry, error) {
 	var out []treeEntry
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") {
+		if strings.HasPrefix(name, ".") || (m.only != "" && name != m.only) {
 			continue
 		}
 		st, err := fs.Stat(m.fsys, name) // follows links, within the confinement

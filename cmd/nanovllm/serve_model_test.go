@@ -178,3 +178,38 @@ func TestRunServeModel(t *testing.T) {
 	err = runServe(t.Context(), []string{"--root", root, "--port", "70000"}, &strings.Builder{}, &stderr)
 	require.ErrorContains(t, err, "--port 70000")
 }
+
+// TestServeModelGGUF: --model FILE.gguf serves that file alone at /model/
+// (the list has its one entry with its SHA-256; the directory's other
+// files are not reachable), and the page is told to load /model/FILE.gguf.
+func TestServeModelGGUF(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "repo")
+	weights := "GGUF the Q8_0 file"
+	writeTree(t, base, map[string]string{
+		"repo/index.html":          "<html><head></head></html>",
+		"models/tiny Q8_0.gguf":    weights,
+		"models/other-Q4_0.gguf":   "GGUF another",
+		"models/config.json":       "{}",
+		"models/notes.txt":         "private",
+		"models/.hidden-Q8_0.gguf": "GGUF hidden",
+	})
+	srv := serveModelHandler(t, root, filepath.Join(base, "models", "tiny Q8_0.gguf"))
+	tree := getTree(t, srv.URL+"/model/")
+	require.Equal(t, map[string]treeEntry{"tiny Q8_0.gguf": {Type: "file", Path: "tiny Q8_0.gguf", Size: int64(len(weights)),
+		LFS: &lfsInfo{OID: sha256Hex([]byte(weights)), Size: int64(len(weights))}}}, tree)
+	code, _, body := request(t, "GET", srv.URL+"/model/tiny%20Q8_0.gguf", "", nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, weights, string(body))
+	for _, p := range []string{"/model/other-Q4_0.gguf", "/model/config.json", "/model/notes.txt", "/model/.hidden-Q8_0.gguf"} {
+		code, _, _ := request(t, "GET", srv.URL+p, "", nil)
+		require.Equal(t, http.StatusNotFound, code, p)
+	}
+	_, _, page := request(t, "GET", srv.URL+"/", "", nil)
+	require.Contains(t, string(page), `<meta name="nanovllm-default-model" content="/model/tiny%20Q8_0.gguf">`)
+
+	for _, bad := range []string{"models/notes.txt", "models/.hidden-Q8_0.gguf"} {
+		_, err := newServeHandlerOpts(serveOptions{root: root, model: filepath.Join(base, bad), listen: net.IPv4(127, 0, 0, 1)})
+		require.Error(t, err, bad)
+	}
+}
