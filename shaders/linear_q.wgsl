@@ -16,8 +16,9 @@
 //     row once and multiplies each by the matching inputs of every row,
 //     so the weights are read once per step whatever the batch;
 //   - gemv_thread: one thread per output feature, no barriers (the fast form
-//     on CPU implementations of WebGPU); the grid's y dimension takes the
-//     rows GV_ROWS at a time, so it also serves prefill there;
+//     on CPU implementations of WebGPU), 32 weights at a time from
+//     load_w32 (also defined by the format file); the grid's y dimension
+//     takes the rows GV_ROWS at a time, so it also serves prefill there;
 //   - gemm (prefill): 32x32 output tiles as linear.wgsl's gemm, with a
 //     32-wide slice of the shared dimension; the slice of w is dequantized
 //     into workgroup memory once per tile, 8 weights per thread.
@@ -96,10 +97,15 @@ fn gemv_thread(@builtin(global_invocation_id) gid: vec3<u32>,
     let n8 = p.in_f / 8u;
     let xrow = p.in_f / 4u;
     var acc: array<f32, GV_ROWS>;
-    for (var k = 0u; k < n8; k++) {
-        let wv = load_w8(o * p.in_f + 8u * k);
+    for (var k = 0u; k < n8; k += 4u) {
+        // 32 weights at a time: one block (or K-quant sub-block) whose
+        // scale and addresses are worked out once, which is what costs on
+        // CPU adapters, where every instruction counts.
+        let wv = load_w32(o * p.in_f + 8u * k);
         for (var r = 0u; r < nr; r++) {
-            acc[r] += dot8(wv, (r0 + r) * xrow + 2u * k);
+            let xi = (r0 + r) * xrow + 2u * k;
+            acc[r] += dot(wv.a0, x[xi]) + dot(wv.a1, x[xi + 1u]) + dot(wv.a2, x[xi + 2u]) + dot(wv.a3, x[xi + 3u]) +
+                      dot(wv.a4, x[xi + 4u]) + dot(wv.a5, x[xi + 5u]) + dot(wv.a6, x[xi + 6u]) + dot(wv.a7, x[xi + 7u]);
         }
     }
     for (var r = 0u; r < nr; r++) {

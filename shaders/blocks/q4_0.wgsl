@@ -25,3 +25,20 @@ fn load_w8(i: u32) -> W8 {
     let hi = (ubytes(w_u32(q + 4u)) >> sh) & vec4<u32>(0xfu);
     return W8((vec4<f32>(lo) - 8.0) * d, (vec4<f32>(hi) - 8.0) * d);
 }
+
+// load_w32 returns weights i .. i+31, for i a multiple of 32: one block,
+// its scale read once and its 16 bytes as 4 words, low nibbles first.
+fn load_w32(i: u32) -> W32 {
+    let base = (i / BLK_VALUES) * BLK_BYTES;
+    let d = w_f16(base);
+    let q = w_words4(base + 2u);
+    let m = vec4<u32>(0xfu);
+    let b0 = ubytes(q.x);
+    let b1 = ubytes(q.y);
+    let b2 = ubytes(q.z);
+    let b3 = ubytes(q.w);
+    return W32((vec4<f32>(b0 & m) - 8.0) * d, (vec4<f32>(b1 & m) - 8.0) * d,
+               (vec4<f32>(b2 & m) - 8.0) * d, (vec4<f32>(b3 & m) - 8.0) * d,
+               (vec4<f32>(b0 >> vec4<u32>(4u)) - 8.0) * d, (vec4<f32>(b1 >> vec4<u32>(4u)) - 8.0) * d,
+               (vec4<f32>(b2 >> vec4<u32>(4u)) - 8.0) * d, (vec4<f32>(b3 >> vec4<u32>(4u)) - 8.0) * d);
+}

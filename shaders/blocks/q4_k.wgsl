@@ -52,3 +52,23 @@ fn load_w8(i: u32) -> W8 {
     let hi = (ubytes(w[k + 1u]) >> sh) & vec4<u32>(0xfu);
     return W8(c.x * vec4<f32>(lo) - c.y, c.x * vec4<f32>(hi) - c.y);
 }
+
+// load_w32 returns weights i .. i+31, for i a multiple of 32: one
+// sub-block, its coefficients computed once and its nibbles from 8 aligned
+// words.
+fn load_w32(i: u32) -> W32 {
+    let base = (i / BLK_VALUES) * BLK_BYTES;
+    let e = i % BLK_VALUES;
+    let g = e >> 6u;
+    let up = (e >> 5u) & 1u;
+    let c = q4k_coefs(base, 2u * g + up);
+    let k = (base + 16u + 32u * g) >> 2u;
+    let sh = up << 2u;
+    return W32(q4k_nib4(w[k], sh, c), q4k_nib4(w[k + 1u], sh, c), q4k_nib4(w[k + 2u], sh, c), q4k_nib4(w[k + 3u], sh, c),
+               q4k_nib4(w[k + 4u], sh, c), q4k_nib4(w[k + 5u], sh, c), q4k_nib4(w[k + 6u], sh, c), q4k_nib4(w[k + 7u], sh, c));
+}
+
+// q4k_nib4 dequantizes the 4 nibbles at shift sh of the bytes of v.
+fn q4k_nib4(v: u32, sh: u32, c: vec2<f32>) -> vec4<f32> {
+    return c.x * vec4<f32>((ubytes(v) >> vec4<u32>(sh)) & vec4<u32>(0xfu)) - c.y;
+}

@@ -47,3 +47,30 @@ fn load_w8(i: u32) -> W8 {
     let q1 = ((ubytes(w_u32(ql + 4u)) >> s4) & vec4<u32>(0xfu)) | (((ubytes(w_u32(qh + 4u)) >> s2) & vec4<u32>(3u)) << vec4<u32>(4u));
     return W8(m * (vec4<f32>(q0) - 32.0), m * (vec4<f32>(q1) - 32.0));
 }
+
+// load_w32 returns weights i .. i+31, for i a multiple of 32: a quarter of
+// a half, whose low bits are 32 consecutive bytes of ql, high bits 32 of qh,
+// and which has two scales (one per 16 weights).
+fn load_w32(i: u32) -> W32 {
+    let base = (i / BLK_VALUES) * BLK_BYTES;
+    let e = i % BLK_VALUES;
+    let h = e >> 7u;
+    let k = (e >> 5u) & 3u;
+    let m0 = q6k_mult(base, e);
+    let m1 = q6k_mult(base, e + 16u);
+    let ql = w_words8(base + 64u * h + 32u * (k & 1u));
+    let qh = w_words8(base + 128u + 32u * h);
+    let s4 = (k >> 1u) << 2u;
+    let s2 = 2u * k;
+    return W32(q6k_val4(ql.lo.x, qh.lo.x, s4, s2, m0), q6k_val4(ql.lo.y, qh.lo.y, s4, s2, m0),
+               q6k_val4(ql.lo.z, qh.lo.z, s4, s2, m0), q6k_val4(ql.lo.w, qh.lo.w, s4, s2, m0),
+               q6k_val4(ql.hi.x, qh.hi.x, s4, s2, m1), q6k_val4(ql.hi.y, qh.hi.y, s4, s2, m1),
+               q6k_val4(ql.hi.z, qh.hi.z, s4, s2, m1), q6k_val4(ql.hi.w, qh.hi.w, s4, s2, m1));
+}
+
+// q6k_val4 dequantizes 4 weights from a word of ql (nibbles at shift s4)
+// and one of qh (2 bits at shift s2), with multiplier m.
+fn q6k_val4(l: u32, h: u32, s4: u32, s2: u32, m: f32) -> vec4<f32> {
+    let q = ((ubytes(l) >> vec4<u32>(s4)) & vec4<u32>(0xfu)) | (((ubytes(h) >> vec4<u32>(s2)) & vec4<u32>(3u)) << vec4<u32>(4u));
+    return m * (vec4<f32>(q) - 32.0);
+}

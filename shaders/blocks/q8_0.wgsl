@@ -19,3 +19,13 @@ fn load_w8(i: u32) -> W8 {
     let q = base + 2u + i % BLK_VALUES;
     return W8(sbytes(w_u32(q)) * d, sbytes(w_u32(q + 4u)) * d);
 }
+
+// load_w32 returns weights i .. i+31, for i a multiple of 32: one block,
+// its scale read once and its 32 quants as 8 words.
+fn load_w32(i: u32) -> W32 {
+    let base = (i / BLK_VALUES) * BLK_BYTES;
+    let d = w_f16(base);
+    let q = w_words8(base + 2u);
+    return W32(sbytes(q.lo.x) * d, sbytes(q.lo.y) * d, sbytes(q.lo.z) * d, sbytes(q.lo.w) * d,
+               sbytes(q.hi.x) * d, sbytes(q.hi.y) * d, sbytes(q.hi.z) * d, sbytes(q.hi.w) * d);
+}
