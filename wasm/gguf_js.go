@@ -131,6 +131,15 @@ func (l *loader) planGGUF(name string, prefix []byte, size int64) (any, error) {
 				return nil, withCode(codeBadModel, fmt.Errorf("%s: tensor %s has ggml type %s, which this engine does not load (f32, f16, bf16, q8_0, q4_0, q4_K, q6_K)", name, t.Name, t.Type))
 			}
 			s := seg(t.Begin, t.End)
+			if q := l.quantizeTo(dt, t.Shape()); q != device.F32 {
+				i, err := l.dev.gpu.reserveQuantized(t.Name, dt, q, t.Shape())
+				if err != nil {
+					return nil, ggufDeviceError(name, t.Name, q, err)
+				}
+				g.writers = append(g.writers, i)
+				s.Set("writer", i)
+				continue
+			}
 			if dt == device.F16 {
 				// Widened to f32 on upload, from Go memory.
 				buf := make([]byte, t.End-t.Begin)
@@ -221,7 +230,7 @@ func (l *loader) finishGGUF() (js.Value, error) {
 	if l.dev.gpu != nil {
 		dev = &preloaded{Device: dev, weights: l.reserved, rename: ggufName}
 	}
-	m, err := qwen3.LoadSource(l.cfg, l.ggufSource(), dev, l.opts.modelOptions())
+	m, err := qwen3.LoadSource(l.cfg, l.ggufSource(), dev, l.modelOptions())
 	if err != nil {
 		return js.Value{}, err
 	}

@@ -299,7 +299,15 @@ func (l *loader) planShard(name string, header []byte) (any, error) {
 			seg := js.Global().Get("Object").New()
 			seg.Set("begin", t.Begin)
 			seg.Set("end", t.End)
-			if l.dev.gpu.streams(dt) {
+			if q := l.quantizeTo(dt, t.Shape); q != device.F32 {
+				// Quantized in Go on the way, in chunks of rows.
+				i, err := l.dev.gpu.reserveQuantized(t.Name, dt, q, t.Shape)
+				if err != nil {
+					return nil, fmt.Errorf("%s: tensor %s: %w", name, t.Name, err)
+				}
+				sh.writers = append(sh.writers, i)
+				seg.Set("writer", i)
+			} else if l.dev.gpu.streams(dt) {
 				i, err := l.dev.gpu.reserve(t.Name, dt, t.Shape)
 				if err != nil {
 					return nil, fmt.Errorf("%s: tensor %s: %w", name, t.Name, err)
@@ -383,7 +391,7 @@ func (l *loader) finish() (js.Value, error) {
 	if l.dev.gpu != nil {
 		dev = &preloaded{Device: dev, weights: l.reserved}
 	}
-	m, err := qwen3.LoadFrom(l.cfg, l.tensor, dev, l.opts.modelOptions())
+	m, err := qwen3.LoadFrom(l.cfg, l.tensor, dev, l.modelOptions())
 	if err != nil {
 		return js.Value{}, err
 	}
@@ -464,6 +472,14 @@ func (l *loader) checkWasmMemory(kvCache int64) error {
 	}
 	if l.gguf != nil {
 		weights += int64(len(l.gguf.data))
+	}
+	if q, _ := l.opts.quantize(); q != device.F32 {
+		// The quantized copies live next to the stored weights.
+		n, err := qwen3.WeightBytesFor(l.cfg, q)
+		if err != nil {
+			return withCode(codeBadModel, err)
+		}
+		weights += n
 	}
 	return fitsWasm(weights, kvCache)
 }

@@ -34,6 +34,23 @@ type loadOptions struct {
 	// default, also ""), "bf16" or "f16". A 16-bit cache holds twice the
 	// tokens in the same kvCacheBytes.
 	KVCacheDType string `json:"kvCacheDType"`
+	// Quantize quantizes the weights while they load: "q8_0" or "q4_0"
+	// (ggml's reference quantizers, byte-identical to llama-quantize),
+	// or "" for the weights as stored.
+	Quantize string `json:"quantize"`
+}
+
+// quantize is Quantize as a device dtype (F32: as stored).
+func (o loadOptions) quantize() (device.DType, error) {
+	switch o.Quantize {
+	case "":
+		return device.F32, nil
+	case "q8_0":
+		return device.Q8_0, nil
+	case "q4_0":
+		return device.Q4_0, nil
+	}
+	return 0, fmt.Errorf("%w: quantize %q: want \"q8_0\" or \"q4_0\" (or leave it out for the weights as stored)", errBadRequest, o.Quantize)
 }
 
 // kvCacheDType is KVCacheDType as a device dtype.
@@ -50,10 +67,11 @@ func (o loadOptions) kvCacheDType() (device.DType, error) {
 }
 
 // modelOptions are the model's load options that come from o: the KV
-// cache's dtype (checked by parseLoadOptions).
+// cache's dtype and the quantization (checked by parseLoadOptions).
 func (o loadOptions) modelOptions() qwen3.Options {
 	dt, _ := o.kvCacheDType()
-	return qwen3.Options{KVCacheDType: dt}
+	q, _ := o.quantize()
+	return qwen3.Options{KVCacheDType: dt, Quantize: q}
 }
 
 // speculativeOptions configure speculative decoding in the browser: prompt
@@ -132,6 +150,9 @@ func parseLoadOptions(data string) (loadOptions, error) {
 		return o, err
 	}
 	if _, err := o.kvCacheDType(); err != nil {
+		return o, err
+	}
+	if _, err := o.quantize(); err != nil {
 		return o, err
 	}
 	return o, nil

@@ -151,6 +151,9 @@ func TestParseLoadOptions(t *testing.T) {
 			want: loadOptions{Device: "webgpu", KVCacheBytes: defaultKVCacheBytes, BlockSize: defaultBlockSize, MaxNumSeqs: defaultMaxNumSeqs, KVCacheDType: "bf16"}},
 		{json: `{"device":"cpu","kvCacheDType":"fp8"}`, wantErr: `kvCacheDType "fp8"`},
 		{json: `{"device":"cpu","kvCacheDType":"BF16"}`, wantErr: `want "f32", "bf16" or "f16"`},
+		{json: `{"device":"webgpu","quantize":"q4_0"}`,
+			want: loadOptions{Device: "webgpu", KVCacheBytes: defaultKVCacheBytes, BlockSize: defaultBlockSize, MaxNumSeqs: defaultMaxNumSeqs, Quantize: "q4_0"}},
+		{json: `{"device":"cpu","quantize":"q5_k"}`, wantErr: `quantize "q5_k": want "q8_0" or "q4_0"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.json, func(t *testing.T) {

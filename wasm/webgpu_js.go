@@ -26,6 +26,7 @@ type gpuStreamer struct {
 type gpuWriter struct {
 	name string
 	ww   *webgpu.WeightWriter
+	q    *rowQuantizer // instead of ww: quantizes on the way (quantize_js.go)
 }
 
 func newWebGPUDevice(opts loadOptions) (*deviceHandle, error) {
@@ -66,6 +67,9 @@ func (g *gpuStreamer) reserve(name string, dt device.DType, shape []int) (int, e
 
 // write passes one chunk (a Uint8Array) to writer i.
 func (g *gpuStreamer) write(i int, chunk js.Value) error {
+	if i >= 0 && i < len(g.writers) && g.writers[i].q != nil {
+		return g.writers[i].q.write(chunk)
+	}
 	if i < 0 || i >= len(g.writers) || g.writers[i].ww == nil {
 		return fmt.Errorf("%w: no open weight writer %d", errBadRequest, i)
 	}
@@ -75,6 +79,11 @@ func (g *gpuStreamer) write(i int, chunk js.Value) error {
 // finish closes writer i, checking it got every byte, and returns the weight.
 func (g *gpuStreamer) finish(i int) (string, device.Weight, error) {
 	w := g.writers[i]
+	if w.q != nil {
+		weight, err := w.q.close()
+		w.q = nil
+		return w.name, weight, err
+	}
 	if w.ww == nil {
 		return "", nil, fmt.Errorf("%w: weight writer %d closed twice", errBadRequest, i)
 	}

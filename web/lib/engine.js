@@ -82,7 +82,7 @@ function watchDevices() {
  * createEngine (client.js) documents the options.
  */
 export async function createLocalEngine(options = {}) {
-  const { model, signal, revision = 'main', hub, kvCacheBytes, kvCacheDType } = options;
+  const { model, signal, revision = 'main', hub, kvCacheBytes, kvCacheDType, quantize } = options;
   const device = options.device || 'auto';
   if (!['webgpu', 'cpu', 'auto'].includes(device)) {
     throw new NanoVLLMError(errorCodes.BAD_REQUEST, `device must be 'webgpu', 'cpu' or 'auto', not ${JSON.stringify(device)}`);
@@ -92,6 +92,9 @@ export async function createLocalEngine(options = {}) {
   }
   if (kvCacheDType !== undefined && !['f32', 'bf16', 'f16'].includes(kvCacheDType)) {
     throw new NanoVLLMError(errorCodes.BAD_REQUEST, `kvCacheDType must be 'f32', 'bf16' or 'f16', not ${JSON.stringify(kvCacheDType)}`);
+  }
+  if (quantize !== undefined && quantize !== null && !['q8_0', 'q4_0'].includes(quantize)) {
+    throw new NanoVLLMError(errorCodes.BAD_REQUEST, `quantize must be 'q8_0' or 'q4_0' (or left out for the weights as stored), not ${JSON.stringify(quantize)}`);
   }
   const desc = describeModel(model, { revision, hub });
   // A cached file that turns out changed is discarded mid-load; the
@@ -108,7 +111,7 @@ export async function createLocalEngine(options = {}) {
 
 async function loadOnce(options, desc) {
   const {
-    model, onProgress, signal, kvCacheBytes, kvCacheDType, speculative, revision = 'main',
+    model, onProgress, signal, kvCacheBytes, kvCacheDType, speculative, revision = 'main', quantize,
     cache = true,
     wasmURL = new URL('../nanovllm.wasm', import.meta.url).href,
   } = options;
@@ -156,7 +159,7 @@ async function loadOnce(options, desc) {
     }
     let hasTokenizer = !!files['tokenizer.json'];
     progress({ phase: 'init', message: `preparing the ${device} device` });
-    const opts = JSON.stringify({ device, kvCacheBytes, kvCacheDType, model: String(model), speculative });
+    const opts = JSON.stringify({ device, kvCacheBytes, kvCacheDType, model: String(model), speculative, quantize: quantize || undefined });
     const newLoader = () => callGo(go, () => (ggufName ? go.api.newGGUFLoader(opts, files) : go.api.newLoader(opts, files)));
     const before = devices.length;
     try {
@@ -204,6 +207,8 @@ async function loadOnce(options, desc) {
     loader = null; // finish released it
     const info = JSON.parse(unwrap(handle.info()));
     info.has_tokenizer = hasTokenizer;
+    info.gguf = ggufName || null; // the GGUF file loaded, or null for safetensors
+    info.quantize = quantize || null; // the quantization applied on load
     progress({ phase: 'ready', message: `ready on ${info.device}` });
     load.seconds = (performance.now() - started) / 1000;
     load.requests = downloader.requests;
