@@ -52,7 +52,12 @@ export interface SpeculativeOptions {
 }
 
 export interface EngineOptions {
-  /** A Hugging Face repo id ("Qwen/Qwen3-0.6B") or the base URL of a folder of model files. */
+  /**
+   * A Hugging Face repo id ("Qwen/Qwen3-0.6B"), the base URL of a folder of
+   * model files, the URL of a .gguf file, or a GGUF repo id with a
+   * quantization or a file name ("Qwen/Qwen3-0.6B-GGUF:Q8_0",
+   * "Org/Name:file.gguf"; core/hub's rules pick the file).
+   */
   model: string;
   device?: 'webgpu' | 'cpu' | 'auto';
   /** Run the engine in a Web Worker (default: true where Worker exists). */
@@ -61,6 +66,12 @@ export interface EngineOptions {
   /** The KV cache's element type (default 'f32'): a 16-bit cache holds twice the tokens in kvCacheBytes. */
   kvCacheDType?: 'f32' | 'bf16' | 'f16';
   speculative?: SpeculativeOptions;
+  /**
+   * Quantize the weights while they load (ggml's Q8_0 or Q4_0, byte-identical
+   * to llama-quantize): about half or a quarter of bf16's GPU memory. Left out,
+   * the weights stay as stored.
+   */
+  quantize?: 'q8_0' | 'q4_0';
   /** Hub revision of a repo id (default 'main'). */
   revision?: string;
   /** The Hub's endpoint (default 'https://huggingface.co'). */
@@ -150,6 +161,10 @@ export interface ChatCompletionChunk {
 export interface EngineInfo {
   device: string;
   has_tokenizer: boolean;
+  /** The GGUF file loaded, or null for a safetensors checkpoint. */
+  gguf: string | null;
+  /** createEngine's quantize option, or null. */
+  quantize: 'q8_0' | 'q4_0' | null;
   load: { weightBytes: number; goCalls: number; seconds: number; requests: number };
   [key: string]: unknown;
 }

@@ -21,6 +21,7 @@
 //   store.js       the model cache in OPFS, and its management API
 //   sha256.js      incremental SHA-256; checksum.js, the cache's fast check
 //   checkpoint.js  streaming safetensors bytes into wasm memory or GPU buffers
+//   gguf.js        GGUF files: picking one in a repo, streaming it likewise
 //   go.js          starting the Go program and calling into it
 //   openai.js      OpenAI-shaped requests, replies and chunks
 //   error.js       NanoVLLMError (codes from web/errors.js, generated from Go)
