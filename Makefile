@@ -3,7 +3,7 @@ GO      ?= go
 PORT    ?= 8080
 GOROOT  := $(shell $(GO) env GOROOT)
 
-.PHONY: test test-go test-browser chromium wasm serve bench bench-browser lint fuzz
+.PHONY: test test-go test-browser chromium wasm serve bench bench-browser bench-gpu lint fuzz
 
 ## test: every test, native and in headless Chromium with WebGPU.
 test: test-go test-browser
@@ -49,6 +49,15 @@ bench:
 ## on WebGPU and the wasm CPU device, main-thread long tasks), in headless Chromium.
 bench-browser: wasm chromium
 	NANOVLLM_BROWSER=1 NANOVLLM_BENCH_BROWSER=1 $(GO) test -count=1 -timeout 30m -v -run '^TestBrowserPageBench$$' ./cmd/nanovllm
+
+## bench-gpu: the prepared GPU benchmark (scripts/gpu-bench.sh; docs/webgpu.md):
+## the WebGPU device's wasm tests in Node with Dawn, no browser. Here it runs
+## on SwiftShader at small sizes (GEMV weight bandwidth, prefill and batch-1/8
+## decode tokens/s, the fixture tests) and writes .gpubench/out/gpu-bench.{json,md};
+## on a machine with a GPU: scripts/gpu-bench.sh run --weights bf16,q4_0.
+GPU_WEIGHTS ?= bf16,q4_0
+bench-gpu: chromium
+	scripts/gpu-bench.sh all --quick --swiftshader --weights $(GPU_WEIGHTS)
 
 ## fuzz: run every fuzz target for FUZZTIME each (their seed corpora also run in `make test`).
 FUZZTIME ?= 10s
