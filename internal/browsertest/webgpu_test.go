@@ -75,7 +75,8 @@ func TestWebGPUDevice(t *testing.T) {
 	if len(args) > 0 {
 		return // a chosen subset
 	}
-	for _, name := range []string{"TestKernels", "TestModelPrefillLogits", "TestModelGreedy", "TestWeightWriter", "TestRecordAllocs", "TestQuantKernels", "TestQuantWeightWriter", "TestQuantModelGGUF", "TestQuantModelKQuants"} {
+	for _, name := range []string{"TestKernels", "TestModelPrefillLogits", "TestModelGreedy", "TestWeightWriter", "TestRecordAllocs", "TestQuantKernels", "TestQuantWeightWriter", "TestQuantModelGGUF", "TestQuantModelKQuants",
+		"TestKVCacheBytes", "TestKVAttentionHalf", "TestKVModelGreedyHalf"} {
 		require.Contains(t, res.Output, "--- PASS: "+name, "%s must run, not skip, in the browser", name)
 	}
 }
