@@ -15,10 +15,11 @@
 //     feature; thread t dequantizes groups t, t+GV_WG, ... of the weight
 //     row once and multiplies each by the matching inputs of every row,
 //     so the weights are read once per step whatever the batch;
-//   - gemv_thread: one thread per output feature, no barriers (the fast form
-//     on CPU implementations of WebGPU), 32 weights at a time from
-//     load_w32 (also defined by the format file); the grid's y dimension
-//     takes the rows GV_ROWS at a time, so it also serves prefill there;
+//   - gemv_thread: one thread per two output features, no barriers (the
+//     fast form on CPU implementations of WebGPU), 32 weights at a time
+//     from load_w32 (also defined by the format file), each input vector
+//     loaded once for both features; the grid's y dimension takes the rows
+//     GV_ROWS at a time, so it also serves prefill there;
 //   - gemm (prefill): 32x32 output tiles as linear.wgsl's gemm, with a
 //     32-wide slice of the shared dimension; the slice of w is dequantized
 //     into workgroup memory once per tile, 8 weights per thread.
@@ -85,31 +86,55 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>,
 
 // ---- gemv_thread ----
 
+// dot32 is the dot product of 32 weights with inputs x[xi .. xi+7].
+fn dot32(wv: W32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+         x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
+    return dot(wv.a0, x0) + dot(wv.a1, x1) + dot(wv.a2, x2) + dot(wv.a3, x3) +
+           dot(wv.a4, x4) + dot(wv.a5, x5) + dot(wv.a6, x6) + dot(wv.a7, x7);
+}
+
 @compute @workgroup_size(THREAD_WG)
 fn gemv_thread(@builtin(global_invocation_id) gid: vec3<u32>,
                @builtin(workgroup_id) wid: vec3<u32>) {
-    let o = gid.x;
-    if (o >= p.out_f) {
+    // Two output features per thread: each input vector loaded serves both
+    // (the last thread of an odd count computes its feature twice and
+    // stores it once).
+    let o0 = 2u * gid.x;
+    if (o0 >= p.out_f) {
         return;
     }
+    let o1 = min(o0 + 1u, p.out_f - 1u);
     let r0 = wid.y * GV_ROWS;
     let nr = min(GV_ROWS, p.rows - r0);
     let n8 = p.in_f / 8u;
     let xrow = p.in_f / 4u;
-    var acc: array<f32, GV_ROWS>;
+    var acc0: array<f32, GV_ROWS>;
+    var acc1: array<f32, GV_ROWS>;
     for (var k = 0u; k < n8; k += 4u) {
         // 32 weights at a time: one block (or K-quant sub-block) whose
         // scale and addresses are worked out once, which is what costs on
         // CPU adapters, where every instruction counts.
-        let wv = load_w32(o * p.in_f + 8u * k);
+        let w0 = load_w32(o0 * p.in_f + 8u * k);
+        let w1 = load_w32(o1 * p.in_f + 8u * k);
         for (var r = 0u; r < nr; r++) {
             let xi = (r0 + r) * xrow + 2u * k;
-            acc[r] += dot(wv.a0, x[xi]) + dot(wv.a1, x[xi + 1u]) + dot(wv.a2, x[xi + 2u]) + dot(wv.a3, x[xi + 3u]) +
-                      dot(wv.a4, x[xi + 4u]) + dot(wv.a5, x[xi + 5u]) + dot(wv.a6, x[xi + 6u]) + dot(wv.a7, x[xi + 7u]);
+            let x0 = x[xi];
+            let x1 = x[xi + 1u];
+            let x2 = x[xi + 2u];
+            let x3 = x[xi + 3u];
+            let x4 = x[xi + 4u];
+            let x5 = x[xi + 5u];
+            let x6 = x[xi + 6u];
+            let x7 = x[xi + 7u];
+            acc0[r] += dot32(w0, x0, x1, x2, x3, x4, x5, x6, x7);
+            acc1[r] += dot32(w1, x0, x1, x2, x3, x4, x5, x6, x7);
         }
     }
     for (var r = 0u; r < nr; r++) {
-        out[(r0 + r) * p.out_ld + p.col0 + o] = acc[r];
+        out[(r0 + r) * p.out_ld + p.col0 + o0] = acc0[r];
+        if (o1 != o0) {
+            out[(r0 + r) * p.out_ld + p.col0 + o1] = acc1[r];
+        }
     }
 }
 

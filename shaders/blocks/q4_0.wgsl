@@ -26,19 +26,26 @@ fn load_w8(i: u32) -> W8 {
     return W8((vec4<f32>(lo) - 8.0) * d, (vec4<f32>(hi) - 8.0) * d);
 }
 
-// load_w32 returns weights i .. i+31, for i a multiple of 32: one block,
-// its scale read once and its 16 bytes as 4 words, low nibbles first.
+// load_w32 returns weights i .. i+31, for i a multiple of 32: one block.
+// Its 18 bytes start at an even byte, so the 5 words from the one holding
+// its first byte cover it: the scale is a half of the first word, the
+// quants words 1..4 or the 4 words joined across halves. Low nibbles are
+// weights 0..15, high nibbles 16..31.
 fn load_w32(i: u32) -> W32 {
     let base = (i / BLK_VALUES) * BLK_BYTES;
-    let d = w_f16(base);
-    let q = w_words4(base + 2u);
-    let m = vec4<u32>(0xfu);
-    let b0 = ubytes(q.x);
-    let b1 = ubytes(q.y);
-    let b2 = ubytes(q.z);
-    let b3 = ubytes(q.w);
-    return W32((vec4<f32>(b0 & m) - 8.0) * d, (vec4<f32>(b1 & m) - 8.0) * d,
-               (vec4<f32>(b2 & m) - 8.0) * d, (vec4<f32>(b3 & m) - 8.0) * d,
-               (vec4<f32>(b0 >> vec4<u32>(4u)) - 8.0) * d, (vec4<f32>(b1 >> vec4<u32>(4u)) - 8.0) * d,
-               (vec4<f32>(b2 >> vec4<u32>(4u)) - 8.0) * d, (vec4<f32>(b3 >> vec4<u32>(4u)) - 8.0) * d);
+    let k = base >> 2u;
+    let v0 = vec4<u32>(w[k], w[k + 1u], w[k + 2u], w[k + 3u]);
+    let n0 = vec4<u32>(v0.yzw, w[k + 4u]);
+    let odd = (base & 2u) != 0u;
+    let d = select(unpack2x16float(v0.x).x, unpack2x16float(v0.x).y, odd);
+    let q = select((v0 >> vec4<u32>(16u)) | (n0 << vec4<u32>(16u)), n0, odd);
+    return W32(q4_0_nib4(q.x, 0u, d), q4_0_nib4(q.y, 0u, d), q4_0_nib4(q.z, 0u, d), q4_0_nib4(q.w, 0u, d),
+               q4_0_nib4(q.x, 4u, d), q4_0_nib4(q.y, 4u, d), q4_0_nib4(q.z, 4u, d), q4_0_nib4(q.w, 4u, d));
+}
+
+// q4_0_nib4 dequantizes the nibbles at shift sh (0: low, 4: high) of the 4
+// bytes of v.
+fn q4_0_nib4(v: u32, sh: u32, d: f32) -> vec4<f32> {
+    let q = (vec4<u32>(v) >> (vec4<u32>(0u, 8u, 16u, 24u) + sh)) & vec4<u32>(0xfu);
+    return (vec4<f32>(q) - 8.0) * d;
 }

@@ -75,7 +75,7 @@ func (d *Device) linearQuant(params [shaders.ParamWords]uint32, wt shaders.Weigh
 	switch {
 	case d.threadKernels:
 		entry = "gemv_thread"
-		g = [3]uint32{uint32(ceilDiv(p.rows, shaders.ThreadWG)), uint32(ceilDiv(rows, shaders.GemvRows)), 1}
+		g = [3]uint32{uint32(ceilDiv(p.rows, 2*shaders.ThreadWG)), uint32(ceilDiv(rows, shaders.GemvRows)), 1}
 	case rows <= shaders.GemvRows:
 		d.dispatch(pipeKey{"linear_q", "gemv", wt}, params, grid(p.rows), o, xi, p.buf)
 		return true
