@@ -126,7 +126,8 @@ do_run() {
 	local sizes=()
 	if [ "$quick" = 1 ]; then
 		sizes=(-gpubench.layers=2 -gpubench.vocab=4096 -gpubench.prompt=16 -gpubench.decode=3
-			-gpubench.reps=1 -gpubench.rotate-bytes=8000000 -gpubench.rounds=1)
+			-gpubench.reps=1 -gpubench.rotate-bytes=8000000 -gpubench.rounds=1
+			-gpubench.attn-ctx=256 -gpubench.attn-seqs=4)
 	fi
 	mkdir -p "$out"
 	rm -f "$out"/gpu-bench-*.log
@@ -136,7 +137,7 @@ do_run() {
 		# device) run once, with the first format's benchmark.
 		local pattern='^TestGPUBench$'
 		if [ "$first" = 1 ]; then
-			pattern='^(TestGPUBench|TestKernels|TestModelPrefillLogits|TestModelGreedy|TestKVModelGreedyHalf|TestQuantKernels)$'
+			pattern='^(TestGPUBench|TestKernels|TestModelPrefillLogits|TestModelGreedy|TestKV.*|TestQuant.*)$'
 		fi
 		first=0
 		local left=$((deadline - SECONDS)) log=$out/gpu-bench-$w.log

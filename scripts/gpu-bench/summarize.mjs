@@ -59,6 +59,15 @@ function markdown(summary, peak) {
       out.push(`| ${g.name} | ${g.out}x${g.in} | ${g.weight_bytes} | ${fmt(g.wall_us_per_call)} | ${fmt(g.gpu_us_per_call)} | ${fmt(g.weight_gb_per_s, 2)} |` +
         (peak ? ` ${fmt((100 * g.weight_gb_per_s) / peak, 0)}% |` : ''));
     }
+    if (b.attention?.length) {
+      const base = b.attention.find((a) => a.kv_cache_dtype === 'f32');
+      out.push('', `Decode attention, ${f.attn_seqs} sequences of ${f.attn_ctx} cached tokens, Qwen3-0.6B's 16 query and 8 KV heads of 128, by KV cache dtype:`, '');
+      out.push('| KV cache | K+V bytes read | µs/call (wall) | µs/call (GPU) | K+V GB/s | time vs f32 |', '|---|---:|---:|---:|---:|---:|');
+      for (const a of b.attention) {
+        const t = (x) => (x.timer === 'gpu-timestamps' ? x.gpu_us_per_call : x.wall_us_per_call);
+        out.push(`| ${a.kv_cache_dtype} | ${a.kv_bytes} | ${fmt(a.wall_us_per_call)} | ${fmt(a.gpu_us_per_call)} | ${fmt(a.kv_gb_per_s, 2)} | ${base ? fmt(t(a) / t(base), 2) + 'x' : '—'} |`);
+      }
+    }
     const m = b.model;
     out.push('', `Model: the Qwen3-0.6B shape with ${m.layers} of 28 layers, a ${m.vocab}-token vocabulary, random weights (${(m.weight_bytes / 2 ** 20).toFixed(0)} MiB on the GPU, loaded in ${fmt(m.load_seconds)} s); medians of ${f.decode_steps} decode steps and ${f.prefill_reps} prefills:`, '');
     out.push('| metric | value |', '|---|---:|');

@@ -33,7 +33,9 @@ var (
 	gbDecode  = flag.Int("gpubench.decode", 32, "decode steps measured at each batch size")
 	gbReps    = flag.Int("gpubench.reps", 3, "prefills measured (the median is reported)")
 	gbRotate  = flag.Int64("gpubench.rotate-bytes", 256<<20, "GEMV weights rotated through per round, in bytes: more than the GPU's last-level cache, so that each call reads memory")
-	gbRounds  = flag.Int("gpubench.rounds", 3, "GEMV rounds over the rotated weights")
+	gbRounds  = flag.Int("gpubench.rounds", 3, "timed rounds of each GEMV (over the rotated weights) and attention")
+	gbCtx     = flag.Int("gpubench.attn-ctx", 2048, "cached tokens of each sequence in the attention measurement")
+	gbSeqs    = flag.Int("gpubench.attn-seqs", 8, "sequences decoded together in the attention measurement")
 )
 
 // gbResult is what TestGPUBench reports.
@@ -44,6 +46,7 @@ type gbResult struct {
 	Weights        string      `json:"weights"`
 	KVCacheDType   string      `json:"kv_cache_dtype"`
 	Gemv           []gbGemv    `json:"gemv"`
+	Attention      []gbAttn    `json:"attention"`
 	Model          gbModel     `json:"model"`
 	Flags          gbFlagsEcho `json:"flags"`
 }
@@ -57,6 +60,19 @@ type gbFlagsEcho struct {
 	Reps        int   `json:"prefill_reps"`
 	Rounds      int   `json:"gemv_rounds"`
 	RotateBytes int64 `json:"rotate_bytes"`
+	AttnCtx     int   `json:"attn_ctx"`
+	AttnSeqs    int   `json:"attn_seqs"`
+}
+
+// gbAttn is one decode attention over a KV cache of one dtype.
+type gbAttn struct {
+	KVDType string  `json:"kv_cache_dtype"`
+	KVBytes int64   `json:"kv_bytes"` // keys and values one call reads
+	Calls   int     `json:"calls"`
+	WallUS  float64 `json:"wall_us_per_call"`
+	GPUUS   float64 `json:"gpu_us_per_call,omitempty"`
+	GBps    float64 `json:"kv_gb_per_s"`
+	Timer   string  `json:"timer"`
 }
 
 // gbGemv is one decode matmul shape: y = x·Wᵀ for one row of x.
@@ -116,7 +132,7 @@ func TestGPUBench(t *testing.T) {
 	res := gbResult{
 		Adapter: d.Name(), Kernels: map[bool]string{true: "thread", false: "coop"}[d.threadKernels],
 		TimestampQuery: d.timestamps, Weights: wdt.String(), KVCacheDType: kdt.String(),
-		Flags: gbFlagsEcho{*gbLayers, *gbVocab, *gbPrompt, *gbDecode, *gbReps, *gbRounds, *gbRotate},
+		Flags: gbFlagsEcho{*gbLayers, *gbVocab, *gbPrompt, *gbDecode, *gbReps, *gbRounds, *gbRotate, *gbCtx, *gbSeqs},
 	}
 	t.Logf("adapter %q, %s kernels, timestamp-query %v", res.Adapter, res.Kernels, res.TimestampQuery)
 
@@ -139,6 +155,12 @@ func TestGPUBench(t *testing.T) {
 		g := gbGemvRun(t, d, wdt, sh.name, sh.out, sh.in)
 		t.Logf("gemv %s %dx%d %s: %.1f µs wall, %.1f µs GPU, %.1f GB/s of weights (%s)", g.Name, g.Out, g.In, wdt, g.WallUS, g.GPUUS, g.GBps, g.Timer)
 		res.Gemv = append(res.Gemv, g)
+	}
+
+	for _, dt := range []device.DType{device.F32, device.BF16, device.F16} {
+		a := gbAttnRun(t, d, cfg, dt)
+		t.Logf("attention %d x %d cached, %s cache: %.1f µs wall, %.1f µs GPU, %.2f GB/s of K and V (%s)", *gbSeqs, *gbCtx, dt, a.WallUS, a.GPUUS, a.GBps, a.Timer)
+		res.Attention = append(res.Attention, a)
 	}
 
 	res.Model = gbModelRun(t, d, cfg, wdt, kdt)
@@ -186,47 +208,112 @@ func gbGemvRun(t *testing.T, d *Device, dt device.DType, name string, out, in in
 	// At most 1000 dispatches a submission: a profiled one holds two
 	// timestamps per dispatch, and query sets hold 4096.
 	perSubmit := min(copies, 1000)
-	round := func(profile bool) (wall time.Duration, gpu time.Duration, calls int) {
+	begin := func() { require.NoError(t, beginScratch(d, seqBatch(16, [][2]int{{0, 1}}))) }
+	round := func(profile bool) (wall, gpu time.Duration, calls int) {
 		for start := 0; start < copies; start += perSubmit {
-			require.NoError(t, beginScratch(d, seqBatch(16, [][2]int{{0, 1}})))
-			if profile {
-				require.NoError(t, d.ProfileNext())
-			}
-			t0 := time.Now()
-			for _, w := range ws[start:min(copies, start+perSubmit)] {
-				d.Linear(y, x, w, 1)
-				calls++
-			}
-			require.NoError(t, d.ReadFloats(nil, y))
-			wall += time.Since(t0)
-			if profile {
-				for _, p := range d.Profile() {
-					gpu += p.Duration
+			part := ws[start:min(copies, start+perSubmit)]
+			w, g := gbSubmit(t, d, profile, begin, y, func() {
+				for _, w := range part {
+					d.Linear(y, x, w, 1)
 				}
-			}
+			})
+			wall, gpu, calls = wall+w, gpu+g, calls+len(part)
 		}
 		return wall, gpu, calls
 	}
-	round(false) // compile, bind groups
-	g := gbGemv{Name: name, Out: out, In: in, WeightBytes: int64(len(data)), Copies: copies, Timer: "wall"}
+	g := gbGemv{Name: name, Out: out, In: in, WeightBytes: int64(len(data)), Copies: copies}
+	var sec float64
+	g.Calls, g.WallUS, g.GPUUS, sec, g.Timer = gbTimeRounds(d, round)
+	g.GBps = float64(len(data)) / sec / 1e9
+	return g
+}
+
+// gbAttnRun times decode attention of gbSeqs sequences with gbCtx cached
+// tokens each, at Qwen3-0.6B's heads, over a cache of dtype dt: the bytes
+// of keys and values it reads halve with a 16-bit cache.
+func gbAttnRun(t *testing.T, d *Device, cfg qwen3.Config, dt device.DType) gbAttn {
+	seqs, ctx := *gbSeqs, *gbCtx
+	spec := device.KVCacheSpec{Layers: 1, NumBlocks: seqs * ((ctx + 15) / 16), BlockSize: 16, KVHeads: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim, DType: dt}
+	cache, err := d.NewKVCache(spec)
+	require.NoError(t, err)
+	defer func() {
+		c := cache.(*KVCache)
+		for l := range c.k {
+			d.destroy(c.k[l])
+			d.destroy(c.v[l])
+		}
+	}()
+	width := cfg.NumAttentionHeads * cfg.HeadDim
+	q, err := d.NewBuffer(seqs * width)
+	require.NoError(t, err)
+	out, err := d.NewBuffer(seqs * width)
+	require.NoError(t, err)
+	var spans [][2]int
+	for range seqs {
+		spans = append(spans, [2]int{ctx - 1, 1})
+	}
+	b := seqBatch(16, spans)
+	const perSubmit = 16
+	begin := func() { require.NoError(t, d.BeginStep(b, cache)) }
+	round := func(profile bool) (wall, gpu time.Duration, calls int) {
+		wall, gpu = gbSubmit(t, d, profile, begin, out, func() {
+			for range perSubmit {
+				d.Attention(out, q, cache, 0, cfg.NumAttentionHeads, seqs)
+			}
+		})
+		return wall, gpu, perSubmit
+	}
+	a := gbAttn{KVDType: dt.String(), KVBytes: int64(seqs) * int64(ctx) * int64(spec.SlotFloats()) * 2 * spec.ElementBytes()}
+	var sec float64
+	a.Calls, a.WallUS, a.GPUUS, sec, a.Timer = gbTimeRounds(d, round)
+	a.GBps = float64(a.KVBytes) / sec / 1e9
+	return a
+}
+
+// gbSubmit starts a step (begin), records the dispatches of record, reads
+// sync back and returns the wall time of it all and, when profile is set
+// (the adapter has timestamp queries), the GPU time of the dispatches.
+func gbSubmit(t *testing.T, d *Device, profile bool, begin func(), sync device.Buffer, record func()) (wall, gpu time.Duration) {
+	begin()
+	if profile {
+		require.NoError(t, d.ProfileNext())
+	}
+	t0 := time.Now()
+	record()
+	require.NoError(t, d.ReadFloats(nil, sync))
+	wall = time.Since(t0)
+	if profile {
+		for _, p := range d.Profile() {
+			gpu += p.Duration
+		}
+	}
+	return wall, gpu
+}
+
+// gbTimeRounds runs round once to compile and bind, then gbRounds times, each
+// followed by a profiled run where the adapter has timestamp queries. It
+// returns the calls timed, the wall and GPU microseconds per call, the
+// seconds per call to rate them by (GPU time where there is one) and which
+// timer that is.
+func gbTimeRounds(d *Device, round func(profile bool) (wall, gpu time.Duration, calls int)) (calls int, wallUS, gpuUS, sec float64, timer string) {
+	round(false)
 	var wall, gpu time.Duration
 	for range *gbRounds {
 		w, _, n := round(false)
 		wall += w
-		g.Calls += n
+		calls += n
 		if d.timestamps {
-			_, gt, _ := round(true)
-			gpu += gt
+			_, g, _ := round(true)
+			gpu += g
 		}
 	}
-	g.WallUS = float64(wall.Microseconds()) / float64(g.Calls)
-	sec := wall.Seconds() / float64(g.Calls)
+	wallUS = float64(wall.Nanoseconds()) / 1e3 / float64(calls)
+	sec, timer = wall.Seconds()/float64(calls), "wall"
 	if d.timestamps && gpu > 0 {
-		g.GPUUS = float64(gpu.Nanoseconds()) / 1e3 / float64(g.Calls)
-		sec, g.Timer = gpu.Seconds()/float64(g.Calls), "gpu-timestamps"
+		gpuUS = float64(gpu.Nanoseconds()) / 1e3 / float64(calls)
+		sec, timer = gpu.Seconds()/float64(calls), "gpu-timestamps"
 	}
-	g.GBps = float64(len(data)) / sec / 1e9
-	return g
+	return calls, wallUS, gpuUS, sec, timer
 }
 
 // gbModelRun loads the Qwen3-0.6B shape cfg with random weights in format
