@@ -159,8 +159,12 @@ async function loadOnce(options, desc) {
     }
     let hasTokenizer = !!files['tokenizer.json'];
     progress({ phase: 'init', message: `preparing the ${device} device` });
-    const opts = JSON.stringify({ device, kvCacheBytes, kvCacheDType, model: String(model), speculative, quantize: quantize || undefined });
-    const newLoader = () => callGo(go, () => (ggufName ? go.api.newGGUFLoader(opts, files) : go.api.newLoader(opts, files)));
+    // The options are read at each call: a failed WebGPU start retries
+    // with device 'cpu'.
+    const newLoader = () => callGo(go, () => {
+      const opts = JSON.stringify({ device, kvCacheBytes, kvCacheDType, model: String(model), speculative, quantize: quantize || undefined });
+      return ggufName ? go.api.newGGUFLoader(opts, files) : go.api.newLoader(opts, files);
+    });
     const before = devices.length;
     try {
       loader = await newLoader();
