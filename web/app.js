@@ -1,7 +1,8 @@
 // app.js: the demo page (index.html) on top of the nanovllm.js API.
 //
 // Query parameters preset the form: ?model=URL-or-repo&device=cpu|webgpu&kv=MiB
-// &autoload=1&chats=N. When `nanovllm serve --model` serves a model, the page
+// &quant=Q8_0|file.gguf|bf16|q8_0|q4_0&autoload=1&chats=N (and &hub=URL, the
+// Hub's endpoint). When `nanovllm serve --model` serves a model, the page
 // loads it on opening. document.body.dataset.state tells scripts (and the
 // end-to-end tests) where the page is: idle, loading, ready, generating (any
 // conversation) or error; each conversation element (data-testid
@@ -14,6 +15,7 @@
 import * as lib from './nanovllm.js';
 import { Conversation } from './ui/chat.js';
 import { InsideView } from './ui/inside.js';
+import { QuantPicker } from './ui/quant.js';
 
 const { createEngine, detectWebGPU, errorCodes } = lib;
 const DEFAULT_MODEL = 'Qwen/Qwen3-0.6B';
@@ -24,7 +26,7 @@ const COLORS = ['#0072b2', '#d55e00', '#009e73', '#cc79a7', '#e69f00', '#56b4e9'
 const $ = (id) => document.getElementById(id);
 const els = {
   loadForm: $('load-form'), model: $('model'), device: $('device'), deviceNote: $('device-note'),
-  kv: $('kv'), speculative: $('speculative'), load: $('load'), progressBox: $('progress-box'),
+  kv: $('kv'), quant: $('quant'), quantNote: $('quant-note'), speculative: $('speculative'), load: $('load'), progressBox: $('progress-box'),
   progressLabel: $('progress-label'), progressFiles: $('progress-files'), modelStatus: $('model-status'),
   error: $('error'), errorText: $('error-text'), retry: $('retry'), restart: $('restart'),
   cachePanel: $('cache-panel'), storageLine: $('storage-line'), cachedModels: $('cached-models'),
@@ -34,6 +36,8 @@ const els = {
 
 let engine = null;
 let loading = false;
+let picker = null; // the choice of weights (ui/quant.js)
+let hub; // ?hub=: another Hub endpoint (a mirror, or a test's fake)
 const conversations = [];
 let active = null;
 
@@ -170,7 +174,10 @@ async function setupDevice() {
 async function loadModel() {
   if (loading) return;
   clearError();
-  const model = els.model.value.trim();
+  const typed = els.model.value.trim();
+  await picker?.refresh();
+  const { model, quantize } = picker ? await picker.choice(typed) : { model: typed };
+  if (loading) return; // a second click while the lookup ran
   const device = els.device.value;
   const kvMiB = Number(els.kv.value) || 256;
   for (const c of conversations) c.stop();
@@ -189,7 +196,7 @@ async function loadModel() {
   const started = performance.now();
   try {
     const e = await createEngine({
-      model, device, kvCacheBytes: kvMiB * 1024 * 1024, onProgress: progressTracker(),
+      model, device, hub, quantize, kvCacheBytes: kvMiB * 1024 * 1024, onProgress: progressTracker(),
       speculative: els.speculative.checked ? { method: 'ngram', numTokens: 4 } : undefined,
     });
     e.onlost = (err) => {
@@ -202,7 +209,7 @@ async function loadModel() {
     engine = e;
     const secs = ((performance.now() - started) / 1000).toFixed(1);
     const info = engine.info;
-    els.modelStatus.textContent = `Model ready: ${model} on ${info.device}, loaded in ${secs} s` +
+    els.modelStatus.textContent = `Model ready: ${model}${quantize ? ` (${quantize.toUpperCase()})` : ''} on ${info.device}, loaded in ${secs} s` +
       (info.kv_cache_blocks ? ` · KV cache: ${info.kv_cache_blocks.toLocaleString()} blocks of ${info.kv_block_size} tokens` : '') +
       (info.max_num_seqs ? ` · up to ${info.max_num_seqs} requests per batch` : '') + '.';
     for (const c of conversations) if (c.history.length === 0) c.empty('Ready. Ask something.');
@@ -415,6 +422,12 @@ async function init() {
   let served = null;
   try { served = typeof lib.defaultModel === 'function' ? await lib.defaultModel() : null; } catch { served = null; }
   els.model.value = params.get('model') || served || DEFAULT_MODEL;
+  hub = params.get('hub') || undefined;
+  if (typeof lib.describeChoices === 'function') {
+    picker = new QuantPicker({ select: els.quant, note: els.quantNote, model: els.model, kv: els.kv }, lib,
+      { hub, preset: params.get('quant') || undefined });
+    picker.refresh();
+  }
   const gpu = await setupDevice();
   const want = params.get('device');
   if (want === 'cpu' || (want === 'webgpu' && gpu.available)) els.device.value = want;

@@ -22,6 +22,7 @@
 //   sha256.js      incremental SHA-256; checksum.js, the cache's fast check
 //   checkpoint.js  streaming safetensors bytes into wasm memory or GPU buffers
 //   gguf.js        GGUF files: picking one in a repo, streaming it likewise
+//   gguf-choices.js which weights to load and what each costs (the page's picker)
 //   go.js          starting the Go program and calling into it
 //   openai.js      OpenAI-shaped requests, replies and chunks
 //   error.js       NanoVLLMError (codes from web/errors.js, generated from Go)
@@ -34,7 +35,8 @@ export { errorCodes };
 export { NanoVLLMError } from './lib/error.js';
 export { createEngine, WorkerEngine } from './lib/client.js';
 export { Engine, detectWebGPU } from './lib/engine.js';
-export { resolveModelURL } from './lib/model.js';
+export { resolveModelURL, describeModel } from './lib/model.js';
+export { describeChoices, weightBytesFor } from './lib/gguf-choices.js';
 export { listCachedModels, deleteCachedModel, storageEstimate, requestPersistentStorage } from './lib/store.js';
 
 /**

@@ -121,7 +121,7 @@ func TestBrowserPageBench(t *testing.T) {
 	}
 	for _, dev := range devices {
 		t.Run(dev, func(t *testing.T) {
-			url := fmt.Sprintf("%s/index.html?model=%s/models/mid&device=%s&kv=64&autoload=1&chats=8", base, base, dev)
+			url := fmt.Sprintf("%s/index.html?model=%s/models/mid&device=%s&kv=64&quant=bf16&autoload=1&chats=8", base, base, dev)
 			require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(url)))
 			waitPage(t, ctx, `document.body.dataset.state === 'ready'`, "the model to load", 5*time.Minute)
 			round := func(n int) benchRound {

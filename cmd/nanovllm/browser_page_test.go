@@ -147,7 +147,7 @@ func TestBrowserPage(t *testing.T) {
 		t.Run(tc.dev, func(t *testing.T) {
 			// A 1 MiB KV cache holds 256 blocks of the tiny model: a map
 			// small enough to see every block.
-			url := fmt.Sprintf("%s/index.html?model=%s/models/local&device=%s&kv=1&autoload=1", base, base, tc.dev)
+			url := fmt.Sprintf("%s/index.html?model=%s/models/local&device=%s&kv=1&quant=bf16&autoload=1", base, base, tc.dev)
 			require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(url)))
 			waitPage(t, ctx, `document.body.dataset.state === 'ready'`, "the model to load", 3*time.Minute)
 			status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid="model-status"]`)))

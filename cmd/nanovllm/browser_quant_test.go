@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/block"
@@ -106,5 +109,115 @@ func TestBrowserQuantize(t *testing.T) {
 		var direct string
 		require.NoError(t, evalJSON(ctx, ggufPrelude+`return await code(() => greedy('test/tiny', 'cpu', [[1]], {quantize: 'q5_k', worker: false}));`, &direct))
 		require.True(t, strings.HasPrefix(direct, "bad-request: "), direct)
+	})
+}
+
+// pickerOption is one option of the page's choice of weights.
+type pickerOption struct {
+	Value    string `json:"value"`
+	Text     string `json:"text"`
+	Download string `json:"download"`
+	GPU      string `json:"gpu"`
+	Weights  string `json:"weights"`
+}
+
+// pickerState reads the page's choice of weights once it has looked the
+// model up.
+func pickerState(t *testing.T, ctx context.Context) (opts []pickerOption, selected, note string) {
+	t.Helper()
+	waitPage(t, ctx, `!document.getElementById('quant').disabled`, "the model's choices", time.Minute)
+	var st struct {
+		Options  []pickerOption `json:"options"`
+		Selected string         `json:"selected"`
+		Note     string         `json:"note"`
+	}
+	pageEval(t, ctx, `const s = document.getElementById('quant');
+		return {options: [...s.options].map((o) => ({value: o.value, text: o.text, download: o.dataset.download,
+			gpu: o.dataset.gpu, weights: o.dataset.weights})), selected: s.value,
+			note: document.getElementById('quant-note').textContent};`, &st)
+	return st.Options, st.Selected, st.Note
+}
+
+// TestBrowserQuantPicker: the page lists a GGUF repository's files and a
+// safetensors repository's quantizations with the download and the GPU
+// memory each needs (weights, as core/qwen3.WeightBytesFor counts them,
+// plus the KV cache) before downloading any weights, defaults to Q8_0 as
+// docs/browser.md says, and loads what is chosen (that file only).
+func TestBrowserQuantPicker(t *testing.T) {
+	gdir := filepath.Join(repoRoot, "testdata", "gguf", "qwen3-tiny")
+	dir := filepath.Join(repoRoot, "testdata", "qwen3-tiny-vocab")
+	fh := newFakeHub(t, map[string]string{"test/tiny-gguf": gdir, "test/tiny": dir})
+	ctx, base := browserEnvWith(t, map[string]http.Handler{"/api/": fh, "/cdn/": fh, "/test/": fh})
+	const kv = 1 << 20 // ?kv=1 (MiB)
+	num := func(s string) int64 {
+		var n int64
+		_, err := fmt.Sscan(s, &n)
+		require.NoError(t, err, s)
+		return n
+	}
+
+	t.Run("a GGUF repository", func(t *testing.T) {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("%s/index.html?model=test/tiny-gguf&hub=%s&kv=1&device=cpu", base, base))))
+		opts, selected, note := pickerState(t, ctx)
+		files := []string{"qwen3-tiny-bf16.gguf", "qwen3-tiny-f32.gguf", "qwen3-tiny-q4_0.gguf", "qwen3-tiny-q8_0.gguf"}
+		require.Len(t, opts, len(files))
+		for i, f := range files {
+			st, err := os.Stat(filepath.Join(gdir, f))
+			require.NoError(t, err)
+			require.Equal(t, f, opts[i].Value)
+			require.Equal(t, st.Size(), num(opts[i].Download), f)
+			require.Equal(t, st.Size()+kv, num(opts[i].GPU), f)
+			require.Contains(t, opts[i].Text, "download")
+			require.Contains(t, opts[i].Text, "GPU memory")
+			require.Zero(t, fh.weightGets("test/tiny-gguf", f), "%s downloaded before the choice", f)
+		}
+		require.Equal(t, "qwen3-tiny-q8_0.gguf", selected, "the default docs/browser.md gives")
+		require.Contains(t, note, "Default: Q8_0")
+
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#load`))))
+		waitPage(t, ctx, `document.body.dataset.state === 'ready'`, "the model to load", 3*time.Minute)
+		var info struct {
+			GGUF string `json:"gguf"`
+		}
+		pageEval(t, ctx, `return nanovllmPage.engine().info;`, &info)
+		require.Equal(t, "qwen3-tiny-q8_0.gguf", info.GGUF)
+		for _, f := range files {
+			require.Equal(t, boolInt(f == "qwen3-tiny-q8_0.gguf"), fh.weightGets("test/tiny-gguf", f), f)
+		}
+	})
+	t.Run("a safetensors repository", func(t *testing.T) {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("%s/index.html?model=test/tiny&hub=%s&kv=1&device=cpu", base, base))))
+		opts, selected, note := pickerState(t, ctx)
+		cfg, _, err := qwen3.LoadConfig(dir)
+		require.NoError(t, err)
+		var download int64
+		for _, f := range []string{"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"} {
+			st, err := os.Stat(filepath.Join(dir, f))
+			require.NoError(t, err)
+			download += st.Size()
+		}
+		require.Len(t, opts, 3)
+		for i, want := range []struct {
+			value string
+			dt    device.DType
+		}{{"", device.BF16}, {"q8_0", device.Q8_0}, {"q4_0", device.Q4_0}} {
+			w, err := qwen3.WeightBytesFor(cfg, want.dt)
+			require.NoError(t, err)
+			require.Equal(t, want.value, opts[i].Value)
+			require.Equal(t, w, num(opts[i].Weights), want.dt.String())
+			require.Equal(t, w+kv, num(opts[i].GPU), want.dt.String())
+			require.Equal(t, download, num(opts[i].Download))
+		}
+		require.Zero(t, fh.weightGets("test/tiny", "model.safetensors"), "weights downloaded before the choice")
+		require.Equal(t, "q8_0", selected, "the default docs/browser.md gives")
+		require.Contains(t, note, "Default: Q8_0, quantized on load")
+
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#load`))))
+		waitPage(t, ctx, `document.body.dataset.state === 'ready'`, "the model to load", 3*time.Minute)
+		var info struct {
+			Quantize string `json:"quantize"`
+		}
+		pageEval(t, ctx, `return nanovllmPage.engine().info;`, &info)
+		require.Equal(t, "q8_0", info.Quantize)
 	})
 }
