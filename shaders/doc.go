@@ -5,6 +5,10 @@
 // prepends the definition of load_w for the weight's storage type, so the same
 // text serves bfloat16 checkpoints (two values packed in each u32 and widened
 // in the shader, which needs no shader-f16 support) and float32 weights.
+// GGUF's quantized block formats (WeightQ8_0, WeightQ4_0, WeightQ4_K,
+// WeightQ6_K) are injected the same way, from the files of blocks/: byte
+// readers over the u32 words and, per format, load_w and the group loaders
+// load_w8 and load_w32 that linear_q.wgsl is written against (quant.go).
 //
 // Go and WGSL are not kept in sync by hand:
 //
