@@ -87,6 +87,12 @@ func (d *Device) plan(name string, dtype device.DType, shape []int) (*Weight, in
 	// blocks, so that every part holds whole 4-byte words: a row's size is
 	// then 2 more than a multiple of 4).
 	per := max(d.limits.weightPart/rowBytes, 1)
+	if w.wt.Quantized() {
+		// The kernels index a part's weights with a u32 (weight i is in
+		// block i / block size): at half a byte a weight, a 4 GiB binding
+		// would hold more than 2³² of them.
+		per = max(min(per, math.MaxUint32/int64(rowElems)), 1)
+	}
 	if rowBytes%4 != 0 {
 		per = max(per&^1, 2)
 	}
