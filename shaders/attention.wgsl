@@ -11,7 +11,9 @@
 //
 // The cache holds float32, or bfloat16 or f16 packed two per u32:
 // shaders.Source declares load_k(i) and load_v(i), which widen element i
-// of the layer's keys or values to float32 for the cache's type, and
+// of the layer's keys or values to float32 for the cache's type (load_k2
+// and load_v2: elements i and i+1, i even, from one word of a 16-bit
+// cache), and
 // kv_words, the words of one slot (see kv.go and kvcache.wgsl). Everything
 // after the load is float32, whatever the cache holds.
 //
@@ -72,6 +74,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let kvh = h / (p.heads / p.kv_heads);
     // Elements from one slot to the next (a 16-bit cache pads odd widths).
     let kv_stride = kv_words(p.kv_heads * p.head_dim) * KV_PER_WORD;
+    // With an even head_dim every head starts on a word of the cache, and
+    // the loops over it take two elements a load (load_k2): one word of a
+    // 16-bit cache. The additions are in the same order as one at a time.
+    let pairs = select(0u, p.head_dim, (p.head_dim & 1u) == 0u);
     let n_ctx = u32(step[p.pos_off + r]) + 1u;
     let seq = u32(step[p.seq_off + r]);
     let table = p.bt_off + seq * p.bt_stride;
@@ -95,7 +101,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             slots[t] = slot;
             let kb = slot * kv_stride + kvh * p.head_dim;
             var dot = 0.0;
-            for (var d = 0u; d < p.head_dim; d++) {
+            var d = 0u;
+            for (; d < pairs; d += 2u) {
+                let k2 = load_k2(kb + d);
+                dot += qs[d] * k2.x;
+                dot += qs[d + 1u] * k2.y;
+            }
+            for (; d < p.head_dim; d++) {
                 dot += qs[d] * load_k(kb + d);
             }
             s = dot * p.scale;
@@ -167,6 +179,8 @@ fn main_thread(@builtin(global_invocation_id) gid: vec3<u32>,
     let kvh = h / (p.heads / p.kv_heads);
     // Elements from one slot to the next (a 16-bit cache pads odd widths).
     let kv_stride = kv_words(p.kv_heads * p.head_dim) * KV_PER_WORD;
+    // Pairs of elements a load where head_dim is even, as in main.
+    let pairs = select(0u, p.head_dim, (p.head_dim & 1u) == 0u);
     let n_ctx = u32(step[p.pos_off + r]) + 1u;
     let table = p.bt_off + u32(step[p.seq_off + r]) * p.bt_stride;
     let qbase = idx * p.head_dim;
@@ -178,7 +192,13 @@ fn main_thread(@builtin(global_invocation_id) gid: vec3<u32>,
         let blk = u32(step[table + j / p.block_size]);
         let kb = (blk * p.block_size + j % p.block_size) * kv_stride + kvh * p.head_dim;
         var dot = 0.0;
-        for (var d = 0u; d < p.head_dim; d++) {
+        var d = 0u;
+        for (; d < pairs; d += 2u) {
+            let k2 = load_k2(kb + d);
+            dot += q[qbase + d] * k2.x;
+            dot += q[qbase + d + 1u] * k2.y;
+        }
+        for (; d < p.head_dim; d++) {
             dot += q[qbase + d] * load_k(kb + d);
         }
         let s = dot * p.scale;
@@ -186,7 +206,13 @@ fn main_thread(@builtin(global_invocation_id) gid: vec3<u32>,
         let corr = exp(m - m_new);
         let pj = exp(s - m_new);
         l = l * corr + pj;
-        for (var d = 0u; d < p.head_dim; d++) {
+        d = 0u;
+        for (; d < pairs; d += 2u) {
+            let v2 = load_v2(kb + d);
+            acc[d] = acc[d] * corr + pj * v2.x;
+            acc[d + 1u] = acc[d + 1u] * corr + pj * v2.y;
+        }
+        for (; d < p.head_dim; d++) {
             acc[d] = acc[d] * corr + pj * load_v(kb + d);
         }
         m = m_new;

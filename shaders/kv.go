@@ -33,6 +33,8 @@ const KV_PER_WORD: u32 = 1u;
 fn kv_words(kv_dim: u32) -> u32 { return kv_dim; }
 fn load_k(i: u32) -> f32 { return bitcast<f32>(k_cache[i]); }
 fn load_v(i: u32) -> f32 { return bitcast<f32>(v_cache[i]); }
+fn load_k2(i: u32) -> vec2<f32> { return vec2<f32>(load_k(i), load_k(i + 1u)); }
+fn load_v2(i: u32) -> vec2<f32> { return vec2<f32>(load_v(i), load_v(i + 1u)); }
 fn kv_pack(lo: u32, hi: u32) -> u32 { return lo; }
 `
 
@@ -54,6 +56,12 @@ fn bf16_at(word: u32, i: u32) -> f32 {
 }
 fn load_k(i: u32) -> f32 { return bf16_at(k_cache[i >> 1u], i); }
 fn load_v(i: u32) -> f32 { return bf16_at(v_cache[i >> 1u], i); }
+// load_k2 and load_v2 widen elements i and i+1 (i even): one word.
+fn bf16_pair(word: u32) -> vec2<f32> {
+    return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+}
+fn load_k2(i: u32) -> vec2<f32> { return bf16_pair(k_cache[i >> 1u]); }
+fn load_v2(i: u32) -> vec2<f32> { return bf16_pair(v_cache[i >> 1u]); }
 // kv_half rounds float32 bits to bfloat16, to nearest with ties to even;
 // a NaN stays a (quiet) NaN.
 fn kv_half(b: u32) -> u32 {
@@ -69,6 +77,9 @@ const kvF16 = `
 ` + kvHalf + `
 fn load_k(i: u32) -> f32 { return unpack2x16float(k_cache[i >> 1u])[i & 1u]; }
 fn load_v(i: u32) -> f32 { return unpack2x16float(v_cache[i >> 1u])[i & 1u]; }
+// load_k2 and load_v2 widen elements i and i+1 (i even): one word.
+fn load_k2(i: u32) -> vec2<f32> { return unpack2x16float(k_cache[i >> 1u]); }
+fn load_v2(i: u32) -> vec2<f32> { return unpack2x16float(v_cache[i >> 1u]); }
 // kv_half rounds float32 bits to a half, to nearest with ties to even:
 // beyond 65504 by half an ulp or more is Inf, below 2^-14 a subnormal (or
 // zero below 2^-25), a NaN stays a quiet NaN.

@@ -25,7 +25,7 @@ func TestKVSource(t *testing.T) {
 				require.NoError(t, err)
 				require.Contains(t, src, tc.has)
 				require.Contains(t, src, "const KV_PER_WORD: u32 = "+tc.perWord+";")
-				for _, fn := range []string{"fn kv_words(", "fn load_k(", "fn load_v(", "fn kv_pack("} {
+				for _, fn := range []string{"fn kv_words(", "fn load_k(", "fn load_v(", "fn load_k2(", "fn load_v2(", "fn kv_pack("} {
 					require.Equal(t, 1, strings.Count(src, fn), "%s declared once", fn)
 				}
 				require.NotContains(t, src, "fn load_w")
