@@ -24,19 +24,40 @@ const quantChunkBytes = 1 << 20
 // buffer is quantized row by row with core/quant (dequantize the row to
 // float32, quantize it: exactly what qwen3.Options.Quantize does natively)
 // and its blocks go to the GPU weight writer. The Go memory it holds is the
-// buffer, about 1 MiB, whatever the tensor's size.
+// buffer, about 1 MiB, whatever the tensor's size, and only while the
+// tensor streams: the buffers are made at the first chunk and dropped with
+// the last row (a shard's writers are all opened at once, before its
+// tensors arrive one after another).
 type rowQuantizer struct {
 	name         string
 	src, q       device.DType
 	inRow, outRw int
 	rows, done   int // rows in the tensor, rows written
 
+	cols int
+	per  int    // rows per buffer
 	in   []byte // whole rows and the start of the next, in[:fill]
 	fill int
 	out  []byte
 	row  []float32
 	js   js.Value // a Uint8Array of len(out), reused
 	ww   *webgpu.WeightWriter
+}
+
+// buffers makes the buffers, at the first chunk.
+func (r *rowQuantizer) buffers() {
+	if r.in != nil {
+		return
+	}
+	r.in = make([]byte, r.per*r.inRow)
+	r.out = make([]byte, r.per*r.outRw)
+	r.row = make([]float32, r.cols)
+	r.js = js.Global().Get("Uint8Array").New(r.per * r.outRw)
+}
+
+// release drops the buffers once every row went to the GPU.
+func (r *rowQuantizer) release() {
+	r.in, r.out, r.row, r.js = nil, nil, nil, js.Undefined()
 }
 
 // newRowQuantizer opens the GPU weight of type q for the [rows, cols]
@@ -59,15 +80,15 @@ func newRowQuantizer(dev *webgpu.Device, name string, src, q device.DType, shape
 	if err != nil {
 		return nil, gpuError(err)
 	}
-	return &rowQuantizer{
-		name: name, src: src, q: q, inRow: inRow, outRw: outRow, rows: rows,
-		in: make([]byte, per*inRow), out: make([]byte, per*outRow), row: make([]float32, cols),
-		js: js.Global().Get("Uint8Array").New(per * outRow), ww: ww,
-	}, nil
+	return &rowQuantizer{name: name, src: src, q: q, inRow: inRow, outRw: outRow, rows: rows, cols: cols, per: per, ww: ww}, nil
 }
 
 // write takes the next bytes of the tensor, a Uint8Array.
 func (r *rowQuantizer) write(chunk js.Value) error {
+	if r.done == r.rows {
+		return withCode(codeBadModel, fmt.Errorf("%s: more than its %d rows", r.name, r.rows))
+	}
+	r.buffers()
 	n := chunk.Length()
 	for off := 0; off < n; {
 		k := min(n-off, len(r.in)-r.fill)
@@ -89,6 +110,9 @@ func (r *rowQuantizer) write(chunk js.Value) error {
 
 // flush quantizes the whole rows held and writes their blocks.
 func (r *rowQuantizer) flush() error {
+	if r.in == nil {
+		return nil
+	}
 	whole := r.fill / r.inRow
 	if whole == 0 {
 		return nil
@@ -112,14 +136,20 @@ func (r *rowQuantizer) flush() error {
 	r.done += whole
 	// Keep the start of a row cut by the end of the buffer.
 	r.fill = copy(r.in, r.in[whole*r.inRow:r.fill])
+	if r.done == r.rows && r.fill == 0 {
+		r.release()
+	}
 	return nil
 }
 
 // close writes what is left and returns the weight; it fails unless every
 // row arrived.
 func (r *rowQuantizer) close() (device.Weight, error) {
-	if err := r.flush(); err != nil {
-		return nil, err
+	defer r.release()
+	if r.in != nil {
+		if err := r.flush(); err != nil {
+			return nil, err
+		}
 	}
 	if r.fill != 0 || r.done != r.rows {
 		return nil, withCode(codeBadModel, fmt.Errorf("%s: got %d of its %d rows", r.name, r.done, r.rows))

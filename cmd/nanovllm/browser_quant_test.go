@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
 	"github.com/nano-vllm-go/nano-vllm-go/core/sampler"
 	"github.com/nano-vllm-go/nano-vllm-go/core/scheduler"
+	"github.com/nano-vllm-go/nano-vllm-go/core/tokenizer"
 )
 
 // nativeGreedy is what the native engine generates for the prompts (24
@@ -220,4 +222,77 @@ func TestBrowserQuantPicker(t *testing.T) {
 		pageEval(t, ctx, `return nanovllmPage.engine().info;`, &info)
 		require.Equal(t, "q8_0", info.Quantize)
 	})
+}
+
+// TestBrowserQwen3SizeQuantized loads a model of Qwen3-0.6B's shape on
+// WebGPU twice, quantized to Q8_0: the 1.5 GB bf16 checkpoint of
+// TestBrowserQwen3Size with quantize: 'q8_0' (every weight quantized in Go
+// on its way to the GPU), and a 640 MB Q8_0 GGUF of the same weights with
+// the real tokenizer. Either way the wasm memory must stay under 256 MB:
+// the quantizer holds about 1 MiB of rows at a time, and of the GGUF only
+// the header enters the Go heap. It does not generate (minutes per step on
+// SwiftShader).
+func TestBrowserQwen3SizeQuantized(t *testing.T) {
+	cfg := qwen3.Qwen3_0_6B
+	path := filepath.Join(t.TempDir(), "qwen3-0.6b-random-q8_0.gguf")
+	{
+		data, shapes := qwen3.RandomTensors(cfg)
+		tok, err := tokenizer.Load(filepath.Join(repoRoot, "testdata", "qwen3-tokenizer"))
+		require.NoError(t, err)
+		md, err := tok.GGUFMetadata(cfg.VocabSize, cfg.BOSTokenID)
+		require.NoError(t, err)
+		f, err := os.Create(path)
+		require.NoError(t, err)
+		src := func(name string) (qwen3.Tensor, error) {
+			d, ok := data[name]
+			if !ok {
+				return qwen3.Tensor{}, fmt.Errorf("no tensor %s", name)
+			}
+			return qwen3.Tensor{DType: device.BF16, Shape: shapes[name], Data: d}, nil
+		}
+		w := bufio.NewWriterSize(f, 1<<20)
+		require.NoError(t, qwen3.WriteGGUF(w, cfg, src, qwen3.GGUFWriteOptions{Name: "random Qwen3-0.6B Q8_0", Type: device.Q8_0, Tokenizer: md}))
+		require.NoError(t, w.Flush())
+		require.NoError(t, f.Close())
+	}
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	ctx, base := browserEnvWith(t, map[string]http.Handler{
+		"/models/big/": bigModelHandler(t),
+		"/big-gguf/":   http.StripPrefix("/big-gguf/", http.FileServer(http.Dir(filepath.Dir(path)))),
+	})
+	for _, tc := range []struct{ name, model, quantize string }{
+		{"safetensors quantized on load", base + "/models/big", "q8_0"},
+		{"a Q8_0 GGUF", base + "/big-gguf/" + filepath.Base(path), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got struct {
+				Info        map[string]any `json:"info"`
+				Stats       map[string]any `json:"stats"`
+				LoadSeconds float64        `json:"loadSeconds"`
+			}
+			require.NoError(t, evalJSON(ctx, fmt.Sprintf(`
+				const m = await import('/web/nanovllm.js');
+				const t0 = performance.now();
+				const opts = {model: %q, device: 'webgpu', cache: false, kvCacheBytes: 32 << 20};
+				if (%q) opts.quantize = %q;
+				const engine = await m.createEngine(opts);
+				const loadSeconds = (performance.now() - t0) / 1000;
+				const out = {info: engine.info, stats: await engine.stats(), loadSeconds};
+				engine.close();
+				return out;`, tc.model, tc.quantize, tc.quantize), &got))
+			t.Logf("loaded in %.1f s; wasm memory %v bytes, Go heap in use %v", got.LoadSeconds, got.Stats["wasm_memory_bytes"], got.Stats["wasm_heap_in_use"])
+			require.Equal(t, float64(28), got.Info["num_layers"])
+			require.Less(t, got.Stats["wasm_memory_bytes"].(float64), float64(256<<20),
+				"the wasm memory must stay under 256 MB while the weights go to the GPU")
+			load := got.Info["load"].(map[string]any)
+			if tc.quantize == "" {
+				require.Equal(t, float64(st.Size()), load["weightBytes"].(float64), "the whole GGUF streamed")
+				require.Equal(t, true, got.Info["has_tokenizer"], "the GGUF's tokenizer")
+			} else {
+				require.Greater(t, load["weightBytes"].(float64), 1.5e9)
+				require.Equal(t, "q8_0", got.Info["quantize"])
+			}
+		})
+	}
 }
