@@ -179,61 +179,7 @@ func testAttention(t *testing.T, g *Device) {
 		{"mha", 2, 2, 128, 4, []int{3, 0}, []int{2, 9}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newPair(t, g)
-			blocksPer := 0
-			for i := range tc.cached {
-				blocksPer = max(blocksPer, (tc.cached[i]+tc.step[i]+tc.bs-1)/tc.bs)
-			}
-			numBlocks := blocksPer*len(tc.cached) + 3
-			spec := device.KVCacheSpec{Layers: 2, NumBlocks: numBlocks, BlockSize: tc.bs, KVHeads: tc.kvHeads, HeadDim: tc.headDim}
-			cache := p.cache(spec)
-			// Each sequence gets a random set of blocks, in random order.
-			perm := r.Perm(numBlocks)
-			tables := make([][]int32, len(tc.cached))
-			for i := range tables {
-				for k := 0; k < blocksPer; k++ {
-					tables[i] = append(tables[i], int32(perm[i*blocksPer+k]))
-				}
-			}
-			kvDim := tc.kvHeads * tc.headDim
-			write := func(spans [][2]int, layer int) {
-				b := tableBatch(tc.bs, spans, tables)
-				n := len(b.TokenIDs)
-				k := p.filled(randFloats(r, n*kvDim, 1))
-				v := p.filled(randFloats(r, n*kvDim, 1))
-				p.beginWith(b, cache)
-				p.gpu.WriteKV(cache.g, layer, k.g, v.g, n)
-				p.cpu.WriteKV(cache.c, layer, k.c, v.c, n)
-			}
-			var prefix, full [][2]int
-			for i := range tc.cached {
-				prefix = append(prefix, [2]int{0, tc.cached[i]})
-				full = append(full, [2]int{tc.cached[i], tc.step[i]})
-			}
-			// Fill the cached prefixes (sequences with none get a token
-			// they will overwrite, since a batch needs tokens).
-			for i := range prefix {
-				if prefix[i][1] == 0 {
-					prefix[i][1] = 1
-				}
-			}
-			write(prefix, 1)
-			b := tableBatch(tc.bs, full, tables)
-			n := len(b.TokenIDs)
-			k := p.filled(randFloats(r, n*kvDim, 1))
-			v := p.filled(randFloats(r, n*kvDim, 1))
-			q := p.filled(randFloats(r, n*tc.heads*tc.headDim, 1))
-			out := p.buffer(n * tc.heads * tc.headDim)
-			p.beginWith(b, cache)
-			for _, d := range []struct {
-				dev        device.Device
-				c          device.KVCache
-				k, v, q, o device.Buffer
-			}{{p.gpu, cache.g, k.g, v.g, q.g, out.g}, {p.cpu, cache.c, k.c, v.c, q.c, out.c}} {
-				d.dev.WriteKV(d.c, 1, d.k, d.v, n)
-				d.dev.Attention(d.o, d.q, d.c, 1, tc.heads, n)
-			}
-			p.check(out, n*tc.heads*tc.headDim, kAbs, kRel, tc.name)
+			testPagedAttention(t, g, r, device.F32, tc.heads, tc.kvHeads, tc.headDim, tc.bs, tc.cached, tc.step)
 		})
 	}
 }

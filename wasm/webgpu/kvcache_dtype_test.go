@@ -185,14 +185,18 @@ func TestKVAttentionHalf(t *testing.T) {
 				{"mha 128", 3, 3, 128, 16, []int{70, 3}, []int{1, 2}},
 			} {
 				t.Run(fmt.Sprintf("%s/%s/%s", kernels, dt, tc.name), func(t *testing.T) {
-					testHalfAttention(t, g, r, dt, tc.heads, tc.kvHeads, tc.headDim, tc.bs, tc.cached, tc.step)
+					testPagedAttention(t, g, r, dt, tc.heads, tc.kvHeads, tc.headDim, tc.bs, tc.cached, tc.step)
 				})
 			}
 		}
 	}
 }
 
-func testHalfAttention(t *testing.T, g *Device, r *rand.Rand, dt device.DType, heads, kvHeads, headDim, bs int, cached, steps []int) {
+// testPagedAttention fills a paged cache of dtype dt through WriteKV in
+// one step and runs attention in a later one on both devices, each
+// sequence in a random set of blocks in random order: cached[i] tokens of
+// sequence i are written first, then steps[i] more in the attention step.
+func testPagedAttention(t *testing.T, g *Device, r *rand.Rand, dt device.DType, heads, kvHeads, headDim, bs int, cached, steps []int) {
 	p := newPair(t, g)
 	blocksPer := 0
 	for i := range cached {
