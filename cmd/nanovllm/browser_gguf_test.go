@@ -161,6 +161,15 @@ func TestBrowserGGUF(t *testing.T) {
 			require.Zero(t, fh.weightGets("test/tiny-gguf", f), f)
 		}
 	})
+	t.Run("a cached GGUF loads again without a download", func(t *testing.T) {
+		var got [2]ggufRun
+		require.NoError(t, evalJSON(ctx, ggufPrelude+`
+			const a = await greedy('test/tiny-gguf:Q4_0', 'cpu', [[5, 6, 7]], {cache: true});
+			const b = await greedy('test/tiny-gguf:Q4_0', 'cpu', [[5, 6, 7]], {cache: true});
+			return [a, b];`, &got))
+		require.Equal(t, got[0].Tokens, got[1].Tokens)
+		require.Equal(t, 1, fh.weightGets("test/tiny-gguf", "qwen3-tiny-q4_0.gguf"), "one download for two loads")
+	})
 	t.Run("F32 and BF16 on the CPU match Hugging Face", func(t *testing.T) {
 		all := make([]int, len(tiny))
 		for i := range all {

@@ -213,3 +213,24 @@ func TestServeModelGGUF(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+// TestRunServeModelGGUF: serve --model FILE.gguf serves the file to the page
+// (which is told to load it) and behind the API.
+func TestRunServeModelGGUF(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{"index.html": "<html><head></head></html>"})
+	model := filepath.Join(repoRoot, "testdata", "gguf", "qwen3-tiny-vocab", "qwen3-tiny-vocab-q8_0.gguf")
+	url, _ := startServe(t, "--root", root, "--model", model)
+	_, _, page := request(t, "GET", url, "", nil)
+	require.Contains(t, string(page), `content="/model/qwen3-tiny-vocab-q8_0.gguf"`)
+	tree := getTree(t, url+"model/")
+	require.Len(t, tree, 1, "the GGUF alone: %v", tree)
+	data, err := os.ReadFile(model)
+	require.NoError(t, err)
+	require.Equal(t, sha256Hex(data), tree["qwen3-tiny-vocab-q8_0.gguf"].LFS.OID)
+	code, _, _ := request(t, "GET", url+"model/llamacpp_reference.json", "", nil)
+	require.Equal(t, http.StatusNotFound, code, "the file's neighbours stay private")
+	code, _, body := request(t, "GET", url+"v1/models", "", nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, string(body), "qwen3-tiny-vocab-q8_0")
+}
