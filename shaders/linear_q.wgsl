@@ -16,9 +16,10 @@
 //     row once and multiplies each by the matching inputs of every row,
 //     so the weights are read once per step whatever the batch;
 //   - gemv_thread: one thread per two output features, no barriers (the
-//     fast form on CPU implementations of WebGPU), 32 weights at a time
-//     from load_w32 (also defined by the format file), each input vector
-//     loaded once for both features; the grid's y dimension takes the rows
+//     fast form on CPU implementations of WebGPU), 32 or 64 weights at a
+//     time from load_w32 or load_w64 (also defined by the format files,
+//     which choose with W_CHUNK), each input vector loaded once for both
+//     features; the grid's y dimension takes the rows
 //     GV_ROWS at a time, so it also serves prefill there;
 //   - gemm (prefill): 32x32 output tiles as linear.wgsl's gemm, with a
 //     32-wide slice of the shared dimension; the slice of w is dequantized
@@ -86,11 +87,21 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>,
 
 // ---- gemv_thread ----
 
-// dot32 is the dot product of 32 weights with inputs x[xi .. xi+7].
-fn dot32(wv: W32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
-         x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
-    return dot(wv.a0, x0) + dot(wv.a1, x1) + dot(wv.a2, x2) + dot(wv.a3, x3) +
-           dot(wv.a4, x4) + dot(wv.a5, x5) + dot(wv.a6, x6) + dot(wv.a7, x7);
+// X32 is 32 consecutive inputs of a row, loaded once for both features.
+struct X32 {
+    a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>,
+    a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>,
+}
+
+// load_x32 returns x[xi .. xi+7].
+fn load_x32(xi: u32) -> X32 {
+    return X32(x[xi], x[xi + 1u], x[xi + 2u], x[xi + 3u], x[xi + 4u], x[xi + 5u], x[xi + 6u], x[xi + 7u]);
+}
+
+// dot32 is the dot product of 32 weights with 32 inputs.
+fn dot32(wv: W32, xv: X32) -> f32 {
+    return dot(wv.a0, xv.a0) + dot(wv.a1, xv.a1) + dot(wv.a2, xv.a2) + dot(wv.a3, xv.a3) +
+           dot(wv.a4, xv.a4) + dot(wv.a5, xv.a5) + dot(wv.a6, xv.a6) + dot(wv.a7, xv.a7);
 }
 
 @compute @workgroup_size(THREAD_WG)
@@ -106,28 +117,36 @@ fn gemv_thread(@builtin(global_invocation_id) gid: vec3<u32>,
     let o1 = min(o0 + 1u, p.out_f - 1u);
     let r0 = wid.y * GV_ROWS;
     let nr = min(GV_ROWS, p.rows - r0);
-    let n8 = p.in_f / 8u;
     let xrow = p.in_f / 4u;
     var acc0: array<f32, GV_ROWS>;
     var acc1: array<f32, GV_ROWS>;
-    for (var k = 0u; k < n8; k += 4u) {
-        // 32 weights at a time: one block (or K-quant sub-block) whose
-        // scale and addresses are worked out once, which is what costs on
-        // CPU adapters, where every instruction counts.
-        let w0 = load_w32(o0 * p.in_f + 8u * k);
-        let w1 = load_w32(o1 * p.in_f + 8u * k);
+    // W_CHUNK (from the format file) weights at a time: 32 (one Q8_0 or
+    // Q4_0 block) or 64 (a K-quant group, whose bytes serve two
+    // sub-blocks). Scales and addresses are worked out once per chunk and
+    // each byte is loaded once, which is what costs on CPU adapters, where
+    // every instruction counts; the wider chunk is slower there for the
+    // small blocks (more live registers). The branch is on a constant.
+    var c = 0u;
+    if (W_CHUNK == 64u) {
+        for (; c + 64u <= p.in_f; c += 64u) {
+            let w0 = load_w64(o0 * p.in_f + c);
+            let w1 = load_w64(o1 * p.in_f + c);
+            for (var r = 0u; r < nr; r++) {
+                let xi = (r0 + r) * xrow + c / 4u;
+                let xa = load_x32(xi);
+                let xb = load_x32(xi + 8u);
+                acc0[r] += dot32(w0.a, xa) + dot32(w0.b, xb);
+                acc1[r] += dot32(w1.a, xa) + dot32(w1.b, xb);
+            }
+        }
+    }
+    for (; c < p.in_f; c += 32u) {
+        let w0 = load_w32(o0 * p.in_f + c);
+        let w1 = load_w32(o1 * p.in_f + c);
         for (var r = 0u; r < nr; r++) {
-            let xi = (r0 + r) * xrow + 2u * k;
-            let x0 = x[xi];
-            let x1 = x[xi + 1u];
-            let x2 = x[xi + 2u];
-            let x3 = x[xi + 3u];
-            let x4 = x[xi + 4u];
-            let x5 = x[xi + 5u];
-            let x6 = x[xi + 6u];
-            let x7 = x[xi + 7u];
-            acc0[r] += dot32(w0, x0, x1, x2, x3, x4, x5, x6, x7);
-            acc1[r] += dot32(w1, x0, x1, x2, x3, x4, x5, x6, x7);
+            let xv = load_x32((r0 + r) * xrow + c / 4u);
+            acc0[r] += dot32(w0, xv);
+            acc1[r] += dot32(w1, xv);
         }
     }
     for (var r = 0u; r < nr; r++) {

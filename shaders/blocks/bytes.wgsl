@@ -20,6 +20,12 @@ struct W32 {
     a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>,
 }
 
+// W64 is 64 consecutive dequantized weights: a holds the first 32.
+struct W64 {
+    a: W32,
+    b: W32,
+}
+
 // w_byte returns byte b of w.
 fn w_byte(b: u32) -> u32 {
     return (w[b >> 2u] >> ((b & 3u) << 3u)) & 0xffu;

@@ -4,6 +4,8 @@
 
 const BLK_VALUES: u32 = 32u;
 const BLK_BYTES: u32 = 18u;
+// W_CHUNK is the weights linear_q's gemv_thread takes at a time: load_w32.
+const W_CHUNK: u32 = 32u;
 
 // load_w returns weight i of the tensor (row-major, rows of whole blocks).
 fn load_w(i: u32) -> f32 {
@@ -48,4 +50,9 @@ fn load_w32(i: u32) -> W32 {
 fn q4_0_nib4(v: u32, sh: u32, d: f32) -> vec4<f32> {
     let q = (vec4<u32>(v) >> (vec4<u32>(0u, 8u, 16u, 24u) + sh)) & vec4<u32>(0xfu);
     return (vec4<f32>(q) - 8.0) * d;
+}
+
+// load_w64 returns weights i .. i+63, for i a multiple of 64: two blocks.
+fn load_w64(i: u32) -> W64 {
+    return W64(load_w32(i), load_w32(i + 32u));
 }

@@ -7,6 +7,8 @@
 
 const BLK_VALUES: u32 = 256u;
 const BLK_BYTES: u32 = 144u;
+// W_CHUNK is the weights linear_q's gemv_thread takes at a time: load_w64.
+const W_CHUNK: u32 = 64u;
 
 // q4k_scale_min is ggml's get_scale_min_k4: sub-block s's scale (x) and
 // min (y) from the 12 packed bytes at base+4.
@@ -71,4 +73,47 @@ fn load_w32(i: u32) -> W32 {
 // q4k_nib4 dequantizes the 4 nibbles at shift sh of the bytes of v.
 fn q4k_nib4(v: u32, sh: u32, c: vec2<f32>) -> vec4<f32> {
     return c.x * vec4<f32>((ubytes(v) >> vec4<u32>(sh)) & vec4<u32>(0xfu)) - c.y;
+}
+
+// load_w64 returns weights i .. i+63, for i a multiple of 64: group
+// e/64 of a super-block, whose 32 bytes of quants give the low nibbles to
+// one sub-block and the high nibbles to the next, so each byte is loaded
+// once for two weights; the packed scales are 3 words, loaded once.
+fn load_w64(i: u32) -> W64 {
+    let base = (i / BLK_VALUES) * BLK_BYTES;
+    let g = (i % BLK_VALUES) >> 6u;
+    let kb = base >> 2u;
+    let dm = unpack2x16float(w[kb]);
+    let sc = vec3<u32>(w[kb + 1u], w[kb + 2u], w[kb + 3u]);
+    let c0 = dm * q4k_scale_min_w(sc, 2u * g);
+    let c1 = dm * q4k_scale_min_w(sc, 2u * g + 1u);
+    let k = kb + 4u + 8u * g;
+    let v0 = w[k];
+    let v1 = w[k + 1u];
+    let v2 = w[k + 2u];
+    let v3 = w[k + 3u];
+    let v4 = w[k + 4u];
+    let v5 = w[k + 5u];
+    let v6 = w[k + 6u];
+    let v7 = w[k + 7u];
+    return W64(W32(q4k_nib4(v0, 0u, c0), q4k_nib4(v1, 0u, c0), q4k_nib4(v2, 0u, c0), q4k_nib4(v3, 0u, c0),
+                   q4k_nib4(v4, 0u, c0), q4k_nib4(v5, 0u, c0), q4k_nib4(v6, 0u, c0), q4k_nib4(v7, 0u, c0)),
+               W32(q4k_nib4(v0, 4u, c1), q4k_nib4(v1, 4u, c1), q4k_nib4(v2, 4u, c1), q4k_nib4(v3, 4u, c1),
+                   q4k_nib4(v4, 4u, c1), q4k_nib4(v5, 4u, c1), q4k_nib4(v6, 4u, c1), q4k_nib4(v7, 4u, c1)));
+}
+
+// q4k_scale_min_w is q4k_scale_min with the 12 scale bytes already loaded
+// as 3 words.
+fn q4k_scale_min_w(sc: vec3<u32>, s: u32) -> vec2<f32> {
+    if (s < 4u) {
+        return vec2<f32>(f32(q4k_sbyte(sc, s) & 63u), f32(q4k_sbyte(sc, s + 4u) & 63u));
+    }
+    let a = q4k_sbyte(sc, s + 4u);
+    return vec2<f32>(f32((a & 0xfu) | ((q4k_sbyte(sc, s - 4u) >> 6u) << 4u)),
+                     f32((a >> 4u) | ((q4k_sbyte(sc, s) >> 6u) << 4u)));
+}
+
+// q4k_sbyte is byte n of the 12 scale bytes held in sc.
+fn q4k_sbyte(sc: vec3<u32>, n: u32) -> u32 {
+    return (sc[n >> 2u] >> ((n & 3u) << 3u)) & 0xffu;
 }

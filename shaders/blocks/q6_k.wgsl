@@ -8,6 +8,8 @@
 
 const BLK_VALUES: u32 = 256u;
 const BLK_BYTES: u32 = 210u;
+// W_CHUNK is the weights linear_q's gemv_thread takes at a time: load_w64.
+const W_CHUNK: u32 = 64u;
 
 // q6k_mult returns d * scale for weight e (0..255) of the block at base.
 fn q6k_mult(base: u32, e: u32) -> f32 {
@@ -73,4 +75,30 @@ fn load_w32(i: u32) -> W32 {
 fn q6k_val4(l: u32, h: u32, s4: u32, s2: u32, m: f32) -> vec4<f32> {
     let q = ((ubytes(l) >> vec4<u32>(s4)) & vec4<u32>(0xfu)) | (((ubytes(h) >> vec4<u32>(s2)) & vec4<u32>(3u)) << vec4<u32>(4u));
     return m * (vec4<f32>(q) - 32.0);
+}
+
+// load_w64 returns weights i .. i+63, for i a multiple of 64: quarters k
+// and k+1 (k even) of a half. They take their low bits from the two
+// 32-byte halves of the half's ql and share all 32 bytes of its qh (bits
+// 2k and 2k+2), and their 4 scales are 4 consecutive bytes: loaded once.
+fn load_w64(i: u32) -> W64 {
+    let base = (i / BLK_VALUES) * BLK_BYTES;
+    let e = i % BLK_VALUES;
+    let h = e >> 7u;
+    let k = (e >> 5u) & 3u;
+    let m = sbytes(w_u32(base + 192u + 8u * h + 2u * k)) * w_f16(base + 208u);
+    let ql0 = w_words8(base + 64u * h);
+    let ql1 = w_words8(base + 64u * h + 32u);
+    let qh = w_words8(base + 128u + 32u * h);
+    let s4 = (k >> 1u) << 2u;
+    let s2 = 2u * k;
+    let s2b = s2 + 2u;
+    return W64(W32(q6k_val4(ql0.lo.x, qh.lo.x, s4, s2, m.x), q6k_val4(ql0.lo.y, qh.lo.y, s4, s2, m.x),
+                   q6k_val4(ql0.lo.z, qh.lo.z, s4, s2, m.x), q6k_val4(ql0.lo.w, qh.lo.w, s4, s2, m.x),
+                   q6k_val4(ql0.hi.x, qh.hi.x, s4, s2, m.y), q6k_val4(ql0.hi.y, qh.hi.y, s4, s2, m.y),
+                   q6k_val4(ql0.hi.z, qh.hi.z, s4, s2, m.y), q6k_val4(ql0.hi.w, qh.hi.w, s4, s2, m.y)),
+               W32(q6k_val4(ql1.lo.x, qh.lo.x, s4, s2b, m.z), q6k_val4(ql1.lo.y, qh.lo.y, s4, s2b, m.z),
+                   q6k_val4(ql1.lo.z, qh.lo.z, s4, s2b, m.z), q6k_val4(ql1.lo.w, qh.lo.w, s4, s2b, m.z),
+                   q6k_val4(ql1.hi.x, qh.hi.x, s4, s2b, m.w), q6k_val4(ql1.hi.y, qh.hi.y, s4, s2b, m.w),
+                   q6k_val4(ql1.hi.z, qh.hi.z, s4, s2b, m.w), q6k_val4(ql1.hi.w, qh.hi.w, s4, s2b, m.w)));
 }

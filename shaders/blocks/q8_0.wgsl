@@ -3,6 +3,8 @@
 
 const BLK_VALUES: u32 = 32u;
 const BLK_BYTES: u32 = 34u;
+// W_CHUNK is the weights linear_q's gemv_thread takes at a time: load_w32.
+const W_CHUNK: u32 = 32u;
 
 // load_w returns weight i of the tensor (row-major, rows of whole blocks).
 fn load_w(i: u32) -> f32 {
@@ -39,4 +41,9 @@ fn load_w32(i: u32) -> W32 {
     let q1 = select((v1 >> vec4<u32>(16u)) | (n1 << vec4<u32>(16u)), n1, odd);
     return W32(sbytes(q0.x) * d, sbytes(q0.y) * d, sbytes(q0.z) * d, sbytes(q0.w) * d,
                sbytes(q1.x) * d, sbytes(q1.y) * d, sbytes(q1.z) * d, sbytes(q1.w) * d);
+}
+
+// load_w64 returns weights i .. i+63, for i a multiple of 64: two blocks.
+fn load_w64(i: u32) -> W64 {
+    return W64(load_w32(i), load_w32(i + 32u));
 }
