@@ -63,6 +63,8 @@ type liveRequest struct {
 	prompt  int
 	tokens  []int32
 	text    strings.Builder
+	// logprobs of the generated tokens, when the request asked for them
+	logprobs []sampler.Result
 }
 
 // newEngine builds the engine over the loaded model with a KV cache of
@@ -359,6 +361,7 @@ func (h *jsEngine) deliver(o engine.Output) {
 		return
 	}
 	req.tokens = append(req.tokens, o.TokenIDs...)
+	req.logprobs = append(req.logprobs, o.Logprobs...)
 	req.text.WriteString(o.Text)
 	h.tokens += int64(len(o.TokenIDs))
 	var reason string
@@ -384,6 +387,7 @@ func (h *jsEngine) deliver(o engine.Output) {
 		delete(h.live, o.ID)
 		h.emit(req, mustJSON(doneEvent{Done: true, Result: &result{
 			TokenIDs: nonNil(req.tokens), Text: req.text.String(), FinishReason: reason, Usage: u,
+			Logprobs: req.logprobs,
 		}}))
 	}
 }

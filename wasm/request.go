@@ -230,6 +230,9 @@ type request struct {
 	RepetitionPenalty *float32        `json:"repetition_penalty"`
 	PresencePenalty   *float32        `json:"presence_penalty"`
 	FrequencyPenalty  *float32        `json:"frequency_penalty"`
+	// Logprobs asks for each generated token's log-probability and the
+	// Logprobs most likely alternatives (at most sampler.MaxLogprobs).
+	Logprobs *int `json:"logprobs"`
 }
 
 // chatRequest is the chat part of a request: the messages are rendered with
@@ -317,6 +320,9 @@ func (r *request) params(defaults sampler.Params) (sampler.Params, error) {
 	if r.FrequencyPenalty != nil {
 		p.FrequencyPenalty = *r.FrequencyPenalty
 	}
+	if r.Logprobs != nil {
+		p.Logprobs = *r.Logprobs
+	}
 	if len(r.StopTokenIDs) > 0 {
 		p.StopTokenIDs = append(p.StopTokenIDs, r.StopTokenIDs...)
 	}
@@ -393,6 +399,9 @@ type result struct {
 	Text         string  `json:"text"`
 	FinishReason string  `json:"finish_reason"`
 	Usage        usage   `json:"usage"`
+	// Logprobs has one entry per generated token when the request asked
+	// for logprobs: {token_id, logprob, top: [{token_id, logprob}]}.
+	Logprobs []sampler.Result `json:"logprobs,omitempty"`
 }
 
 // doneEvent ends a request's event stream, with its result or its error.

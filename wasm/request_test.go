@@ -107,6 +107,12 @@ func TestRequestParams(t *testing.T) {
 		{name: "top_p above 1", json: `{"prompt":"x","top_p":1.5}`, wantErr: "top_p"},
 		{name: "negative max_tokens", json: `{"prompt":"x","max_tokens":-1}`, wantErr: "max_tokens"},
 		{name: "min_tokens above max_tokens", json: `{"prompt":"x","max_tokens":2,"min_tokens":3}`, wantErr: "min_tokens"},
+		{name: "logprobs", json: `{"prompt":"x","logprobs":5}`, want: func() sampler.Params {
+			p := defaults.Clone()
+			p.Logprobs = 5
+			return p
+		}},
+		{name: "too many logprobs", json: `{"prompt":"x","logprobs":21}`, wantErr: "logprobs 21"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -98,6 +98,8 @@ export interface SamplingParams {
   repetition_penalty?: number;
   presence_penalty?: number;
   frequency_penalty?: number;
+  /** Return each generated token's log-probability and this many most likely alternatives (at most 20). */
+  logprobs?: number;
   signal?: AbortSignal;
 }
 
@@ -113,11 +115,18 @@ export interface Usage {
   [key: string]: number | undefined;
 }
 
+export interface TokenLogprob {
+  token_id: number;
+  logprob: number;
+}
+
 export interface Completion {
   token_ids: number[];
   text: string;
   finish_reason: 'stop' | 'length' | string;
   usage: Usage;
+  /** With logprobs: one entry per generated token, from the model's raw distribution. */
+  logprobs?: (TokenLogprob & { top: TokenLogprob[] })[];
 }
 
 export interface Delta {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -44,8 +45,9 @@ type ggufRun struct {
 // llamaRuns is the runs section of a GGUF fixture's llamacpp_reference.json.
 type llamaRuns map[string]struct {
 	Cases []struct {
-		Prompt     []int32 `json:"prompt"`
-		LastArgmax int32   `json:"last_argmax"`
+		Prompt     []int32   `json:"prompt"`
+		LastArgmax int32     `json:"last_argmax"`
+		LastLogits []float64 `json:"last_logits"`
 		Greedy     struct {
 			Tokens  []int32   `json:"tokens"`
 			Margins []float64 `json:"top1_top2_margins"`
@@ -233,6 +235,86 @@ func TestBrowserGGUF(t *testing.T) {
 					require.Equal(t, want, got.Tokens[i][s], "%s case %d step %d", q, c, s)
 				}
 			}
+		}
+	})
+	t.Run("logprobs within the quantization noise", func(t *testing.T) {
+		// The first token's top-20 log-probabilities of each prompt against
+		// llama.cpp's last-position logits (log-softmaxed here, in float64).
+		// A logprob is a logit minus the logsumexp of all logits, so a
+		// bound e on every logit bounds it by 2e: on WebGPU (float
+		// activations) against llama.cpp's float run on the dequantized
+		// weights, the fixtures' float tolerance doubled, 2(1e-4 + 1e-4|x|);
+		// on the CPU device (activations rounded to Q8_0 as llama.cpp does)
+		// against llama.cpp's quantized run, the README's noise bounds
+		// doubled: max 1.0, mean 0.12.
+		runs := readLlamaRuns(t, "qwen3-tiny")
+		type entry struct {
+			Token   int32   `json:"token_id"`
+			Logprob float64 `json:"logprob"`
+		}
+		logprobs := func(t *testing.T, model, device string, prompts [][]int32) [][]entry {
+			var got [][]struct {
+				Top []entry `json:"top"`
+			}
+			require.NoError(t, evalJSON(ctx, ggufPrelude+fmt.Sprintf(`
+				const engine = await m.createEngine({model: %q, hub, device: %q, cache: false, kvCacheBytes: 1 << 20});
+				try {
+					const out = await Promise.all(%s.map((p) => engine.generate({prompt_ids: p, max_tokens: 1, temperature: 0, logprobs: 20})));
+					return out.map((r) => r.logprobs);
+				} finally { await engine.close(); }`, model, device, mustJSON(t, prompts)), &got))
+			out := make([][]entry, len(got))
+			for i, g := range got {
+				require.Len(t, g, 1, "one entry per generated token")
+				require.Len(t, g[0].Top, 20)
+				out[i] = g[0].Top
+			}
+			return out
+		}
+		logSoftmax := func(logits []float64) []float64 {
+			mx := logits[0]
+			for _, x := range logits {
+				mx = max(mx, x)
+			}
+			var sum float64
+			for _, x := range logits {
+				sum += math.Exp(x - mx)
+			}
+			lse := mx + math.Log(sum)
+			out := make([]float64, len(logits))
+			for i, x := range logits {
+				out[i] = x - lse
+			}
+			return out
+		}
+		for _, q := range []string{"q8_0", "q4_0"} {
+			quant, float := runs[q].Cases, runs[q+"_dequant_f32"].Cases
+			var prompts [][]int32
+			for _, c := range float {
+				prompts = append(prompts, c.Prompt)
+			}
+			gpu := logprobs(t, "test/tiny-gguf:"+strings.ToUpper(q), "webgpu", prompts[:2])
+			for i, top := range gpu {
+				want := logSoftmax(float[i].LastLogits)
+				require.Equal(t, float[i].LastArgmax, top[0].Token, "%s case %d", q, i)
+				for _, e := range top {
+					require.InDelta(t, want[e.Token], e.Logprob, 2*(1e-4+1e-4*math.Abs(want[e.Token])), "%s webgpu case %d token %d", q, i, e.Token)
+				}
+			}
+			cpu := logprobs(t, "test/tiny-gguf:"+strings.ToUpper(q), "cpu", prompts)
+			var sum float64
+			var n int
+			for i, top := range cpu {
+				want := logSoftmax(quant[i].LastLogits)
+				require.Equal(t, quant[i].LastArgmax, top[0].Token, "%s case %d", q, i)
+				for _, e := range top {
+					d := math.Abs(want[e.Token] - e.Logprob)
+					require.LessOrEqual(t, d, 1.0, "%s cpu case %d token %d", q, i, e.Token)
+					sum += d
+					n++
+				}
+			}
+			t.Logf("%s on the CPU device: mean |Δlogprob| %.3g over %d top-20 entries against llama.cpp", q, sum/float64(n), n)
+			require.LessOrEqual(t, sum/float64(n), 0.12)
 		}
 	})
 	t.Run("a repo without tokenizer.json chats with the GGUF's tokenizer", func(t *testing.T) {

@@ -5,7 +5,8 @@ import { errorCodes } from '../errors.js';
 import { NanoVLLMError } from './error.js';
 
 const SAMPLING_KEYS = ['max_tokens', 'min_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'ignore_eos',
-  'stop', 'stop_token_ids', 'include_stop_str_in_output', 'repetition_penalty', 'presence_penalty', 'frequency_penalty'];
+  'stop', 'stop_token_ids', 'include_stop_str_in_output', 'repetition_penalty', 'presence_penalty', 'frequency_penalty',
+  'logprobs'];
 
 /** The engine request for req's sampling keys plus extra (the prompt). */
 export function buildRequest(req, extra) {
