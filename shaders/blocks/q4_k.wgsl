@@ -70,9 +70,11 @@ fn load_w32(i: u32) -> W32 {
                q4k_nib4(w[k + 4u], sh, c), q4k_nib4(w[k + 5u], sh, c), q4k_nib4(w[k + 6u], sh, c), q4k_nib4(w[k + 7u], sh, c));
 }
 
-// q4k_nib4 dequantizes the 4 nibbles at shift sh of the bytes of v.
+// q4k_nib4 dequantizes the 4 nibbles at shift sh (0: low, 4: high) of the
+// bytes of v, each shifted down in one step (byte j by 8j + sh).
 fn q4k_nib4(v: u32, sh: u32, c: vec2<f32>) -> vec4<f32> {
-    return c.x * vec4<f32>((ubytes(v) >> vec4<u32>(sh)) & vec4<u32>(0xfu)) - c.y;
+    let q = (vec4<u32>(v) >> (vec4<u32>(0u, 8u, 16u, 24u) + sh)) & vec4<u32>(0xfu);
+    return c.x * vec4<f32>(q) - c.y;
 }
 
 // load_w64 returns weights i .. i+63, for i a multiple of 64: group

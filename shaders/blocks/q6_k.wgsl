@@ -71,10 +71,13 @@ fn load_w32(i: u32) -> W32 {
 }
 
 // q6k_val4 dequantizes 4 weights from a word of ql (nibbles at shift s4)
-// and one of qh (2 bits at shift s2), with multiplier m.
+// and one of qh (2 bits at shift s2), with multiplier m: each byte's bits
+// are shifted down in one step per word (byte j by 8j plus the shift).
 fn q6k_val4(l: u32, h: u32, s4: u32, s2: u32, m: f32) -> vec4<f32> {
-    let q = ((ubytes(l) >> vec4<u32>(s4)) & vec4<u32>(0xfu)) | (((ubytes(h) >> vec4<u32>(s2)) & vec4<u32>(3u)) << vec4<u32>(4u));
-    return m * (vec4<f32>(q) - 32.0);
+    let sh = vec4<u32>(0u, 8u, 16u, 24u);
+    let lo = (vec4<u32>(l) >> (sh + s4)) & vec4<u32>(0xfu);
+    let hi = ((vec4<u32>(h) >> (sh + s2)) & vec4<u32>(3u)) << vec4<u32>(4u);
+    return m * (vec4<f32>(lo | hi) - 32.0);
 }
 
 // load_w64 returns weights i .. i+63, for i a multiple of 64: quarters k
