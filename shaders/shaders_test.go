@@ -86,6 +86,9 @@ func TestSourceQuantized(t *testing.T) {
 			require.Contains(t, src, tc.has)
 			require.Equal(t, 1, strings.Count(src, "fn load_w("), "load_w defined once")
 			require.Equal(t, 1, strings.Count(src, "fn load_w8("), "load_w8 defined once")
+			require.Equal(t, 1, strings.Count(src, "fn load_w32("), "load_w32 defined once")
+			require.Equal(t, 1, strings.Count(src, "fn load_w64("), "load_w64 defined once")
+			require.Equal(t, 1, strings.Count(src, "const W_CHUNK: u32"), "the chunk of gemv_thread declared once")
 			require.Equal(t, 1, strings.Count(src, "fn w_byte("), "byte readers defined once")
 		})
 	}
