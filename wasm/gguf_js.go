@@ -125,6 +125,7 @@ func (l *loader) planGGUF(name string, prefix []byte, size int64) (any, error) {
 		seg(h.DataOffset, g.end).Set("ptr", int(uintptr(unsafe.Pointer(unsafe.SliceData(g.data)))))
 	} else {
 		g.copies = map[string][]byte{}
+		var copied int64
 		for _, t := range h.Tensors { // file order, which ParsePrefix checked
 			dt, ok := t.Type.DType()
 			if !ok {
@@ -141,7 +142,13 @@ func (l *loader) planGGUF(name string, prefix []byte, size int64) (any, error) {
 				continue
 			}
 			if dt == device.F16 {
-				// Widened to f32 on upload, from Go memory.
+				// Widened to f32 on upload, from Go memory: refused first
+				// if wasm memory cannot hold it (a header may lie about
+				// sizes when the file's length is not known yet).
+				copied += t.End - t.Begin
+				if err := fitsWasm(copied, 0); err != nil {
+					return nil, fmt.Errorf("%s: the f16 tensors, widened on upload: %w", name, err)
+				}
 				buf := make([]byte, t.End-t.Begin)
 				g.copies[t.Name] = buf
 				s.Set("ptr", int(uintptr(unsafe.Pointer(unsafe.SliceData(buf)))))
