@@ -424,7 +424,7 @@ async function init() {
   els.model.value = params.get('model') || served || DEFAULT_MODEL;
   hub = params.get('hub') || undefined;
   if (typeof lib.describeChoices === 'function') {
-    picker = new QuantPicker({ select: els.quant, note: els.quantNote, model: els.model, kv: els.kv }, lib,
+    picker = new QuantPicker({ select: els.quant, note: els.quantNote, model: els.model, kv: els.kv, device: els.device }, lib,
       { hub, preset: params.get('quant') || undefined });
     picker.refresh();
   }

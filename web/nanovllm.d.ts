@@ -232,6 +232,35 @@ export declare class WorkerEngine extends EventTarget implements NanoVLLMEngine 
 export declare function createEngine(options: EngineOptions): Promise<NanoVLLMEngine>;
 export declare function detectWebGPU(): Promise<{ available: true; adapter: string } | { available: false; reason: string }>;
 export declare function resolveModelURL(model: string, options?: { revision?: string; hub?: string }): string;
+/** Where a model's files are: base URL, Hub repo, cache key, and the GGUF file or selector it names. */
+export declare function describeModel(model: string, options?: { revision?: string; hub?: string }): {
+  base: string;
+  hub: { endpoint: string; repo: string; revision: string } | null;
+  key: string;
+  gguf: { file: string } | { selector: string } | null;
+};
+
+/** One choice of weights for a model, with what it costs (bytes; null where unknown). */
+export interface WeightChoice {
+  /** A GGUF file name, or for safetensors '' (as stored), 'q8_0' or 'q4_0'. */
+  value: string;
+  label: string;
+  downloadBytes: number | null;
+  weightBytes: number | null;
+  /** weightBytes plus the KV cache budget. */
+  gpuBytes: number | null;
+}
+
+/**
+ * The choices of weights a model offers, read from its file list (and
+ * config.json) before anything large is downloaded, and the default one.
+ */
+export declare function describeChoices(model: string, options?: {
+  hub?: string; revision?: string; kvCacheBytes?: number; signal?: AbortSignal;
+}): Promise<{ kind: 'gguf' | 'safetensors'; choices: WeightChoice[]; defaultValue: string; why: string }>;
+
+/** The bytes of a Qwen3 config.json's weights stored as dtype (core/qwen3.WeightBytesFor). */
+export declare function weightBytesFor(config: object, dtype: 'f32' | 'bf16' | 'q8_0' | 'q4_0'): number;
 /** The model `nanovllm serve --model` asks the page to load (an absolute URL), or null. */
 export declare function defaultModel(): string | null;
 

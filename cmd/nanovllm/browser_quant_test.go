@@ -141,8 +141,8 @@ func pickerState(t *testing.T, ctx context.Context) (opts []pickerOption, select
 }
 
 // TestBrowserQuantPicker: the page lists a GGUF repository's files and a
-// safetensors repository's quantizations with the download and the GPU
-// memory each needs (weights, as core/qwen3.WeightBytesFor counts them,
+// safetensors repository's quantizations with the download and the memory
+// (the GPU's, or wasm memory on the CPU device) each needs (weights, as core/qwen3.WeightBytesFor counts them,
 // plus the KV cache) before downloading any weights, defaults to Q8_0 as
 // docs/browser.md says, and loads what is chosen (that file only).
 func TestBrowserQuantPicker(t *testing.T) {
@@ -159,7 +159,7 @@ func TestBrowserQuantPicker(t *testing.T) {
 	}
 
 	t.Run("a GGUF repository", func(t *testing.T) {
-		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("%s/index.html?model=test/tiny-gguf&hub=%s&kv=1&device=cpu", base, base))))
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("%s/index.html?model=test/tiny-gguf&hub=%s&kv=1&device=webgpu", base, base))))
 		opts, selected, note := pickerState(t, ctx)
 		files := []string{"qwen3-tiny-bf16.gguf", "qwen3-tiny-f32.gguf", "qwen3-tiny-q4_0.gguf", "qwen3-tiny-q8_0.gguf"}
 		require.Len(t, opts, len(files))
@@ -209,6 +209,10 @@ func TestBrowserQuantPicker(t *testing.T) {
 			require.Equal(t, w, num(opts[i].Weights), want.dt.String())
 			require.Equal(t, w+kv, num(opts[i].GPU), want.dt.String())
 			require.Equal(t, download, num(opts[i].Download))
+			// The CPU device keeps the weights in wasm memory, not the GPU's.
+			require.Contains(t, opts[i].Text, "download")
+			require.Contains(t, opts[i].Text, "memory")
+			require.NotContains(t, opts[i].Text, "GPU memory")
 		}
 		require.Zero(t, fh.weightGets("test/tiny", "model.safetensors"), "weights downloaded before the choice")
 		require.Equal(t, "q8_0", selected, "the default docs/browser.md gives")

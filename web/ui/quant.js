@@ -18,7 +18,7 @@ const fmtBytes = (n) => {
 
 export class QuantPicker {
   /**
-   * els: {select, note, model, kv}; lib: the nanovllm.js module; hub: the
+   * els: {select, note, model, kv, device}; lib: the nanovllm.js module; hub: the
    * Hub endpoint or undefined; preset: a value from ?quant= (a GGUF file
    * name or quantization, or bf16, q8_0, q4_0), used once.
    */
@@ -32,10 +32,14 @@ export class QuantPicker {
     els.model.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(() => this.refresh(), 400); });
     els.model.addEventListener('change', () => { clearTimeout(timer); this.refresh(); });
     els.kv.addEventListener('input', () => this.render());
+    els.device?.addEventListener('change', () => this.render());
     els.select.addEventListener('change', () => this.describe());
   }
 
   kvBytes() { return (Number(this.els.kv.value) || 256) * 1024 * 1024; }
+
+  // What holds the weights: the GPU, or on the CPU device the wasm memory.
+  memoryName() { return this.els.device?.value === 'cpu' ? 'memory' : 'GPU memory'; }
 
   /** Looks up the choices of the model in the form; resolves when shown. */
   refresh() {
@@ -77,7 +81,7 @@ export class QuantPicker {
     const kv = this.kvBytes();
     select.replaceChildren(...info.choices.map((c) => {
       const gpu = c.weightBytes === null ? null : c.weightBytes + kv;
-      const o = new Option(`${c.label} · ${fmtBytes(c.downloadBytes)} download · ${fmtBytes(gpu)} GPU memory`, c.value);
+      const o = new Option(`${c.label} · ${fmtBytes(c.downloadBytes)} download · ${fmtBytes(gpu)} ${this.memoryName()}`, c.value);
       o.dataset.download = c.downloadBytes ?? '';
       o.dataset.gpu = gpu ?? '';
       o.dataset.weights = c.weightBytes ?? '';
@@ -104,7 +108,7 @@ export class QuantPicker {
     const kv = this.kvBytes();
     const parts = [];
     parts.push(c.downloadBytes === null ? 'download size unknown' : `download ${fmtBytes(c.downloadBytes)}`);
-    if (c.weightBytes !== null) parts.push(`needs about ${fmtBytes(c.weightBytes + kv)} of GPU memory (weights ${fmtBytes(c.weightBytes)} + KV cache ${fmtBytes(kv)})`);
+    if (c.weightBytes !== null) parts.push(`needs about ${fmtBytes(c.weightBytes + kv)} of ${this.memoryName()} (weights ${fmtBytes(c.weightBytes)} + KV cache ${fmtBytes(kv)})`);
     const def = info.choices.find((x) => x.value === info.defaultValue);
     this.els.note.textContent = `${capitalise(parts.join(', '))}. Default: ${def?.label ?? info.defaultValue}: ${info.why}.`;
   }
