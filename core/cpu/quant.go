@@ -232,12 +232,17 @@ func (d *Device) linearQuant(out, x []float32, w *weight, rows, n, k int) {
 		}
 		for ; m < rows; m++ {
 			j := j0
-			if kern.w8 != nil {
+			if kern.s8 != nil {
+				// The band's rows in eight streams: row j0+i+s·l of stream s.
 				var o8 [8]float32
-				for ; j+8 <= j1; j += 8 {
-					kern.w8(w.q[j*w.qrow:(j+8)*w.qrow], w.qrow, a, m, k, nb, &o8)
-					copy(out[m*n+j:m*n+j+8], o8[:])
+				l := (j1 - j0) / 8
+				for i := range l {
+					kern.s8(w.q[(j0+i)*w.qrow:], l*w.qrow, a, m, k, nb, &o8)
+					for s, v := range o8 {
+						out[m*n+j0+i+s*l] = v
+					}
 				}
+				j = j0 + 8*l
 			}
 			if kern.w4 != nil {
 				for ; j+4 <= j1; j += 4 {
@@ -260,8 +265,9 @@ type intKernel struct {
 	x1 func(w []byte, a *qact, m, k, nb int) float32
 	x4 func(w []byte, a *qact, m, k, nb int, out *[4]float32)
 	w4 func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32)
-	// w8 is w4 for eight weight rows (nil where there is none).
-	w8 func(w []byte, ldw int, a *qact, m, k, nb int, out *[8]float32)
+	// s8 is w4 for eight weight rows, meant for rows far apart: eight
+	// streams read at once (nil where there is none).
+	s8 func(w []byte, ldw int, a *qact, m, k, nb int, out *[8]float32)
 	// zact: the kernels read the activations in the zact layout.
 	zact bool
 }

@@ -66,15 +66,16 @@ func q80w4z(w *byte, ldw, npair int, za *byte, tab *float32, out *[4]float32)
 //go:noescape
 func q40w4z(w *byte, ldw, npair int, za *byte, tab *float32, out *[4]float32)
 
-// q80w8z is q80w4z for eight weight rows.
+// q80s8z is q80w4z for the eight weight rows at w + r·ldw bytes, meant
+// for rows far apart: eight sequential streams read together (see S8Z).
 //
 //go:noescape
-func q80w8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
+func q80s8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
 
-// q40w8z is q80w8z for Q4_0 weights.
+// q40s8z is q80s8z for Q4_0 weights.
 //
 //go:noescape
-func q40w8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
+func q40s8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
 
 // q80x4z is q80x4 on AVX-512 VNNI: activation rows at za + m·lda bytes in
 // the zact layout.
@@ -157,14 +158,14 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 	switch t {
 	case device.Q8_0, device.Q4_0:
 		if is == isaAVX512 && haveVNNI() && nb%2 == 0 {
-			w4, w8, x4 := q80w4z, q80w8z, q80x4z
+			w4, x4, s8 := q80w4z, q80x4z, q80s8z
 			if t == device.Q4_0 {
-				w4, w8, x4 = q40w4z, q40w8z, q40x4z
+				w4, x4, s8 = q40w4z, q40x4z, q40s8z
 			}
 			lda := nb / 2 * zactPair
 			return intKernel{
-				w8: func(w []byte, ldw int, a *qact, m, k, nb int, out *[8]float32) {
-					w8(&w[0], ldw, nb/2, &a.za[m*lda], &f16Table[0], out)
+				s8: func(w []byte, ldw int, a *qact, m, k, nb int, out *[8]float32) {
+					s8(&w[0], ldw, nb/2, &a.za[m*lda], &f16Table[0], out)
 				},
 				w4: func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32) {
 					w4(&w[0], ldw, nb/2, &a.za[m*lda], &f16Table[0], out)
