@@ -232,17 +232,19 @@ func (d *Device) linearQuant(out, x []float32, w *weight, rows, n, k int) {
 		}
 		for ; m < rows; m++ {
 			j := j0
-			if kern.s8 != nil {
-				// The band's rows in eight streams: row j0+i+s·l of stream s.
-				var o8 [8]float32
-				l := (j1 - j0) / 8
+			if kern.sk != nil {
+				// The band's rows in kern.streams streams: row j0+i+s·l
+				// of stream s.
+				var ok [8]float32
+				o := ok[:kern.streams]
+				l := (j1 - j0) / kern.streams
 				for i := range l {
-					kern.s8(w.q[(j0+i)*w.qrow:], l*w.qrow, a, m, k, nb, &o8)
-					for s, v := range o8 {
+					kern.sk(w.q[(j0+i)*w.qrow:], l*w.qrow, a, m, k, nb, o)
+					for s, v := range o {
 						out[m*n+j0+i+s*l] = v
 					}
 				}
-				j = j0 + 8*l
+				j = j0 + kern.streams*l
 			}
 			if kern.w4 != nil {
 				for ; j+4 <= j1; j += 4 {
@@ -265,9 +267,12 @@ type intKernel struct {
 	x1 func(w []byte, a *qact, m, k, nb int) float32
 	x4 func(w []byte, a *qact, m, k, nb int, out *[4]float32)
 	w4 func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32)
-	// s8 is w4 for eight weight rows, meant for rows far apart: eight
-	// streams read at once (nil where there is none).
-	s8 func(w []byte, ldw int, a *qact, m, k, nb int, out *[8]float32)
+	// sk is w4 for streams (at most 8) weight rows ldw bytes apart, meant
+	// for rows far apart: that many sequential streams read at once, which
+	// keeps more reads in flight than adjacent rows (nil where there is
+	// none). out has streams elements.
+	sk      func(w []byte, ldw int, a *qact, m, k, nb int, out []float32)
+	streams int
 	// zact: the kernels read the activations in the zact layout.
 	zact bool
 }

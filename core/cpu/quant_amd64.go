@@ -45,10 +45,11 @@ func q6kx1(w *byte, nb int, x *int8, xd *float32, ldw int) float32
 //go:noescape
 func q6kx1z(w *byte, nb int, x *int8, xd *float32, bs *int16, ldw int) float32
 
-// q6kw2z is q6kx1z for the two weight rows at w and w+ldw.
+// q6kw2z is q6kx1z for the two weight rows at w and w+ldw, each read as a
+// stream prefetched pf bytes ahead.
 //
 //go:noescape
-func q6kw2z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, out *[2]float32)
+func q6kw2z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, pf int, out *[2]float32)
 
 // q6kx4 is q6kx1 for four activation rows (as q80x4).
 //
@@ -149,6 +150,10 @@ var f16Table = func() *[1 << 16]float32 {
 	return &t
 }()
 
+// q6kStreamPrefetch is how far ahead q6kw2z prefetches each of two rows
+// far apart (the streams of linearQuant), in bytes.
+const q6kStreamPrefetch = 1024
+
 // simdIntKernel returns the assembly integer-path kernels for weights of
 // type t, ok false where there are none (the portable Go ones then run).
 func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
@@ -164,8 +169,9 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 			}
 			lda := nb / 2 * zactPair
 			return intKernel{
-				s8: func(w []byte, ldw int, a *qact, m, k, nb int, out *[8]float32) {
-					s8(&w[0], ldw, nb/2, &a.za[m*lda], &f16Table[0], out)
+				streams: 8,
+				sk: func(w []byte, ldw int, a *qact, m, k, nb int, out []float32) {
+					s8(&w[0], ldw, nb/2, &a.za[m*lda], &f16Table[0], (*[8]float32)(out))
 				},
 				w4: func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32) {
 					w4(&w[0], ldw, nb/2, &a.za[m*lda], &f16Table[0], out)
@@ -208,8 +214,12 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 					return q6kx1z(&w[0], nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], len(w))
 				},
 				w4: func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32) {
-					q6kw2z(&w[0], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], (*[2]float32)(out[0:2]))
-					q6kw2z(&w[2*ldw], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], (*[2]float32)(out[2:4]))
+					q6kw2z(&w[0], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], 2*ldw, (*[2]float32)(out[0:2]))
+					q6kw2z(&w[2*ldw], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], 2*ldw, (*[2]float32)(out[2:4]))
+				},
+				streams: 2,
+				sk: func(w []byte, ldw int, a *qact, m, k, nb int, out []float32) {
+					q6kw2z(&w[0], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], q6kStreamPrefetch, (*[2]float32)(out))
 				},
 			}, true
 		}

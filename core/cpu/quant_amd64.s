@@ -1023,11 +1023,11 @@ s8loop: \
 	VBROADCASTSS X6, Z6 \
 	VFMADD231PS  Z6, acc, facc
 
-// func q6kw2z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, out *[2]float32)
+// func q6kw2z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, pf int, out *[2]float32)
 //
-// q6kx1z for two weight rows (w and w+ldw): two streams, and the next two
-// rows prefetched.
-TEXT ·q6kw2z(SB), NOSPLIT, $0-56
+// q6kx1z for two weight rows (w and w+ldw), two streams, each prefetched
+// pf bytes ahead (the next two rows when they are adjacent, pf = 2·ldw).
+TEXT ·q6kw2z(SB), NOSPLIT, $0-64
 	MOVQ w+0(FP), SI
 	MOVQ ldw+8(FP), R8
 	MOVQ nb+16(FP), CX
@@ -1035,6 +1035,7 @@ TEXT ·q6kw2z(SB), NOSPLIT, $0-56
 	MOVQ xd+32(FP), DX
 	MOVQ bs+40(FP), BX
 	LEAQ (SI)(R8*1), R9
+	MOVQ pf+48(FP), R8
 	VPXORQ       Z0, Z0, Z0
 	VPXORQ       Z9, Z9, Z9
 	VPBROADCASTQ qmask0F<>(SB), Z26
@@ -1047,14 +1048,14 @@ TEXT ·q6kw2z(SB), NOSPLIT, $0-56
 	VMOVDQU64    q6zperm3<>(SB), Z15
 
 q6w2loop:
-	PREFETCHT0 (SI)(R8*2)
-	PREFETCHT0 64(SI)(R8*2)
-	PREFETCHT0 128(SI)(R8*2)
-	PREFETCHT0 192(SI)(R8*2)
-	PREFETCHT0 (R9)(R8*2)
-	PREFETCHT0 64(R9)(R8*2)
-	PREFETCHT0 128(R9)(R8*2)
-	PREFETCHT0 192(R9)(R8*2)
+	PREFETCHT0 (SI)(R8*1)
+	PREFETCHT0 64(SI)(R8*1)
+	PREFETCHT0 128(SI)(R8*1)
+	PREFETCHT0 192(SI)(R8*1)
+	PREFETCHT0 (R9)(R8*1)
+	PREFETCHT0 64(R9)(R8*1)
+	PREFETCHT0 128(R9)(R8*1)
+	PREFETCHT0 192(R9)(R8*1)
 	Q6ZPREP(SI, Z1, Z16, Z17, Z18, Z19)
 	Q6ZPREP(R9, Z8, Z20, Z21, Z22, Z23)
 	Q6ZH(SI, 0, 128, 0, Z16, Z17, Z1)
@@ -1070,7 +1071,7 @@ q6w2loop:
 	ADDQ $32, BX
 	DECQ CX
 	JNZ  q6w2loop
-	MOVQ out+48(FP), AX
+	MOVQ out+56(FP), AX
 	HSUMZ(Z0, Y0, X0, Y4, X4)
 	HSUMZ(Z9, Y9, X9, Y4, X4)
 	VMOVSS X0, (AX)
