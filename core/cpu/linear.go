@@ -37,3 +37,69 @@ func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 		d.amxPackedOf.buf = nil
 	}
 }
+
+// maxFused is the most matmuls LinearFused runs as one loop.
+const maxFused = 4
+
+// LinearFused computes outs[i] = x · ws[i]ᵀ for every i, the same as a
+// Linear call for each. Where all the weights are quantized alike and take
+// the integer path, the matmuls run as one parallel loop over all their
+// bands, with the activations quantized once: at batch 1 a decode step then
+// hands work to the threads, and waits for the last of them, once for q, k
+// and v and once for gate and up instead of five times. Otherwise it calls
+// Linear for each.
+func (d *Device) LinearFused(outs []device.Buffer, x device.Buffer, ws []device.Weight, rows int) {
+	if !d.fusable(ws, rows) || len(outs) != len(ws) {
+		for i, w := range ws {
+			if i < len(outs) {
+				d.Linear(outs[i], x, w, rows)
+			}
+		}
+		if len(outs) != len(ws) {
+			d.fail("LinearFused: %d outputs for %d weights", len(outs), len(ws))
+		}
+		return
+	}
+	var cws [maxFused]*weight
+	var os [maxFused][]float32
+	k := 0
+	for i, w := range ws {
+		cws[i] = d.weight("LinearFused", w, 2)
+		if cws[i] == nil {
+			return
+		}
+		if i > 0 && cws[i].shape[1] != k {
+			d.fail("LinearFused: weight %s has %d inputs, %s %d", cws[i].name, cws[i].shape[1], cws[0].name, k)
+			return
+		}
+		k = cws[i].shape[1]
+		if os[i] = d.floats("LinearFused", outs[i], rows*cws[i].shape[0]); os[i] == nil {
+			return
+		}
+	}
+	xs := d.floats("LinearFused", x, rows*k)
+	if xs == nil {
+		return
+	}
+	d.linearQuantFused(os[:len(ws)], xs, cws[:len(ws)], rows, k)
+}
+
+// fusable reports whether LinearFused can run ws as one loop: 2 to
+// maxFused quantized weights of one type, all on the integer path.
+func (d *Device) fusable(ws []device.Weight, rows int) bool {
+	if !d.ok("LinearFused") || len(ws) < 2 || len(ws) > maxFused || d.quant.floatPath {
+		return false
+	}
+	var t device.DType
+	for i, w := range ws {
+		cw, ok := w.(*weight)
+		if !ok || cw.q == nil || len(cw.shape) != 2 || (i > 0 && cw.qt != t) {
+			return false
+		}
+		t = cw.qt
+		if d.quantAMX(t, rows, cw.shape[0], cw.shape[1]) {
+			return false
+		}
+	}
+	return true
+}

@@ -183,10 +183,7 @@ func grow[T any](s []T, n int) []T {
 
 // linearQuant is Linear for a quantized weight: out[m*n+j] = x_m · w_j.
 func (d *Device) linearQuant(out, x []float32, w *weight, rows, n, k int) {
-	band := bandSize(n, d.pool.threads())
-	if rows == 1 {
-		band = max(band, (n/(4*d.pool.threads()))&^3)
-	}
+	band := quantBand(rows, n, d.pool.threads())
 	tasks := (n + band - 1) / band
 	if d.quant.floatPath {
 		dot, w4 := floatDotGo(w.qt), simdFloatKernel(d.isa, w.qt)
@@ -212,44 +209,101 @@ func (d *Device) linearQuant(out, x []float32, w *weight, rows, n, k int) {
 		return
 	}
 	a := &d.quant.act
-	nb := k / qk32
-	if w.qt == device.Q4_K || w.qt == device.Q6_K {
-		nb = k / qkK
-	}
+	nb := quantActBlocks(w.qt, k)
 	kern := d.intKernels(w.qt, nb)
 	d.quantizeActs(a, x, rows, k, w.qt, kern.zact)
 	d.pool.run(tasks, func(t int) {
 		j0, j1 := t*band, min(n, (t+1)*band)
-		var o [4]float32
-		m := 0
-		if kern.x4 != nil {
-			for ; m+4 <= rows; m += 4 {
-				for j := j0; j < j1; j++ {
-					kern.x4(w.q[j*w.qrow:(j+1)*w.qrow], a, m, k, nb, &o)
-					out[m*n+j], out[(m+1)*n+j], out[(m+2)*n+j], out[(m+3)*n+j] = o[0], o[1], o[2], o[3]
-				}
-			}
-		}
-		for ; m < rows; m++ {
-			j := j0
-			if kern.w8 != nil {
-				var o8 [8]float32
-				for ; j+8 <= j1; j += 8 {
-					kern.w8(w.q[j*w.qrow:(j+8)*w.qrow], w.qrow, a, m, k, nb, &o8)
-					copy(out[m*n+j:m*n+j+8], o8[:])
-				}
-			}
-			if kern.w4 != nil {
-				for ; j+4 <= j1; j += 4 {
-					kern.w4(w.q[j*w.qrow:(j+4)*w.qrow], w.qrow, a, m, k, nb, &o)
-					copy(out[m*n+j:m*n+j+4], o[:])
-				}
-			}
-			for ; j < j1; j++ {
-				out[m*n+j] = kern.x1(w.q[j*w.qrow:(j+1)*w.qrow], a, m, k, nb)
-			}
-		}
+		quantRows(out, w, a, kern, rows, n, k, nb, j0, j1)
 	})
+}
+
+// linearQuantFused is linearQuant's integer path for several weights of
+// one type sharing the input x (LinearFused): one parallel loop over the
+// bands of all of them.
+func (d *Device) linearQuantFused(outs [][]float32, x []float32, ws []*weight, rows, k int) {
+	a, t := &d.quant.act, ws[0].qt
+	nb := quantActBlocks(t, k)
+	kern := d.intKernels(t, nb)
+	d.quantizeActs(a, x, rows, k, t, kern.zact)
+	// Weight i's bands are tasks first[i] <= task < first[i+1].
+	var first [maxFused + 1]int
+	var bands [maxFused]int
+	for i, w := range ws {
+		n := w.shape[0]
+		bands[i] = quantBand(rows, n, d.pool.threads())
+		first[i+1] = first[i] + (n+bands[i]-1)/bands[i]
+	}
+	d.pool.run(first[len(ws)], func(task int) {
+		i := 0
+		for task >= first[i+1] {
+			i++
+		}
+		w, n := ws[i], ws[i].shape[0]
+		j0 := (task - first[i]) * bands[i]
+		quantRows(outs[i], w, a, kern, rows, n, k, nb, j0, min(n, j0+bands[i]))
+	})
+}
+
+// quantBand is the number of output features (weight rows) one task of
+// linearQuant computes.
+func quantBand(rows, n, threads int) int {
+	band := bandSize(n, threads)
+	if rows == 1 {
+		band = max(band, (n/(4*threads))&^3)
+	}
+	return band
+}
+
+// quantActBlocks is the number of activation blocks of a row of k values
+// for weights of type t: Q8_0 blocks of 32, or Q8_K blocks of 256 for the
+// K-quants.
+func quantActBlocks(t device.DType, k int) int {
+	if t == device.Q4_K || t == device.Q6_K {
+		return k / qkK
+	}
+	return k / qk32
+}
+
+// quantRows computes the output features j0 <= j < j1 of all rows on the
+// integer path (the activations already in a).
+func quantRows(out []float32, w *weight, a *qact, kern intKernel, rows, n, k, nb, j0, j1 int) {
+	var o [4]float32
+	m := 0
+	if kern.x4 != nil {
+		for ; m+4 <= rows; m += 4 {
+			for j := j0; j < j1; j++ {
+				kern.x4(w.q[j*w.qrow:(j+1)*w.qrow], a, m, k, nb, &o)
+				out[m*n+j], out[(m+1)*n+j], out[(m+2)*n+j], out[(m+3)*n+j] = o[0], o[1], o[2], o[3]
+			}
+		}
+	}
+	for ; m < rows; m++ {
+		j := j0
+		if kern.sk != nil {
+			// The band's rows in kern.streams streams: row j0+i+s·l of
+			// stream s.
+			var ok [8]float32
+			o := ok[:kern.streams]
+			l := (j1 - j0) / kern.streams
+			for i := range l {
+				kern.sk(w.q[(j0+i)*w.qrow:], l*w.qrow, a, m, k, nb, o)
+				for s, v := range o {
+					out[m*n+j0+i+s*l] = v
+				}
+			}
+			j = j0 + kern.streams*l
+		}
+		if kern.w4 != nil {
+			for ; j+4 <= j1; j += 4 {
+				kern.w4(w.q[j*w.qrow:(j+4)*w.qrow], w.qrow, a, m, k, nb, &o)
+				copy(out[m*n+j:m*n+j+4], o[:])
+			}
+		}
+		for ; j < j1; j++ {
+			out[m*n+j] = kern.x1(w.q[j*w.qrow:(j+1)*w.qrow], a, m, k, nb)
+		}
+	}
 }
 
 // intKernel computes integer-path dot products: x1 of one weight row with
@@ -260,8 +314,12 @@ type intKernel struct {
 	x1 func(w []byte, a *qact, m, k, nb int) float32
 	x4 func(w []byte, a *qact, m, k, nb int, out *[4]float32)
 	w4 func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32)
-	// w8 is w4 for eight weight rows (nil where there is none).
-	w8 func(w []byte, ldw int, a *qact, m, k, nb int, out *[8]float32)
+	// sk is w4 for streams (at most 8) weight rows ldw bytes apart, meant
+	// for rows far apart: that many sequential streams read at once, which
+	// keeps more reads in flight than adjacent rows (nil where there is
+	// none). out has streams elements.
+	sk      func(w []byte, ldw int, a *qact, m, k, nb int, out []float32)
+	streams int
 	// zact: the kernels read the activations in the zact layout.
 	zact bool
 }

@@ -45,10 +45,11 @@ func q6kx1(w *byte, nb int, x *int8, xd *float32, ldw int) float32
 //go:noescape
 func q6kx1z(w *byte, nb int, x *int8, xd *float32, bs *int16, ldw int) float32
 
-// q6kw2z is q6kx1z for the two weight rows at w and w+ldw.
+// q6kw2z is q6kx1z for the two weight rows at w and w+ldw, each read as a
+// stream prefetched pf bytes ahead.
 //
 //go:noescape
-func q6kw2z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, out *[2]float32)
+func q6kw2z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, pf int, out *[2]float32)
 
 // q6kx4 is q6kx1 for four activation rows (as q80x4).
 //
@@ -66,15 +67,16 @@ func q80w4z(w *byte, ldw, npair int, za *byte, tab *float32, out *[4]float32)
 //go:noescape
 func q40w4z(w *byte, ldw, npair int, za *byte, tab *float32, out *[4]float32)
 
-// q80w8z is q80w4z for eight weight rows.
+// q80s8z is q80w4z for the eight weight rows at w + r·ldw bytes, meant
+// for rows far apart: eight sequential streams read together (see S8Z).
 //
 //go:noescape
-func q80w8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
+func q80s8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
 
-// q40w8z is q80w8z for Q4_0 weights.
+// q40s8z is q80s8z for Q4_0 weights.
 //
 //go:noescape
-func q40w8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
+func q40s8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
 
 // q80x4z is q80x4 on AVX-512 VNNI: activation rows at za + m·lda bytes in
 // the zact layout.
@@ -148,6 +150,10 @@ var f16Table = func() *[1 << 16]float32 {
 	return &t
 }()
 
+// q6kStreamPrefetch is how far ahead q6kw2z prefetches each of two rows
+// far apart (the streams of linearQuant), in bytes.
+const q6kStreamPrefetch = 1024
+
 // simdIntKernel returns the assembly integer-path kernels for weights of
 // type t, ok false where there are none (the portable Go ones then run).
 func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
@@ -157,14 +163,15 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 	switch t {
 	case device.Q8_0, device.Q4_0:
 		if is == isaAVX512 && haveVNNI() && nb%2 == 0 {
-			w4, w8, x4 := q80w4z, q80w8z, q80x4z
+			w4, x4, s8 := q80w4z, q80x4z, q80s8z
 			if t == device.Q4_0 {
-				w4, w8, x4 = q40w4z, q40w8z, q40x4z
+				w4, x4, s8 = q40w4z, q40x4z, q40s8z
 			}
 			lda := nb / 2 * zactPair
 			return intKernel{
-				w8: func(w []byte, ldw int, a *qact, m, k, nb int, out *[8]float32) {
-					w8(&w[0], ldw, nb/2, &a.za[m*lda], &f16Table[0], out)
+				streams: 8,
+				sk: func(w []byte, ldw int, a *qact, m, k, nb int, out []float32) {
+					s8(&w[0], ldw, nb/2, &a.za[m*lda], &f16Table[0], (*[8]float32)(out))
 				},
 				w4: func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32) {
 					w4(&w[0], ldw, nb/2, &a.za[m*lda], &f16Table[0], out)
@@ -207,8 +214,12 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 					return q6kx1z(&w[0], nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], len(w))
 				},
 				w4: func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32) {
-					q6kw2z(&w[0], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], (*[2]float32)(out[0:2]))
-					q6kw2z(&w[2*ldw], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], (*[2]float32)(out[2:4]))
+					q6kw2z(&w[0], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], 2*ldw, (*[2]float32)(out[0:2]))
+					q6kw2z(&w[2*ldw], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], 2*ldw, (*[2]float32)(out[2:4]))
+				},
+				streams: 2,
+				sk: func(w []byte, ldw int, a *qact, m, k, nb int, out []float32) {
+					q6kw2z(&w[0], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], q6kStreamPrefetch, (*[2]float32)(out))
 				},
 			}, true
 		}

@@ -904,9 +904,16 @@ q6zloop:
 	VMULPS      128(DI), Z23, Z23 \
 	VFMADD231PS Z23, Z21, acc
 
-// W8Z(DEC, stride): W4Z for eight weight rows (SI + r·R8), eight streams;
-// it prefetches the same columns of the next eight rows.
-#define W8Z(DEC, stride) \
+// S8Z(DEC, stride): the loop of q80s8z / q40s8z over CX block pairs of
+// eight weight rows R8 bytes apart (SI + r·R8), against one activation row
+// in the zact layout at DI (R14 = f16Table). Each row is its own sequential
+// stream, prefetched PFD bytes ahead. Eight streams far apart (linearQuant
+// splits a band's rows in eighths) keep more reads in flight than eight
+// adjacent rows, which are a single stream of 8·ldw bytes: at batch 1 the
+// kernel reads 1.3-1.4x the bytes per second that it did on adjacent rows,
+// about the core's bound for a plain sum (BenchmarkQuantGEMV).
+#define PFD 1024
+#define S8Z(DEC, stride) \
 	LEAQ   (SI)(R8*1), R9 \
 	LEAQ   (SI)(R8*2), R10 \
 	LEAQ   (R9)(R8*2), R11 \
@@ -914,7 +921,6 @@ q6zloop:
 	LEAQ   (R9)(R8*4), R13 \
 	LEAQ   (R10)(R8*4), DX \
 	LEAQ   (R11)(R8*4), BX \
-	SHLQ   $3, R8 \
 	VXORPS Z0, Z0, Z0 \
 	VXORPS Z1, Z1, Z1 \
 	VXORPS Z2, Z2, Z2 \
@@ -924,15 +930,15 @@ q6zloop:
 	VXORPS Z6, Z6, Z6 \
 	VXORPS Z7, Z7, Z7 \
 	ZCONSTS \
-loop: \
-	PREFETCHT0 (SI)(R8*1) \
-	PREFETCHT0 (R9)(R8*1) \
-	PREFETCHT0 (R10)(R8*1) \
-	PREFETCHT0 (R11)(R8*1) \
-	PREFETCHT0 (R12)(R8*1) \
-	PREFETCHT0 (R13)(R8*1) \
-	PREFETCHT0 (DX)(R8*1) \
-	PREFETCHT0 (BX)(R8*1) \
+s8loop: \
+	PREFETCHT0 PFD(SI) \
+	PREFETCHT0 PFD(R9) \
+	PREFETCHT0 PFD(R10) \
+	PREFETCHT0 PFD(R11) \
+	PREFETCHT0 PFD(R12) \
+	PREFETCHT0 PFD(R13) \
+	PREFETCHT0 PFD(DX) \
+	PREFETCHT0 PFD(BX) \
 	ROWZ1(DEC, SI, stride, Z0) \
 	ROWZ1(DEC, R9, stride, Z1) \
 	ROWZ1(DEC, R10, stride, Z2) \
@@ -951,7 +957,7 @@ loop: \
 	ADDQ $(2*stride), BX \
 	ADDQ $192, DI \
 	DECQ CX \
-	JNZ  loop
+	JNZ  s8loop
 
 // STORE8Z stores the sums of Z0..Z7 to out[0:8] at AX.
 #define STORE8Z \
@@ -973,28 +979,6 @@ loop: \
 	VMOVSS X7, 28(AX) \
 	VZEROUPPER \
 	RET
-
-// func q80w8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
-TEXT ·q80w8z(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), SI
-	MOVQ ldw+8(FP), R8
-	MOVQ npair+16(FP), CX
-	MOVQ za+24(FP), DI
-	MOVQ tab+32(FP), R14
-	W8Z(DEC8Z, 34)
-	MOVQ out+40(FP), AX
-	STORE8Z
-
-// func q40w8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
-TEXT ·q40w8z(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), SI
-	MOVQ ldw+8(FP), R8
-	MOVQ npair+16(FP), CX
-	MOVQ za+24(FP), DI
-	MOVQ tab+32(FP), R14
-	W8Z(DEC4Z, 18)
-	MOVQ out+40(FP), AX
-	STORE8Z
 
 // Q6ZH(base, qloff, qhoff, xoff, sc0, sc1, acc) is Q6ZHALF for the row at
 // base into acc.
@@ -1039,11 +1023,11 @@ TEXT ·q40w8z(SB), NOSPLIT, $0-48
 	VBROADCASTSS X6, Z6 \
 	VFMADD231PS  Z6, acc, facc
 
-// func q6kw2z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, out *[2]float32)
+// func q6kw2z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, pf int, out *[2]float32)
 //
-// q6kx1z for two weight rows (w and w+ldw): two streams, and the next two
-// rows prefetched.
-TEXT ·q6kw2z(SB), NOSPLIT, $0-56
+// q6kx1z for two weight rows (w and w+ldw), two streams, each prefetched
+// pf bytes ahead (the next two rows when they are adjacent, pf = 2·ldw).
+TEXT ·q6kw2z(SB), NOSPLIT, $0-64
 	MOVQ w+0(FP), SI
 	MOVQ ldw+8(FP), R8
 	MOVQ nb+16(FP), CX
@@ -1051,6 +1035,7 @@ TEXT ·q6kw2z(SB), NOSPLIT, $0-56
 	MOVQ xd+32(FP), DX
 	MOVQ bs+40(FP), BX
 	LEAQ (SI)(R8*1), R9
+	MOVQ pf+48(FP), R8
 	VPXORQ       Z0, Z0, Z0
 	VPXORQ       Z9, Z9, Z9
 	VPBROADCASTQ qmask0F<>(SB), Z26
@@ -1063,14 +1048,14 @@ TEXT ·q6kw2z(SB), NOSPLIT, $0-56
 	VMOVDQU64    q6zperm3<>(SB), Z15
 
 q6w2loop:
-	PREFETCHT0 (SI)(R8*2)
-	PREFETCHT0 64(SI)(R8*2)
-	PREFETCHT0 128(SI)(R8*2)
-	PREFETCHT0 192(SI)(R8*2)
-	PREFETCHT0 (R9)(R8*2)
-	PREFETCHT0 64(R9)(R8*2)
-	PREFETCHT0 128(R9)(R8*2)
-	PREFETCHT0 192(R9)(R8*2)
+	PREFETCHT0 (SI)(R8*1)
+	PREFETCHT0 64(SI)(R8*1)
+	PREFETCHT0 128(SI)(R8*1)
+	PREFETCHT0 192(SI)(R8*1)
+	PREFETCHT0 (R9)(R8*1)
+	PREFETCHT0 64(R9)(R8*1)
+	PREFETCHT0 128(R9)(R8*1)
+	PREFETCHT0 192(R9)(R8*1)
 	Q6ZPREP(SI, Z1, Z16, Z17, Z18, Z19)
 	Q6ZPREP(R9, Z8, Z20, Z21, Z22, Z23)
 	Q6ZH(SI, 0, 128, 0, Z16, Z17, Z1)
@@ -1086,7 +1071,7 @@ q6w2loop:
 	ADDQ $32, BX
 	DECQ CX
 	JNZ  q6w2loop
-	MOVQ out+48(FP), AX
+	MOVQ out+56(FP), AX
 	HSUMZ(Z0, Y0, X0, Y4, X4)
 	HSUMZ(Z9, Y9, X9, Y4, X4)
 	VMOVSS X0, (AX)
@@ -1180,3 +1165,25 @@ TEXT ·f40w4z(SB), NOSPLIT, $0-48
 	FW4(FDEC4, 18)
 	MOVQ out+40(FP), AX
 	STORE4Z
+
+// func q80s8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
+TEXT ·q80s8z(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ npair+16(FP), CX
+	MOVQ za+24(FP), DI
+	MOVQ tab+32(FP), R14
+	S8Z(DEC8Z, 34)
+	MOVQ out+40(FP), AX
+	STORE8Z
+
+// func q40s8z(w *byte, ldw, npair int, za *byte, tab *float32, out *[8]float32)
+TEXT ·q40s8z(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ npair+16(FP), CX
+	MOVQ za+24(FP), DI
+	MOVQ tab+32(FP), R14
+	S8Z(DEC4Z, 18)
+	MOVQ out+40(FP), AX
+	STORE8Z

@@ -117,6 +117,9 @@ type activations struct {
 	o        device.Buffer // [N, hidden] a block's output (o_proj, down_proj), added to h
 	gate, up device.Buffer // [N, intermediate] the MLP's two projections; gate becomes silu(gate)*up
 
+	qkv    [3]device.Buffer // q, k, v: the outputs of layer.qkv
+	gateUp [2]device.Buffer // gate, up: the outputs of layer.gateUp
+
 	lastHidden device.Buffer // [R, hidden] the rows of h whose logits are wanted, then normalised
 	logits     device.Buffer // [R, vocab]
 }
@@ -130,6 +133,9 @@ type layer struct {
 	qNorm, kNorm        device.Weight // [head_dim], applied to each head
 	gateProj, upProj    device.Weight // [intermediate, hidden]
 	down                device.Weight // [hidden, intermediate]
+
+	qkv    [3]device.Weight // qProj, kProj, vProj: the matmuls of x (see linears)
+	gateUp [2]device.Weight // gateProj, upProj
 }
 
 // RandomPrefix marks a preset model name: "random:qwen3-0.6b" is the
@@ -253,6 +259,8 @@ func LoadSource(cfg Config, tensors Source, dev device.Device, opts Options) (*M
 				return nil, err
 			}
 		}
+		l.qkv = [3]device.Weight{l.qProj, l.kProj, l.vProj}
+		l.gateUp = [2]device.Weight{l.gateProj, l.upProj}
 	}
 	tokens := opts.MaxTokens
 	if tokens <= 0 {
@@ -359,6 +367,8 @@ func (m *Model) ensure(tokens, rows int) error {
 			}
 			*s.dst = b
 		}
+		a.qkv = [3]device.Buffer{a.q, a.k, a.v}
+		a.gateUp = [2]device.Buffer{a.gate, a.up}
 		a.capTokens = tokens
 	}
 	if rows > a.capRows {
@@ -433,9 +443,7 @@ func (m *Model) attention(i, n int) {
 	eps := float32(c.RMSNormEps)
 	nh, nkv, hd := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
 	d.RMSNorm(a.x, a.h, l.inputNorm, n, eps)
-	d.Linear(a.q, a.x, l.qProj, n)
-	d.Linear(a.k, a.x, l.kProj, n)
-	d.Linear(a.v, a.x, l.vProj, n)
+	m.linears(a.qkv[:], a.x, l.qkv[:], n)
 	// q_norm and k_norm normalise each head's slice: rows of head_dim.
 	d.RMSNorm(a.q, a.q, l.qNorm, n*nh, eps)
 	d.RMSNorm(a.k, a.k, l.kNorm, n*nkv, eps)
@@ -447,6 +455,25 @@ func (m *Model) attention(i, n int) {
 	d.Add(a.h, a.o, n*c.HiddenSize)
 }
 
+// fusedLinear is implemented by devices that can run several matmuls of
+// one input as one unit of work (the CPU device: one hand-off to its
+// threads instead of one per matmul, which counts at batch 1).
+type fusedLinear interface {
+	LinearFused(outs []device.Buffer, x device.Buffer, ws []device.Weight, rows int)
+}
+
+// linears computes outs[i] = x · ws[i]ᵀ for every i: fused where the device
+// can, else one Linear each.
+func (m *Model) linears(outs []device.Buffer, x device.Buffer, ws []device.Weight, rows int) {
+	if f, ok := m.dev.(fusedLinear); ok {
+		f.LinearFused(outs, x, ws, rows)
+		return
+	}
+	for i, w := range ws {
+		m.dev.Linear(outs[i], x, w, rows)
+	}
+}
+
 // mlp is the second half of decoder layer i, a SwiGLU feed-forward block:
 //
 //	x = post_attention_layernorm(h)
@@ -454,8 +481,7 @@ func (m *Model) attention(i, n int) {
 func (m *Model) mlp(i, n int) {
 	d, c, a, l := m.dev, m.cfg, &m.act, &m.layers[i]
 	d.RMSNorm(a.x, a.h, l.postNorm, n, float32(c.RMSNormEps))
-	d.Linear(a.gate, a.x, l.gateProj, n)
-	d.Linear(a.up, a.x, l.upProj, n)
+	m.linears(a.gateUp[:], a.x, l.gateUp[:], n)
 	d.SwiGLU(a.gate, a.gate, a.up, n*c.IntermediateSize)
 	d.Linear(a.o, a.gate, l.down, n)
 	d.Add(a.h, a.o, n*c.HiddenSize)
