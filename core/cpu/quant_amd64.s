@@ -904,16 +904,23 @@ q6zloop:
 	VMULPS      128(DI), Z23, Z23 \
 	VFMADD231PS Z23, Z21, acc
 
-// S8Z(DEC, stride): the loop of q80s8z / q40s8z over CX block pairs of
+// S8Z(DEC, stride, PF): the loop of q80s8z / q40s8z over CX block pairs of
 // eight weight rows R8 bytes apart (SI + r·R8), against one activation row
 // in the zact layout at DI (R14 = f16Table). Each row is its own sequential
-// stream, prefetched PFD bytes ahead. Eight streams far apart (linearQuant
-// splits a band's rows in eighths) keep more reads in flight than eight
-// adjacent rows, which are a single stream of 8·ldw bytes: at batch 1 the
-// kernel reads 1.3-1.4x the bytes per second that it did on adjacent rows,
-// about the core's bound for a plain sum (BenchmarkQuantGEMV).
-#define PFD 1024
-#define S8Z(DEC, stride) \
+// stream, prefetched PFD bytes ahead by PF. Eight streams far apart
+// (linearQuant splits a band's rows in eighths) keep more reads in flight
+// than eight adjacent rows, which are a single stream of 8·ldw bytes: at
+// batch 1 the kernel reads 1.3-1.4x the bytes per second that it did on
+// adjacent rows, about the core's bound for a plain sum (BenchmarkQuantGEMV).
+// PFD and the lines per stream were picked on BenchmarkQuantDecodeMatmuls
+// (4 alternated rounds of 512, 768 and 1024 bytes; 512 with two lines is
+// 1.04x 1024 with one for Q8_0, whose rows advance 68 bytes an iteration,
+// more than a line; one line is enough for Q4_0's 36).
+#define PFD 512
+#define PF1(reg) PREFETCHT0 PFD(reg)
+#define PF2(reg) PREFETCHT0 PFD(reg); PREFETCHT0 (PFD+64)(reg)
+
+#define S8Z(DEC, stride, PF) \
 	LEAQ   (SI)(R8*1), R9 \
 	LEAQ   (SI)(R8*2), R10 \
 	LEAQ   (R9)(R8*2), R11 \
@@ -931,14 +938,14 @@ q6zloop:
 	VXORPS Z7, Z7, Z7 \
 	ZCONSTS \
 s8loop: \
-	PREFETCHT0 PFD(SI) \
-	PREFETCHT0 PFD(R9) \
-	PREFETCHT0 PFD(R10) \
-	PREFETCHT0 PFD(R11) \
-	PREFETCHT0 PFD(R12) \
-	PREFETCHT0 PFD(R13) \
-	PREFETCHT0 PFD(DX) \
-	PREFETCHT0 PFD(BX) \
+	PF(SI) \
+	PF(R9) \
+	PF(R10) \
+	PF(R11) \
+	PF(R12) \
+	PF(R13) \
+	PF(DX) \
+	PF(BX) \
 	ROWZ1(DEC, SI, stride, Z0) \
 	ROWZ1(DEC, R9, stride, Z1) \
 	ROWZ1(DEC, R10, stride, Z2) \
@@ -1173,7 +1180,7 @@ TEXT ·q80s8z(SB), NOSPLIT, $0-48
 	MOVQ npair+16(FP), CX
 	MOVQ za+24(FP), DI
 	MOVQ tab+32(FP), R14
-	S8Z(DEC8Z, 34)
+	S8Z(DEC8Z, 34, PF2)
 	MOVQ out+40(FP), AX
 	STORE8Z
 
@@ -1184,6 +1191,6 @@ TEXT ·q40s8z(SB), NOSPLIT, $0-48
 	MOVQ npair+16(FP), CX
 	MOVQ za+24(FP), DI
 	MOVQ tab+32(FP), R14
-	S8Z(DEC4Z, 18)
+	S8Z(DEC4Z, 18, PF1)
 	MOVQ out+40(FP), AX
 	STORE8Z
