@@ -59,6 +59,7 @@ var kernels = map[string]kernel{
 	"linear":        {LinearParams{}, []Const{{"GV_WG", GemvWG}, {"GV_ROWS", GemvRows}, {"GEMM_TILE", GemmTile}, {"THREAD_WG", ThreadWG}}},
 	"linear_bf16x8": {LinearParams{}, []Const{{"GV_WG", GemvWG}, {"GV_ROWS", GemvRows}, {"THREAD_WG", ThreadWG}}},
 	"linear_q":      {LinearParams{}, []Const{{"GV_WG", GemvWG}, {"GV_ROWS", GemvRows}, {"GEMM_TILE", GemmTile}, {"THREAD_WG", ThreadWG}}},
+	"linear_q_sg":   {LinearParams{}, []Const{{"GV_WG", GemvWG}, {"GV_ROWS", GemvRows}}},
 	"rmsnorm":       {RMSNormParams{}, []Const{{"WG", RowWG}, {"THREAD_WG", ThreadWG}}},
 	"rope":          {RopeParams{}, []Const{{"WG", ElementWG}}},
 	"swiglu":        {SwiGLUParams{}, []Const{{"WG", ElementWG}}},

@@ -43,6 +43,11 @@ type Options struct {
 	// on CPU implementations of WebGPU such as SwiftShader), or "" to choose
 	// "thread" on software adapters and "coop" otherwise.
 	Kernels string
+	// NoSubgroups keeps the portable kernels where the adapter offers the
+	// `subgroups` feature, which the device otherwise asks for and uses in
+	// the decode matmul of quantized weights (linear_q_sg.wgsl). Tests set
+	// it to check both forms on one adapter.
+	NoSubgroups bool
 }
 
 // Stats counts the device's work since it was created.
@@ -94,6 +99,7 @@ type Device struct {
 	stageLen      int64
 	threadKernels bool // Options.Kernels resolved: the barrier-free kernel forms
 	timestamps    bool // the device has the timestamp-query feature
+	subgroups     bool // the device has the subgroups feature and may use it
 	profileNext   bool // time each dispatch of the next submission
 	profile       []DispatchTime
 	noVec         bool // tests: use linear.wgsl even where linear_bf16x8 applies
@@ -192,6 +198,20 @@ func open(ctx context.Context, b *bridge, aw *awaiter, gpu safejs.Value, opts Op
 	if timestamps {
 		required = append(required, "timestamp-query")
 	}
+	// subgroups is optional: asked for where the adapter has it, never
+	// required, so the portable kernels run everywhere else.
+	subgroups := false
+	if !opts.NoSubgroups {
+		b.crossings++
+		hasSG, err := feats.Call("has", "subgroups")
+		if err != nil {
+			return nil, fmt.Errorf("webgpu: adapter features: %w", err)
+		}
+		subgroups, _ = hasSG.Bool()
+	}
+	if subgroups {
+		required = append(required, "subgroups")
+	}
 	desc := map[string]any{
 		"requiredFeatures": required,
 		"requiredLimits": map[string]any{
@@ -242,6 +262,7 @@ func open(ctx context.Context, b *bridge, aw *awaiter, gpu safejs.Value, opts Op
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	d.name = "webgpu (" + adapterName(b, adapter) + ")"
 	d.timestamps = timestamps
+	d.subgroups = subgroups
 	switch opts.Kernels {
 	case "thread":
 		d.threadKernels = true

@@ -68,7 +68,8 @@ func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 // linearQuant dispatches linear_q, which dequantizes the blocks of a
 // quantized weight in the shader, for one part of the weight: gemv_thread
 // for any number of rows on adapters that prefer barrier-free kernels,
-// otherwise gemv up to GemvRows rows and the tiled gemm above.
+// otherwise gemv up to GemvRows rows (linear_q_sg's where the device has
+// the subgroups feature) and the tiled gemm above.
 func (d *Device) linearQuant(params [shaders.ParamWords]uint32, wt shaders.WeightType, o, xi gbuf, p weightPart, rows int) bool {
 	var g [3]uint32
 	entry := "gemm"
@@ -77,7 +78,11 @@ func (d *Device) linearQuant(params [shaders.ParamWords]uint32, wt shaders.Weigh
 		entry = "gemv_thread"
 		g = [3]uint32{uint32(ceilDiv(p.rows, 2*shaders.ThreadWG)), uint32(ceilDiv(rows, shaders.GemvRows)), 1}
 	case rows <= shaders.GemvRows:
-		d.dispatch(pipeKey{"linear_q", "gemv", wt}, params, grid(p.rows), o, xi, p.buf)
+		kernel := "linear_q"
+		if d.subgroups {
+			kernel = "linear_q_sg" // the same gemv, reduced with subgroupAdd
+		}
+		d.dispatch(pipeKey{kernel, "gemv", wt}, params, grid(p.rows), o, xi, p.buf)
 		return true
 	default:
 		g = [3]uint32{uint32(ceilDiv(p.rows, shaders.GemmTile)), uint32(ceilDiv(rows, shaders.GemmTile)), 1}

@@ -49,6 +49,7 @@ var kernelKinds = map[string][]int{
 	"linear":                      {kindParams, kindStorage, kindStorage, kindRead},
 	"linear_bf16x8":               {kindParams, kindStorage, kindStorage, kindRead},
 	"linear_q":                    {kindParams, kindStorage, kindStorage, kindRead},
+	"linear_q_sg":                 {kindParams, kindStorage, kindStorage, kindRead},
 	"attention":                   {kindParams, kindRead, kindStorage, kindStorage, kindStorage, kindStorage},
 }
 

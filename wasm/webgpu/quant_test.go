@@ -5,6 +5,7 @@ package webgpu
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -57,22 +58,53 @@ func randQuant(t testing.TB, r *rand.Rand, dtype device.DType, rows, cols int) [
 // both sides of the gemv limit, output features that are not multiples of
 // the workgroup, rows of an odd number of blocks (18-, 34- and 210-byte
 // blocks then leave rows off 4-byte boundaries) and weights split into
-// several buffers, with each kind of kernel.
+// several buffers, with each kind of kernel: the coop gemv both in its
+// subgroup form (linear_q_sg, where the adapter offers `subgroups`, as
+// SwiftShader does) and in its portable one (NoSubgroups).
 func TestQuantKernels(t *testing.T) {
 	for _, tc := range []struct {
-		part int64
-		gemv string
-	}{{0, "coop"}, {4096, "thread"}, {4096, "coop"}, {0, "thread"}} {
-		g := newGPU(t, Options{MaxWeightPartBytes: tc.part, Kernels: tc.gemv})
-		t.Run(fmt.Sprintf("weightpart=%d,kernels=%s", g.MaxWeightPartBytes(), tc.gemv), func(t *testing.T) {
+		part        int64
+		gemv        string
+		noSubgroups bool
+	}{{0, "coop", false}, {4096, "thread", false}, {4096, "coop", false}, {0, "thread", false}, {0, "coop", true}, {4096, "coop", true}} {
+		g := newGPU(t, Options{MaxWeightPartBytes: tc.part, Kernels: tc.gemv, NoSubgroups: tc.noSubgroups})
+		if strings.Contains(strings.ToLower(g.Name()), "swiftshader") {
+			// The browser tests' adapter offers subgroups: the variant
+			// must run there, not be skipped unnoticed.
+			require.Equal(t, !tc.noSubgroups, g.subgroups, "subgroups on %s", g.Name())
+		}
+		t.Run(fmt.Sprintf("weightpart=%d,kernels=%s,subgroups=%v", g.MaxWeightPartBytes(), tc.gemv, g.subgroups), func(t *testing.T) {
 			for _, dt := range quantDTypes {
 				t.Run(dt.String(), func(t *testing.T) {
 					t.Run("Linear", func(t *testing.T) { testQuantLinear(t, g, dt) })
 					t.Run("Embed", func(t *testing.T) { testQuantEmbed(t, g, dt) })
 				})
 			}
+			// The decode rows went through the gemv the device chose.
+			sg, portable := gemvPipelines(g)
+			if tc.gemv == "coop" {
+				require.Equal(t, g.subgroups, sg == len(quantDTypes), "linear_q_sg gemv pipelines")
+				require.Equal(t, !g.subgroups, portable == len(quantDTypes), "linear_q gemv pipelines")
+			}
+			if !g.subgroups {
+				require.Zero(t, sg, "no subgroup kernel without the feature")
+			}
 		})
 	}
+}
+
+// gemvPipelines counts the compiled gemv pipelines of linear_q_sg and of
+// linear_q, one per block format used.
+func gemvPipelines(g *Device) (sg, portable int) {
+	for k := range g.pipes {
+		switch {
+		case k.kernel == "linear_q_sg" && k.entry == "gemv":
+			sg++
+		case k.kernel == "linear_q" && k.entry == "gemv":
+			portable++
+		}
+	}
+	return sg, portable
 }
 
 func testQuantLinear(t *testing.T, g *Device, dt device.DType) {
