@@ -4,6 +4,7 @@ package webgpu
 
 import (
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/nano-vllm-go/nano-vllm-go/core/qwen3"
+	"github.com/nano-vllm-go/nano-vllm-go/shaders"
 )
 
 var quantRounds = flag.Int("quantrounds", 3, "alternated rounds of the quantized benchmarks")
@@ -135,5 +137,61 @@ func BenchmarkQuantModel(b *testing.B) {
 			dt, m*1e3, len(times[i]), m/base, float64(bytes[i])/1e6, float64(bytes[0])/float64(bytes[i]))
 		b.ReportMetric(m*1e3, dt.String()+"-ms/step")
 		b.ReportMetric(float64(bytes[i])/1e6, dt.String()+"-MB/step")
+	}
+}
+
+// BenchmarkQuantSubgroups times the coop decode gemv of quantized weights
+// in its two forms, linear_q_sg (partial sums added with subgroupAdd) and
+// linear_q (added through workgroup memory), on two devices of the same
+// adapter, one opened with NoSubgroups: Qwen3-0.6B's 1024 -> 3072 up
+// projection for 1 and 8 rows, each block format, the two forms
+// alternated within each of -quantrounds rounds. It reports each one's
+// median time and the subgroup form's time over the portable one's. It is
+// skipped where the adapter has no subgroups.
+func BenchmarkQuantSubgroups(b *testing.B) {
+	sg := newGPU(b, Options{Kernels: "coop"})
+	if !sg.subgroups {
+		b.Skipf("%s offers no subgroups", sg.Name())
+	}
+	devs := []*Device{newGPU(b, Options{Kernels: "coop", NoSubgroups: true}), sg}
+	r := rand.New(rand.NewPCG(43, 44))
+	const H, I = 1024, 3072
+	for _, rows := range []int{1, shaders.GemvRows} {
+		for _, dt := range quantDTypes {
+			data := randQuant(b, r, dt, I, H)
+			var xs, ys [2]device.Buffer
+			var ws [2]device.Weight
+			for i, d := range devs {
+				var err error
+				xs[i], err = d.NewBuffer(rows * H)
+				require.NoError(b, err)
+				ys[i], err = d.NewBuffer(rows * I)
+				require.NoError(b, err)
+				ws[i], err = d.UploadWeight("up", dt, []int{I, H}, data)
+				require.NoError(b, err)
+				require.NoError(b, beginScratch(d, seqBatch(16, [][2]int{{0, rows}})))
+			}
+			var times [2][]float64
+			for it := 0; it < b.N; it++ {
+				for round := range *quantRounds {
+					for k := range devs {
+						i := (k + round) % len(devs) // a different order each round
+						d := devs[i]
+						d.Linear(ys[i], xs[i], ws[i], rows) // compile, bind
+						require.NoError(b, d.ReadFloats(nil, ys[i]))
+						start := time.Now()
+						for range perFlush {
+							d.Linear(ys[i], xs[i], ws[i], rows)
+						}
+						require.NoError(b, d.ReadFloats(nil, ys[i]))
+						times[i] = append(times[i], time.Since(start).Seconds()/perFlush)
+					}
+				}
+			}
+			port, sub := median(times[0]), median(times[1])
+			b.Logf("%s %dx%dx%d coop gemv (%s): portable %.2f ms/call, subgroups %.2f ms/call, %.2fx the portable time (medians of %d alternated rounds)",
+				dt, rows, H, I, sg.Name(), port*1e3, sub*1e3, sub/port, len(times[0]))
+			b.ReportMetric(sub/port, fmt.Sprintf("%s-%drows-sg/portable", dt, rows))
+		}
 	}
 }
