@@ -19,3 +19,7 @@ func enableAMX() bool {
 	_, _, errno := syscall.RawSyscall(syscall.SYS_ARCH_PRCTL, archReqXcompPerm, xfeatureXtiledata, 0)
 	return errno == 0
 }
+
+// haveAMXInt8 reports whether the tile units multiply int8 too (TDPBSSD);
+// call it after enableAMX.
+func haveAMXInt8() bool { return cpu.X86.HasAMXInt8 }

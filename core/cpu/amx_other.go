@@ -4,3 +4,6 @@ package cpu
 
 // enableAMX is false: AMX is used only on linux/amd64.
 func enableAMX() bool { return false }
+
+// haveAMXInt8 is false: AMX is used only on linux/amd64.
+func haveAMXInt8() bool { return false }

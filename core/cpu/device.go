@@ -27,6 +27,8 @@ type Device struct {
 	amx       bool       // AMX tile units in use for batched matmuls
 	amxParts  int        // bf16 parts per activation: 3 (exact) or 1 (bf16)
 	amxCfg    [64]byte   // tile configuration
+	amx8      bool       // AMX int8 too (quant_amx8.go)
+	amx8Cfg   [64]byte   // its tile configuration
 	amxTables [64]uint16 // constants of the packing kernels
 	amxPacked []uint16   // activations packed for the tile units
 	// amxPackedOf is the buffer (with its rows and width) whose contents
@@ -91,6 +93,7 @@ func New(opts Options) *Device {
 		d.isa = isaAVX512
 		if !opts.NoAMX && enableAMX() {
 			d.amx, d.amxCfg, d.amxTables = true, amxTileConfig(), amxPackTables()
+			d.amx8, d.amx8Cfg = haveAMXInt8(), amx8TileConfig()
 			d.amxParts = 3
 			if opts.Precision == PrecisionBF16 {
 				d.amxParts = 1

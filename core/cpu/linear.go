@@ -22,7 +22,9 @@ func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 		return
 	}
 	xb, ob := x.(*buffer), out.(*buffer)
-	if cw.q != nil && d.quantAMX(cw.qt, rows, n, k) {
+	if cw.q != nil && d.quantAMX8(cw.qt, rows, n, k) {
+		d.linearAMX8(os, xs, cw, rows, n, k)
+	} else if cw.q != nil && d.quantAMX(cw.qt, rows, n, k) {
 		d.linearAMX(os, xs, nil, d.bandDequantizer(cw, k), rows, n, k, xb)
 	} else if cw.q != nil {
 		d.linearQuant(os, xs, cw, rows, n, k)
@@ -97,7 +99,7 @@ func (d *Device) fusable(ws []device.Weight, rows int) bool {
 			return false
 		}
 		t = cw.qt
-		if d.quantAMX(t, rows, cw.shape[0], cw.shape[1]) {
+		if d.quantAMX(t, rows, cw.shape[0], cw.shape[1]) || d.quantAMX8(t, rows, cw.shape[0], cw.shape[1]) {
 			return false
 		}
 	}

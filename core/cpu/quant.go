@@ -77,6 +77,7 @@ type quantState struct {
 	floatPath bool
 	act       qact
 	bands     bandDequantizer // weight bands as bf16 for the AMX path (quant_amx.go)
+	amx8      amx8Acts        // activations packed for the AMX int8 path (quant_amx8.go)
 }
 
 // qact holds activation rows rounded to int8 blocks for the integer path:

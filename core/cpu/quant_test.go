@@ -133,6 +133,12 @@ func quantCases() []quantCase {
 			}
 		}
 	}
+	// Batches in whole tiles of 16 weight rows: the AMX int8 path for
+	// Q8_0 where there is one (quantAMX8), including a partial last tile
+	// of activation rows and padding to 16.
+	for _, c := range []quantCase{{device.Q8_0, 16, 32, 64}, {device.Q8_0, 33, 48, 96}, {device.Q8_0, 12, 64, 1024}, {device.Q8_0, 64, 16, 256}} {
+		cs = append(cs, c)
+	}
 	return cs
 }
 
@@ -140,7 +146,11 @@ func TestLinearQuantIntegerPath(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, opts := range modes(t) {
 		d := New(opts)
+		amx8 := 0 // cases on the AMX int8 path
 		for _, c := range quantCases() {
+			if d.quantAMX8(c.t, c.rows, c.n, c.k) {
+				amx8++
+			}
 			raw := randQuantRows(r, c.t, c.n, c.k)
 			w, err := d.UploadWeight("w", c.t, []int{c.n, c.k}, raw)
 			require.NoError(t, err)
@@ -184,6 +194,9 @@ func TestLinearQuantIntegerPath(t *testing.T) {
 					}
 				}
 			}
+		}
+		if d.amx8 {
+			require.Equal(t, 4, amx8, "%s: the Q8_0 batches in whole tiles take the AMX int8 path", d.Name())
 		}
 		d.Close()
 	}
