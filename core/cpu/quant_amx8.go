@@ -21,6 +21,10 @@ import (
 // amx8Tile is the weight rows (and activation rows) of one tile.
 const amx8Tile = 16
 
+// amx8Scratch is the int32s of scratch q80amx8 uses: two tiles of sums
+// and two blocks' weight scales.
+const amx8Scratch = 2*amx8Tile*amx8Tile + 2*amx8Tile
+
 // amx8Band is the weight rows a task of linearAMX8 computes.
 const amx8Band = 64
 
@@ -103,11 +107,10 @@ func (d *Device) linearAMX8(out, x []float32, w *weight, rows, n, k int) {
 	}
 	d.pool.run((n+amx8Band-1)/amx8Band, func(t int) {
 		var c [amx8Tile * amx8Tile]float32
-		var tmp [2 * amx8Tile * amx8Tile]int32
-		ws := make([]float32, nb*amx8Tile)
+		var tmp [amx8Scratch]int32
 		for j := t * amx8Band; j < min(n, (t+1)*amx8Band); j += amx8Tile {
 			for mt := range mts {
-				q80amx8(cfg, &w.q[j*w.qrow+2], w.qrow, nb, (*byte)(unsafe.Pointer(&p.b[mt*nb*128])), &p.d[mt*nb*16], &ws[0], &tmp[0], &c[0], &idx[0])
+				q80amx8(cfg, &w.q[j*w.qrow+2], w.qrow, nb, (*byte)(unsafe.Pointer(&p.b[mt*nb*128])), &p.d[mt*nb*16], &tmp[0], &c[0], &idx[0])
 				transposeTileZ(&c[0], amx8Tile, &out[mt*amx8Tile*n+j], n, min(amx8Tile, rows-mt*amx8Tile))
 			}
 		}

@@ -37,13 +37,13 @@ func simdDequantBF16(is isa, t device.DType, dst []uint16, src []byte) bool {
 	return true
 }
 
-// q80amx8 computes, on the AMX int8 unit, c[i*16+m] = Σ_b ws[b*16+i] ·
+// q80amx8 computes, on the AMX int8 unit, c[i*16+m] = Σ_b d_w(i, b) ·
 // dact[b*16+m] · Σ_t w_i[b][t]·x_m[b][t] for 16 Q8_0 weight rows (w points
-// at the integers of the first row's first block, rows ldw bytes apart)
-// and 16 activation rows packed by packAMX8 (b: nb tiles of 8x64 bytes,
-// dact: nb·16 block scales), over nb blocks. idx holds i·ldw for i < 16;
-// the kernel writes the weight rows' block scales to ws (nb·16 float32)
-// and uses tmp, 2 KiB, as scratch.
+// at the integers of the first row's first block, rows ldw bytes apart,
+// idx[i] = i·ldw) and 16 activation rows packed by packAMX8 (b: nb tiles
+// of 8x64 bytes, dact: nb·16 block scales), over nb blocks. The weight
+// scales d_w are read from the blocks. tmp is amx8Scratch int32s of
+// scratch.
 //
 //go:noescape
-func q80amx8(cfg *byte, w *byte, ldw, nb int, b *byte, dact, ws *float32, tmp *int32, c *float32, idx *int32)
+func q80amx8(cfg *byte, w *byte, ldw, nb int, b *byte, dact *float32, tmp *int32, c *float32, idx *int32)

@@ -98,44 +98,52 @@ q40done:
 //   TILESTORED  [R10+DI*1], tmm3  C4 C2 7A 4B 1C 3A
 //   TILERELEASE                   C4 E2 78 49 C0
 
-// A8ROW(i, base, acc): acc += float32(sums row i at base) · dact · ws[i].
-#define A8ROW(i, base, acc) \
+// A8ROW(i, base, ws, acc): acc += float32(sums row i at base) · dact ·
+// ws[i].
+#define A8ROW(i, base, ws, acc) \
 	VCVTDQ2PS        (i*64)(base), Z16 \
 	VMULPS           Z17, Z16, Z16 \
-	VFMADD231PS.BCST (i*4)(R12), Z16, acc
+	VFMADD231PS.BCST (i*4)(ws), Z16, acc
 
-// A8POST(base): the sixteen rows of one block's sums at base into Z0-Z15,
-// with that block's scales (R8: activation rows', R12: weight rows').
-#define A8POST(base) \
+// A8POST(base, ws): the sixteen rows of one block's sums at base into
+// Z0-Z15, with that block's scales (R8: the activation rows', ws: the
+// weight rows').
+#define A8POST(base, ws) \
 	VMOVUPS (R8), Z17 \
-	A8ROW(0, base, Z0) \
-	A8ROW(1, base, Z1) \
-	A8ROW(2, base, Z2) \
-	A8ROW(3, base, Z3) \
-	A8ROW(4, base, Z4) \
-	A8ROW(5, base, Z5) \
-	A8ROW(6, base, Z6) \
-	A8ROW(7, base, Z7) \
-	A8ROW(8, base, Z8) \
-	A8ROW(9, base, Z9) \
-	A8ROW(10, base, Z10) \
-	A8ROW(11, base, Z11) \
-	A8ROW(12, base, Z12) \
-	A8ROW(13, base, Z13) \
-	A8ROW(14, base, Z14) \
-	A8ROW(15, base, Z15) \
-	ADDQ $64, R8 \
-	ADDQ $64, R12
+	A8ROW(0, base, ws, Z0) \
+	A8ROW(1, base, ws, Z1) \
+	A8ROW(2, base, ws, Z2) \
+	A8ROW(3, base, ws, Z3) \
+	A8ROW(4, base, ws, Z4) \
+	A8ROW(5, base, ws, Z5) \
+	A8ROW(6, base, ws, Z6) \
+	A8ROW(7, base, ws, Z7) \
+	A8ROW(8, base, ws, Z8) \
+	A8ROW(9, base, ws, Z9) \
+	A8ROW(10, base, ws, Z10) \
+	A8ROW(11, base, ws, Z11) \
+	A8ROW(12, base, ws, Z12) \
+	A8ROW(13, base, ws, Z13) \
+	A8ROW(14, base, ws, Z14) \
+	A8ROW(15, base, ws, Z15) \
+	ADDQ $64, R8
 
-// A8LOAD: the next block's weight and activation tiles (1, 2).
-#define A8LOAD \
+// A8LOAD(ws): the next block's weight and activation tiles (1, 2), and
+// its 16 weight rows' fp16 scales (at R9 + idx[i]) as float32 at ws.
+#define A8LOAD(ws) \
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x0C; BYTE $0x06 \
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x14; BYTE $0x3A \
+	KXNORW     K1, K1, K1 \
+	VPGATHERDD (R9)(Z18*1), K1, Z19 \
+	VPMOVDW    Z19, Y19 \
+	VCVTPH2PS  Y19, Z19 \
+	VMOVUPS    Z19, (ws) \
 	ADDQ $34, SI \
+	ADDQ $34, R9 \
 	ADDQ $512, DX
 
-// func q80amx8(cfg *byte, w *byte, ldw, nb int, b *byte, dact, ws *float32, tmp *int32, c *float32, idx *int32)
-TEXT ·q80amx8(SB), NOSPLIT, $0-80
+// func q80amx8(cfg *byte, w *byte, ldw, nb int, b *byte, dact *float32, tmp *int32, c *float32, idx *int32)
+TEXT ·q80amx8(SB), NOSPLIT, $0-72
 	MOVQ cfg+0(FP), DI
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x07
 	MOVQ w+8(FP), SI
@@ -143,31 +151,13 @@ TEXT ·q80amx8(SB), NOSPLIT, $0-80
 	MOVQ nb+24(FP), CX
 	MOVQ b+32(FP), DX
 	MOVQ dact+40(FP), R8
-	MOVQ ws+48(FP), R12
-	// The weight rows' block scales as float32, ws[b*16+i]: the fp16 at
-	// w - 2 + b·34 + i·ldw, gathered with idx = i·ldw.
-	MOVQ idx+72(FP), R9
+	MOVQ tmp+48(FP), BX
+	LEAQ 1024(BX), R10
+	LEAQ 2048(BX), R11
+	LEAQ 2112(BX), R13
+	MOVQ idx+64(FP), R9
 	VMOVDQU32 (R9), Z18
 	LEAQ -2(SI), R9
-	MOVQ R12, R11
-	MOVQ CX, R13
-	TESTQ R13, R13
-	JZ    a8scaled
-
-a8scale:
-	KXNORW K1, K1, K1
-	VPGATHERDD (R9)(Z18*1), K1, Z19
-	VPMOVDW    Z19, Y19
-	VCVTPH2PS  Y19, Z19
-	VMOVUPS    Z19, (R11)
-	ADDQ $34, R9
-	ADDQ $64, R11
-	DECQ R13
-	JNZ  a8scale
-
-a8scaled:
-	MOVQ tmp+56(FP), BX
-	LEAQ 1024(BX), R10
 	MOVQ $64, DI
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
@@ -187,42 +177,43 @@ a8scaled:
 	VXORPS Z15, Z15, Z15
 	TESTQ CX, CX
 	JZ    a8done
-	// Block 0 into tile 0, stored at BX.
+	// Block 0 into tile 0, stored at BX, scales at R11.
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
-	A8LOAD
+	A8LOAD(R11)
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xC1
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x3B
 	DECQ CX
 	JZ   a8tail0
 
 a8loop:
-	// Block b into tile 3 while block b-1 (at BX) is scaled.
+	// Block b into tile 3 (sums at R10, scales at R13) while block b-1
+	// (BX, R11) is scaled.
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xD8
-	A8LOAD
+	A8LOAD(R13)
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xD9
-	A8POST(BX)
+	A8POST(BX, R11)
 	BYTE $0xC4; BYTE $0xC2; BYTE $0x7A; BYTE $0x4B; BYTE $0x1C; BYTE $0x3A
 	DECQ CX
 	JZ   a8tail1
-	// Block b+1 into tile 0 while block b (at R10) is scaled.
+	// Block b+1 into tile 0 (BX, R11) while block b (R10, R13) is scaled.
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
-	A8LOAD
+	A8LOAD(R11)
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xC1
-	A8POST(R10)
+	A8POST(R10, R13)
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x3B
 	DECQ CX
 	JNZ  a8loop
 
 a8tail0:
-	A8POST(BX)
+	A8POST(BX, R11)
 	JMP a8done
 
 a8tail1:
-	A8POST(R10)
+	A8POST(R10, R13)
 
 a8done:
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0
-	MOVQ c+64(FP), BX
+	MOVQ c+56(FP), BX
 	VMOVUPS Z0, (BX)
 	VMOVUPS Z1, 64(BX)
 	VMOVUPS Z2, 128(BX)
