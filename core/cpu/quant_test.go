@@ -136,10 +136,8 @@ func quantCases() []quantCase {
 	// Batches in whole tiles of 16 weight rows: the AMX int8 path for
 	// Q8_0 where there is one (quantAMX8), including a partial last tile
 	// of activation rows and padding to 16.
-	for _, c := range []quantCase{{device.Q8_0, 16, 32, 64}, {device.Q8_0, 33, 48, 96}, {device.Q8_0, 12, 64, 1024}, {device.Q8_0, 64, 16, 256}} {
-		cs = append(cs, c)
-	}
-	return cs
+	return append(cs, quantCase{device.Q8_0, 16, 32, 64}, quantCase{device.Q8_0, 33, 48, 96},
+		quantCase{device.Q8_0, 12, 64, 1024}, quantCase{device.Q8_0, 64, 16, 256})
 }
 
 func TestLinearQuantIntegerPath(t *testing.T) {
