@@ -43,11 +43,13 @@ func TestDisconnectFreesBlocks(t *testing.T) {
 		release := make(chan struct{})
 		var once sync.Once
 		done := make(chan error, 1)
+		gotToken := make(chan struct{}) // the streaming client has read a token
 		go func() {
 			resp, err := http.DefaultClient.Do(req)
 			if err == nil {
 				if stream {
 					firstTokenEvent(t, resp)
+					close(gotToken)
 					<-ctx.Done() // connected and reading until the test cancels
 				}
 				resp.Body.Close()
@@ -71,6 +73,16 @@ func TestDisconnectFreesBlocks(t *testing.T) {
 		st := ss.eng.Stats()
 		require.Equal(t, 1, st.Running)
 		require.Positive(t, st.Blocks.Used)
+		if stream {
+			// Tokens of the steps before reach the client on their own
+			// goroutines; on a loaded machine that can take longer than
+			// those steps did. Cancel only once it has one.
+			select {
+			case <-gotToken:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the client never read a token")
+			}
+		}
 
 		cancel() // the client goes away
 		if stream {
