@@ -814,9 +814,13 @@ DATA q6zperm3<>+48(SB)/8, $0x000f000f000f000f
 DATA q6zperm3<>+56(SB)/8, $0x000f000f000f000f
 GLOBL q6zperm3<>(SB), RODATA|NOPTR, $64
 
-#define Q6ZHALF(qloff, qhoff, xoff, sc0, sc1) \
-	VBROADCASTI64X4 qhoff(SI), Z10 \
-	VMOVDQU64       qloff(SI), Z11 \
+// Q6ZH(base, qloff, qhoff, xoff, sc0, sc1, acc): half a Q6_K super-block
+// of the row at base (its 6-bit values rebuilt from ql at qloff and qh at
+// qhoff) against the activations at DI+xoff, scaled by the group scales
+// sc0, sc1, summed into acc.
+#define Q6ZH(base, qloff, qhoff, xoff, sc0, sc1, acc) \
+	VBROADCASTI64X4 qhoff(base), Z10 \
+	VMOVDQU64       qloff(base), Z11 \
 	VPANDQ          Z26, Z11, Z4 \
 	VPSLLVW         Z28, Z10, Z5 \
 	VPANDQ          Z27, Z5, Z5 \
@@ -828,10 +832,10 @@ GLOBL q6zperm3<>(SB), RODATA|NOPTR, $64
 	VPORQ           Z7, Z6, Z6 \
 	VPMADDUBSW      xoff(DI), Z4, Z4 \
 	VPMADDWD        sc0, Z4, Z4 \
-	VPADDD          Z4, Z1, Z1 \
+	VPADDD          Z4, acc, acc \
 	VPMADDUBSW      (xoff+64)(DI), Z6, Z6 \
 	VPMADDWD        sc1, Z6, Z6 \
-	VPADDD          Z6, Z1, Z1
+	VPADDD          Z6, acc, acc
 
 // func q6kx1z(w *byte, nb int, x *int8, xd *float32, bs *int16, ldw int) float32
 TEXT ·q6kx1z(SB), NOSPLIT, $0-52
@@ -867,8 +871,8 @@ q6zloop:
 	VPERMW    Z2, Z13, Z17
 	VPERMW    Z2, Z14, Z18
 	VPERMW    Z2, Z15, Z19
-	Q6ZHALF(0, 128, 0, Z16, Z17)
-	Q6ZHALF(64, 160, 128, Z18, Z19)
+	Q6ZH(SI, 0, 128, 0, Z16, Z17, Z1)
+	Q6ZH(SI, 64, 160, 128, Z18, Z19, Z1)
 	VCVTDQ2PS    Z1, Z1
 	VPBROADCASTW 208(SI), X6
 	VCVTPH2PS    X6, Y6
@@ -986,27 +990,6 @@ s8loop: \
 	VMOVSS X7, 28(AX) \
 	VZEROUPPER \
 	RET
-
-// Q6ZH(base, qloff, qhoff, xoff, sc0, sc1, acc) is Q6ZHALF for the row at
-// base into acc.
-#define Q6ZH(base, qloff, qhoff, xoff, sc0, sc1, acc) \
-	VBROADCASTI64X4 qhoff(base), Z10 \
-	VMOVDQU64       qloff(base), Z11 \
-	VPANDQ          Z26, Z11, Z4 \
-	VPSLLVW         Z28, Z10, Z5 \
-	VPANDQ          Z27, Z5, Z5 \
-	VPORQ           Z5, Z4, Z4 \
-	VPSRLW          $4, Z11, Z6 \
-	VPANDQ          Z26, Z6, Z6 \
-	VPSRLVW         Z29, Z10, Z7 \
-	VPANDQ          Z27, Z7, Z7 \
-	VPORQ           Z7, Z6, Z6 \
-	VPMADDUBSW      xoff(DI), Z4, Z4 \
-	VPMADDWD        sc0, Z4, Z4 \
-	VPADDD          Z4, acc, acc \
-	VPMADDUBSW      (xoff+64)(DI), Z6, Z6 \
-	VPMADDWD        sc1, Z6, Z6 \
-	VPADDD          Z6, acc, acc
 
 // Q6ZPREP(base, acc, s0, s1, s2, s3): the row's scales spread over the
 // lanes, and acc started from -32·Σ sc·bsum.
