@@ -91,6 +91,7 @@ type qact struct {
 	za []byte // the zact layout of the AVX-512 VNNI kernels (quant_amd64.go)
 
 	key actKey    // what the fields above hold
+	gen uint64    // counts the fills, so that derived layouts know theirs is current
 	src []float32 // a copy of the activations they were made from
 }
 
@@ -144,6 +145,7 @@ func (d *Device) quantizeActs(a *qact, x []float32, rows, k int, t device.DType,
 	})
 	a.src = append(a.src[:0], x[:rows*k]...)
 	a.key = key
+	a.gen++
 }
 
 // zactPair is the size of one block pair of one activation row in the

@@ -66,11 +66,20 @@ func (d *Device) quantAMX8(t device.DType, rows, n, k int) bool {
 type amx8Acts struct {
 	b []uint32
 	d []float32
+
+	gen uint64 // the qact fill they were packed from (0: none)
 }
 
 // packAMX8 packs a's quantized rows (rows × k, nb blocks of 32) for
 // q80amx8 into p.
+//
+// Matmuls of one input in a row (q, k and v) quantize it once
+// (quantizeActs) and so pack it once.
 func packAMX8(p *amx8Acts, a *qact, rows, k, nb int) {
+	if p.gen == a.gen {
+		return
+	}
+	p.gen = a.gen
 	mts := (rows + amx8Tile - 1) / amx8Tile
 	p.b = grow(p.b, mts*nb*8*16)
 	p.d = grow(p.d, mts*nb*16)

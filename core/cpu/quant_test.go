@@ -382,36 +382,41 @@ func TestUploadQuantizedWeightErrors(t *testing.T) {
 // device.
 func TestLinearQuantReusesActivationsOnlyWhenUnchanged(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	const n, k, rows = 8, 1024, 2
-	for _, opts := range modes(t) {
-		for _, dt := range []device.DType{device.Q8_0, device.Q4_0, device.Q6_K} {
-			raw := randQuantRows(r, dt, n, k)
-			x := &buffer{data: randFloats(r, rows*k)}
-			d := New(opts)
-			w, err := d.UploadWeight("w", dt, []int{n, k}, raw)
-			require.NoError(t, err)
-			require.NoError(t, begin(d, oneSeqBatch(1)))
-			out1 := &buffer{data: make([]float32, rows*n)}
-			d.Linear(out1, x, w, rows)
-			copy(x.data[k:], randFloats(r, k)) // new values in the second row
-			out2 := &buffer{data: make([]float32, rows*n)}
-			d.Linear(out2, x, w, rows)
-			out3 := &buffer{data: make([]float32, rows*n)}
-			d.Linear(out3, x, w, rows)
-			require.NoError(t, d.ReadFloats(nil, out3))
-			d.Close()
+	const k = 1024
+	// rows 16 with Q8_0 takes the AMX int8 path where there is one, whose
+	// packed activations follow the quantized ones.
+	for _, s := range []struct{ n, rows int }{{8, 2}, {16, 16}} {
+		n, rows := s.n, s.rows
+		for _, opts := range modes(t) {
+			for _, dt := range []device.DType{device.Q8_0, device.Q4_0, device.Q6_K} {
+				raw := randQuantRows(r, dt, n, k)
+				x := &buffer{data: randFloats(r, rows*k)}
+				d := New(opts)
+				w, err := d.UploadWeight("w", dt, []int{n, k}, raw)
+				require.NoError(t, err)
+				require.NoError(t, begin(d, oneSeqBatch(1)))
+				out1 := &buffer{data: make([]float32, rows*n)}
+				d.Linear(out1, x, w, rows)
+				copy(x.data[k:], randFloats(r, k)) // new values in the second row
+				out2 := &buffer{data: make([]float32, rows*n)}
+				d.Linear(out2, x, w, rows)
+				out3 := &buffer{data: make([]float32, rows*n)}
+				d.Linear(out3, x, w, rows)
+				require.NoError(t, d.ReadFloats(nil, out3))
+				d.Close()
 
-			fresh := New(opts)
-			fw, err := fresh.UploadWeight("w", dt, []int{n, k}, raw)
-			require.NoError(t, err)
-			require.NoError(t, begin(fresh, oneSeqBatch(1)))
-			want := &buffer{data: make([]float32, rows*n)}
-			fresh.Linear(want, x, fw, rows)
-			require.NoError(t, fresh.ReadFloats(nil, want))
-			fresh.Close()
-			require.Equal(t, want.data, out2.data, "%v: after the input changed", dt)
-			require.Equal(t, want.data, out3.data, "%v: the same input again", dt)
-			require.NotEqual(t, out1.data[n:], out2.data[n:], "%v: the change must show", dt)
+				fresh := New(opts)
+				fw, err := fresh.UploadWeight("w", dt, []int{n, k}, raw)
+				require.NoError(t, err)
+				require.NoError(t, begin(fresh, oneSeqBatch(1)))
+				want := &buffer{data: make([]float32, rows*n)}
+				fresh.Linear(want, x, fw, rows)
+				require.NoError(t, fresh.ReadFloats(nil, want))
+				fresh.Close()
+				require.Equal(t, want.data, out2.data, "%v rows=%d: after the input changed", dt, rows)
+				require.Equal(t, want.data, out3.data, "%v rows=%d: the same input again", dt, rows)
+				require.NotEqual(t, out1.data[n:2*n], out2.data[n:2*n], "%v: the change must show", dt)
+			}
 		}
 	}
 }
