@@ -81,7 +81,12 @@ export class QuantPicker {
     const kv = this.kvBytes();
     select.replaceChildren(...info.choices.map((c) => {
       const gpu = c.weightBytes === null ? null : c.weightBytes + kv;
-      const o = new Option(`${c.label} · ${fmtBytes(c.downloadBytes)} download · ${fmtBytes(gpu)} ${this.memoryName()}`, c.value);
+      // Sizes that are unknown (a server that does not list them) are left
+      // out of the label rather than shown as '?'.
+      const parts = [c.label];
+      if (c.downloadBytes !== null && c.downloadBytes !== undefined) parts.push(`${fmtBytes(c.downloadBytes)} download`);
+      if (gpu !== null) parts.push(`${fmtBytes(gpu)} ${this.memoryName()}`);
+      const o = new Option(parts.join(' · '), c.value);
       o.dataset.download = c.downloadBytes ?? '';
       o.dataset.gpu = gpu ?? '';
       o.dataset.weights = c.weightBytes ?? '';
