@@ -78,6 +78,9 @@ type benchResult struct {
 	MeasurementNote        string  `json:"note"`
 }
 
+// ctxGroup is how many decode contexts the bench prefills in one step.
+const ctxGroup = 8
+
 // runBench implements "nanovllm bench".
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -154,7 +157,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	m, err := loadQwen3(dir, dev, qwen3.Options{MaxTokens: max(*prefill, sizes[len(sizes)-1]*(*context)), KVCacheDType: kvDType.DType(), Quantize: quantize.DType()})
+	// The activations are sized for the largest step the bench runs: the
+	// prefill prompt, a group of contexts prefilled together, or a decode
+	// batch; sizing them for every context at once would count hundreds of
+	// megabytes that no step uses in the memory ratio.
+	maxStep := max(*prefill, min(sizes[len(sizes)-1], ctxGroup)*(*context), sizes[len(sizes)-1])
+	m, err := loadQwen3(dir, dev, qwen3.Options{MaxTokens: maxStep, KVCacheDType: kvDType.DType(), Quantize: quantize.DType()})
 	if err != nil {
 		return err
 	}
@@ -194,8 +202,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 		// Untimed prefill of the contexts, a few sequences per step.
-		for lo := 0; lo < bsz; lo += 8 {
-			if _, err := m.ForwardArgmax(buildStep(&sb, seqs[lo:min(bsz, lo+8)])); err != nil {
+		for lo := 0; lo < bsz; lo += ctxGroup {
+			if _, err := m.ForwardArgmax(buildStep(&sb, seqs[lo:min(bsz, lo+ctxGroup)])); err != nil {
 				return err
 			}
 		}

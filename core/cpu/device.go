@@ -29,6 +29,7 @@ type Device struct {
 	amxCfg    [64]byte   // tile configuration
 	amx8      bool       // AMX int8 too (quant_amx8.go)
 	amx8Cfg   [64]byte   // its tile configuration
+	amx6Cfg   [64]byte   // and for Q6_K's groups of 16
 	amxTables [64]uint16 // constants of the packing kernels
 	amxPacked []uint16   // activations packed for the tile units
 	// amxPackedOf is the buffer (with its rows and width) whose contents
@@ -84,6 +85,7 @@ func New(opts Options) *Device {
 	threads = min(threads, MaxThreads)
 	d := &Device{pool: newPool(threads), ropes: make(map[ropeKey]*ropeTable)}
 	d.quant.floatPath = opts.QuantFloat
+	d.quant.tiles.New = func() any { return new([]byte) }
 	switch {
 	case opts.PureGo || !haveSIMD():
 		d.isa = isaGo
@@ -93,7 +95,7 @@ func New(opts Options) *Device {
 		d.isa = isaAVX512
 		if !opts.NoAMX && enableAMX() {
 			d.amx, d.amxCfg, d.amxTables = true, amxTileConfig(), amxPackTables()
-			d.amx8, d.amx8Cfg = haveAMXInt8(), amx8TileConfig()
+			d.amx8, d.amx8Cfg, d.amx6Cfg = haveAMXInt8(), amx8TileConfig(), amx6TileConfig()
 			d.amxParts = 3
 			if opts.Precision == PrecisionBF16 {
 				d.amxParts = 1

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 )
@@ -78,6 +79,7 @@ type quantState struct {
 	act       qact
 	bands     bandDequantizer // weight bands as bf16 for the AMX path (quant_amx.go)
 	amx8      amx8Acts        // activations packed for the AMX int8 path (quant_amx8.go)
+	tiles     sync.Pool       // *[]byte: a tile of Q4_0 weights as Q8_0 for that path
 }
 
 // qact holds activation rows rounded to int8 blocks for the integer path:

@@ -837,6 +837,88 @@ GLOBL q6zperm3<>(SB), RODATA|NOPTR, $64
 	VPMADDWD        sc1, Z6, Z6 \
 	VPADDD          Z6, acc, acc
 
+// Q6DEC(base, qloff, qhoff, doff): Q6ZH's rebuilding of half a Q6_K
+// super-block, the 128 values less 32 (as int8) stored at DI+doff in order.
+#define Q6DEC(base, qloff, qhoff, doff) \
+	VBROADCASTI64X4 qhoff(base), Z10 \
+	VMOVDQU64       qloff(base), Z11 \
+	VPANDQ          Z26, Z11, Z4 \
+	VPSLLVW         Z28, Z10, Z5 \
+	VPANDQ          Z27, Z5, Z5 \
+	VPORQ           Z5, Z4, Z4 \
+	VPSRLW          $4, Z11, Z6 \
+	VPANDQ          Z26, Z6, Z6 \
+	VPSRLVW         Z29, Z10, Z7 \
+	VPANDQ          Z27, Z7, Z7 \
+	VPORQ           Z7, Z6, Z6 \
+	VPSUBB          Z30, Z4, Z4 \
+	VPSUBB          Z30, Z6, Z6 \
+	VMOVDQU64       Z4, doff(DI) \
+	VMOVDQU64       Z6, (doff+64)(DI)
+
+DATA q6sidx<>+0(SB)/8, $0x0000004000000000
+DATA q6sidx<>+8(SB)/8, $0x000000c000000080
+DATA q6sidx<>+16(SB)/8, $0x0000014000000100
+DATA q6sidx<>+24(SB)/8, $0x000001c000000180
+DATA q6sidx<>+32(SB)/8, $0x0000024000000200
+DATA q6sidx<>+40(SB)/8, $0x000002c000000280
+DATA q6sidx<>+48(SB)/8, $0x0000034000000300
+DATA q6sidx<>+56(SB)/8, $0x000003c000000380
+GLOBL q6sidx<>(SB), RODATA|NOPTR, $64
+
+// func q6kint8(dst *byte, dsc *float32, src *byte, nsb, ldw int)
+//
+// 16 rows of nsb Q6_K super-blocks (src, rows ldw bytes apart) as int8
+// values (dst: row i at i·nsb·256) and the float32 scale d·sc of each
+// group of 16, group-major: dsc[g·16+i] for group g of row i.
+TEXT ·q6kint8(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ dsc+8(FP), DX
+	MOVQ src+16(FP), SI
+	MOVQ nsb+24(FP), R8
+	MOVQ ldw+32(FP), R9
+	VPBROADCASTQ qmask0F<>(SB), Z26
+	VPBROADCASTQ qmask30<>(SB), Z27
+	VMOVDQU64    q6zsll<>(SB), Z28
+	VMOVDQU64    q6zsrl<>(SB), Z29
+	MOVL         $0x20202020, AX
+	VMOVD        AX, X30
+	VPBROADCASTD X30, Z30
+	VMOVDQU32    q6sidx<>(SB), Z25
+	MOVQ         $16, BX
+	TESTQ        R8, R8
+	JZ           q6idone
+
+q6irow:
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ R8, CX
+
+q6iblk:
+	Q6DEC(R10, 0, 128, 0)
+	Q6DEC(R10, 64, 160, 128)
+	VPMOVSXBD    192(R10), Z1
+	VCVTDQ2PS    Z1, Z1
+	VPBROADCASTW 208(R10), X2
+	VCVTPH2PS    X2, Y2
+	VBROADCASTSS X2, Z2
+	VMULPS       Z2, Z1, Z1
+	KXNORW       K1, K1, K1
+	VSCATTERDPS  Z1, K1, (R11)(Z25*1)
+	ADDQ         $210, R10
+	ADDQ         $256, DI
+	ADDQ         $1024, R11
+	DECQ         CX
+	JNZ          q6iblk
+	ADDQ         R9, SI
+	ADDQ         $4, DX
+	DECQ         BX
+	JNZ          q6irow
+
+q6idone:
+	VZEROUPPER
+	RET
+
 // func q6kx1z(w *byte, nb int, x *int8, xd *float32, bs *int16, ldw int) float32
 TEXT ·q6kx1z(SB), NOSPLIT, $0-52
 	MOVQ w+0(FP), SI

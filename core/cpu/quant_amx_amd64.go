@@ -37,13 +37,30 @@ func simdDequantBF16(is isa, t device.DType, dst []uint16, src []byte) bool {
 	return true
 }
 
-// q80amx8 computes, on the AMX int8 unit, c[i*16+m] = Σ_b d_w(i, b) ·
-// dact[b*16+m] · Σ_t w_i[b][t]·x_m[b][t] for 16 Q8_0 weight rows (w points
-// at the integers of the first row's first block, rows ldw bytes apart,
-// idx[i] = i·ldw) and 16 activation rows packed by packAMX8 (b: nb tiles
-// of 8x64 bytes, dact: nb·16 block scales), over nb blocks. The weight
-// scales d_w are read from the blocks. tmp is amx8Scratch int32s of
-// scratch.
+// q80amx8 computes, on the AMX int8 unit, for nt tiles of 16 Q8_0 weight
+// rows and mts tiles of 16 activation rows, c[((jt·mts+mt)·16+i)·16+m] =
+// Σ_b d_w(i, b) · dact[(mt·nb+b)·16+m] · Σ_t w_i[b][t]·x_m[b][t]: w points
+// at the integers of the first row's first block, rows ldw bytes apart
+// (idx[i] = i·ldw), and the activations are packed by packAMX8 (b: nb
+// tiles of 8x64 bytes per activation tile, dact: nb·16 block scales per
+// activation tile). The weight scales d_w are read from the blocks. tmp is
+// amx8Scratch int32s of scratch.
 //
 //go:noescape
-func q80amx8(cfg *byte, w *byte, ldw, nb int, b *byte, dact *float32, tmp *int32, c *float32, idx *int32)
+func q80amx8(cfg *byte, w *byte, ldw, nb, nt int, b *byte, dact *float32, mts int, tmp *int32, c *float32, idx *int32)
+
+// q40q80 rewrites n Q4_0 blocks at src as Q8_0 blocks at dst (n·34 bytes):
+// the same scale and the 32 weights as int8, so that Q4_0 weights can go
+// through q80amx8 a tile at a time.
+//
+//go:noescape
+func q40q80(dst, src *byte, n int)
+
+// q6kamx8 is q80amx8 for one tile of 16 Q6_K weight rows rewritten by
+// q6kint8 (w: nb groups of 16 int8 a row, rows ldw bytes apart; ws: the
+// group scales, group-major) and mts activation tiles packed in groups of
+// 16 (packAMX8 with amx8K16): c[(mt·16+i)·16+m] = Σ_g ws[g·16+i] ·
+// dact[(mt·nb+g)·16+m] · Σ_t w_i[g][t]·x_m[g][t].
+//
+//go:noescape
+func q6kamx8(cfg *byte, w *byte, ldw, nb int, b *byte, dact *float32, ws *float32, mts int, tmp *int32, c *float32)

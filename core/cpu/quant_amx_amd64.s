@@ -142,21 +142,40 @@ q40done:
 	ADDQ $34, R9 \
 	ADDQ $512, DX
 
-// func q80amx8(cfg *byte, w *byte, ldw, nb int, b *byte, dact *float32, tmp *int32, c *float32, idx *int32)
-TEXT ·q80amx8(SB), NOSPLIT, $0-72
+// func q80amx8(cfg *byte, w *byte, ldw, nb, nt int, b *byte, dact *float32, mts int, tmp *int32, c *float32, idx *int32)
+//
+// The tile configuration is loaded once per call, for nt weight tiles of
+// 16 rows times mts activation tiles: LDTILECFG and TILERELEASE cost as
+// much as a few blocks of products. Locals: 0(SP) the weight tile, 8(SP)
+// the activation tile, 16(SP) the weight tile's first block.
+TEXT ·q80amx8(SB), NOSPLIT, $24-88
 	MOVQ cfg+0(FP), DI
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x07
+	MOVQ idx+80(FP), R9
+	VMOVDQU32 (R9), Z18
+	MOVQ c+72(FP), R12
 	MOVQ w+8(FP), SI
-	MOVQ ldw+16(FP), AX
+	MOVQ SI, 16(SP)
+	MOVQ $0, 0(SP)
+
+a8wtile:
+	MOVQ $0, 8(SP)
+
+a8atile:
+	MOVQ 16(SP), SI
 	MOVQ nb+24(FP), CX
-	MOVQ b+32(FP), DX
-	MOVQ dact+40(FP), R8
-	MOVQ tmp+48(FP), BX
+	MOVQ 8(SP), DX
+	IMULQ CX, DX
+	MOVQ DX, R8
+	SHLQ $9, DX
+	ADDQ b+40(FP), DX
+	SHLQ $6, R8
+	ADDQ dact+48(FP), R8
+	MOVQ ldw+16(FP), AX
+	MOVQ tmp+64(FP), BX
 	LEAQ 1024(BX), R10
 	LEAQ 2048(BX), R11
 	LEAQ 2112(BX), R13
-	MOVQ idx+64(FP), R9
-	VMOVDQU32 (R9), Z18
 	LEAQ -2(SI), R9
 	MOVQ $64, DI
 	VXORPS Z0, Z0, Z0
@@ -212,23 +231,186 @@ a8tail1:
 	A8POST(R10, R13)
 
 a8done:
+	VMOVUPS Z0, (R12)
+	VMOVUPS Z1, 64(R12)
+	VMOVUPS Z2, 128(R12)
+	VMOVUPS Z3, 192(R12)
+	VMOVUPS Z4, 256(R12)
+	VMOVUPS Z5, 320(R12)
+	VMOVUPS Z6, 384(R12)
+	VMOVUPS Z7, 448(R12)
+	VMOVUPS Z8, 512(R12)
+	VMOVUPS Z9, 576(R12)
+	VMOVUPS Z10, 640(R12)
+	VMOVUPS Z11, 704(R12)
+	VMOVUPS Z12, 768(R12)
+	VMOVUPS Z13, 832(R12)
+	VMOVUPS Z14, 896(R12)
+	VMOVUPS Z15, 960(R12)
+	ADDQ $1024, R12
+	INCQ 8(SP)
+	MOVQ 8(SP), CX
+	CMPQ CX, mts+56(FP)
+	JLT  a8atile
+	MOVQ ldw+16(FP), AX
+	SHLQ $4, AX
+	ADDQ AX, 16(SP)
+	INCQ 0(SP)
+	MOVQ 0(SP), CX
+	CMPQ CX, nt+32(FP)
+	JLT  a8wtile
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0
-	MOVQ c+56(FP), BX
-	VMOVUPS Z0, (BX)
-	VMOVUPS Z1, 64(BX)
-	VMOVUPS Z2, 128(BX)
-	VMOVUPS Z3, 192(BX)
-	VMOVUPS Z4, 256(BX)
-	VMOVUPS Z5, 320(BX)
-	VMOVUPS Z6, 384(BX)
-	VMOVUPS Z7, 448(BX)
-	VMOVUPS Z8, 512(BX)
-	VMOVUPS Z9, 576(BX)
-	VMOVUPS Z10, 640(BX)
-	VMOVUPS Z11, 704(BX)
-	VMOVUPS Z12, 768(BX)
-	VMOVUPS Z13, 832(BX)
-	VMOVUPS Z14, 896(BX)
-	VMOVUPS Z15, 960(BX)
+	VZEROUPPER
+	RET
+
+// func q40q80(dst, src *byte, n int)
+//
+// n Q4_0 blocks (18 bytes: scale, 16 bytes of nibbles) at src rewritten as
+// Q8_0 blocks (34 bytes: the same scale, 32 int8) at dst: byte j's low
+// nibble is weight j and its high nibble weight j+16, each less 8.
+TEXT ·q40q80(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x08080808, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	TESTQ CX, CX
+	JZ    q4q8done
+
+q4q8loop:
+	MOVW        (SI), AX
+	MOVW        AX, (DI)
+	VMOVDQU     2(SI), X0
+	VPSRLW      $4, X0, X1
+	VPAND       X15, X0, X0
+	VPAND       X15, X1, X1
+	VINSERTI128 $1, X1, Y0, Y0
+	VPSUBB      Y14, Y0, Y0
+	VMOVDQU     Y0, 2(DI)
+	ADDQ        $18, SI
+	ADDQ        $34, DI
+	DECQ        CX
+	JNZ         q4q8loop
+
+q4q8done:
+	VZEROUPPER
+	RET
+
+// A6LOAD: the next group of 16's weight and activation tiles (1, 2):
+// 16 weight rows of 16 int8 (AX apart) and 16 activation rows as 4 rows of
+// 16 groups of 4.
+#define A6LOAD \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x0C; BYTE $0x06 \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x14; BYTE $0x3A \
+	ADDQ $16, SI \
+	ADDQ $256, DX
+
+// func q6kamx8(cfg *byte, w *byte, ldw, nb int, b *byte, dact *float32, ws *float32, mts int, tmp *int32, c *float32)
+//
+// q80amx8 for one tile of 16 weight rows as q6kint8 leaves a Q6_K tile:
+// nb groups of 16 int8 a row (rows ldw bytes apart) with the group scales
+// group-major at ws, against mts activation tiles packed in groups of 16.
+// Local: 0(SP) the activation tile.
+TEXT ·q6kamx8(SB), NOSPLIT, $8-80
+	MOVQ cfg+0(FP), DI
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x07
+	MOVQ c+72(FP), R12
+	MOVQ $0, 0(SP)
+
+a6atile:
+	MOVQ w+8(FP), SI
+	MOVQ nb+24(FP), CX
+	MOVQ 0(SP), DX
+	IMULQ CX, DX
+	MOVQ DX, R8
+	SHLQ $8, DX
+	ADDQ b+32(FP), DX
+	SHLQ $6, R8
+	ADDQ dact+40(FP), R8
+	MOVQ ws+48(FP), R11
+	MOVQ ldw+16(FP), AX
+	MOVQ tmp+64(FP), BX
+	LEAQ 1024(BX), R10
+	MOVQ $64, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	TESTQ CX, CX
+	JZ    a6done
+	// Group 0 into tile 0, stored at BX.
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
+	A6LOAD
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xC1
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x3B
+	DECQ CX
+	JZ   a6tail0
+
+a6loop:
+	// Group g into tile 3 (sums at R10) while group g-1 (BX) is scaled.
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xD8
+	A6LOAD
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xD9
+	A8POST(BX, R11)
+	ADDQ $64, R11
+	BYTE $0xC4; BYTE $0xC2; BYTE $0x7A; BYTE $0x4B; BYTE $0x1C; BYTE $0x3A
+	DECQ CX
+	JZ   a6tail1
+	// Group g+1 into tile 0 (BX) while group g (R10) is scaled.
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
+	A6LOAD
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xC1
+	A8POST(R10, R11)
+	ADDQ $64, R11
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x3B
+	DECQ CX
+	JNZ  a6loop
+
+a6tail0:
+	A8POST(BX, R11)
+	JMP a6done
+
+a6tail1:
+	A8POST(R10, R11)
+
+a6done:
+	VMOVUPS Z0, (R12)
+	VMOVUPS Z1, 64(R12)
+	VMOVUPS Z2, 128(R12)
+	VMOVUPS Z3, 192(R12)
+	VMOVUPS Z4, 256(R12)
+	VMOVUPS Z5, 320(R12)
+	VMOVUPS Z6, 384(R12)
+	VMOVUPS Z7, 448(R12)
+	VMOVUPS Z8, 512(R12)
+	VMOVUPS Z9, 576(R12)
+	VMOVUPS Z10, 640(R12)
+	VMOVUPS Z11, 704(R12)
+	VMOVUPS Z12, 768(R12)
+	VMOVUPS Z13, 832(R12)
+	VMOVUPS Z14, 896(R12)
+	VMOVUPS Z15, 960(R12)
+	ADDQ $1024, R12
+	INCQ 0(SP)
+	MOVQ 0(SP), CX
+	CMPQ CX, mts+56(FP)
+	JLT  a6atile
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0
 	VZEROUPPER
 	RET

@@ -8,6 +8,21 @@ import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 func simdDequantBF16(is isa, t device.DType, dst []uint16, src []byte) bool { return false }
 
 // q80amx8 is never called in this build (Device.amx8 is false).
-func q80amx8(cfg *byte, w *byte, ldw, nb int, b *byte, dact *float32, tmp *int32, c *float32, idx *int32) {
+func q80amx8(cfg *byte, w *byte, ldw, nb, nt int, b *byte, dact *float32, mts int, tmp *int32, c *float32, idx *int32) {
+	panic("cpu: AMX int8 kernel called without AMX")
+}
+
+// q40q80 is never called in this build (Device.amx8 is false).
+func q40q80(dst, src *byte, n int) {
+	panic("cpu: AMX int8 kernel called without AMX")
+}
+
+// q6kint8 is never called in this build (Device.amx8 is false).
+func q6kint8(dst *byte, dsc *float32, src *byte, nsb, ldw int) {
+	panic("cpu: AMX int8 kernel called without AMX")
+}
+
+// q6kamx8 is never called in this build (Device.amx8 is false).
+func q6kamx8(cfg *byte, w *byte, ldw, nb int, b *byte, dact *float32, ws *float32, mts int, tmp *int32, c *float32) {
 	panic("cpu: AMX int8 kernel called without AMX")
 }
