@@ -148,17 +148,25 @@ func (d *Device) linearAMX8(out, x []float32, w *weight, rows, n, k int) {
 		return
 	}
 	d.pool.run((n+amx8Band-1)/amx8Band, func(t int) {
-		var c [amx8Band * amx8MaxRows]float32
+		var c [amx8Band / amx8Tile * amx8Chunk * amx8Tile * amx8Tile]float32
 		var tmp [amx8Scratch]int32
 		j0 := t * amx8Band
 		nt := (min(n, j0+amx8Band) - j0) / amx8Tile
-		q80amx8(cfg, &w.q[j0*w.qrow+2], w.qrow, nb, nt, (*byte)(unsafe.Pointer(&p.b[0])), &p.d[0], mts, &tmp[0], &c[0], &idx[0])
-		amx8Out(out, c[:], j0, nt, mts, rows, n)
+		for mt0 := 0; mt0 < mts; mt0 += amx8Chunk {
+			mc := min(amx8Chunk, mts-mt0)
+			q80amx8(cfg, &w.q[j0*w.qrow+2], w.qrow, nb, nt, (*byte)(unsafe.Pointer(&p.b[mt0*nb*128])), &p.d[mt0*nb*16], mc, &tmp[0], &c[0], &idx[0])
+			amx8Out(out[mt0*amx8Tile*n:], c[:], j0, nt, mc, rows-mt0*amx8Tile, n)
+		}
 	})
 }
 
-// amx8Out transposes q80amx8's sums for nt weight tiles from weight row j0
-// and mts activation tiles into out (rows × n).
+// amx8Chunk is the most activation tiles one call of a tile kernel takes:
+// its sums for a band's tiles stay within a few KiB on the stack, and the
+// band's weights stay in the second-level cache from one chunk to the next.
+const amx8Chunk = 4
+
+// amx8Out transposes a tile kernel's sums for nt weight tiles from weight
+// row j0 and mts activation tiles into out (rows × n).
 func amx8Out(out, c []float32, j0, nt, mts, rows, n int) {
 	for jt := range nt {
 		for mt := range mts {
@@ -182,19 +190,21 @@ func (d *Device) linearAMX8Q40(out []float32, w *weight, rows, n, nb, mts int) {
 		idx[i] = int32(i * ld)
 	}
 	d.pool.run((n+amx8Band-1)/amx8Band, func(t int) {
-		var c [amx8Band * amx8MaxRows]float32
+		var c [amx8Chunk * amx8Tile * amx8Tile]float32
 		var tmp [amx8Scratch]int32
 		sp := d.quant.tiles.Get().(*[]byte)
 		*sp = grow(*sp, amx8Tile*ld)
 		tile := *sp
 		j0 := t * amx8Band
-		nt := (min(n, j0+amx8Band) - j0) / amx8Tile
-		for jt := range nt {
-			q40q80(&tile[0], &w.q[(j0+jt*amx8Tile)*w.qrow], amx8Tile*nb)
-			q80amx8(cfg, &tile[2], ld, nb, 1, (*byte)(unsafe.Pointer(&p.b[0])), &p.d[0], mts, &tmp[0], &c[jt*mts*amx8Tile*amx8Tile], &idx[0])
+		for j := j0; j < min(n, j0+amx8Band); j += amx8Tile {
+			q40q80(&tile[0], &w.q[j*w.qrow], amx8Tile*nb)
+			for mt0 := 0; mt0 < mts; mt0 += amx8Chunk {
+				mc := min(amx8Chunk, mts-mt0)
+				q80amx8(cfg, &tile[2], ld, nb, 1, (*byte)(unsafe.Pointer(&p.b[mt0*nb*128])), &p.d[mt0*nb*16], mc, &tmp[0], &c[0], &idx[0])
+				amx8Out(out[mt0*amx8Tile*n:], c[:], j, 1, mc, rows-mt0*amx8Tile, n)
+			}
 		}
 		d.quant.tiles.Put(sp)
-		amx8Out(out, c[:], j0, nt, mts, rows, n)
 	})
 }
 
@@ -205,6 +215,8 @@ func amx6TileConfig() (cfg [64]byte) {
 	cfg = amx8TileConfig()
 	cfg[18], cfg[49] = 16, 16
 	cfg[20], cfg[50] = 64, 4
+	cfg[24], cfg[52] = 16, 16
+	cfg[26], cfg[53] = 64, 4
 	return cfg
 }
 
@@ -220,19 +232,21 @@ func (d *Device) linearAMX8Q6K(out []float32, w *weight, rows, n, k, mts int) {
 	cfg := &d.amx6Cfg[0]
 	ng := k / 16
 	d.pool.run((n+amx8Band-1)/amx8Band, func(t int) {
-		var c [amx8Band * amx8MaxRows]float32
+		var c [amx8Chunk * amx8Tile * amx8Tile]float32
 		var tmp [amx8Scratch]int32
 		sp := d.quant.tiles.Get().(*[]byte)
 		*sp = grow(*sp, amx8Tile*(k+ng*4))
 		tile := *sp
 		ws := unsafe.Slice((*float32)(unsafe.Pointer(&tile[amx8Tile*k])), amx8Tile*ng)
 		j0 := t * amx8Band
-		nt := (min(n, j0+amx8Band) - j0) / amx8Tile
-		for jt := range nt {
-			q6kint8(&tile[0], &ws[0], &w.q[(j0+jt*amx8Tile)*w.qrow], k/qkK, w.qrow)
-			q6kamx8(cfg, &tile[0], k, ng, (*byte)(unsafe.Pointer(&p.b[0])), &p.d[0], &ws[0], mts, &tmp[0], &c[jt*mts*amx8Tile*amx8Tile])
+		for j := j0; j < min(n, j0+amx8Band); j += amx8Tile {
+			q6kint8(&tile[0], &ws[0], &w.q[j*w.qrow], k/qkK, w.qrow)
+			for mt0 := 0; mt0 < mts; mt0 += amx8Chunk {
+				mc := min(amx8Chunk, mts-mt0)
+				q6kamx8(cfg, &tile[0], k, ng, (*byte)(unsafe.Pointer(&p.b[mt0*ng*64])), &p.d[mt0*ng*16], &ws[0], mc, &tmp[0], &c[0])
+				amx8Out(out[mt0*amx8Tile*n:], c[:], j, 1, mc, rows-mt0*amx8Tile, n)
+			}
 		}
 		d.quant.tiles.Put(sp)
-		amx8Out(out, c[:], j0, nt, mts, rows, n)
 	})
 }

@@ -142,6 +142,39 @@ q40done:
 	ADDQ $34, R9 \
 	ADDQ $512, DX
 
+// The tile instructions of q80amx8 and q6kamx8 (see the encodings above;
+// operand tiles 4 and 5 load like 1 and 2).
+#define ZEROT0 BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
+#define ZEROT3 BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xD8
+#define DPT0 BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xC1
+#define DPT3 BYTE $0xC4; BYTE $0xE2; BYTE $0x53; BYTE $0x5E; BYTE $0xDC
+#define STORET0 BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x3B
+#define STORET3 BYTE $0xC4; BYTE $0xC2; BYTE $0x7A; BYTE $0x4B; BYTE $0x1C; BYTE $0x3A
+
+// A8TL12, A8TL45: the next Q8_0 block's weight tile (16 rows of 32 bytes,
+// AX apart, at SI) and activation tile (8 rows of 64 bytes at DX) into
+// tiles 1 and 2, or 4 and 5.
+#define A8TL12 \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x0C; BYTE $0x06 \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x14; BYTE $0x3A \
+	ADDQ $34, SI \
+	ADDQ $512, DX
+#define A8TL45 \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x06 \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x2C; BYTE $0x3A \
+	ADDQ $34, SI \
+	ADDQ $512, DX
+
+// A8G(ws): the 16 weight rows' fp16 scales of the block at R9 (gathered
+// with the row offsets in Z18) as float32 at ws; R9 moves to the next block.
+#define A8G(ws) \
+	KXNORW     K1, K1, K1 \
+	VPGATHERDD (R9)(Z18*1), K1, Z19 \
+	VPMOVDW    Z19, Y19 \
+	VCVTPH2PS  Y19, Z19 \
+	VMOVUPS    Z19, (ws) \
+	ADDQ $34, R9
+
 // func q80amx8(cfg *byte, w *byte, ldw, nb, nt int, b *byte, dact *float32, mts int, tmp *int32, c *float32, idx *int32)
 //
 // The tile configuration is loaded once per call, for nt weight tiles of
@@ -196,39 +229,64 @@ a8atile:
 	VXORPS Z15, Z15, Z15
 	TESTQ CX, CX
 	JZ    a8done
-	// Block 0 into tile 0, stored at BX, scales at R11.
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
-	A8LOAD(R11)
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xC1
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x3B
+	// Three stages in flight: the product of block b (tile 0 for even b,
+	// 3 for odd, with operand tiles 1-2 or 4-5), the store of block b-1's
+	// sums (and the gather of its weight scales), and the scaling of block
+	// b-2's. The tile unit works in order: a store right after its product,
+	// or vector loads right after that store, would wait for the product.
+	ZEROT0
+	A8TL12
+	DPT0
 	DECQ CX
-	JZ   a8tail0
+	JZ   a8only1
+	ZEROT3
+	A8TL45
+	DPT3
+	STORET0
+	A8G(R11)
+	DECQ CX
+	JZ   a8endodd
 
 a8loop:
-	// Block b into tile 3 (sums at R10, scales at R13) while block b-1
-	// (BX, R11) is scaled.
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xD8
-	A8LOAD(R13)
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xD9
+	// Even b: product into tile 0; store b-1 from tile 3; scale b-2.
+	ZEROT0
+	A8TL12
+	DPT0
+	STORET3
+	A8G(R13)
 	A8POST(BX, R11)
-	BYTE $0xC4; BYTE $0xC2; BYTE $0x7A; BYTE $0x4B; BYTE $0x1C; BYTE $0x3A
 	DECQ CX
-	JZ   a8tail1
-	// Block b+1 into tile 0 (BX, R11) while block b (R10, R13) is scaled.
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
-	A8LOAD(R11)
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xC1
+	JZ   a8endeven
+	// Odd b: product into tile 3; store b-1 from tile 0; scale b-2.
+	ZEROT3
+	A8TL45
+	DPT3
+	STORET0
+	A8G(R11)
 	A8POST(R10, R13)
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x3B
 	DECQ CX
 	JNZ  a8loop
 
-a8tail0:
+a8endodd:
+	// The last block (odd) is in tile 3, the one before at BX.
+	STORET3
+	A8G(R13)
+	A8POST(BX, R11)
+	A8POST(R10, R13)
+	JMP a8done
+
+a8endeven:
+	// The last block (even) is in tile 0, the one before at R10.
+	STORET0
+	A8G(R11)
+	A8POST(R10, R13)
 	A8POST(BX, R11)
 	JMP a8done
 
-a8tail1:
-	A8POST(R10, R13)
+a8only1:
+	STORET0
+	A8G(R11)
+	A8POST(BX, R11)
 
 a8done:
 	VMOVUPS Z0, (R12)
