@@ -895,6 +895,11 @@ q6irow:
 	MOVQ R8, CX
 
 q6iblk:
+	// As in q40q80: the tile is one sequential run; fetch 1 KiB ahead.
+	PREFETCHT0   1024(R10)
+	PREFETCHT0   1088(R10)
+	PREFETCHT0   1152(R10)
+	PREFETCHT0   1216(R10)
 	Q6DEC(R10, 0, 128, 0)
 	Q6DEC(R10, 64, 160, 128)
 	VPMOVSXBD    192(R10), Z1

@@ -154,7 +154,10 @@ func (d *Device) linearAMX8(out, x []float32, w *weight, rows, n, k int) {
 		nt := (min(n, j0+amx8Band) - j0) / amx8Tile
 		for mt0 := 0; mt0 < mts; mt0 += amx8Chunk {
 			mc := min(amx8Chunk, mts-mt0)
-			q80amx8(cfg, &w.q[j0*w.qrow+2], w.qrow, nb, nt, (*byte)(unsafe.Pointer(&p.b[mt0*nb*128])), &p.d[mt0*nb*16], mc, &tmp[0], &c[0], &idx[0])
+			// Prefetch each next tile of 16 rows (past the band's last,
+			// the next band's first, which the other thread may take).
+			pf := unsafe.Add(unsafe.Pointer(unsafe.SliceData(w.q)), (j0+amx8Tile)*w.qrow)
+			q80amx8(cfg, &w.q[j0*w.qrow+2], w.qrow, nb, nt, (*byte)(unsafe.Pointer(&p.b[mt0*nb*128])), &p.d[mt0*nb*16], mc, &tmp[0], &c[0], &idx[0], (*byte)(pf), amx8Tile*q8_0Bytes)
 			amx8Out(out[mt0*amx8Tile*n:], c[:], j0, nt, mc, rows-mt0*amx8Tile, n)
 		}
 	})
@@ -198,9 +201,11 @@ func (d *Device) linearAMX8Q40(out []float32, w *weight, rows, n, nb, mts int) {
 		j0 := t * amx8Band
 		for j := j0; j < min(n, j0+amx8Band); j += amx8Tile {
 			q40q80(&tile[0], &w.q[j*w.qrow], amx8Tile*nb)
+			// The multiplying prefetches the next tile's Q4_0 blocks.
+			pf := unsafe.Add(unsafe.Pointer(unsafe.SliceData(w.q)), (j+amx8Tile)*w.qrow)
 			for mt0 := 0; mt0 < mts; mt0 += amx8Chunk {
 				mc := min(amx8Chunk, mts-mt0)
-				q80amx8(cfg, &tile[2], ld, nb, 1, (*byte)(unsafe.Pointer(&p.b[mt0*nb*128])), &p.d[mt0*nb*16], mc, &tmp[0], &c[0], &idx[0])
+				q80amx8(cfg, &tile[2], ld, nb, 1, (*byte)(unsafe.Pointer(&p.b[mt0*nb*128])), &p.d[mt0*nb*16], mc, &tmp[0], &c[0], &idx[0], (*byte)(pf), amx8Tile*q4_0Bytes)
 				amx8Out(out[mt0*amx8Tile*n:], c[:], j, 1, mc, rows-mt0*amx8Tile, n)
 			}
 		}

@@ -44,10 +44,12 @@ func simdDequantBF16(is isa, t device.DType, dst []uint16, src []byte) bool {
 // (idx[i] = i·ldw), and the activations are packed by packAMX8 (b: nb
 // tiles of 8x64 bytes per activation tile, dact: nb·16 block scales per
 // activation tile). The weight scales d_w are read from the blocks. tmp is
-// amx8Scratch int32s of scratch.
+// amx8Scratch int32s of scratch. While it multiplies weight tile jt it
+// prefetches nb·pfstep bytes from pf + jt·nb·pfstep: what the next tile
+// will read.
 //
 //go:noescape
-func q80amx8(cfg *byte, w *byte, ldw, nb, nt int, b *byte, dact *float32, mts int, tmp *int32, c *float32, idx *int32)
+func q80amx8(cfg *byte, w *byte, ldw, nb, nt int, b *byte, dact *float32, mts int, tmp *int32, c *float32, idx *int32, pf *byte, pfstep int)
 
 // q40q80 rewrites n Q4_0 blocks at src as Q8_0 blocks at dst (n·34 bytes):
 // the same scale and the 32 weights as int8, so that Q4_0 weights can go

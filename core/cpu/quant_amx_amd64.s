@@ -14,6 +14,62 @@
 // Z0's 16 float32s rounded to bf16, then Z1's. EVEX.512.F2.0F38.W0 72 /r.
 #define CVTNE2PS2BF16_Z0_Z1_Z3 BYTE $0x62; BYTE $0xF2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xD8
 
+// The tile instructions of q80amx8 and q6kamx8 (see the encodings above;
+// operand tiles 4 and 5 load like 1 and 2).
+#define ZEROT0 BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
+#define ZEROT3 BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xD8
+#define DPT0 BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xC1
+#define DPT3 BYTE $0xC4; BYTE $0xE2; BYTE $0x53; BYTE $0x5E; BYTE $0xDC
+#define STORET0 BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x3B
+#define STORET3 BYTE $0xC4; BYTE $0xC2; BYTE $0x7A; BYTE $0x4B; BYTE $0x1C; BYTE $0x3A
+
+// A8TL12, A8TL45: the next Q8_0 block's weight tile (16 rows of 32 bytes,
+// AX apart, at SI) and activation tile (8 rows of 64 bytes at DX) into
+// tiles 1 and 2, or 4 and 5. Each also prefetches pfstep bytes of what
+// the next tile of weight rows will read (R14), one sequential run that
+// the hardware prefetcher would restart at every 4 KiB page: by the last
+// block it is in cache.
+#define A8TL12 \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x0C; BYTE $0x06 \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x14; BYTE $0x3A \
+	ADDQ $34, SI \
+	ADDQ $512, DX \
+	PREFETCHT0 (R14) \
+	PREFETCHT0 64(R14) \
+	PREFETCHT0 128(R14) \
+	PREFETCHT0 192(R14) \
+	PREFETCHT0 256(R14) \
+	PREFETCHT0 320(R14) \
+	PREFETCHT0 384(R14) \
+	PREFETCHT0 448(R14) \
+	PREFETCHT0 512(R14) \
+	ADDQ 24(SP), R14
+#define A8TL45 \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x06 \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x2C; BYTE $0x3A \
+	ADDQ $34, SI \
+	ADDQ $512, DX \
+	PREFETCHT0 (R14) \
+	PREFETCHT0 64(R14) \
+	PREFETCHT0 128(R14) \
+	PREFETCHT0 192(R14) \
+	PREFETCHT0 256(R14) \
+	PREFETCHT0 320(R14) \
+	PREFETCHT0 384(R14) \
+	PREFETCHT0 448(R14) \
+	PREFETCHT0 512(R14) \
+	ADDQ 24(SP), R14
+
+// A8G(ws): the 16 weight rows' fp16 scales of the block at R9 (gathered
+// with the row offsets in Z18) as float32 at ws; R9 moves to the next block.
+#define A8G(ws) \
+	KXNORW     K1, K1, K1 \
+	VPGATHERDD (R9)(Z18*1), K1, Z19 \
+	VPMOVDW    Z19, Y19 \
+	VCVTPH2PS  Y19, Z19 \
+	VMOVUPS    Z19, (ws) \
+	ADDQ $34, R9
+
 // func deqQ80BF16Z(dst *uint16, src *byte, nb int)
 TEXT ·deqQ80BF16Z(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
@@ -142,46 +198,14 @@ q40done:
 	ADDQ $34, R9 \
 	ADDQ $512, DX
 
-// The tile instructions of q80amx8 and q6kamx8 (see the encodings above;
-// operand tiles 4 and 5 load like 1 and 2).
-#define ZEROT0 BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
-#define ZEROT3 BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xD8
-#define DPT0 BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xC1
-#define DPT3 BYTE $0xC4; BYTE $0xE2; BYTE $0x53; BYTE $0x5E; BYTE $0xDC
-#define STORET0 BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x3B
-#define STORET3 BYTE $0xC4; BYTE $0xC2; BYTE $0x7A; BYTE $0x4B; BYTE $0x1C; BYTE $0x3A
-
-// A8TL12, A8TL45: the next Q8_0 block's weight tile (16 rows of 32 bytes,
-// AX apart, at SI) and activation tile (8 rows of 64 bytes at DX) into
-// tiles 1 and 2, or 4 and 5.
-#define A8TL12 \
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x0C; BYTE $0x06 \
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x14; BYTE $0x3A \
-	ADDQ $34, SI \
-	ADDQ $512, DX
-#define A8TL45 \
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x06 \
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x2C; BYTE $0x3A \
-	ADDQ $34, SI \
-	ADDQ $512, DX
-
-// A8G(ws): the 16 weight rows' fp16 scales of the block at R9 (gathered
-// with the row offsets in Z18) as float32 at ws; R9 moves to the next block.
-#define A8G(ws) \
-	KXNORW     K1, K1, K1 \
-	VPGATHERDD (R9)(Z18*1), K1, Z19 \
-	VPMOVDW    Z19, Y19 \
-	VCVTPH2PS  Y19, Z19 \
-	VMOVUPS    Z19, (ws) \
-	ADDQ $34, R9
-
-// func q80amx8(cfg *byte, w *byte, ldw, nb, nt int, b *byte, dact *float32, mts int, tmp *int32, c *float32, idx *int32)
+// func q80amx8(cfg *byte, w *byte, ldw, nb, nt int, b *byte, dact *float32, mts int, tmp *int32, c *float32, idx *int32, pf *byte, pfstep int)
 //
 // The tile configuration is loaded once per call, for nt weight tiles of
 // 16 rows times mts activation tiles: LDTILECFG and TILERELEASE cost as
 // much as a few blocks of products. Locals: 0(SP) the weight tile, 8(SP)
-// the activation tile, 16(SP) the weight tile's first block.
-TEXT ·q80amx8(SB), NOSPLIT, $24-88
+// the activation tile, 16(SP) the weight tile's first block, 24(SP) the
+// prefetch step.
+TEXT ·q80amx8(SB), NOSPLIT, $32-104
 	MOVQ cfg+0(FP), DI
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x07
 	MOVQ idx+80(FP), R9
@@ -210,6 +234,11 @@ a8atile:
 	LEAQ 2048(BX), R11
 	LEAQ 2112(BX), R13
 	LEAQ -2(SI), R9
+	MOVQ pfstep+96(FP), R14
+	MOVQ R14, 24(SP)
+	IMULQ 0(SP), R14
+	IMULQ nb+24(FP), R14
+	ADDQ pf+88(FP), R14
 	MOVQ $64, DI
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
@@ -340,6 +369,9 @@ TEXT ·q40q80(SB), NOSPLIT, $0-24
 	JZ    q4q8done
 
 q4q8loop:
+	// The blocks are one sequential run (16 rows of a band); the hardware
+	// prefetcher stops at every 4 KiB page, so fetch 1 KiB ahead.
+	PREFETCHT0  1024(SI)
 	MOVW        (SI), AX
 	MOVW        AX, (DI)
 	VMOVDQU     2(SI), X0

@@ -8,7 +8,7 @@ import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 func simdDequantBF16(is isa, t device.DType, dst []uint16, src []byte) bool { return false }
 
 // q80amx8 is never called in this build (Device.amx8 is false).
-func q80amx8(cfg *byte, w *byte, ldw, nb, nt int, b *byte, dact *float32, mts int, tmp *int32, c *float32, idx *int32) {
+func q80amx8(cfg *byte, w *byte, ldw, nb, nt int, b *byte, dact *float32, mts int, tmp *int32, c *float32, idx *int32, pf *byte, pfstep int) {
 	panic("cpu: AMX int8 kernel called without AMX")
 }
 
