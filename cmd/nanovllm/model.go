@@ -141,7 +141,7 @@ func noTokenizerError(model, what, alt string) error {
 }
 
 // precisionHelp documents --precision.
-const precisionHelp = "`MODE` of the activations of batched matmuls on the CPU's AMX tile units: float32 (three bf16 parts, float32-accurate) or bf16 (rounded, as PyTorch's bf16 inference: about 3x the matmul speed)"
+const precisionHelp = "`MODE` of the activations of batched matmuls on the CPU's AMX tile units: float32 (three bf16 parts, float32-accurate; two, 16 bits, on dequantized weights, which are rounded to bf16) or bf16 (rounded, as PyTorch's bf16 inference: about 3x the matmul speed)"
 
 // engineFlags are the flags of the commands that run the engine: where the
 // model comes from, the CPU threads, and how the KV cache and the scheduler

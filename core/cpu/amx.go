@@ -43,7 +43,9 @@ func amxTileConfig() (cfg [64]byte) {
 // mid the top 8 of x - hi (computed exactly), lo the rest, which has at most
 // 8 significant bits and so is exactly a bf16. hi + mid + lo == x exactly
 // (short of float32 denormals, which the tile units flush to zero anyway).
-// One part is x rounded to the nearest bf16, ties to even.
+// Two parts are hi and mid alone: x truncated to its top 16 significant
+// bits (quantized weights, see linearAMX). One part is x rounded to the
+// nearest bf16, ties to even.
 func packAMX(dst []uint16, x []float32, rows, k, mt, parts int) {
 	kbs := k / 32
 	dst = dst[:kbs*parts*512]
@@ -66,7 +68,9 @@ func packAMX(dst []uint16, x []float32, rows, k, mt, parts int) {
 				lo := math.Float32bits(r1 - math.Float32frombits(mid))
 				t[at] = uint16(hi >> 16)
 				t[at+512] = uint16(mid >> 16)
-				t[at+1024] = uint16(lo >> 16)
+				if parts == 3 {
+					t[at+1024] = uint16(lo >> 16)
+				}
 			}
 		}
 	}
@@ -135,17 +139,25 @@ func (d *Device) linearAMX(out, x []float32, w []uint16, deq *bandDequantizer, r
 		mts++
 	}
 	parts := d.amxParts
+	if deq != nil && parts == 3 {
+		// Dequantized weights are rounded to bf16 here (up to 2^-9 of
+		// each); a third part of the activations, bits 17-24 of their
+		// significands, would refine the products below 2^-16 of
+		// themselves, 128 times finer than that rounding, for a third
+		// more tile work.
+		parts = 2
+	}
 	tileElems := kbs * parts * 512
 	if cap(d.amxPacked) < mts*tileElems {
 		d.amxPacked = make([]uint16, mts*tileElems)
 		d.amxPackedOf.buf = nil
 	}
 	packed := d.amxPacked[:mts*tileElems]
-	if p := d.amxPackedOf; p.buf != xb || p.rows != rows || p.k != k || p.tiles != mts {
+	if p := d.amxPackedOf; p.buf != xb || p.rows != rows || p.k != k || p.tiles != mts || p.parts != parts {
 		d.pool.run(mts, func(mt int) {
 			d.packAMXFast(packed[mt*tileElems:(mt+1)*tileElems], x, rows, k, mt, parts)
 		})
-		d.amxPackedOf.buf, d.amxPackedOf.rows, d.amxPackedOf.k, d.amxPackedOf.tiles = xb, rows, k, mts
+		d.amxPackedOf.buf, d.amxPackedOf.rows, d.amxPackedOf.k, d.amxPackedOf.tiles, d.amxPackedOf.parts = xb, rows, k, mts, parts
 	}
 	cfg := &d.amxCfg[0]
 	// scatter copies tile t of c (16 weight rows from j, 16 activation rows

@@ -103,7 +103,8 @@ amxstore:
 // The one-activation-tile variant, for 16 or fewer rows (small decode
 // batches): tiles 0-3 accumulate 64 weight rows x 16 activation rows, tile
 // 4 holds 16 weight rows at a time and tiles 5-7 the three activation parts
-// (parts 3), or tile 5 the single bf16 copy (parts 1, amx1one).
+// (parts 3), tiles 5-6 two (parts 2, amx1two), or tile 5 the single bf16
+// copy (parts 1, amx1one).
 //   TILELOADD tmm5/6/7, [DX+DI*1]  C4 E2 7B 4B 2C/34/3C 3A
 //   TILELOADD tmm4, [CX+AX*1]      C4 E2 7B 4B 24 01
 //   TDPBF16PS tmmC, tmm4, tmmB     C4 E2 (52|4A|42 for B=5|6|7) 5C (C4|CC|D4|DC for C=0..3)
@@ -126,6 +127,8 @@ TEXT ·amxBlock1(SB), NOSPLIT, $0-56
 	JZ   amx1store
 	CMPQ parts+48(FP), $1
 	JEQ  amx1one
+	CMPQ parts+48(FP), $2
+	JEQ  amx1two
 
 amx1loop:
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x2C; BYTE $0x3A
@@ -157,6 +160,32 @@ amx1loop:
 	ADDQ $64, SI
 	DECQ R9
 	JNZ  amx1loop
+	JMP  amx1store
+
+amx1two:
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x2C; BYTE $0x3A
+	ADDQ $1024, DX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x34; BYTE $0x3A
+	ADDQ $1024, DX
+	MOVQ SI, CX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x01
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x52; BYTE $0x5C; BYTE $0xC4
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xC4
+	ADDQ R11, CX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x01
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x52; BYTE $0x5C; BYTE $0xCC
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xCC
+	ADDQ R11, CX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x01
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x52; BYTE $0x5C; BYTE $0xD4
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xD4
+	ADDQ R11, CX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x01
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x52; BYTE $0x5C; BYTE $0xDC
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4A; BYTE $0x5C; BYTE $0xDC
+	ADDQ $64, SI
+	DECQ R9
+	JNZ  amx1two
 	JMP  amx1store
 
 amx1one:

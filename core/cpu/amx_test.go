@@ -10,7 +10,7 @@ import (
 
 // TestPackAMXFast compares the AVX-512 activation packing with the Go one,
 // including a partial last tile, and checks that the three parts add up to
-// the activations exactly.
+// the activations exactly, and the two to their top 16 significant bits.
 func TestPackAMXFast(t *testing.T) {
 	d := New(Options{})
 	defer d.Close()
@@ -28,7 +28,7 @@ func TestPackAMXFast(t *testing.T) {
 	x[10] = 1 + 1.0/256    // a tie: to even, 1
 	x[11] = 1 + 3.0/256    // a tie: to even, 1 + 4/256
 	kbs := k / 32
-	for _, parts := range []int{3, 1} {
+	for _, parts := range []int{3, 2, 1} {
 		for mt := range (rows + 15) / 16 {
 			want := make([]uint16, kbs*parts*512)
 			got := make([]uint16, kbs*parts*512)
@@ -52,6 +52,15 @@ func TestPackAMXFast(t *testing.T) {
 					}
 					if xv != xv || math.IsInf(float64(xv), 0) {
 						continue // the split is for finite activations
+					}
+					if parts == 2 {
+						hi := math.Float32frombits(math.Float32bits(xv) &^ 0xffff)
+						want := hi + math.Float32frombits(math.Float32bits(xv-hi)&^0xffff)
+						require.Equal(t, want, bf16ToF32(got[at])+bf16ToF32(got[at+512]), "row %d k %d", m, kk)
+						if xv != 0 {
+							require.LessOrEqual(t, math.Abs(float64(want-xv)), 0x1p-15*math.Abs(float64(xv)), "row %d k %d", m, kk)
+						}
+						continue
 					}
 					sum := bf16ToF32(got[at]) + bf16ToF32(got[at+512]) + bf16ToF32(got[at+1024])
 					require.Equal(t, xv, sum, "row %d k %d", m, kk)

@@ -38,6 +38,7 @@ type Device struct {
 	amxPackedOf struct {
 		buf            *buffer
 		rows, k, tiles int
+		parts          int
 	}
 	scratch sync.Pool // []float32 score rows for attention
 	// Keys and values packed as bf16 tiles for attentionAMX, and its
@@ -67,7 +68,9 @@ type Options struct {
 	NoAMX bool
 	// Precision is the activation precision of matmuls on the AMX tile
 	// units. The zero value, PrecisionFloat32, keeps results within float32
-	// rounding of exact (the reference the fixtures check).
+	// rounding of exact (the reference the fixtures check); for quantized
+	// weights, which that path rounds to bf16, the activations keep their
+	// top 16 significant bits (see linearAMX).
 	Precision Precision
 	// QuantFloat keeps the activations of matmuls with quantized weights
 	// in float32 (a float matmul on the dequantized weights, within float32

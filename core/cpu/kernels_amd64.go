@@ -91,9 +91,10 @@ func amxBlock1(cfg *byte, w *uint16, ldw int, bp *uint16, kblocks int, c *float3
 func attnQKT4z(q0, q1, q2, q3, kt *float32, hd int, out *float32, ostride int)
 
 // packAMXZ splits rows <= 16 activation rows of one block of 32 k into
-// parts (3: exact hi, mid, lo; 1: rounded to nearest) bf16 parts and stores
-// them as 16x16 matrices of bf16 pairs, row m of part p at
-// dst[(p*16+m)*32] (see amx_amd64.s); rows past rows are left as they are.
+// parts (3: exact hi, mid, lo; 2: hi and mid, lo written too; 1: rounded
+// to nearest) bf16 parts and stores them as 16x16 matrices of bf16 pairs,
+// row m of part p at dst[(p*16+m)*32] (see amx_amd64.s); rows past rows
+// are left as they are.
 //
 //go:noescape
 func packAMXZ(x *float32, ldx, rows int, dst *uint16, tables *uint16, parts int)

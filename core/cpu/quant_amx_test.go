@@ -46,8 +46,9 @@ func TestDequantBF16(t *testing.T) {
 // TestLinearQuantAMX runs quantized matmuls on the AMX path (rows >= 10,
 // n and k multiples of 32) and compares them with the float64 dot product
 // of the activations and the weights dequantized by core/quant and rounded
-// to the nearest bf16: within float32 rounding for PrecisionFloat32, and,
-// for PrecisionBF16, with the activations rounded to bf16 as well.
+// to the nearest bf16, within float32 rounding: for PrecisionFloat32 with
+// the activations cut to their top 16 significant bits (two bf16 parts:
+// linearAMX), for PrecisionBF16 rounded to bf16.
 func TestLinearQuantAMX(t *testing.T) {
 	if !haveAVX512() || !enableAMX() {
 		t.Skip("no AMX")
@@ -89,6 +90,11 @@ func TestLinearQuantAMX(t *testing.T) {
 								x := xs[m*s.k+i]
 								if prec == PrecisionBF16 {
 									x = bf16ToF32(nearestBF16Float64(x))
+								} else {
+									// Two truncated bf16 parts, hi + mid:
+									// the top 16 significant bits.
+									hi := math.Float32frombits(math.Float32bits(x) &^ 0xffff)
+									x = hi + math.Float32frombits(math.Float32bits(x-hi)&^0xffff)
 								}
 								p := float64(x) * float64(wf[j*s.k+i])
 								want += p
