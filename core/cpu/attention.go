@@ -210,6 +210,9 @@ func (d *Device) attentionTiled(os, qs []float32, kv kvLayer, heads, nkv, hd int
 				base := (int(table[t0/bs])*nkv + g) * hd * bs
 				switch {
 				case width == 2:
+					if t0+bs < nmax {
+						kv.prefetch((int(table[t0/bs+1])*nkv+g)*hd*bs, hd*bs)
+					}
 					kv.qkt2(qp[0], qp[1], base, hd, &scores[t0], ps)
 				case width == 8 && t0+bs < nmax:
 					// Two blocks per call while two remain.

@@ -182,3 +182,8 @@ func attnQKT2z(q0, q1, kt *float32, hd int, out *float32, ostride int)
 //
 //go:noescape
 func attnPV2z(p *float32, pstride int, vblk *uintptr, nblk, last, vstride, hd int, o0, o1 *float32)
+
+// prefetchLines fetches lines cache lines from p into the caches.
+//
+//go:noescape
+func prefetchLines(p *byte, lines int)

@@ -1697,3 +1697,19 @@ pv2store:
 pv2done:
 	VZEROUPPER
 	RET
+
+// func prefetchLines(p *byte, lines int)
+TEXT ·prefetchLines(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), SI
+	MOVQ lines+8(FP), CX
+	TESTQ CX, CX
+	JZ    pfldone
+
+pflloop:
+	PREFETCHT0 (SI)
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  pflloop
+
+pfldone:
+	RET

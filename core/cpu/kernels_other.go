@@ -119,3 +119,6 @@ func attnQKT2z(q0, q1, kt *float32, hd int, out *float32, ostride int) {
 func attnPV2z(p *float32, pstride int, vblk *uintptr, nblk, last, vstride, hd int, o0, o1 *float32) {
 	panic("cpu: SIMD kernel called without SIMD support")
 }
+
+// prefetchLines does nothing in this build.
+func prefetchLines(p *byte, lines int) {}
