@@ -143,6 +143,10 @@ func (d *Device) attentionTiled(os, qs []float32, kv kvLayer, heads, nkv, hd int
 			d.attentionAMX(os, qs, kv, heads, nkv, hd, scale, seqs)
 		}
 	}
+	// A decode step of many sequences reads their KV blocks from memory;
+	// with a few, they are still in the caches from the last step, where
+	// prefetching them again only costs.
+	prefetchKV := len(b.QueryStarts)-1 >= 8
 	var tasks []tile
 	for i := range len(b.QueryStarts) - 1 {
 		if amxSeq != nil && amxSeq[i] {
@@ -210,7 +214,7 @@ func (d *Device) attentionTiled(os, qs []float32, kv kvLayer, heads, nkv, hd int
 				base := (int(table[t0/bs])*nkv + g) * hd * bs
 				switch {
 				case width == 2:
-					if t0+bs < nmax {
+					if prefetchKV && t0+bs < nmax {
 						kv.prefetch((int(table[t0/bs+1])*nkv+g)*hd*bs, hd*bs)
 					}
 					kv.qkt2(qp[0], qp[1], base, hd, &scores[t0], ps)
