@@ -157,6 +157,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// Read before the model is loaded, so that the header's strings it
+	// parses are garbage the model's buffers can reuse.
+	res.WeightType = weightType(dir, quantize.DType())
 	// The activations are sized for the largest step the bench runs: the
 	// prefill prompt, a group of contexts prefilled together, or a decode
 	// batch; sizing them for every context at once would count hundreds of
@@ -167,7 +170,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer m.Close()
-	res.WeightType = weightType(dir, quantize.DType())
 	cfg := m.Config()
 	// What batch-1 decode reads per token, as the weights were loaded
 	// (quantized, bf16 or float32).

@@ -124,6 +124,12 @@ func (f *File) RawData(name string) ([]byte, error) {
 	return f.data[info.Begin:info.End:info.End], nil
 }
 
+// DropMetadata lets go of the file's metadata once nothing will read it
+// again: a tokenizer's vocabulary and merges are megabytes of strings that
+// a loaded model no longer needs. The tensor table and data stay readable;
+// Metadata is empty afterwards.
+func (f *File) DropMetadata() { f.header.Metadata = Metadata{} }
+
 // Close releases the file's memory mapping. Tensor data obtained from the
 // file must not be used afterwards. Metadata stays valid. Close is
 // idempotent.

@@ -222,6 +222,9 @@ func LoadGGUF(path string, dev device.Device, opts Options) (*Model, error) {
 		f.Close()
 		return nil, err
 	}
+	// The model keeps the mapping, not the tokenizer strings of the
+	// metadata (megabytes: the tokenizer is read from the file on its own).
+	f.DropMetadata()
 	m.closers = append(m.closers, f.Close)
 	return m, nil
 }
