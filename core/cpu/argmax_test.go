@@ -1,10 +1,12 @@
 package cpu
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 	"github.com/stretchr/testify/require"
 )
 
@@ -37,5 +39,46 @@ func TestArgmaxRows(t *testing.T) {
 		got, err := d.ArgmaxRows(&buffer{data: x}, c.rows, c.cols)
 		require.NoError(t, err)
 		require.Equal(t, want, got, "%d rows of %d", c.rows, c.cols)
+	}
+}
+
+// TestLinearArgmax checks that the lm_head fused with the argmax, a slice
+// of the vocabulary at a time, gives exactly ArgmaxRows of Linear's
+// output, for every weight type and path (batches of 1 to 64 rows), with
+// slices far smaller than the default so that there are many.
+func TestLinearArgmax(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, opts := range modes(t) {
+		d := New(opts)
+		d.argmaxChunk = 3000
+		for _, dt := range []device.DType{device.F32, device.BF16, device.Q8_0, device.Q4_0, device.Q6_K} {
+			const n, k = 1024, 256
+			var raw []byte
+			switch dt {
+			case device.F32:
+				raw = make([]byte, 4*n*k)
+				for i, v := range randFloats(r, n*k) {
+					binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
+				}
+			case device.BF16:
+				raw = randBF16(r, n*k)
+			default:
+				raw = randQuantRows(r, dt, n, k)
+			}
+			w, err := d.UploadWeight("lm_head", dt, []int{n, k}, raw)
+			require.NoError(t, err)
+			for _, rows := range []int{1, 3, 12, 16, 33, 64} {
+				x := &buffer{data: randFloats(r, rows*k)}
+				out := &buffer{data: make([]float32, rows*n)}
+				require.NoError(t, begin(d, oneSeqBatch(1)))
+				d.Linear(out, x, w, rows)
+				want, err := d.ArgmaxRows(out, rows, n)
+				require.NoError(t, err)
+				got, err := d.LinearArgmax(x, w, rows)
+				require.NoError(t, err)
+				require.Equal(t, want, got, "%s %v rows=%d", d.Name(), dt, rows)
+			}
+		}
+		d.Close()
 	}
 }

@@ -110,6 +110,10 @@ func softmaxRows(s []float32, rows, n int) {
 // covers (measured: 1 to 8 and all blocks are within noise of each other).
 const pvBlocks = 4
 
+// attnTile is a task of attentionTiled: ntok query tokens from tok0 of
+// sequence seq, against KV head g.
+type attnTile struct{ seq, tok0, ntok, g int }
+
 // attentionTiled is Attention with the AVX-512 kernels. A task is a tile of
 // consecutive tokens of one sequence and one KV head; its queries (every
 // token of the tile times every query head of the group) are processed
@@ -122,7 +126,6 @@ func (d *Device) attentionTiled(os, qs []float32, kv kvLayer, heads, nkv, hd int
 	group := heads / nkv
 	bs := b.BlockSize
 	tileTok := max(1, 8/group)
-	type tile struct{ seq, tok0, ntok, g int }
 	// Tasks go sequence by sequence and, within a sequence, KV head by KV
 	// head: while the threads sweep the tiles of one head of a long prompt,
 	// its keys and values stay in their L2 caches, and a decode step (one
@@ -147,17 +150,18 @@ func (d *Device) attentionTiled(os, qs []float32, kv kvLayer, heads, nkv, hd int
 	// with a few, they are still in the caches from the last step, where
 	// prefetching them again only costs.
 	prefetchKV := len(b.QueryStarts)-1 >= 8
-	var tasks []tile
+	tasks := d.attnTasks[:0]
 	for i := range len(b.QueryStarts) - 1 {
 		if amxSeq != nil && amxSeq[i] {
 			continue
 		}
 		for g := range nkv {
 			for j := int(b.QueryStarts[i]); j < int(b.QueryStarts[i+1]); j += tileTok {
-				tasks = append(tasks, tile{i, j, min(tileTok, int(b.QueryStarts[i+1])-j), g})
+				tasks = append(tasks, attnTile{i, j, min(tileTok, int(b.QueryStarts[i+1])-j), g})
 			}
 		}
 	}
+	d.attnTasks = tasks // kept for the next call: a decode step makes thousands
 	d.pool.run(len(tasks), func(task int) {
 		tl := tasks[task]
 		g := tl.g

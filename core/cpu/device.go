@@ -22,6 +22,10 @@ type Device struct {
 
 	perm []float32 // permuted activations for the SIMD matmul
 
+	attnTasks   []attnTile // attentionTiled's task list, reused
+	argmaxOut   []float32  // LinearArgmax's slice of logits
+	argmaxChunk int        // its bound in floats (0: argmaxChunkFloats; tests set less)
+
 	quant quantState // scratch and settings of the quantized matmuls (quant.go)
 
 	amx       bool       // AMX tile units in use for batched matmuls

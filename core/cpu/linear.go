@@ -21,7 +21,15 @@ func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 	if xs == nil || os == nil {
 		return
 	}
-	xb, ob := x.(*buffer), out.(*buffer)
+	d.linear(os, xs, cw, rows, n, k, x.(*buffer))
+	if ob := out.(*buffer); ob == d.amxPackedOf.buf {
+		d.amxPackedOf.buf = nil
+	}
+}
+
+// linear is Linear on the floats of the buffers: os = xs · cwᵀ, where xs
+// is the data of xb.
+func (d *Device) linear(os, xs []float32, cw *weight, rows, n, k int, xb *buffer) {
 	if cw.q != nil && d.quantAMX8(cw.qt, rows, n, k) {
 		d.linearAMX8(os, xs, cw, rows, n, k)
 	} else if cw.q != nil && d.quantAMX(cw.qt, rows, n, k) {
@@ -34,9 +42,6 @@ func (d *Device) Linear(out, x device.Buffer, w device.Weight, rows int) {
 		d.linearBF16(os, xs, cw.bf, rows, n, k)
 	} else {
 		d.linearF32(os, xs, cw.f, rows, n, k)
-	}
-	if ob == d.amxPackedOf.buf {
-		d.amxPackedOf.buf = nil
 	}
 }
 

@@ -107,7 +107,7 @@ type Model struct {
 // tokens (N below) and capRows logits rows (R), grown on demand. Shapes are
 // row-major, one row per token of the step.
 type activations struct {
-	capTokens, capRows int
+	capTokens, capRows, capLogits int
 
 	h        device.Buffer // [N, hidden] the residual stream
 	x        device.Buffer // [N, hidden] h normalised: the input of a block's projections
@@ -121,7 +121,7 @@ type activations struct {
 	gateUp [2]device.Buffer // gate, up: the outputs of layer.gateUp
 
 	lastHidden device.Buffer // [R, hidden] the rows of h whose logits are wanted, then normalised
-	logits     device.Buffer // [R, vocab]
+	logits     device.Buffer // [R, vocab], when the step's logits are wanted (not for a fused argmax)
 }
 
 // layer holds the weights of one decoder layer.
@@ -266,7 +266,7 @@ func LoadSource(cfg Config, tensors Source, dev device.Device, opts Options) (*M
 	if tokens <= 0 {
 		tokens = 256
 	}
-	if err := m.ensure(tokens, 1); err != nil {
+	if err := m.ensure(tokens, 1, true); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -342,9 +342,9 @@ func (m *Model) Close() error {
 	return errors.Join(errs...)
 }
 
-// ensure grows the activation buffers to hold tokens tokens and rows logits
-// rows.
-func (m *Model) ensure(tokens, rows int) error {
+// ensure grows the activation buffers to hold tokens tokens and rows
+// logits rows (the logits themselves only when logits is set).
+func (m *Model) ensure(tokens, rows int, logits bool) error {
 	c, a := m.cfg, &m.act
 	if tokens > a.capTokens {
 		tokens = max(tokens, a.capTokens*5/4)
@@ -372,15 +372,20 @@ func (m *Model) ensure(tokens, rows int) error {
 		a.capTokens = tokens
 	}
 	if rows > a.capRows {
-		a.lastHidden, a.logits = nil, nil
+		a.lastHidden = nil
 		var err error
 		if a.lastHidden, err = m.dev.NewBuffer(rows * c.HiddenSize); err != nil {
 			return fmt.Errorf("qwen3: hidden rows for %d logits: %w", rows, err)
 		}
+		a.capRows = rows
+	}
+	if logits && rows > a.capLogits {
+		a.logits = nil
+		var err error
 		if a.logits, err = m.dev.NewBuffer(rows * c.VocabSize); err != nil {
 			return fmt.Errorf("qwen3: logits for %d rows: %w", rows, err)
 		}
-		a.capRows = rows
+		a.capLogits = rows
 	}
 	return nil
 }
@@ -404,9 +409,10 @@ func (m *Model) check(s *step.Step) error {
 
 // run records one step on the device, the whole model top to bottom:
 // embed every token, run each decoder layer (attention, then MLP, each
-// adding to the residual stream h), then the final norm and the LM head
-// for the LogitsRows tokens only, leaving their logits in m.act.logits.
-func (m *Model) run(s *step.Step) error {
+// adding to the residual stream h), then the final norm for the LogitsRows
+// tokens only, and, when logits is set, the LM head, leaving their logits
+// in m.act.logits.
+func (m *Model) run(s *step.Step, logits bool) error {
 	if m.cache == nil {
 		return ErrNoKVCache
 	}
@@ -417,7 +423,7 @@ func (m *Model) run(s *step.Step) error {
 		return err
 	}
 	n, r := s.NumTokens(), len(s.LogitsRows)
-	if err := m.ensure(n, r); err != nil {
+	if err := m.ensure(n, r, logits); err != nil {
 		return err
 	}
 	m.dev.Embed(m.act.h, m.embed)
@@ -426,7 +432,7 @@ func (m *Model) run(s *step.Step) error {
 		m.mlp(i, n)
 	}
 	if r > 0 {
-		m.logitsOf(r)
+		m.logitsOf(r, logits)
 	}
 	return nil
 }
@@ -453,6 +459,14 @@ func (m *Model) attention(i, n int) {
 	d.Attention(a.att, a.q, m.cache, i, nh, n)
 	d.Linear(a.o, a.att, l.oProj, n)
 	d.Add(a.h, a.o, n*c.HiddenSize)
+}
+
+// argmaxLinear is implemented by devices that can fuse the LM head with
+// the argmax of its rows (the CPU device: a slice of the vocabulary at a
+// time), so that a greedy step of 64 sequences need not hold 64 rows of
+// logits (39 MB at Qwen3's vocabulary).
+type argmaxLinear interface {
+	LinearArgmax(x device.Buffer, w device.Weight, rows int) ([]int32, error)
 }
 
 // fusedLinear is implemented by devices that can run several matmuls of
@@ -488,13 +502,15 @@ func (m *Model) mlp(i, n int) {
 }
 
 // logitsOf turns the r rows of h named by the step's LogitsRows into logits:
-// only those rows go through the final norm and the (vocabulary-sized)
-// output projection.
-func (m *Model) logitsOf(r int) {
+// only those rows go through the final norm and (when logits is set; a
+// fused argmax does without) the vocabulary-sized output projection.
+func (m *Model) logitsOf(r int, logits bool) {
 	d, a := m.dev, &m.act
 	d.GatherRows(a.lastHidden, a.h, m.cfg.HiddenSize)
 	d.RMSNorm(a.lastHidden, a.lastHidden, m.norm, r, float32(m.cfg.RMSNormEps))
-	d.Linear(a.logits, a.lastHidden, m.lmHead, r)
+	if logits {
+		d.Linear(a.logits, a.lastHidden, m.lmHead, r)
+	}
 }
 
 // Forward runs one step and returns the logits of the batch's LogitsRows:
@@ -502,7 +518,7 @@ func (m *Model) logitsOf(r int) {
 // b.LogitsRows[k]. Every token's keys and values are written to the KV
 // cache at b.Slots, so later steps can attend to them.
 func (m *Model) Forward(b *step.Step) ([]float32, error) {
-	if err := m.run(b); err != nil {
+	if err := m.run(b, true); err != nil {
 		return nil, err
 	}
 	out := make([]float32, len(b.LogitsRows)*m.cfg.VocabSize)
@@ -514,9 +530,12 @@ func (m *Model) Forward(b *step.Step) ([]float32, error) {
 
 // ForwardArgmax runs one step like Forward and returns, for each LogitsRows
 // entry, the id of the largest logit (the lowest id on ties): greedy
-// decoding without copying logits off the device.
+// decoding without copying logits off the device. Where the device fuses
+// the LM head with the argmax (argmaxLinear), the step's logits are never
+// held whole.
 func (m *Model) ForwardArgmax(b *step.Step) ([]int32, error) {
-	if err := m.run(b); err != nil {
+	fused, ok := m.dev.(argmaxLinear)
+	if err := m.run(b, !ok); err != nil {
 		return nil, err
 	}
 	if len(b.LogitsRows) == 0 {
@@ -525,7 +544,13 @@ func (m *Model) ForwardArgmax(b *step.Step) ([]int32, error) {
 		}
 		return []int32{}, nil
 	}
-	ids, err := m.dev.ArgmaxRows(m.act.logits, len(b.LogitsRows), m.cfg.VocabSize)
+	var ids []int32
+	var err error
+	if ok {
+		ids, err = fused.LinearArgmax(m.act.lastHidden, m.lmHead, len(b.LogitsRows))
+	} else {
+		ids, err = m.dev.ArgmaxRows(m.act.logits, len(b.LogitsRows), m.cfg.VocabSize)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("qwen3: %w", err)
 	}
