@@ -82,3 +82,38 @@ func TestLinearArgmax(t *testing.T) {
 		d.Close()
 	}
 }
+
+// TestArgmaxScan checks LinearArgmax's scan of a slice, with and without
+// AVX-512, against the plain one: ties (the first wins, within a slice and
+// against the best of earlier slices), NaNs (never chosen), ±0 and -Inf.
+func TestArgmaxScan(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	neg0 := float32(math.Copysign(0, -1))
+	r := rand.New(rand.NewPCG(11, 12))
+	rows := [][]float32{
+		{1, 2, 3, 3, 2},
+		append(make([]float32, 17), 5, 5),
+		{nan, 1, 2, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		{neg0, 0, neg0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		{-inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -3},
+		randFloats(r, 1000),
+	}
+	for ri, row := range rows {
+		for _, prev := range []struct {
+			i int
+			v float32
+		}{{-1, float32(math.Inf(-1))}, {-1, 0}, {-1, 3}, {-1, 7}} {
+			wantI, wantV := prev.i, prev.v
+			for j, x := range row {
+				if x > wantV {
+					wantI, wantV = 100+j, x
+				}
+			}
+			for _, simd := range []bool{false, haveAVX512()} {
+				i, v := argmaxScan(row, 100, prev.i, prev.v, simd)
+				require.Equal(t, wantI, i, "row %d after %v, simd %v", ri, prev.v, simd)
+				require.Equal(t, math.Float32bits(wantV), math.Float32bits(v), "row %d after %v, simd %v", ri, prev.v, simd)
+			}
+		}
+	}
+}

@@ -146,10 +146,12 @@ func (d *Device) attentionTiled(os, qs []float32, kv kvLayer, heads, nkv, hd int
 			d.attentionAMX(os, qs, kv, heads, nkv, hd, scale, seqs)
 		}
 	}
-	// A decode step of many sequences reads their KV blocks from memory;
-	// with a few, they are still in the caches from the last step, where
-	// prefetching them again only costs.
-	prefetchKV := len(b.QueryStarts)-1 >= 8
+	// A decode step that reads tens of megabytes of keys and values per
+	// layer reads them from memory; a smaller one finds them in the caches
+	// from the last step, where prefetching them again only costs (5% of
+	// a 16-sequence step's CPU time). Measured: 64 sequences of 512 tokens
+	// (134 MB per layer at f16) 17% faster with it.
+	prefetchKV := d.kvStepBytes(kv, nkv, hd) >= 16<<20
 	tasks := d.attnTasks[:0]
 	for i := range len(b.QueryStarts) - 1 {
 		if amxSeq != nil && amxSeq[i] {
@@ -301,4 +303,20 @@ func softmaxNumerators(s []float32, scale float32) float32 {
 		sum += e
 	}
 	return sum
+}
+
+// kvStepBytes is what attention reads of one layer's keys and values for
+// the current step: every sequence's context, once per KV head.
+func (d *Device) kvStepBytes(kv kvLayer, nkv, hd int) int {
+	b := d.batch
+	ctx := 0
+	for i := range len(b.QueryStarts) - 1 {
+		// The last query token's position is the sequence's context.
+		ctx += int(b.Positions[b.QueryStarts[i+1]-1]) + 1
+	}
+	size := 2
+	if kv.dt == device.F32 {
+		size = 4
+	}
+	return 2 * ctx * nkv * hd * size
 }

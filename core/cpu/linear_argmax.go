@@ -49,17 +49,14 @@ func (d *Device) LinearArgmax(x device.Buffer, w device.Weight, rows int) ([]int
 		c := j1 - j0
 		out := d.argmaxOut[:rows*c]
 		d.linear(out, xs, cw.rowsView(j0, j1), rows, c, k, x.(*buffer))
+		simd := d.isa == isaAVX512
 		d.rowsParallel(rows, c, func(m int) {
 			row := out[m*c : (m+1)*c]
 			i, v := int(ids[m]), best[m]
 			if j0 == 0 {
 				i, v = 0, row[0]
 			}
-			for j, x := range row {
-				if x > v {
-					i, v = j0+j, x
-				}
-			}
+			i, v = argmaxScan(row, j0, i, v, simd)
 			ids[m], best[m] = int32(i), v
 		})
 	}
@@ -82,4 +79,35 @@ func (w *weight) rowsView(j0, j1 int) *weight {
 		v.f = w.f[j0*k : j1*k]
 	}
 	return v
+}
+
+// argmaxScan continues a running argmax (index i, value v) over row, whose
+// element j is column j0+j: the first column whose value is greater than
+// every one before it, as ArgmaxRows scans (NaNs never win). With simd it
+// finds the row's largest value first (maxZ, NaN if there is one: then it
+// scans as without), and looks for its first index only if it beats v.
+func argmaxScan(row []float32, j0, i int, v float32, simd bool) (int, float32) {
+	if simd && len(row) >= 16 {
+		n16 := len(row) &^ 15
+		top := maxZ(&row[0], n16)
+		for _, x := range row[n16:] {
+			top = max(top, x)
+		}
+		if top == top {
+			if top > v {
+				for j, x := range row {
+					if x == top {
+						return j0 + j, x
+					}
+				}
+			}
+			return i, v
+		}
+	}
+	for j, x := range row {
+		if x > v {
+			i, v = j0+j, x
+		}
+	}
+	return i, v
 }
