@@ -238,7 +238,7 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 // q6kint8 rewrites 16 rows of nsb Q6_K super-blocks (src, rows ldw bytes
 // apart) as int8 values less 32 (dst, row i at i·nsb·256) and the float32
 // scale d·sc of every group of 16 (dsc, group-major: dsc[g·16+i]), exact,
-// for q6kamx8. It needs AVX-512.
+// for qgamx8. It needs AVX-512.
 //
 //go:noescape
 func q6kint8(dst *byte, dsc *float32, src *byte, nsb, ldw int)

@@ -127,25 +127,25 @@ func packAMX8(p *amx8Acts, a *qact, rows, k, bk, per int) {
 func (d *Device) linearAMX8(out, x []float32, w *weight, rows, n, k int) {
 	a := &d.quant.act
 	nb := k / qk32
-	// The zact layout is not used here, but asking for it picks the
-	// AVX-512 quantizer, which writes the int8 rows and scales too.
 	mts := (rows + amx8Tile - 1) / amx8Tile
 	if w.qt == device.Q6_K {
 		d.quantizeActs(a, x, rows, k, w.qt, false)
 		d.linearAMX8Q6K(out, w, rows, n, k, mts)
 		return
 	}
+	// The zact layout is not used here, but asking for it picks the
+	// AVX-512 quantizer, which writes the int8 rows and scales too.
 	d.quantizeActs(a, x, rows, k, w.qt, nb%2 == 0)
+	if w.qt == device.Q4_0 {
+		d.linearAMX8Q40(out, w, rows, n, k, mts)
+		return
+	}
 	p := &d.quant.amx8
 	packAMX8(p, a, rows, k, qk32, 1)
 	cfg := &d.amx8Cfg[0]
 	var idx [amx8Tile]int32 // byte offsets of the 16 rows of a tile
 	for i := range idx {
 		idx[i] = int32(i * w.qrow)
-	}
-	if w.qt == device.Q4_0 {
-		d.linearAMX8Q40(out, w, rows, n, nb, mts)
-		return
 	}
 	d.pool.run((n+amx8Band-1)/amx8Band, func(t int) {
 		var c [amx8Band / amx8Tile * amx8Chunk * amx8Tile * amx8Tile]float32
@@ -178,41 +178,6 @@ func amx8Out(out, c []float32, j0, nt, mts, rows, n int) {
 	}
 }
 
-// linearAMX8Q40 is linearAMX8 for Q4_0 weights: each tile of 16 weight
-// rows is first rewritten as Q8_0 blocks (q40q80, exact: a Q4_0 weight is
-// an int8 in [-8, 7] with the block's scale) in a scratch that stays in
-// the first-level cache, then goes through the same tile kernel for every
-// activation tile. The rewrite costs about what the tile kernel costs for
-// one activation tile, and is shared by all of them.
-func (d *Device) linearAMX8Q40(out []float32, w *weight, rows, n, nb, mts int) {
-	p := &d.quant.amx8
-	cfg := &d.amx8Cfg[0]
-	ld := nb * q8_0Bytes
-	var idx [amx8Tile]int32
-	for i := range idx {
-		idx[i] = int32(i * ld)
-	}
-	d.pool.run((n+amx8Band-1)/amx8Band, func(t int) {
-		var c [amx8Chunk * amx8Tile * amx8Tile]float32
-		var tmp [amx8Scratch]int32
-		sp := d.quant.tiles.Get().(*[]byte)
-		*sp = grow(*sp, amx8Tile*ld)
-		tile := *sp
-		j0 := t * amx8Band
-		for j := j0; j < min(n, j0+amx8Band); j += amx8Tile {
-			q40q80(&tile[0], &w.q[j*w.qrow], amx8Tile*nb)
-			// The multiplying prefetches the next tile's Q4_0 blocks.
-			pf := unsafe.Add(unsafe.Pointer(unsafe.SliceData(w.q)), (j+amx8Tile)*w.qrow)
-			for mt0 := 0; mt0 < mts; mt0 += amx8Chunk {
-				mc := min(amx8Chunk, mts-mt0)
-				q80amx8(cfg, &tile[2], ld, nb, 1, (*byte)(unsafe.Pointer(&p.b[mt0*nb*128])), &p.d[mt0*nb*16], mc, &tmp[0], &c[0], &idx[0], (*byte)(pf), amx8Tile*q4_0Bytes)
-				amx8Out(out[mt0*amx8Tile*n:], c[:], j, 1, mc, rows-mt0*amx8Tile, n)
-			}
-		}
-		d.quant.tiles.Put(sp)
-	})
-}
-
 // amx6TileConfig is the LDTILECFG block of q6kamx8: amx8TileConfig with
 // groups of 16, tile 1 the 16 weight rows of a group (16 bytes each) and
 // tile 2 a group of 16 activation rows (4 rows of 16 groups of 4 bytes).
@@ -225,17 +190,39 @@ func amx6TileConfig() (cfg [64]byte) {
 	return cfg
 }
 
+// linearAMX8Q40 is linearAMX8 for Q4_0 weights: each tile of 16 weight
+// rows is rewritten as int8 groups of 32 (the nibbles less 8) with the
+// blocks' scales as float32 (q40int8, exact), then multiplied by qgamx8.
+func (d *Device) linearAMX8Q40(out []float32, w *weight, rows, n, k, mts int) {
+	nb := k / qk32
+	d.linearAMX8Groups(out, w, rows, n, k, mts, qk32, 1, &d.amx8Cfg[0], func(tile []byte, ws []float32, j int) {
+		q40int8(&tile[0], &ws[0], &w.q[j*w.qrow], nb)
+	})
+}
+
 // linearAMX8Q6K is linearAMX8 for Q6_K weights (the lm_head of llama.cpp's
 // Q4_0 and Q4_K_M files): each tile of 16 weight rows is rewritten as int8
 // values less 32 with the float32 scale d·sc of each group of 16 (q6kint8,
-// exact), and q6kamx8 multiplies it group by group with the activations in
+// exact), and qgamx8 multiplies it group by group with the activations in
 // Q8_K blocks, llama.cpp's numerics for Q6_K: an exact integer sum per
 // group, scaled by the weight's and the activation's scales.
 func (d *Device) linearAMX8Q6K(out []float32, w *weight, rows, n, k, mts int) {
+	d.linearAMX8Groups(out, w, rows, n, k, mts, 16, qkK/16, &d.amx6Cfg[0], func(tile []byte, ws []float32, j int) {
+		q6kint8(&tile[0], &ws[0], &w.q[j*w.qrow], k/qkK, w.qrow)
+	})
+}
+
+// linearAMX8Groups runs the tile path for weights rewritten a tile at a
+// time: rewrite(tile, ws, j) leaves weight rows [j, j+16) in tile as int8
+// groups of g values, row-major (k bytes a row), and their group scales in
+// ws, group-major; qgamx8 multiplies them with the activations packed in
+// groups of g (per groups to an activation scale), chunk by chunk. While a
+// tile is multiplied, the next tile's blocks are fetched into the caches, a
+// few lines per group.
+func (d *Device) linearAMX8Groups(out []float32, w *weight, rows, n, k, mts, g, per int, cfg *byte, rewrite func(tile []byte, ws []float32, j int)) {
 	p := &d.quant.amx8
-	packAMX8(p, &d.quant.act, rows, k, 16, qkK/16)
-	cfg := &d.amx6Cfg[0]
-	ng := k / 16
+	packAMX8(p, &d.quant.act, rows, k, g, per)
+	ng := k / g
 	d.pool.run((n+amx8Band-1)/amx8Band, func(t int) {
 		var c [amx8Chunk * amx8Tile * amx8Tile]float32
 		var tmp [amx8Scratch]int32
@@ -245,10 +232,13 @@ func (d *Device) linearAMX8Q6K(out []float32, w *weight, rows, n, k, mts int) {
 		ws := unsafe.Slice((*float32)(unsafe.Pointer(&tile[amx8Tile*k])), amx8Tile*ng)
 		j0 := t * amx8Band
 		for j := j0; j < min(n, j0+amx8Band); j += amx8Tile {
-			q6kint8(&tile[0], &ws[0], &w.q[j*w.qrow], k/qkK, w.qrow)
+			rewrite(tile, ws, j)
+			// The next tile's blocks (past the last, whatever follows:
+			// prefetches do not fault).
+			pf := unsafe.Add(unsafe.Pointer(unsafe.SliceData(w.q)), (j+amx8Tile)*w.qrow)
 			for mt0 := 0; mt0 < mts; mt0 += amx8Chunk {
 				mc := min(amx8Chunk, mts-mt0)
-				q6kamx8(cfg, &tile[0], k, ng, (*byte)(unsafe.Pointer(&p.b[mt0*ng*64])), &p.d[mt0*ng*16], &ws[0], mc, &tmp[0], &c[0])
+				qgamx8(cfg, &tile[0], k, ng, g, (*byte)(unsafe.Pointer(&p.b[mt0*ng*g/4*16])), &p.d[mt0*ng*16], &ws[0], mc, &tmp[0], &c[0], (*byte)(pf), (amx8Tile*w.qrow+ng-1)/ng)
 				amx8Out(out[mt0*amx8Tile*n:], c[:], j, 1, mc, rows-mt0*amx8Tile, n)
 			}
 		}

@@ -51,18 +51,21 @@ func simdDequantBF16(is isa, t device.DType, dst []uint16, src []byte) bool {
 //go:noescape
 func q80amx8(cfg *byte, w *byte, ldw, nb, nt int, b *byte, dact *float32, mts int, tmp *int32, c *float32, idx *int32, pf *byte, pfstep int)
 
-// q40q80 rewrites n Q4_0 blocks at src as Q8_0 blocks at dst (n·34 bytes):
-// the same scale and the 32 weights as int8, so that Q4_0 weights can go
-// through q80amx8 a tile at a time.
+// qgamx8 is q80amx8 for one tile of 16 weight rows rewritten as int8
+// groups of gbytes values (q40int8: 32, q6kint8: 16): w holds ng groups a
+// row, rows ldw bytes apart, ws the float32 group scales group-major, and
+// the mts activation tiles are packed in groups of the same size
+// (packAMX8): c[(mt·16+i)·16+m] = Σ_g ws[g·16+i] · dact[(mt·ng+g)·16+m] ·
+// Σ_t w_i[g][t]·x_m[g][t]. cfg must give tiles 1, 2, 4 and 5 the group's
+// shapes (amx8TileConfig for 32, amx6TileConfig for 16). Each group also
+// prefetches pfstep bytes of what comes next, from pf on.
 //
 //go:noescape
-func q40q80(dst, src *byte, n int)
+func qgamx8(cfg *byte, w *byte, ldw, ng, gbytes int, b *byte, dact *float32, ws *float32, mts int, tmp *int32, c *float32, pf *byte, pfstep int)
 
-// q6kamx8 is q80amx8 for one tile of 16 Q6_K weight rows rewritten by
-// q6kint8 (w: nb groups of 16 int8 a row, rows ldw bytes apart; ws: the
-// group scales, group-major) and mts activation tiles packed in groups of
-// 16 (packAMX8 with amx8K16): c[(mt·16+i)·16+m] = Σ_g ws[g·16+i] ·
-// dact[(mt·nb+g)·16+m] · Σ_t w_i[g][t]·x_m[g][t].
+// q40int8 rewrites 16 contiguous rows of nb Q4_0 blocks as int8 values
+// less 8 (dst, row i at i·nb·32) and the blocks' scales as float32,
+// block-major (dsc[b·16+i]), exact, for qgamx8.
 //
 //go:noescape
-func q6kamx8(cfg *byte, w *byte, ldw, nb int, b *byte, dact *float32, ws *float32, mts int, tmp *int32, c *float32)
+func q40int8(dst *byte, dsc *float32, src *byte, nb int)

@@ -60,6 +60,39 @@
 	PREFETCHT0 512(R14) \
 	ADDQ 24(SP), R14
 
+// QGTL12, QGTL45: the next group's weight tile (16 rows of R13 bytes, AX
+// apart, at SI) and activation tile (at DX, R9 bytes) into tiles 1 and 2,
+// or 4 and 5 (the configuration gives their shapes).
+#define QGTL12 \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x0C; BYTE $0x06 \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x14; BYTE $0x3A \
+	ADDQ R13, SI \
+	ADDQ R9, DX \
+	QGPF
+#define QGTL45 \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x24; BYTE $0x06 \
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x2C; BYTE $0x3A \
+	ADDQ R13, SI \
+	ADDQ R9, DX \
+	QGPF
+
+// QGPF: 320 bytes of what the next tile's rewrite will read (R14), which
+// then moves on by the step at 8(SP): spread over the groups, a burst of
+// prefetches would wait for free line-fill buffers.
+#define QGPF \
+	PREFETCHT0 (R14) \
+	PREFETCHT0 64(R14) \
+	PREFETCHT0 128(R14) \
+	PREFETCHT0 192(R14) \
+	PREFETCHT0 256(R14) \
+	ADDQ 8(SP), R14
+
+// QGPOST(base): A8POST of the group whose sums are at base, with the
+// weight scales at R11, which moves to the next group's.
+#define QGPOST(base) \
+	A8POST(base, R11) \
+	ADDQ $64, R11
+
 // A8G(ws): the 16 weight rows' fp16 scales of the block at R9 (gathered
 // with the row offsets in Z18) as float32 at ws; R9 moves to the next block.
 #define A8G(ws) \
@@ -350,80 +383,41 @@ a8done:
 	VZEROUPPER
 	RET
 
-// func q40q80(dst, src *byte, n int)
+// func qgamx8(cfg *byte, w *byte, ldw, ng, gbytes int, b *byte, dact *float32, ws *float32, mts int, tmp *int32, c *float32, pf *byte, pfstep int)
 //
-// n Q4_0 blocks (18 bytes: scale, 16 bytes of nibbles) at src rewritten as
-// Q8_0 blocks (34 bytes: the same scale, 32 int8) at dst: byte j's low
-// nibble is weight j and its high nibble weight j+16, each less 8.
-TEXT ·q40q80(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	MOVL $0x0F0F0F0F, AX
-	VMOVD AX, X15
-	VPBROADCASTD X15, Y15
-	MOVL $0x08080808, AX
-	VMOVD AX, X14
-	VPBROADCASTD X14, Y14
-	TESTQ CX, CX
-	JZ    q4q8done
-
-q4q8loop:
-	// The blocks are one sequential run (16 rows of a band); the hardware
-	// prefetcher stops at every 4 KiB page, so fetch 1 KiB ahead.
-	PREFETCHT0  1024(SI)
-	MOVW        (SI), AX
-	MOVW        AX, (DI)
-	VMOVDQU     2(SI), X0
-	VPSRLW      $4, X0, X1
-	VPAND       X15, X0, X0
-	VPAND       X15, X1, X1
-	VINSERTI128 $1, X1, Y0, Y0
-	VPSUBB      Y14, Y0, Y0
-	VMOVDQU     Y0, 2(DI)
-	ADDQ        $18, SI
-	ADDQ        $34, DI
-	DECQ        CX
-	JNZ         q4q8loop
-
-q4q8done:
-	VZEROUPPER
-	RET
-
-// A6LOAD: the next group of 16's weight and activation tiles (1, 2):
-// 16 weight rows of 16 int8 (AX apart) and 16 activation rows as 4 rows of
-// 16 groups of 4.
-#define A6LOAD \
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x0C; BYTE $0x06 \
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x4B; BYTE $0x14; BYTE $0x3A \
-	ADDQ $16, SI \
-	ADDQ $256, DX
-
-// func q6kamx8(cfg *byte, w *byte, ldw, nb int, b *byte, dact *float32, ws *float32, mts int, tmp *int32, c *float32)
-//
-// q80amx8 for one tile of 16 weight rows as q6kint8 leaves a Q6_K tile:
-// nb groups of 16 int8 a row (rows ldw bytes apart) with the group scales
-// group-major at ws, against mts activation tiles packed in groups of 16.
-// Local: 0(SP) the activation tile.
-TEXT ·q6kamx8(SB), NOSPLIT, $8-80
+// q80amx8 for one tile of 16 weight rows already rewritten as int8 groups
+// (q40int8: groups of 32, gbytes 32; q6kint8: groups of 16, gbytes 16): ng
+// groups of gbytes int8 a row, rows ldw bytes apart, with the float32
+// weight scales group-major at ws (ws[g·16+i]), against mts activation
+// tiles packed in groups of the same size (packAMX8), in the same three
+// stages. The configuration (amx8TileConfig or amx6TileConfig) gives the
+// operand tiles' shapes. Each group also prefetches pfstep bytes from pf
+// on (QGPF). Locals: 0(SP) the activation tile, 8(SP) pfstep.
+TEXT ·qgamx8(SB), NOSPLIT, $16-104
 	MOVQ cfg+0(FP), DI
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x07
-	MOVQ c+72(FP), R12
+	MOVQ c+80(FP), R12
 	MOVQ $0, 0(SP)
+	MOVQ pfstep+96(FP), R14
+	MOVQ R14, 8(SP)
 
-a6atile:
+qgatile:
 	MOVQ w+8(FP), SI
-	MOVQ nb+24(FP), CX
+	MOVQ ng+24(FP), CX
+	MOVQ gbytes+32(FP), R13
+	MOVQ R13, R9
+	SHLQ $4, R9
 	MOVQ 0(SP), DX
 	IMULQ CX, DX
 	MOVQ DX, R8
-	SHLQ $8, DX
-	ADDQ b+32(FP), DX
+	IMULQ R9, DX
+	ADDQ b+40(FP), DX
 	SHLQ $6, R8
-	ADDQ dact+40(FP), R8
-	MOVQ ws+48(FP), R11
+	ADDQ dact+48(FP), R8
+	MOVQ ws+56(FP), R11
+	MOVQ pf+88(FP), R14
 	MOVQ ldw+16(FP), AX
-	MOVQ tmp+64(FP), BX
+	MOVQ tmp+72(FP), BX
 	LEAQ 1024(BX), R10
 	MOVQ $64, DI
 	VXORPS Z0, Z0, Z0
@@ -443,43 +437,54 @@ a6atile:
 	VXORPS Z14, Z14, Z14
 	VXORPS Z15, Z15, Z15
 	TESTQ CX, CX
-	JZ    a6done
-	// Group 0 into tile 0, stored at BX.
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
-	A6LOAD
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xC1
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x3B
+	JZ    qgdone
+	ZEROT0
+	QGTL12
+	DPT0
 	DECQ CX
-	JZ   a6tail0
-
-a6loop:
-	// Group g into tile 3 (sums at R10) while group g-1 (BX) is scaled.
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xD8
-	A6LOAD
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xD9
-	A8POST(BX, R11)
-	ADDQ $64, R11
-	BYTE $0xC4; BYTE $0xC2; BYTE $0x7A; BYTE $0x4B; BYTE $0x1C; BYTE $0x3A
+	JZ   qgonly1
+	ZEROT3
+	QGTL45
+	DPT3
+	STORET0
 	DECQ CX
-	JZ   a6tail1
-	// Group g+1 into tile 0 (BX) while group g (R10) is scaled.
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
-	A6LOAD
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x6B; BYTE $0x5E; BYTE $0xC1
-	A8POST(R10, R11)
-	ADDQ $64, R11
-	BYTE $0xC4; BYTE $0xE2; BYTE $0x7A; BYTE $0x4B; BYTE $0x04; BYTE $0x3B
+	JZ   qgendodd
+
+qgloop:
+	// Even g: product into tile 0; store g-1 from tile 3; scale g-2.
+	ZEROT0
+	QGTL12
+	DPT0
+	STORET3
+	QGPOST(BX)
 	DECQ CX
-	JNZ  a6loop
+	JZ   qgendeven
+	// Odd g: product into tile 3; store g-1 from tile 0; scale g-2.
+	ZEROT3
+	QGTL45
+	DPT3
+	STORET0
+	QGPOST(R10)
+	DECQ CX
+	JNZ  qgloop
 
-a6tail0:
-	A8POST(BX, R11)
-	JMP a6done
+qgendodd:
+	STORET3
+	QGPOST(BX)
+	QGPOST(R10)
+	JMP qgdone
 
-a6tail1:
-	A8POST(R10, R11)
+qgendeven:
+	STORET0
+	QGPOST(R10)
+	QGPOST(BX)
+	JMP qgdone
 
-a6done:
+qgonly1:
+	STORET0
+	QGPOST(BX)
+
+qgdone:
 	VMOVUPS Z0, (R12)
 	VMOVUPS Z1, 64(R12)
 	VMOVUPS Z2, 128(R12)
@@ -499,8 +504,60 @@ a6done:
 	ADDQ $1024, R12
 	INCQ 0(SP)
 	MOVQ 0(SP), CX
-	CMPQ CX, mts+56(FP)
-	JLT  a6atile
+	CMPQ CX, mts+64(FP)
+	JLT  qgatile
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0
+	VZEROUPPER
+	RET
+
+// func q40int8(dst *byte, dsc *float32, src *byte, nb int)
+//
+// 16 rows of nb Q4_0 blocks (src, rows contiguous) as int8 values (dst:
+// row i at i·nb·32, the nibbles less 8: byte j's low nibble is weight j,
+// its high nibble weight j+16) and the blocks' scales as float32,
+// block-major (dsc[b·16+i]), for qgamx8. Each iteration prefetches 1 KiB
+// ahead, as q40q80 does.
+TEXT ·q40int8(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ dsc+8(FP), DX
+	MOVQ src+16(FP), SI
+	MOVQ nb+24(FP), R8
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x08080808, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVQ $16, BX
+	TESTQ R8, R8
+	JZ    q4idone
+
+q4irow:
+	MOVQ DX, R11
+	MOVQ R8, CX
+
+q4iblk:
+	PREFETCHT0  1024(SI)
+	MOVWLZX     (SI), AX
+	VMOVD       AX, X1
+	VCVTPH2PS   X1, X1
+	VMOVSS      X1, (R11)
+	VMOVDQU     2(SI), X0
+	VPSRLW      $4, X0, X1
+	VPAND       X15, X0, X0
+	VPAND       X15, X1, X1
+	VINSERTI128 $1, X1, Y0, Y0
+	VPSUBB      Y14, Y0, Y0
+	VMOVDQU     Y0, (DI)
+	ADDQ        $18, SI
+	ADDQ        $32, DI
+	ADDQ        $64, R11
+	DECQ        CX
+	JNZ         q4iblk
+	ADDQ        $4, DX
+	DECQ        BX
+	JNZ         q4irow
+
+q4idone:
 	VZEROUPPER
 	RET

@@ -12,17 +12,17 @@ func q80amx8(cfg *byte, w *byte, ldw, nb, nt int, b *byte, dact *float32, mts in
 	panic("cpu: AMX int8 kernel called without AMX")
 }
 
-// q40q80 is never called in this build (Device.amx8 is false).
-func q40q80(dst, src *byte, n int) {
-	panic("cpu: AMX int8 kernel called without AMX")
-}
-
 // q6kint8 is never called in this build (Device.amx8 is false).
 func q6kint8(dst *byte, dsc *float32, src *byte, nsb, ldw int) {
 	panic("cpu: AMX int8 kernel called without AMX")
 }
 
-// q6kamx8 is never called in this build (Device.amx8 is false).
-func q6kamx8(cfg *byte, w *byte, ldw, nb int, b *byte, dact *float32, ws *float32, mts int, tmp *int32, c *float32) {
+// qgamx8 is never called in this build (Device.amx8 is false).
+func qgamx8(cfg *byte, w *byte, ldw, ng, gbytes int, b *byte, dact *float32, ws *float32, mts int, tmp *int32, c *float32, pf *byte, pfstep int) {
+	panic("cpu: AMX int8 kernel called without AMX")
+}
+
+// q40int8 is never called in this build (Device.amx8 is false).
+func q40int8(dst *byte, dsc *float32, src *byte, nb int) {
 	panic("cpu: AMX int8 kernel called without AMX")
 }
