@@ -895,7 +895,7 @@ q6irow:
 	MOVQ R8, CX
 
 q6iblk:
-	// As in q40q80: the tile is one sequential run; fetch 1 KiB ahead.
+	// As in q40int8: the tile is one sequential run; fetch 1 KiB ahead.
 	PREFETCHT0   1024(R10)
 	PREFETCHT0   1088(R10)
 	PREFETCHT0   1152(R10)

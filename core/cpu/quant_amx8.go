@@ -13,25 +13,28 @@ import (
 // added up in float32, as llama.cpp does. Q8_0 weights need no rewriting:
 // a Q8_0 block's 32 integers of 16 weight rows, ldw bytes apart, are
 // exactly a 16x32 int8 tile, which the tile unit loads from the mapped file
-// with the row stride. Q4_0 and Q6_K are rewritten exactly as int8, a tile
-// of 16 rows at a time into a scratch that stays in the first-level cache
-// (Q4_0 as Q8_0 blocks; Q6_K as groups of 16 with one float32 scale each),
-// and the rewrite is shared by every tile of activation rows. Only the
-// activations are rearranged (packAMX8), once per matmul. Compared with the
-// bf16 path (quant_amx.go), which widens every weight to bf16 before each
-// use and multiplies three bf16 parts of each activation, this reads each
-// weight byte once and multiplies it once.
+// with the row stride (q80amx8). Q4_0 and Q6_K are rewritten exactly as
+// int8 groups (32 and 16 values) with float32 scales, a tile of 16 rows at
+// a time into a scratch that stays in the first-level cache (q40int8,
+// q6kint8), and multiplied by qgamx8; the rewrite is shared by every tile
+// of activation rows. Only the activations are rearranged (packAMX8), once
+// per matmul. Compared with the bf16 path (quant_amx.go), which widens
+// every weight to bf16 before each use and multiplies two or three bf16
+// parts of each activation, this multiplies each weight once per tile of
+// activation rows. docs/cpu-kernels.md explains the kernels' stages and
+// what bounds them.
 //
-// Measured on Qwen3-0.6B's files, two threads, alternated rounds: Q8_0
-// batch 16 148-155 tokens/s against 129-134 on the bf16 path; Q4_0 (with
-// its Q6_K lm_head) batch 16 186-190 and batch 64 284-292 against 139-142
-// and 210-218 with Q4_0 on the bf16 path and Q6_K on the integer kernels.
+// Measured on Qwen3-0.6B's files, two threads, alternated rounds, when it
+// came: Q8_0 batch 16 148-155 tokens/s against 129-134 on the bf16 path;
+// Q4_0 (with its Q6_K lm_head) batch 16 186-190 and batch 64 284-292
+// against 139-142 and 210-218 with Q4_0 on the bf16 path and Q6_K on the
+// integer kernels.
 
 // amx8Tile is the weight rows (and activation rows) of one tile.
 const amx8Tile = 16
 
-// amx8Scratch is the int32s of scratch q80amx8 uses: two tiles of sums
-// and two blocks' weight scales.
+// amx8Scratch is the int32s of scratch the tile kernels use: two tiles of
+// sums and two blocks' weight scales.
 const amx8Scratch = 2*amx8Tile*amx8Tile + 2*amx8Tile
 
 // amx8Band is the weight rows a task of linearAMX8 computes on Q8_0
@@ -44,10 +47,11 @@ const amx8Band = 128
 // (linearAMX8Groups): 128 rows measured no better there.
 const amx8GroupBand = 64
 
-// amx8TileConfig is the LDTILECFG block of q80amx8: palette 1; tiles 0
-// and 3 the 16x16 int32 sums (16 rows of 64 bytes), tile 1 the 16 weight
-// rows of one block (32 bytes each), tile 2 one block of 16 activation
-// rows (8 rows of 16 groups of 4 bytes).
+// amx8TileConfig is the LDTILECFG block of q80amx8 (and of qgamx8 for
+// groups of 32): palette 1; tiles 0 and 3 the 16x16 int32 sums (16 rows of
+// 64 bytes), tiles 1 and 4 the 16 weight rows of one block (32 bytes
+// each), tiles 2 and 5 one block of 16 activation rows (8 rows of 16
+// groups of 4 bytes); the two pairs alternate from block to block.
 func amx8TileConfig() (cfg [64]byte) {
 	cfg[0] = 1
 	cfg[16], cfg[48] = 64, 16
@@ -59,19 +63,19 @@ func amx8TileConfig() (cfg [64]byte) {
 	return cfg
 }
 
-// amx8MaxRows is the most activation rows the AMX int8 path takes. Each
-// call of its kernel converts the weight tile's scales and streams one
-// 16-row tile of activations; for long prompts the bf16 path, which reuses
-// a dequantized band for many activation tiles, is faster. Measured on the
-// Q8_0 file, two threads, 2 alternated rounds against the bf16 path:
-// batch 16 148-155 vs 129-134 tokens/s, batch 64 227-229 vs 213, a
-// 512-token prefill 389-401 vs 454-463.
+// amx8MaxRows is the most activation rows the AMX int8 path takes; longer
+// prompts take the bf16 path, which reuses a dequantized band for all
+// their rows. Measured for a 512-token prefill, two threads, 3 alternated
+// rounds, int8 tiles against the bf16 path with three activation parts:
+// Q8_0 582-588 against 547-573 tokens/s, Q4_0 530-542 against 555-598.
+// The bf16 path now takes two parts for quantized weights, a quarter
+// faster again.
 const amx8MaxRows = 64
 
 // quantAMX8 reports whether a matmul of rows activation rows with an n×k
-// weight of type t runs on the AMX int8 path: Q8_0, batches of
-// quantAMXMinRows to amx8MaxRows rows, whole tiles of weight rows, on the
-// integer path. The lower bound is the bf16 path's, measured for it; where
+// weight of type t runs on the AMX int8 path: Q8_0, Q4_0 or Q6_K, batches
+// of quantAMXMinRows to amx8MaxRows rows, whole tiles of weight rows, on
+// the integer path. The lower bound is the bf16 path's, measured for it; where
 // int8 tiles overtake the integer kernels was not measured separately.
 func (d *Device) quantAMX8(t device.DType, rows, n, k int) bool {
 	if !d.amx8 || d.quant.floatPath || rows < quantAMXMinRows || rows > amx8MaxRows || n%amx8Tile != 0 {
@@ -88,9 +92,9 @@ func (d *Device) quantAMX8(t device.DType, rows, n, k int) bool {
 
 // amx8Acts is the activations of a matmul packed for the int8 tile
 // kernels: for each tile of 16 rows and each group of bk values (32 for
-// q80amx8, 16 for q6kamx8), the group's int8 values as bk/4 rows of 16
-// groups of 4 (b), and the 16 rows' scales for it (d); rows past the end
-// are zeros.
+// q80amx8 and Q4_0's qgamx8, 16 for Q6_K's), the group's int8 values as
+// bk/4 rows of 16 groups of 4 (b), and the 16 rows' scales for it (d);
+// rows past the end are zeros.
 type amx8Acts struct {
 	b []uint32
 	d []float32
@@ -185,9 +189,10 @@ func amx8Out(out, c []float32, j0, nt, mts, rows, n int) {
 	}
 }
 
-// amx6TileConfig is the LDTILECFG block of q6kamx8: amx8TileConfig with
-// groups of 16, tile 1 the 16 weight rows of a group (16 bytes each) and
-// tile 2 a group of 16 activation rows (4 rows of 16 groups of 4 bytes).
+// amx6TileConfig is the LDTILECFG block of qgamx8 for groups of 16 (Q6_K):
+// amx8TileConfig with tiles 1 and 4 the 16 weight rows of a group (16
+// bytes each) and tiles 2 and 5 a group of 16 activation rows (4 rows of
+// 16 groups of 4 bytes).
 func amx6TileConfig() (cfg [64]byte) {
 	cfg = amx8TileConfig()
 	cfg[18], cfg[49] = 16, 16

@@ -14,7 +14,7 @@
 // Z0's 16 float32s rounded to bf16, then Z1's. EVEX.512.F2.0F38.W0 72 /r.
 #define CVTNE2PS2BF16_Z0_Z1_Z3 BYTE $0x62; BYTE $0xF2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xD8
 
-// The tile instructions of q80amx8 and q6kamx8 (see the encodings above;
+// The tile instructions of q80amx8 and qgamx8 (see the encodings above;
 // operand tiles 4 and 5 load like 1 and 2).
 #define ZEROT0 BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xC0
 #define ZEROT3 BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xD8
@@ -516,7 +516,8 @@ qgdone:
 // row i at i·nb·32, the nibbles less 8: byte j's low nibble is weight j,
 // its high nibble weight j+16) and the blocks' scales as float32,
 // block-major (dsc[b·16+i]), for qgamx8. Each iteration prefetches 1 KiB
-// ahead, as q40q80 does.
+// ahead: the tile is one sequential run, and the hardware prefetcher stops
+// at every 4 KiB page.
 TEXT ·q40int8(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI
 	MOVQ dsc+8(FP), DX
