@@ -50,11 +50,11 @@ const maxFused = 4
 
 // LinearFused computes outs[i] = x · ws[i]ᵀ for every i, the same as a
 // Linear call for each. Where all the weights are quantized alike and take
-// the integer path, the matmuls run as one parallel loop over all their
-// bands, with the activations quantized once: at batch 1 a decode step then
-// hands work to the threads, and waits for the last of them, once for q, k
-// and v and once for gate and up instead of five times. Otherwise it calls
-// Linear for each.
+// the integer path, or all the int8 tiles, the matmuls run as one parallel
+// loop over all their bands, with the activations quantized once: a decode
+// step then hands work to the threads, and waits for the last of them,
+// once for q, k and v and once for gate and up instead of five times.
+// Otherwise it calls Linear for each.
 func (d *Device) LinearFused(outs []device.Buffer, x device.Buffer, ws []device.Weight, rows int) {
 	if !d.fusable(ws, rows) || len(outs) != len(ws) {
 		for i, w := range ws {
@@ -88,25 +88,33 @@ func (d *Device) LinearFused(outs []device.Buffer, x device.Buffer, ws []device.
 	if xs == nil {
 		return
 	}
+	if d.quantAMX8(cws[0].qt, rows, cws[0].shape[0], k) {
+		d.linearAMX8Fused(os[:len(ws)], xs, cws[:len(ws)], rows, k)
+		return
+	}
 	d.linearQuantFused(os[:len(ws)], xs, cws[:len(ws)], rows, k)
 }
 
 // fusable reports whether LinearFused can run ws as one loop: 2 to
-// maxFused quantized weights of one type, all on the integer path.
+// maxFused quantized weights of one type, all on the integer path or all
+// on the int8 tiles.
 func (d *Device) fusable(ws []device.Weight, rows int) bool {
 	if !d.ok("LinearFused") || len(ws) < 2 || len(ws) > maxFused || d.quant.floatPath {
 		return false
 	}
 	var t device.DType
+	tiles := false
 	for i, w := range ws {
 		cw, ok := w.(*weight)
 		if !ok || cw.q == nil || len(cw.shape) != 2 || (i > 0 && cw.qt != t) {
 			return false
 		}
 		t = cw.qt
-		if d.quantAMX(t, rows, cw.shape[0], cw.shape[1]) || d.quantAMX8(t, rows, cw.shape[0], cw.shape[1]) {
+		amx8 := d.quantAMX8(t, rows, cw.shape[0], cw.shape[1])
+		if d.quantAMX(t, rows, cw.shape[0], cw.shape[1]) && !amx8 || (i > 0 && amx8 != tiles) {
 			return false
 		}
+		tiles = amx8
 	}
 	return true
 }

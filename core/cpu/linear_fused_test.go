@@ -11,8 +11,9 @@ import (
 
 // TestLinearFusedEqualsLinear checks that LinearFused gives exactly what a
 // Linear call per weight gives, on every ISA path, for weights it fuses
-// (one quantized type), weights it does not (mixed types, bf16 weights)
-// and row counts on either side of the AMX path's threshold.
+// (one quantized type, on the integer path or the int8 tiles), weights it
+// does not (mixed types, bf16 weights) and row counts on either side of the
+// AMX paths' threshold.
 func TestLinearFusedEqualsLinear(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	cases := []struct {
@@ -28,11 +29,16 @@ func TestLinearFusedEqualsLinear(t *testing.T) {
 		{"q4_k", []device.DType{device.Q4_K, device.Q4_K, device.Q4_K}, []int{33, 17, 17}, 256, true},
 		{"mixed", []device.DType{device.Q4_K, device.Q4_K, device.Q6_K}, []int{33, 17, 17}, 256, false},
 		{"bf16", []device.DType{device.BF16, device.BF16}, []int{40, 24}, 64, false},
+		// Whole tiles of 16 weight rows: batches of 10-64 rows fuse on
+		// the int8 tiles where the CPU has them.
+		{"q8_0 qkv tiles", []device.DType{device.Q8_0, device.Q8_0, device.Q8_0}, []int{128, 64, 64}, 96, true},
+		{"q4_0 gate-up tiles", []device.DType{device.Q4_0, device.Q4_0}, []int{96, 96}, 1024, true},
 	}
 	for _, opts := range append(modes(t), Options{QuantFloat: true}) {
 		d := New(opts)
+		tilesFused := 0 // cases fused on the int8 tiles
 		for _, c := range cases {
-			for _, rows := range []int{1, 3, 12} {
+			for _, rows := range []int{1, 3, 12, 16, 33} {
 				ws := make([]device.Weight, len(c.types))
 				for i, dt := range c.types {
 					raw := randBF16(r, c.ns[i]*c.k)
@@ -44,11 +50,17 @@ func TestLinearFusedEqualsLinear(t *testing.T) {
 					ws[i] = w
 				}
 				require.NoError(t, begin(d, oneSeqBatch(1)))
+				// One loop on the integer path, or on the int8 tiles for
+				// all of them.
 				wantFuse := c.fuse && !opts.QuantFloat
 				for i, n := range c.ns {
-					wantFuse = wantFuse && !d.quantAMX(c.types[i], rows, n, c.k)
+					amx8 := d.quantAMX8(c.types[i], rows, n, c.k)
+					wantFuse = wantFuse && !(d.quantAMX(c.types[i], rows, n, c.k) && !amx8) && amx8 == d.quantAMX8(c.types[0], rows, c.ns[0], c.k)
 				}
 				require.Equal(t, wantFuse, d.fusable(ws, rows), "%s %s rows=%d: one loop", d.Name(), c.name, rows)
+				if wantFuse && d.quantAMX8(c.types[0], rows, c.ns[0], c.k) {
+					tilesFused++
+				}
 				x := &buffer{data: randFloats(r, rows*c.k)}
 				fused, single := make([]device.Buffer, len(ws)), make([]*buffer, len(ws))
 				for i, n := range c.ns {
@@ -65,6 +77,9 @@ func TestLinearFusedEqualsLinear(t *testing.T) {
 					require.Equal(t, single[i].data, fused[i].(*buffer).data, "%s %s rows=%d: weight %d", d.Name(), c.name, rows, i)
 				}
 			}
+		}
+		if d.amx8 && !opts.QuantFloat {
+			require.Equal(t, 6, tilesFused, "%s: the tile cases of 12, 16 and 33 rows fuse on the int8 tiles", d.Name())
 		}
 		d.Close()
 	}

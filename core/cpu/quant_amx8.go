@@ -133,32 +133,53 @@ func packAMX8(p *amx8Acts, a *qact, rows, k, bk, per int) {
 	}
 }
 
-// linearAMX8 is Linear for Q8_0 weights on the AMX int8 path (see
+// linearAMX8 is Linear for quantized weights on the AMX int8 path (see
 // quantAMX8).
 func (d *Device) linearAMX8(out, x []float32, w *weight, rows, n, k int) {
+	d.amx8Prepare(x, rows, k, w.qt)
+	tasks, band := d.amx8Bands(out, w, rows, n, k)
+	d.pool.run(tasks, band)
+}
+
+// amx8Prepare rounds the activations x (rows × k) to int8 blocks for
+// weights of type t and packs them for the tile kernels. Matmuls of one
+// input (q, k and v) share it.
+func (d *Device) amx8Prepare(x []float32, rows, k int, t device.DType) {
 	a := &d.quant.act
-	nb := k / qk32
-	mts := (rows + amx8Tile - 1) / amx8Tile
-	if w.qt == device.Q6_K {
-		d.quantizeActs(a, x, rows, k, w.qt, false)
-		d.linearAMX8Q6K(out, w, rows, n, k, mts)
+	if t == device.Q6_K {
+		d.quantizeActs(a, x, rows, k, t, false)
+		packAMX8(&d.quant.amx8, a, rows, k, 16, qkK/16)
 		return
 	}
 	// The zact layout is not used here, but asking for it picks the
 	// AVX-512 quantizer, which writes the int8 rows and scales too.
-	d.quantizeActs(a, x, rows, k, w.qt, nb%2 == 0)
-	if w.qt == device.Q4_0 {
-		d.linearAMX8Q40(out, w, rows, n, k, mts)
-		return
+	d.quantizeActs(a, x, rows, k, t, (k/qk32)%2 == 0)
+	packAMX8(&d.quant.amx8, a, rows, k, qk32, 1)
+}
+
+// amx8Bands returns the tasks of out = x · wᵀ on the tile path, its
+// activations prepared (amx8Prepare): band(t) computes the t-th band of
+// weight rows for all the rows.
+func (d *Device) amx8Bands(out []float32, w *weight, rows, n, k int) (tasks int, band func(t int)) {
+	mts := (rows + amx8Tile - 1) / amx8Tile
+	switch w.qt {
+	case device.Q6_K:
+		return d.amx8GroupBands(out, w, rows, n, k, mts, 16, &d.amx6Cfg[0], func(tile []byte, ws []float32, j int) {
+			q6kint8(&tile[0], &ws[0], &w.q[j*w.qrow], k/qkK, w.qrow)
+		})
+	case device.Q4_0:
+		return d.amx8GroupBands(out, w, rows, n, k, mts, qk32, &d.amx8Cfg[0], func(tile []byte, ws []float32, j int) {
+			q40int8(&tile[0], &ws[0], &w.q[j*w.qrow], k/qk32)
+		})
 	}
 	p := &d.quant.amx8
-	packAMX8(p, a, rows, k, qk32, 1)
 	cfg := &d.amx8Cfg[0]
-	var idx [amx8Tile]int32 // byte offsets of the 16 rows of a tile
+	nb := k / qk32
+	idx := new([amx8Tile]int32) // byte offsets of the 16 rows of a tile
 	for i := range idx {
 		idx[i] = int32(i * w.qrow)
 	}
-	d.pool.run((n+amx8Band-1)/amx8Band, func(t int) {
+	return (n + amx8Band - 1) / amx8Band, func(t int) {
 		var c [amx8Band / amx8Tile * amx8Chunk * amx8Tile * amx8Tile]float32
 		var tmp [amx8Scratch]int32
 		j0 := t * amx8Band
@@ -171,6 +192,26 @@ func (d *Device) linearAMX8(out, x []float32, w *weight, rows, n, k int) {
 			q80amx8(cfg, &w.q[j0*w.qrow+2], w.qrow, nb, nt, (*byte)(unsafe.Pointer(&p.b[mt0*nb*128])), &p.d[mt0*nb*16], mc, &tmp[0], &c[0], &idx[0], (*byte)(pf), amx8Tile*q8_0Bytes)
 			amx8Out(out[mt0*amx8Tile*n:], c[:], j0, nt, mc, rows-mt0*amx8Tile, n)
 		}
+	}
+}
+
+// linearAMX8Fused is LinearFused on the tile path: the activations are
+// prepared once and the bands of all the weights (of one type and width k)
+// are one parallel loop.
+func (d *Device) linearAMX8Fused(outs [][]float32, x []float32, ws []*weight, rows, k int) {
+	d.amx8Prepare(x, rows, k, ws[0].qt)
+	var first [maxFused + 1]int
+	var bands [maxFused]func(t int)
+	for i, w := range ws {
+		n, band := d.amx8Bands(outs[i], w, rows, w.shape[0], k)
+		bands[i], first[i+1] = band, first[i]+n
+	}
+	d.pool.run(first[len(ws)], func(task int) {
+		i := 0
+		for task >= first[i+1] {
+			i++
+		}
+		bands[i](task - first[i])
 	})
 }
 
@@ -202,40 +243,18 @@ func amx6TileConfig() (cfg [64]byte) {
 	return cfg
 }
 
-// linearAMX8Q40 is linearAMX8 for Q4_0 weights: each tile of 16 weight
-// rows is rewritten as int8 groups of 32 (the nibbles less 8) with the
-// blocks' scales as float32 (q40int8, exact), then multiplied by qgamx8.
-func (d *Device) linearAMX8Q40(out []float32, w *weight, rows, n, k, mts int) {
-	nb := k / qk32
-	d.linearAMX8Groups(out, w, rows, n, k, mts, qk32, 1, &d.amx8Cfg[0], func(tile []byte, ws []float32, j int) {
-		q40int8(&tile[0], &ws[0], &w.q[j*w.qrow], nb)
-	})
-}
-
-// linearAMX8Q6K is linearAMX8 for Q6_K weights (the lm_head of llama.cpp's
-// Q4_0 and Q4_K_M files): each tile of 16 weight rows is rewritten as int8
-// values less 32 with the float32 scale d·sc of each group of 16 (q6kint8,
-// exact), and qgamx8 multiplies it group by group with the activations in
-// Q8_K blocks, llama.cpp's numerics for Q6_K: an exact integer sum per
-// group, scaled by the weight's and the activation's scales.
-func (d *Device) linearAMX8Q6K(out []float32, w *weight, rows, n, k, mts int) {
-	d.linearAMX8Groups(out, w, rows, n, k, mts, 16, qkK/16, &d.amx6Cfg[0], func(tile []byte, ws []float32, j int) {
-		q6kint8(&tile[0], &ws[0], &w.q[j*w.qrow], k/qkK, w.qrow)
-	})
-}
-
-// linearAMX8Groups runs the tile path for weights rewritten a tile at a
-// time: rewrite(tile, ws, j) leaves weight rows [j, j+16) in tile as int8
-// groups of g values, row-major (k bytes a row), and their group scales in
-// ws, group-major; qgamx8 multiplies them with the activations packed in
-// groups of g (per groups to an activation scale), chunk by chunk. While a
-// tile is multiplied, the next tile's blocks are fetched into the caches, a
-// few lines per group.
-func (d *Device) linearAMX8Groups(out []float32, w *weight, rows, n, k, mts, g, per int, cfg *byte, rewrite func(tile []byte, ws []float32, j int)) {
+// amx8GroupBands is amx8Bands for weights rewritten a tile at a time
+// (Q4_0 with q40int8, Q6_K with q6kint8: both exact): rewrite(tile, ws, j)
+// leaves weight rows [j, j+16) in tile as int8 groups of g values,
+// row-major (k bytes a row), and their float32 group scales in ws,
+// group-major; qgamx8 multiplies them with the activations packed in
+// groups of g, chunk by chunk. The rewrite is shared by every tile of
+// activation rows. While a tile is multiplied, the next tile's blocks are
+// fetched into the caches, a few lines per group.
+func (d *Device) amx8GroupBands(out []float32, w *weight, rows, n, k, mts, g int, cfg *byte, rewrite func(tile []byte, ws []float32, j int)) (int, func(t int)) {
 	p := &d.quant.amx8
-	packAMX8(p, &d.quant.act, rows, k, g, per)
 	ng := k / g
-	d.pool.run((n+amx8GroupBand-1)/amx8GroupBand, func(t int) {
+	return (n + amx8GroupBand - 1) / amx8GroupBand, func(t int) {
 		var c [amx8Chunk * amx8Tile * amx8Tile]float32
 		var tmp [amx8Scratch]int32
 		sp := d.quant.tiles.Get().(*[]byte)
@@ -255,5 +274,5 @@ func (d *Device) linearAMX8Groups(out []float32, w *weight, rows, n, k, mts, g, 
 			}
 		}
 		d.quant.tiles.Put(sp)
-	})
+	}
 }
