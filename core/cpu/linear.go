@@ -95,6 +95,23 @@ func (d *Device) LinearFused(outs []device.Buffer, x device.Buffer, ws []device.
 	d.linearQuantFused(os[:len(ws)], xs, cws[:len(ws)], rows, k)
 }
 
+// runFused runs part(i, t) for every weight i of a LinearFused (at most
+// maxFused) and each of its counts[i] tasks t, as one parallel loop.
+func (d *Device) runFused(counts []int, part func(i, t int)) {
+	// Weight i's tasks are first[i] <= task < first[i+1].
+	var first [maxFused + 1]int
+	for i, c := range counts {
+		first[i+1] = first[i] + c
+	}
+	d.pool.run(first[len(counts)], func(task int) {
+		i := 0
+		for task >= first[i+1] {
+			i++
+		}
+		part(i, task-first[i])
+	})
+}
+
 // fusable reports whether LinearFused can run ws as one loop: 2 to
 // maxFused quantized weights of one type, all on the integer path or all
 // on the int8 tiles.

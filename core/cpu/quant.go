@@ -79,7 +79,7 @@ type quantState struct {
 	act       qact
 	bands     bandDequantizer // weight bands as bf16 for the AMX path (quant_amx.go)
 	amx8      amx8Acts        // activations packed for the AMX int8 path (quant_amx8.go)
-	tiles     sync.Pool       // *[]byte: a tile of Q4_0 weights as Q8_0 for that path
+	tiles     sync.Pool       // *[]byte: a tile of Q4_0 or Q6_K weights rewritten as int8 groups for that path
 }
 
 // qact holds activation rows rounded to int8 blocks for the integer path:
@@ -231,21 +231,15 @@ func (d *Device) linearQuantFused(outs [][]float32, x []float32, ws []*weight, r
 	nb := quantActBlocks(t, k)
 	kern := d.intKernels(t, nb)
 	d.quantizeActs(a, x, rows, k, t, kern.zact)
-	// Weight i's bands are tasks first[i] <= task < first[i+1].
-	var first [maxFused + 1]int
-	var bands [maxFused]int
+	var bands, counts [maxFused]int
 	for i, w := range ws {
 		n := w.shape[0]
 		bands[i] = quantBand(rows, n, d.pool.threads())
-		first[i+1] = first[i] + (n+bands[i]-1)/bands[i]
+		counts[i] = (n + bands[i] - 1) / bands[i]
 	}
-	d.pool.run(first[len(ws)], func(task int) {
-		i := 0
-		for task >= first[i+1] {
-			i++
-		}
+	d.runFused(counts[:len(ws)], func(i, t int) {
 		w, n := ws[i], ws[i].shape[0]
-		j0 := (task - first[i]) * bands[i]
+		j0 := t * bands[i]
 		quantRows(outs[i], w, a, kern, rows, n, k, nb, j0, min(n, j0+bands[i]))
 	})
 }

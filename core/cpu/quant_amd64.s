@@ -814,11 +814,11 @@ DATA q6zperm3<>+48(SB)/8, $0x000f000f000f000f
 DATA q6zperm3<>+56(SB)/8, $0x000f000f000f000f
 GLOBL q6zperm3<>(SB), RODATA|NOPTR, $64
 
-// Q6ZH(base, qloff, qhoff, xoff, sc0, sc1, acc): half a Q6_K super-block
-// of the row at base (its 6-bit values rebuilt from ql at qloff and qh at
-// qhoff) against the activations at DI+xoff, scaled by the group scales
-// sc0, sc1, summed into acc.
-#define Q6ZH(base, qloff, qhoff, xoff, sc0, sc1, acc) \
+// Q6VALS(base, qloff, qhoff): the 128 6-bit values of half a Q6_K
+// super-block of the row at base, rebuilt from ql at qloff and qh at qhoff
+// (masks in Z26, Z27, shifts in Z28, Z29), unsigned (value + 32), in order:
+// values 0-63 in Z4, 64-127 in Z6 (clobbers Z5, Z7, Z10, Z11).
+#define Q6VALS(base, qloff, qhoff) \
 	VBROADCASTI64X4 qhoff(base), Z10 \
 	VMOVDQU64       qloff(base), Z11 \
 	VPANDQ          Z26, Z11, Z4 \
@@ -829,7 +829,14 @@ GLOBL q6zperm3<>(SB), RODATA|NOPTR, $64
 	VPANDQ          Z26, Z6, Z6 \
 	VPSRLVW         Z29, Z10, Z7 \
 	VPANDQ          Z27, Z7, Z7 \
-	VPORQ           Z7, Z6, Z6 \
+	VPORQ           Z7, Z6, Z6
+
+// Q6ZH(base, qloff, qhoff, xoff, sc0, sc1, acc): half a Q6_K super-block
+// of the row at base (its 6-bit values rebuilt from ql at qloff and qh at
+// qhoff) against the activations at DI+xoff, scaled by the group scales
+// sc0, sc1, summed into acc.
+#define Q6ZH(base, qloff, qhoff, xoff, sc0, sc1, acc) \
+	Q6VALS(base, qloff, qhoff) \
 	VPMADDUBSW      xoff(DI), Z4, Z4 \
 	VPMADDWD        sc0, Z4, Z4 \
 	VPADDD          Z4, acc, acc \
@@ -837,20 +844,10 @@ GLOBL q6zperm3<>(SB), RODATA|NOPTR, $64
 	VPMADDWD        sc1, Z6, Z6 \
 	VPADDD          Z6, acc, acc
 
-// Q6DEC(base, qloff, qhoff, doff): Q6ZH's rebuilding of half a Q6_K
-// super-block, the 128 values less 32 (as int8) stored at DI+doff in order.
+// Q6DEC(base, qloff, qhoff, doff): half a Q6_K super-block's 128 values
+// (Q6VALS) less 32, as int8, stored at DI+doff in order.
 #define Q6DEC(base, qloff, qhoff, doff) \
-	VBROADCASTI64X4 qhoff(base), Z10 \
-	VMOVDQU64       qloff(base), Z11 \
-	VPANDQ          Z26, Z11, Z4 \
-	VPSLLVW         Z28, Z10, Z5 \
-	VPANDQ          Z27, Z5, Z5 \
-	VPORQ           Z5, Z4, Z4 \
-	VPSRLW          $4, Z11, Z6 \
-	VPANDQ          Z26, Z6, Z6 \
-	VPSRLVW         Z29, Z10, Z7 \
-	VPANDQ          Z27, Z7, Z7 \
-	VPORQ           Z7, Z6, Z6 \
+	Q6VALS(base, qloff, qhoff) \
 	VPSUBB          Z30, Z4, Z4 \
 	VPSUBB          Z30, Z6, Z6 \
 	VMOVDQU64       Z4, doff(DI) \

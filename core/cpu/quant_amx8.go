@@ -200,19 +200,12 @@ func (d *Device) amx8Bands(out []float32, w *weight, rows, n, k int) (tasks int,
 // are one parallel loop.
 func (d *Device) linearAMX8Fused(outs [][]float32, x []float32, ws []*weight, rows, k int) {
 	d.amx8Prepare(x, rows, k, ws[0].qt)
-	var first [maxFused + 1]int
+	var counts [maxFused]int
 	var bands [maxFused]func(t int)
 	for i, w := range ws {
-		n, band := d.amx8Bands(outs[i], w, rows, w.shape[0], k)
-		bands[i], first[i+1] = band, first[i]+n
+		counts[i], bands[i] = d.amx8Bands(outs[i], w, rows, w.shape[0], k)
 	}
-	d.pool.run(first[len(ws)], func(task int) {
-		i := 0
-		for task >= first[i+1] {
-			i++
-		}
-		bands[i](task - first[i])
-	})
+	d.runFused(counts[:len(ws)], func(i, t int) { bands[i](t) })
 }
 
 // amx8Chunk is the most activation tiles one call of a tile kernel takes:
