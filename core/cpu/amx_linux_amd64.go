@@ -23,3 +23,7 @@ func enableAMX() bool {
 // haveAMXInt8 reports whether the tile units multiply int8 too (TDPBSSD);
 // call it after enableAMX.
 func haveAMXInt8() bool { return cpu.X86.HasAMXInt8 }
+
+// haveAVX512VBMI reports whether q40int8v's byte permutes (VPERMI2B,
+// VPERMB) can run.
+func haveAVX512VBMI() bool { return cpu.X86.HasAVX512VBMI && cpu.X86.HasAVX512BW }

@@ -34,6 +34,7 @@ type Device struct {
 	amx8      bool       // AMX int8 too (quant_amx8.go)
 	amx8Cfg   [64]byte   // its tile configuration
 	amx6Cfg   [64]byte   // and for Q6_K's groups of 16
+	q40Tables *q40Tables // q40int8v's index vectors (nil without AVX512-VBMI)
 	amxTables [64]uint16 // constants of the packing kernels
 	amxPacked []uint16   // activations packed for the tile units
 	// amxPackedOf is the buffer (with its rows and width) whose contents
@@ -103,6 +104,9 @@ func New(opts Options) *Device {
 		if !opts.NoAMX && enableAMX() {
 			d.amx, d.amxCfg, d.amxTables = true, amxTileConfig(), amxPackTables()
 			d.amx8, d.amx8Cfg, d.amx6Cfg = haveAMXInt8(), amx8TileConfig(), amx6TileConfig()
+			if haveAVX512VBMI() {
+				d.q40Tables = newQ40Tables()
+			}
 			d.amxParts = 3
 			if opts.Precision == PrecisionBF16 {
 				d.amxParts = 1

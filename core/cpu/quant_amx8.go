@@ -169,7 +169,11 @@ func (d *Device) amx8Bands(out []float32, w *weight, rows, n, k int) (tasks int,
 		})
 	case device.Q4_0:
 		return d.amx8GroupBands(out, w, rows, n, k, mts, qk32, &d.amx8Cfg[0], func(tile []byte, ws []float32, j int) {
-			q40int8(&tile[0], &ws[0], &w.q[j*w.qrow], k/qk32)
+			if nb := k / qk32; d.q40Tables != nil && nb%4 == 0 {
+				q40int8v(&tile[0], &ws[0], &w.q[j*w.qrow], nb, d.q40Tables)
+			} else {
+				q40int8(&tile[0], &ws[0], &w.q[j*w.qrow], nb)
+			}
 		})
 	}
 	p := &d.quant.amx8
@@ -206,6 +210,28 @@ func (d *Device) linearAMX8Fused(outs [][]float32, x []float32, ws []*weight, ro
 		counts[i], bands[i] = d.amx8Bands(outs[i], w, rows, w.shape[0], k)
 	}
 	d.runFused(counts[:len(ws)], func(i, t int) { bands[i](t) })
+}
+
+// q40Tables are the index vectors of q40int8v's permutes.
+type q40Tables struct {
+	nibbles [64]byte // byte i: the i%16-th data byte of block i/16 of four (18 bytes each)
+	lo, hi  [8]int64 // qwords of blocks 0-1 and 2-3: each block's 16 low nibbles, then its 16 high ones
+	scales  [64]byte // bytes 0-7: the four blocks' fp16 scales
+}
+
+// newQ40Tables returns q40int8v's index vectors.
+func newQ40Tables() *q40Tables {
+	t := &q40Tables{
+		lo: [8]int64{0, 1, 8, 9, 2, 3, 10, 11},
+		hi: [8]int64{4, 5, 12, 13, 6, 7, 14, 15},
+	}
+	for i := range t.nibbles {
+		t.nibbles[i] = byte(i/16*q4_0Bytes + 2 + i%16)
+	}
+	for b := range 4 {
+		t.scales[2*b], t.scales[2*b+1] = byte(b*q4_0Bytes), byte(b*q4_0Bytes+1)
+	}
+	return t
 }
 
 // amx8Chunk is the most activation tiles one call of a tile kernel takes:

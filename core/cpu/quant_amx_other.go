@@ -26,3 +26,8 @@ func qgamx8(cfg *byte, w *byte, ldw, ng, gbytes int, b *byte, dact *float32, ws 
 func q40int8(dst *byte, dsc *float32, src *byte, nb int) {
 	panic("cpu: AMX int8 kernel called without AMX")
 }
+
+// q40int8v is never called in this build (Device.amx8 is false).
+func q40int8v(dst *byte, dsc *float32, src *byte, nb int, tab *q40Tables) {
+	panic("cpu: AMX int8 kernel called without AMX")
+}

@@ -112,3 +112,45 @@ func TestLinearQuantAMX(t *testing.T) {
 		}
 	}
 }
+
+// TestQ40Int8 checks the Q4_0 tile rewrites of the AMX int8 path,
+// q40int8 and the AVX512-VBMI q40int8v, byte for byte against the block
+// layout (value j of a block: low nibble of byte j less 8, value j+16: its
+// high nibble less 8; the scale widened from fp16 exactly), on random
+// blocks with zero, subnormal and ±65504 scales (randQuantRows).
+func TestQ40Int8(t *testing.T) {
+	if !New(Options{}).amx8 {
+		t.Skip("no AMX int8 path on this machine")
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, nb := range []int{1, 3, 4, 8, 32, 96} {
+		raw := randQuantRows(r, device.Q4_0, amx8Tile, nb*qk32)
+		wantQ := make([]byte, amx8Tile*nb*qk32)
+		wantD := make([]float32, amx8Tile*nb)
+		for i := range amx8Tile {
+			for b := range nb {
+				blk := raw[(i*nb+b)*q4_0Bytes:]
+				wantD[b*amx8Tile+i] = f16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
+				for j := range 16 {
+					wantQ[(i*nb+b)*qk32+j] = byte(int8(blk[2+j]&0xF) - 8)
+					wantQ[(i*nb+b)*qk32+j+16] = byte(int8(blk[2+j]>>4) - 8)
+				}
+			}
+		}
+		kernels := map[string]func(q []byte, d []float32){
+			"q40int8": func(q []byte, d []float32) { q40int8(&q[0], &d[0], &raw[0], nb) },
+		}
+		if haveAVX512VBMI() && nb%4 == 0 {
+			tab := newQ40Tables()
+			kernels["q40int8v"] = func(q []byte, d []float32) { q40int8v(&q[0], &d[0], &raw[0], nb, tab) }
+		}
+		for name, kernel := range kernels {
+			q, d := make([]byte, len(wantQ)), make([]float32, len(wantD))
+			kernel(q, d)
+			require.Equal(t, wantQ, q, "%s nb=%d: int8 values", name, nb)
+			for i := range d {
+				require.Equal(t, math.Float32bits(wantD[i]), math.Float32bits(d[i]), "%s nb=%d: scale %d", name, nb, i)
+			}
+		}
+	}
+}
