@@ -1261,3 +1261,67 @@ TEXT ·q40s8z(SB), NOSPLIT, $0-48
 	S8Z(DEC4Z, 18, PF1)
 	MOVQ out+40(FP), AX
 	STORE8Z
+
+// DQ6PAIR(soff, soff16, dsoff, dsoff4, doff): two groups of 16 of the
+// super-block rewritten at R13 (int8 values less 32, at soff and soff16)
+// times their scales d·sc (at dsoff and dsoff4), rounded to bf16 (nearest,
+// ties to even) and stored at R12+doff.
+#define DQ6PAIR(soff, soff16, dsoff, dsoff4, doff) \
+	VPMOVSXBD       soff(R13), Z0 \
+	VPMOVSXBD       soff16(R13), Z1 \
+	VCVTDQ2PS       Z0, Z0 \
+	VCVTDQ2PS       Z1, Z1 \
+	VMULPS.BCST     dsoff(R13), Z0, Z0 \
+	VMULPS.BCST     dsoff4(R13), Z1, Z1 \
+	BYTE $0x62; BYTE $0xF2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xD8 \
+	VMOVDQU16       Z3, doff(R12)
+
+// func deqQ6KBF16Z(dst *uint16, src *byte, nsb int)
+//
+// Widens nsb Q6_K super-blocks at src to 256·nsb bf16 at dst: each value
+// (d·sc)·(q-32) in float32, as dequantRow computes it, rounded to the
+// nearest bf16 (VCVTNE2PS2BF16, encoded by hand as in
+// quant_amx_amd64.s). Locals: 0(SP) a super-block's 256 int8 values,
+// 256(SP) its 16 group scales.
+TEXT ·deqQ6KBF16Z(SB), NOSPLIT, $320-24
+	MOVQ dst+0(FP), R12
+	MOVQ src+8(FP), SI
+	MOVQ nsb+16(FP), CX
+	VPBROADCASTQ qmask0F<>(SB), Z26
+	VPBROADCASTQ qmask30<>(SB), Z27
+	VMOVDQU64    q6zsll<>(SB), Z28
+	VMOVDQU64    q6zsrl<>(SB), Z29
+	MOVL         $0x20202020, AX
+	VMOVD        AX, X30
+	VPBROADCASTD X30, Z30
+	TESTQ        CX, CX
+	JZ           dq6done
+
+dq6loop:
+	LEAQ         0(SP), DI
+	MOVQ         DI, R13
+	Q6DEC(SI, 0, 128, 0)
+	Q6DEC(SI, 64, 160, 128)
+	VPMOVSXBD    192(SI), Z1
+	VCVTDQ2PS    Z1, Z1
+	VPBROADCASTW 208(SI), X2
+	VCVTPH2PS    X2, Y2
+	VBROADCASTSS X2, Z2
+	VMULPS       Z2, Z1, Z1
+	VMOVUPS      Z1, 256(SP)
+	DQ6PAIR(0, 16, 256, 260, 0)
+	DQ6PAIR(32, 48, 264, 268, 64)
+	DQ6PAIR(64, 80, 272, 276, 128)
+	DQ6PAIR(96, 112, 280, 284, 192)
+	DQ6PAIR(128, 144, 288, 292, 256)
+	DQ6PAIR(160, 176, 296, 300, 320)
+	DQ6PAIR(192, 208, 304, 308, 384)
+	DQ6PAIR(224, 240, 312, 316, 448)
+	ADDQ         $210, SI
+	ADDQ         $512, R12
+	DECQ         CX
+	JNZ          dq6loop
+
+dq6done:
+	VZEROUPPER
+	RET

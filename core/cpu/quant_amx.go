@@ -6,8 +6,9 @@ import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 // units multiply bf16 only, so each band task of linearAMX first widens its
 // amxBand weight rows to bf16 in a scratch of its own (128 rows of k = 3072
 // are 768 KiB: it stays in L2) and then runs the bf16 kernels over it. The
-// dequantization is exact in float32 (a block's integer times its fp16
-// scale has at most 19 significant bits); only the final rounding to the
+// dequantization is exact in float32 (a Q8_0 or Q4_0 block's integer times
+// its fp16 scale has at most 19 significant bits, a Q6_K value d·sc·q at
+// most 24); only the final rounding to the
 // nearest bf16, ties to even, changes the weights, by at most 2^-9 of each
 // value. The activations are split or rounded as the Precision says.
 
@@ -15,8 +16,12 @@ import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 // beats the integer kernels on quantized weights. Measured on two threads
 // (Qwen3-0.6B decode, tokens/s, AMX over integer path): Q8_0 1.02x at 8
 // rows, 1.27x at 10, 1.3x at 12; Q4_0 0.93x at 8, 1.07x at 10, 1.09x at
-// 12, 1.2x at 16. Q4_K and Q6_K stay on the integer path: dequantizing
-// them in Go makes decode several times slower.
+// 12, 1.2x at 16. Q6_K batches of up to 64 rows take the int8 tiles
+// (quant_amx8.go: 1.2x this path at 16 rows, 1.46x at 64, in
+// BenchmarkQuantGEMM), larger ones this path (deqQ6KBF16Z), 5.9x the
+// integer kernels at 512 rows. Q4_K stays on the integer path: it has no
+// assembly dequantizer, and dequantizing in Go makes decode several times
+// slower.
 const quantAMXMinRows = 10
 
 // quantAMX reports whether a matmul of rows activation rows with an n×k
@@ -26,7 +31,7 @@ func (d *Device) quantAMX(t device.DType, rows, n, k int) bool {
 	if !d.amx || d.quant.floatPath || rows < quantAMXMinRows || n%32 != 0 || k%32 != 0 {
 		return false
 	}
-	return t == device.Q8_0 || t == device.Q4_0
+	return t == device.Q8_0 || t == device.Q4_0 || t == device.Q6_K && k%qkK == 0
 }
 
 // bandDequantizer hands linearAMX's tasks bands of one quantized weight as

@@ -10,6 +10,11 @@ import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 //go:noescape
 func deqQ80BF16Z(dst *uint16, src *byte, nb int)
 
+// deqQ6KBF16Z is deqQ80BF16Z for nsb Q6_K super-blocks (256·nsb bf16).
+//
+//go:noescape
+func deqQ6KBF16Z(dst *uint16, src *byte, nsb int)
+
 // deqQ40BF16Z is deqQ80BF16Z for Q4_0 blocks.
 //
 //go:noescape
@@ -31,6 +36,10 @@ func simdDequantBF16(is isa, t device.DType, dst []uint16, src []byte) bool {
 		nb := len(src) / q4_0Bytes
 		_ = dst[nb*qk32-1]
 		deqQ40BF16Z(&dst[0], &src[0], nb)
+	case device.Q6_K:
+		nsb := len(src) / q6_KBytes
+		_ = dst[nsb*qkK-1]
+		deqQ6KBF16Z(&dst[0], &src[0], nsb)
 	default:
 		return false
 	}

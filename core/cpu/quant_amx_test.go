@@ -16,12 +16,16 @@ import (
 // zero, subnormal and ±65504 scales (randQuantRows) and whole zero blocks.
 func TestDequantBF16(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
-	for _, dt := range []device.DType{device.Q8_0, device.Q4_0} {
-		for _, k := range []int{32, 96, 1024} {
+	for _, dt := range []device.DType{device.Q8_0, device.Q4_0, device.Q6_K} {
+		ks, dOff := []int{32, 96, 1024}, 0
+		if dt == device.Q6_K {
+			ks, dOff = []int{256, 1024}, q6_KBytes-2
+		}
+		for _, k := range ks {
 			rows := 9
 			raw := randQuantRows(r, dt, rows, k)
 			// A negative largest scale too.
-			raw[1] = 0xfb
+			raw[dOff+1] = 0xfb
 			f := make([]float32, rows*k)
 			require.NoError(t, quant.Dequantize(dt, f, raw))
 			want := make([]uint16, rows*k)
@@ -65,10 +69,15 @@ func TestLinearQuantAMX(t *testing.T) {
 			require.True(t, d.amx)
 			// Q8_0 batches take the int8 tiles where the CPU has them
 			// (quant_amx8.go, tested with the integer path); the bf16
-			// path remains for Q4_0 and CPUs without AMX-INT8.
+			// path remains for CPUs without AMX-INT8 and, with Q6_K (k a
+			// multiple of 256), for batches over 64 rows.
 			d.amx8 = false
-			for _, dt := range []device.DType{device.Q8_0, device.Q4_0} {
-				for _, s := range shapes {
+			for _, dt := range []device.DType{device.Q8_0, device.Q4_0, device.Q6_K} {
+				dtShapes := shapes
+				if dt == device.Q6_K {
+					dtShapes = []shape{{10, 64, 256}, {17, 32, 1024}, {33, 64, 3072}, {65, 96, 512}, {70, 32, 256}}
+				}
+				for _, s := range dtShapes {
 					require.True(t, d.quantAMX(dt, s.rows, s.n, s.k), "%v %+v takes the AMX path", dt, s)
 					raw := randQuantRows(r, dt, s.n, s.k)
 					w, err := d.UploadWeight("w", dt, []int{s.n, s.k}, raw)
