@@ -237,8 +237,9 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 
 // q6kint8 rewrites 16 rows of nsb Q6_K super-blocks (src, rows ldw bytes
 // apart) as int8 values less 32 (dst, row i at i·nsb·256) and the float32
-// scale d·sc of every group of 16 (dsc, group-major: dsc[g·16+i]), exact,
-// for qgamx8. It needs AVX-512.
+// scale d·sc of every group of 16 (dsc, row-major: dsc[i·nsb·16+g]), exact,
+// for qgamx8 once the scales are transposed to group-major. It needs
+// AVX-512.
 //
 //go:noescape
 func q6kint8(dst *byte, dsc *float32, src *byte, nsb, ldw int)

@@ -853,21 +853,13 @@ GLOBL q6zperm3<>(SB), RODATA|NOPTR, $64
 	VMOVDQU64       Z4, doff(DI) \
 	VMOVDQU64       Z6, (doff+64)(DI)
 
-DATA q6sidx<>+0(SB)/8, $0x0000004000000000
-DATA q6sidx<>+8(SB)/8, $0x000000c000000080
-DATA q6sidx<>+16(SB)/8, $0x0000014000000100
-DATA q6sidx<>+24(SB)/8, $0x000001c000000180
-DATA q6sidx<>+32(SB)/8, $0x0000024000000200
-DATA q6sidx<>+40(SB)/8, $0x000002c000000280
-DATA q6sidx<>+48(SB)/8, $0x0000034000000300
-DATA q6sidx<>+56(SB)/8, $0x000003c000000380
-GLOBL q6sidx<>(SB), RODATA|NOPTR, $64
-
 // func q6kint8(dst *byte, dsc *float32, src *byte, nsb, ldw int)
 //
 // 16 rows of nsb Q6_K super-blocks (src, rows ldw bytes apart) as int8
 // values (dst: row i at i·nsb·256) and the float32 scale d·sc of each
-// group of 16, group-major: dsc[g·16+i] for group g of row i.
+// group of 16, row-major: dsc[i·nsb·16+g] for group g of row i (one
+// store a super-block; a scatter into qgamx8's group-major order cost a
+// fifth of the rewrite).
 TEXT ·q6kint8(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ dsc+8(FP), DX
@@ -881,14 +873,13 @@ TEXT ·q6kint8(SB), NOSPLIT, $0-40
 	MOVL         $0x20202020, AX
 	VMOVD        AX, X30
 	VPBROADCASTD X30, Z30
-	VMOVDQU32    q6sidx<>(SB), Z25
 	MOVQ         $16, BX
+	MOVQ         DX, R11
 	TESTQ        R8, R8
 	JZ           q6idone
 
 q6irow:
 	MOVQ SI, R10
-	MOVQ DX, R11
 	MOVQ R8, CX
 
 q6iblk:
@@ -905,15 +896,13 @@ q6iblk:
 	VCVTPH2PS    X2, Y2
 	VBROADCASTSS X2, Z2
 	VMULPS       Z2, Z1, Z1
-	KXNORW       K1, K1, K1
-	VSCATTERDPS  Z1, K1, (R11)(Z25*1)
+	VMOVUPS      Z1, (R11)
 	ADDQ         $210, R10
 	ADDQ         $256, DI
-	ADDQ         $1024, R11
+	ADDQ         $64, R11
 	DECQ         CX
 	JNZ          q6iblk
 	ADDQ         R9, SI
-	ADDQ         $4, DX
 	DECQ         BX
 	JNZ          q6irow
 

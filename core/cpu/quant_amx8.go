@@ -164,11 +164,15 @@ func (d *Device) amx8Bands(out []float32, w *weight, rows, n, k int) (tasks int,
 	mts := (rows + amx8Tile - 1) / amx8Tile
 	switch w.qt {
 	case device.Q6_K:
-		return d.amx8GroupBands(out, w, rows, n, k, mts, 16, &d.amx6Cfg[0], func(tile []byte, ws []float32, j int) {
-			q6kint8(&tile[0], &ws[0], &w.q[j*w.qrow], k/qkK, w.qrow)
+		return d.amx8GroupBands(out, w, rows, n, k, mts, 16, &d.amx6Cfg[0], func(tile []byte, ws, spare []float32, j int) {
+			nsb := k / qkK
+			q6kint8(&tile[0], &spare[0], &w.q[j*w.qrow], nsb, w.qrow)
+			for s := range nsb { // row-major scales to group-major
+				transposeTileZ(&spare[s*16], nsb*16, &ws[s*256], 16, 16)
+			}
 		})
 	case device.Q4_0:
-		return d.amx8GroupBands(out, w, rows, n, k, mts, qk32, &d.amx8Cfg[0], func(tile []byte, ws []float32, j int) {
+		return d.amx8GroupBands(out, w, rows, n, k, mts, qk32, &d.amx8Cfg[0], func(tile []byte, ws, _ []float32, j int) {
 			if nb := k / qk32; d.q40Tables != nil && nb%4 == 0 {
 				q40int8v(&tile[0], &ws[0], &w.q[j*w.qrow], nb, d.q40Tables)
 			} else {
@@ -263,26 +267,27 @@ func amx6TileConfig() (cfg [64]byte) {
 }
 
 // amx8GroupBands is amx8Bands for weights rewritten a tile at a time
-// (Q4_0 with q40int8, Q6_K with q6kint8: both exact): rewrite(tile, ws, j)
-// leaves weight rows [j, j+16) in tile as int8 groups of g values,
-// row-major (k bytes a row), and their float32 group scales in ws,
-// group-major; qgamx8 multiplies them with the activations packed in
+// (Q4_0 with q40int8, Q6_K with q6kint8: both exact): rewrite(tile, ws,
+// spare, j) leaves weight rows [j, j+16) in tile as int8 groups of g
+// values, row-major (k bytes a row), and their float32 group scales in ws,
+// group-major (spare: as many floats for its own use); qgamx8 multiplies them with the activations packed in
 // groups of g, chunk by chunk. The rewrite is shared by every tile of
 // activation rows. While a tile is multiplied, the next tile's blocks are
 // fetched into the caches, a few lines per group.
-func (d *Device) amx8GroupBands(out []float32, w *weight, rows, n, k, mts, g int, cfg *byte, rewrite func(tile []byte, ws []float32, j int)) (int, func(t int)) {
+func (d *Device) amx8GroupBands(out []float32, w *weight, rows, n, k, mts, g int, cfg *byte, rewrite func(tile []byte, ws, spare []float32, j int)) (int, func(t int)) {
 	p := &d.quant.amx8
 	ng := k / g
 	return (n + amx8GroupBand - 1) / amx8GroupBand, func(t int) {
 		var c [amx8Chunk * amx8Tile * amx8Tile]float32
 		var tmp [amx8Scratch]int32
 		sp := d.quant.tiles.Get().(*[]byte)
-		*sp = grow(*sp, amx8Tile*(k+ng*4))
+		*sp = grow(*sp, amx8Tile*(k+2*ng*4))
 		tile := *sp
-		ws := unsafe.Slice((*float32)(unsafe.Pointer(&tile[amx8Tile*k])), amx8Tile*ng)
+		ws := unsafe.Slice((*float32)(unsafe.Pointer(&tile[amx8Tile*k])), 2*amx8Tile*ng)
+		ws, spare := ws[:amx8Tile*ng], ws[amx8Tile*ng:]
 		j0 := t * amx8GroupBand
 		for j := j0; j < min(n, j0+amx8GroupBand); j += amx8Tile {
-			rewrite(tile, ws, j)
+			rewrite(tile, ws, spare, j)
 			// The next tile's blocks (past the last, whatever follows:
 			// prefetches do not fault).
 			pf := unsafe.Add(unsafe.Pointer(unsafe.SliceData(w.q)), (j+amx8Tile)*w.qrow)
