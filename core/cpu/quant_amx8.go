@@ -183,6 +183,7 @@ func (d *Device) amx8Bands(out []float32, w *weight, rows, n, k int) (tasks int,
 	p := &d.quant.amx8
 	cfg := &d.amx8Cfg[0]
 	nb := k / qk32
+	threads := d.pool.threads()
 	idx := new([amx8Tile]int32) // byte offsets of the 16 rows of a tile
 	for i := range idx {
 		idx[i] = int32(i * w.qrow)
@@ -194,10 +195,20 @@ func (d *Device) amx8Bands(out []float32, w *weight, rows, n, k int) (tasks int,
 		nt := (min(n, j0+amx8Band) - j0) / amx8Tile
 		for mt0 := 0; mt0 < mts; mt0 += amx8Chunk {
 			mc := min(amx8Chunk, mts-mt0)
-			// Prefetch each next tile of 16 rows (past the band's last,
-			// the next band's first, which the other thread may take).
+			// Each tile prefetches the next one's blocks; the band's
+			// last tile, the first of band t+threads, which this thread
+			// likely takes next (the pool hands out tasks in order, and
+			// band t+1 is the other thread's by then).
 			pf := unsafe.Add(unsafe.Pointer(unsafe.SliceData(w.q)), (j0+amx8Tile)*w.qrow)
-			q80amx8(cfg, &w.q[j0*w.qrow+2], w.qrow, nb, nt, (*byte)(unsafe.Pointer(&p.b[mt0*nb*128])), &p.d[mt0*nb*16], mc, &tmp[0], &c[0], &idx[0], (*byte)(pf), amx8Tile*q8_0Bytes)
+			mul := func(jt, tiles int, pf unsafe.Pointer) {
+				q80amx8(cfg, &w.q[(j0+jt*amx8Tile)*w.qrow+2], w.qrow, nb, tiles, (*byte)(unsafe.Pointer(&p.b[mt0*nb*128])), &p.d[mt0*nb*16], mc, &tmp[0], &c[jt*mc*amx8Tile*amx8Tile], &idx[0], (*byte)(pf), amx8Tile*q8_0Bytes)
+			}
+			if next := (t + threads) * amx8Band; nt > 1 && next < n {
+				mul(0, nt-1, pf)
+				mul(nt-1, 1, unsafe.Add(unsafe.Pointer(unsafe.SliceData(w.q)), next*w.qrow))
+			} else {
+				mul(0, nt, pf)
+			}
 			amx8Out(out[mt0*amx8Tile*n:], c[:], j0, nt, mc, rows-mt0*amx8Tile, n)
 		}
 	}
@@ -277,6 +288,7 @@ func amx6TileConfig() (cfg [64]byte) {
 func (d *Device) amx8GroupBands(out []float32, w *weight, rows, n, k, mts, g int, cfg *byte, rewrite func(tile []byte, ws, spare []float32, j int)) (int, func(t int)) {
 	p := &d.quant.amx8
 	ng := k / g
+	threads := d.pool.threads()
 	return (n + amx8GroupBand - 1) / amx8GroupBand, func(t int) {
 		var c [amx8Chunk * amx8Tile * amx8Tile]float32
 		var tmp [amx8Scratch]int32
@@ -288,9 +300,14 @@ func (d *Device) amx8GroupBands(out []float32, w *weight, rows, n, k, mts, g int
 		j0 := t * amx8GroupBand
 		for j := j0; j < min(n, j0+amx8GroupBand); j += amx8Tile {
 			rewrite(tile, ws, spare, j)
-			// The next tile's blocks (past the last, whatever follows:
-			// prefetches do not fault).
-			pf := unsafe.Add(unsafe.Pointer(unsafe.SliceData(w.q)), (j+amx8Tile)*w.qrow)
+			// The next tile's blocks; after the band's last tile, the
+			// first of band t+threads (as in amx8Bands; past the end,
+			// whatever follows: prefetches do not fault).
+			nj := j + amx8Tile
+			if next := (t + threads) * amx8GroupBand; nj >= j0+amx8GroupBand && next < n {
+				nj = next
+			}
+			pf := unsafe.Add(unsafe.Pointer(unsafe.SliceData(w.q)), nj*w.qrow)
 			for mt0 := 0; mt0 < mts; mt0 += amx8Chunk {
 				mc := min(amx8Chunk, mts-mt0)
 				qgamx8(cfg, &tile[0], k, ng, g, (*byte)(unsafe.Pointer(&p.b[mt0*ng*g/4*16])), &p.d[mt0*ng*16], &ws[0], mc, &tmp[0], &c[0], (*byte)(pf), (amx8Tile*w.qrow+ng-1)/ng)
