@@ -38,9 +38,12 @@ const amx8Tile = 16
 const amx8Scratch = 2*amx8Tile*amx8Tile + 2*amx8Tile
 
 // amx8Band is the weight rows a task of linearAMX8 computes on Q8_0
-// weights: eight tiles, each prefetching the next, so that only one in
-// eight starts cold (batch 16, Qwen3-0.6B Q8_0, 6 alternated rounds:
-// median 243 tokens/s, 240-250, against 232, 230-244, with 64 rows).
+// weights: eight tiles, each prefetching the next (the last, the first of
+// the band this thread likely takes next), so that only each thread's
+// first band of a matmul starts cold (batch 16, Qwen3-0.6B Q8_0, 6
+// alternated rounds: median 243 tokens/s, 240-250, against 232, 230-244,
+// with 64 rows; 64-row bands for the matmuls of 1024 rows measured no
+// better later).
 const amx8Band = 128
 
 // amx8GroupBand is the weight rows a task computes on rewritten weights
