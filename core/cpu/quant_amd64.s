@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "bf16_amd64.h"
 
 // Integer-path kernels for quantized weights (see quant.go): AVX2 on 256-bit
 // registers. A block's dot product of int8 weights w with int8 activations
@@ -814,6 +815,18 @@ DATA q6zperm3<>+48(SB)/8, $0x000f000f000f000f
 DATA q6zperm3<>+56(SB)/8, $0x000f000f000f000f
 GLOBL q6zperm3<>(SB), RODATA|NOPTR, $64
 
+// Q6VCONSTS loads Q6VALS's masks and shifts (Z26-Z29); Q6DCONST Q6DEC's
+// 32 a byte (Z30, with AX).
+#define Q6VCONSTS \
+	VPBROADCASTQ qmask0F<>(SB), Z26 \
+	VPBROADCASTQ qmask30<>(SB), Z27 \
+	VMOVDQU64    q6zsll<>(SB), Z28 \
+	VMOVDQU64    q6zsrl<>(SB), Z29
+#define Q6DCONST \
+	MOVL         $0x20202020, AX \
+	VMOVD        AX, X30 \
+	VPBROADCASTD X30, Z30
+
 // Q6VALS(base, qloff, qhoff): the 128 6-bit values of half a Q6_K
 // super-block of the row at base, rebuilt from ql at qloff and qh at qhoff
 // (masks in Z26, Z27, shifts in Z28, Z29), unsigned (value + 32), in order:
@@ -857,22 +870,18 @@ GLOBL q6zperm3<>(SB), RODATA|NOPTR, $64
 //
 // 16 rows of nsb Q6_K super-blocks (src, rows ldw bytes apart) as int8
 // values (dst: row i at i·nsb·256) and the float32 scale d·sc of each
-// group of 16, row-major: dsc[i·nsb·16+g] for group g of row i (one
-// store a super-block; a scatter into qgamx8's group-major order cost a
-// fifth of the rewrite).
+// group of 16, row-major: dsc[i·nsb·16+g] for group g of row i: one
+// store a super-block (with a scatter into qgamx8's group-major order
+// instead, the 16-row Q6_K tile GEMM of BenchmarkQuantGEMM was 1.27x
+// slower).
 TEXT ·q6kint8(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ dsc+8(FP), DX
 	MOVQ src+16(FP), SI
 	MOVQ nsb+24(FP), R8
 	MOVQ ldw+32(FP), R9
-	VPBROADCASTQ qmask0F<>(SB), Z26
-	VPBROADCASTQ qmask30<>(SB), Z27
-	VMOVDQU64    q6zsll<>(SB), Z28
-	VMOVDQU64    q6zsrl<>(SB), Z29
-	MOVL         $0x20202020, AX
-	VMOVD        AX, X30
-	VPBROADCASTD X30, Z30
+	Q6VCONSTS
+	Q6DCONST
 	MOVQ         $16, BX
 	MOVQ         DX, R11
 	TESTQ        R8, R8
@@ -919,10 +928,7 @@ TEXT ·q6kx1z(SB), NOSPLIT, $0-52
 	MOVQ bs+32(FP), BX
 	MOVQ ldw+40(FP), R8
 	VPXORQ       Z0, Z0, Z0
-	VPBROADCASTQ qmask0F<>(SB), Z26
-	VPBROADCASTQ qmask30<>(SB), Z27
-	VMOVDQU64    q6zsll<>(SB), Z28
-	VMOVDQU64    q6zsrl<>(SB), Z29
+	Q6VCONSTS
 	VMOVDQU64    q6zperm0<>(SB), Z12
 	VMOVDQU64    q6zperm1<>(SB), Z13
 	VMOVDQU64    q6zperm2<>(SB), Z14
@@ -1101,10 +1107,7 @@ TEXT ·q6kw2z(SB), NOSPLIT, $0-64
 	MOVQ pf+48(FP), R8
 	VPXORQ       Z0, Z0, Z0
 	VPXORQ       Z9, Z9, Z9
-	VPBROADCASTQ qmask0F<>(SB), Z26
-	VPBROADCASTQ qmask30<>(SB), Z27
-	VMOVDQU64    q6zsll<>(SB), Z28
-	VMOVDQU64    q6zsrl<>(SB), Z29
+	Q6VCONSTS
 	VMOVDQU64    q6zperm0<>(SB), Z12
 	VMOVDQU64    q6zperm1<>(SB), Z13
 	VMOVDQU64    q6zperm2<>(SB), Z14
@@ -1262,27 +1265,21 @@ TEXT ·q40s8z(SB), NOSPLIT, $0-48
 	VCVTDQ2PS       Z1, Z1 \
 	VMULPS.BCST     dsoff(R13), Z0, Z0 \
 	VMULPS.BCST     dsoff4(R13), Z1, Z1 \
-	BYTE $0x62; BYTE $0xF2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xD8 \
+	CVTNE2PS2BF16_Z0_Z1_Z3 \
 	VMOVDQU16       Z3, doff(R12)
 
 // func deqQ6KBF16Z(dst *uint16, src *byte, nsb int)
 //
 // Widens nsb Q6_K super-blocks at src to 256·nsb bf16 at dst: each value
 // (d·sc)·(q-32) in float32, as dequantRow computes it, rounded to the
-// nearest bf16 (VCVTNE2PS2BF16, encoded by hand as in
-// quant_amx_amd64.s). Locals: 0(SP) a super-block's 256 int8 values,
-// 256(SP) its 16 group scales.
+// nearest bf16 (CVTNE2PS2BF16_Z0_Z1_Z3, bf16_amd64.h). Locals: 0(SP) a
+// super-block's 256 int8 values, 256(SP) its 16 group scales.
 TEXT ·deqQ6KBF16Z(SB), NOSPLIT, $320-24
 	MOVQ dst+0(FP), R12
 	MOVQ src+8(FP), SI
 	MOVQ nsb+16(FP), CX
-	VPBROADCASTQ qmask0F<>(SB), Z26
-	VPBROADCASTQ qmask30<>(SB), Z27
-	VMOVDQU64    q6zsll<>(SB), Z28
-	VMOVDQU64    q6zsrl<>(SB), Z29
-	MOVL         $0x20202020, AX
-	VMOVD        AX, X30
-	VPBROADCASTD X30, Z30
+	Q6VCONSTS
+	Q6DCONST
 	TESTQ        CX, CX
 	JZ           dq6done
 

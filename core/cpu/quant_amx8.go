@@ -280,14 +280,14 @@ func amx6TileConfig() (cfg [64]byte) {
 	return cfg
 }
 
-// amx8GroupBands is amx8Bands for weights rewritten a tile at a time
-// (Q4_0 with q40int8, Q6_K with q6kint8: both exact): rewrite(tile, ws,
-// spare, j) leaves weight rows [j, j+16) in tile as int8 groups of g
-// values, row-major (k bytes a row), and their float32 group scales in ws,
-// group-major (spare: as many floats for its own use); qgamx8 multiplies them with the activations packed in
-// groups of g, chunk by chunk. The rewrite is shared by every tile of
-// activation rows. While a tile is multiplied, the next tile's blocks are
-// fetched into the caches, a few lines per group.
+// amx8GroupBands is amx8Bands for weights rewritten a tile at a time (Q4_0
+// with q40int8, Q6_K with q6kint8: both exact): rewrite(tile, ws, spare, j)
+// leaves weight rows [j, j+16) in tile as int8 groups of g values, row-major
+// (k bytes a row), and their float32 group scales in ws, group-major (spare:
+// as many floats for its own use); qgamx8 multiplies them with the
+// activations packed in groups of g, chunk by chunk. The rewrite is shared
+// by every tile of activation rows. While a tile is multiplied, the next
+// tile's blocks are fetched into the caches, a few lines per group.
 func (d *Device) amx8GroupBands(out []float32, w *weight, rows, n, k, mts, g int, cfg *byte, rewrite func(tile []byte, ws, spare []float32, j int)) (int, func(t int)) {
 	p := &d.quant.amx8
 	ng := k / g

@@ -80,7 +80,7 @@ func qgamx8(cfg *byte, w *byte, ldw, ng, gbytes int, b *byte, dact *float32, ws 
 func q40int8(dst *byte, dsc *float32, src *byte, nb int)
 
 // q40int8v is q40int8 for nb a multiple of 4 on AVX512-VBMI (its byte
-// permutes), with the index vectors of q40VBMITables.
+// permutes), with the index vectors of newQ40Tables.
 //
 //go:noescape
 func q40int8v(dst *byte, dsc *float32, src *byte, nb int, tab *q40Tables)
