@@ -5,9 +5,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 )
@@ -210,5 +212,28 @@ func BenchmarkWriteKVAdd(b *testing.B) {
 	})
 	if d.err != nil {
 		b.Fatal(d.err)
+	}
+}
+
+// BenchmarkPoolRun measures one parallel loop of eight empty items on the
+// device's threads, the hand-off every matmul of a decode step pays, and
+// reports its median and tail: a loop that leaves a thread parked shows
+// up as a 90th or 99th percentile far above the median.
+func BenchmarkPoolRun(b *testing.B) {
+	d := New(Options{})
+	defer d.Close()
+	var sink [8]int
+	ds := make([]time.Duration, 0, b.N)
+	for range b.N {
+		start := time.Now()
+		d.pool.run(len(sink), func(i int) { sink[i]++ })
+		ds = append(ds, time.Since(start))
+	}
+	slices.Sort(ds)
+	for _, q := range []struct {
+		name string
+		at   int
+	}{{"p50-ns", len(ds) / 2}, {"p90-ns", len(ds) * 9 / 10}, {"p99-ns", len(ds) * 99 / 100}} {
+		b.ReportMetric(float64(ds[q.at]), q.name)
 	}
 }

@@ -80,8 +80,15 @@ func newPool(threads int) *pool {
 					return
 				}
 				j.work()
-				j.left.Add(-1)
+				// Done before left: await sees left reach 0 only once
+				// done is 0 too, so its Wait returns at once. In the
+				// other order the caller could call Wait between the
+				// two, park, and be made runnable on this worker's P,
+				// where it waited behind the polling worker until
+				// another thread stole it: about 100 µs, in one loop of
+				// ten (a 90th percentile of 100 µs, against 1 µs now).
 				j.done.Done()
+				j.left.Add(-1)
 			}
 		}()
 	}
