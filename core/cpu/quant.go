@@ -90,7 +90,7 @@ type qact struct {
 	xq []int8
 	xd []float32
 	bs []int16
-	za []byte // the zact layout of the AVX-512 VNNI kernels (quant_amd64.go)
+	za []byte // the zact layout of the AVX-512 VNNI kernels (quant_amd64.go), if any
 
 	key actKey    // what the fields above hold
 	gen uint64    // counts the fills, so that derived layouts know theirs is current
@@ -98,40 +98,67 @@ type qact struct {
 }
 
 // actKey identifies what a qact holds: the activations' shape, the block
-// format (32 or 256) and the zact constant (0: no zact layout).
-type actKey struct{ rows, k, blk, zc int }
+// format (32 or 256), the zact layout and its constant c.
+type actKey struct {
+	rows, k, blk, zc int
+	layout           zactLayout
+}
+
+// zactLayout is how quantizeActs lays the quantized activations out for
+// the AVX-512 VNNI kernels (quant_amd64.s), besides xq and xd.
+type zactLayout uint8
+
+const (
+	zactNone zactLayout = iota
+	// zactPair: per two blocks, zactPairBytes (fillZact).
+	zactPair
+	// zactQuad: per four blocks, zactQuadBytes (fillZquad), for the
+	// AVX512-VBMI Q4_0 kernels.
+	zactQuad
+)
+
+// rowBytes is the size of one activation row of nb blocks in layout l.
+func (l zactLayout) rowBytes(nb int) int {
+	switch l {
+	case zactPair:
+		return nb / 2 * zactPairBytes
+	case zactQuad:
+		return nb / 4 * zactQuadBytes
+	}
+	return 0
+}
 
 // quantizeActs fills a with x's rows quantized for weights of type t (and
-// the zact layout of the VNNI kernels when zact is set). Consecutive
+// the zact layout of the VNNI kernels, when one is asked for). Consecutive
 // matmuls of one input (q, k and v; gate and up) quantize it once: a keeps
 // a copy of the input it holds and compares.
-func (d *Device) quantizeActs(a *qact, x []float32, rows, k int, t device.DType, zact bool) {
+func (d *Device) quantizeActs(a *qact, x []float32, rows, k int, t device.DType, layout zactLayout) {
 	blk, zc := qk32, 0
 	if t == device.Q4_K || t == device.Q6_K {
 		blk = qkK
 	}
-	if zact {
+	switch {
+	case layout == zactQuad:
+		zc = 2 // Q4_0's q = w + 8: 8·Σx over four lanes
+	case layout == zactPair && t == device.Q4_0:
+		zc = 1 // 8·Σx over eight lanes
+	case layout == zactPair:
 		zc = 16 // Q8_0 weights + 128: 128·Σx over eight lanes
-		if t == device.Q4_0 {
-			zc = 1 // Q4_0's q = w + 8
-		}
 	}
-	key := actKey{rows, k, blk, zc}
+	key := actKey{rows, k, blk, zc, layout}
 	if a.key == key && slices.Equal(a.src, x) {
 		return
 	}
 	a.key = actKey{} // invalid until filled
 	nb := k / blk
-	per := nb / 2 * zactPair
+	per := layout.rowBytes(nb)
 	a.xq = grow(a.xq, rows*k)
 	a.xd = grow(a.xd, rows*nb)
 	a.bs = grow(a.bs, rows*k/16)
-	if zact {
-		a.za = grow(a.za, rows*per)
-	}
+	a.za = grow(a.za, rows*per)
 	d.rowsParallel(rows, k, func(m int) {
-		xr, qr := x[m*k:(m+1)*k], a.xq[m*k:(m+1)*k]
-		if zact && simdQuantQ8(d.isa, xr, qr, a.xd[m*nb:(m+1)*nb], a.za[m*per:(m+1)*per], zc) {
+		xr, qr, za := x[m*k:(m+1)*k], a.xq[m*k:(m+1)*k], a.za[m*per:(m+1)*per]
+		if layout != zactNone && simdQuantQ8(d.isa, xr, qr, a.xd[m*nb:(m+1)*nb], za, zc, layout) {
 			return
 		}
 		for b := range nb {
@@ -141,8 +168,11 @@ func (d *Device) quantizeActs(a *qact, x []float32, rows, k int, t device.DType,
 				a.xd[m*nb+b] = quantizeQ8KAct(qr[b*qkK:(b+1)*qkK], a.bs[m*k/16+b*16:][:16], xr[b*qkK:(b+1)*qkK])
 			}
 		}
-		if zact {
-			fillZact(a.za[m*per:(m+1)*per], qr, a.xd[m*nb:(m+1)*nb], int32(zc))
+		switch layout {
+		case zactPair:
+			fillZact(za, qr, a.xd[m*nb:(m+1)*nb], int32(zc))
+		case zactQuad:
+			fillZquad(za, qr, a.xd[m*nb:(m+1)*nb], int32(zc))
 		}
 	})
 	a.src = append(a.src[:0], x[:rows*k]...)
@@ -150,32 +180,63 @@ func (d *Device) quantizeActs(a *qact, x []float32, rows, k int, t device.DType,
 	a.gen++
 }
 
-// zactPair is the size of one block pair of one activation row in the
+// zactPairBytes is the size of one block pair of one activation row in the
 // zact layout of the VNNI kernels: the 64 int8 values, 16 int32 lanes
 // -c·Σx (each block's sum in its eight lanes; c = 16 for Q8_0 weights,
 // 1 for Q4_0, see quant_amd64.s), and 16 float32 block scales.
-const zactPair = 192
+const zactPairBytes = 192
+
+// zactQuadBytes is the size of four blocks of one activation row in the zquad
+// layout of the VBMI Q4_0 kernels: values 0-15 of each block, values
+// 16-31 of each block, 16 int32 lanes -c·Σx (c = 2, each block's sum in
+// its four lanes) and 16 float32 block scales (four lanes each).
+const zactQuadBytes = 256
 
 // fillZact lays out quantized activation row m (k values, nb blocks) for
 // the VNNI kernels at za (the AVX-512 quantizer quantQ8Z writes the same
 // layout directly).
 func fillZact(za []byte, xq []int8, xd []float32, c int32) {
 	for p := range len(xd) / 2 {
-		dst := za[p*zactPair : (p+1)*zactPair]
+		dst := za[p*zactPairBytes : (p+1)*zactPairBytes]
 		for i, v := range xq[64*p : 64*p+64] {
 			dst[i] = byte(v)
 		}
 		for h := range 2 {
-			var s int32
-			for _, v := range xq[64*p+32*h : 64*p+32*h+32] {
-				s += int32(v)
-			}
+			s := blockSum(xq[64*p+32*h : 64*p+32*h+32])
 			for l := range 8 {
 				binary.LittleEndian.PutUint32(dst[64+32*h+4*l:], uint32(-c*s))
 				binary.LittleEndian.PutUint32(dst[128+32*h+4*l:], math.Float32bits(xd[2*p+h]))
 			}
 		}
 	}
+}
+
+// fillZquad is fillZact for the zquad layout (quantQ8Z4 writes it on
+// AVX-512).
+func fillZquad(za []byte, xq []int8, xd []float32, c int32) {
+	for g := range len(xd) / 4 {
+		dst := za[g*zactQuadBytes : (g+1)*zactQuadBytes]
+		for h := range 4 {
+			blk := xq[128*g+32*h : 128*g+32*h+32]
+			for i, v := range blk {
+				dst[64*(i/16)+16*h+i%16] = byte(v)
+			}
+			s := blockSum(blk)
+			for l := range 4 {
+				binary.LittleEndian.PutUint32(dst[128+16*h+4*l:], uint32(-c*s))
+				binary.LittleEndian.PutUint32(dst[192+16*h+4*l:], math.Float32bits(xd[4*g+h]))
+			}
+		}
+	}
+}
+
+// blockSum is the sum of a block's int8 values.
+func blockSum(q []int8) int32 {
+	var s int32
+	for _, v := range q {
+		s += int32(v)
+	}
+	return s
 }
 
 // grow returns s resliced to n elements, reallocated if too small.
@@ -319,8 +380,9 @@ type intKernel struct {
 	// none). out has streams elements.
 	sk      func(w []byte, ldw int, a *qact, m, k, nb int, out []float32)
 	streams int
-	// zact: the kernels read the activations in the zact layout.
-	zact bool
+	// zact is the layout of the activations the kernels read (zactNone:
+	// xq and xd).
+	zact zactLayout
 }
 
 // intKernels picks the integer-path kernels for weights of type t.

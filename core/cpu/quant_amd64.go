@@ -96,15 +96,50 @@ func q40x4z(w *byte, npair int, za *byte, lda int, tab *float32, out *[4]float32
 //go:noescape
 func quantQ8Z(x *float32, npair int, xq *int8, xd *float32, za *byte, c int)
 
+// quantQ8Z4 is quantQ8Z for the zquad layout (fillZquad): 4·nquad blocks.
+//
+//go:noescape
+func quantQ8Z4(x *float32, nquad int, xq *int8, xd *float32, za *byte, c int)
+
+// q40s8v is q40s8z for AVX512-VBMI, four blocks per step (nquad steps),
+// activations in the zquad layout.
+//
+//go:noescape
+func q40s8v(w *byte, ldw, nquad int, za *byte, out *[8]float32)
+
+// q40w4v is q40w4z for AVX512-VBMI (as q40s8v).
+//
+//go:noescape
+func q40w4v(w *byte, ldw, nquad int, za *byte, out *[4]float32)
+
+// q40x4v is q40x4z for AVX512-VBMI (as q40s8v): activation rows at za +
+// m·lda bytes.
+//
+//go:noescape
+func q40x4v(w *byte, nquad int, za *byte, lda int, out *[4]float32)
+
 // simdQuantQ8 quantizes one activation row for the VNNI kernels with
-// quantQ8Z and reports whether it could (AVX-512, an even number of
-// blocks).
-func simdQuantQ8(is isa, x []float32, xq []int8, xd []float32, za []byte, c int) bool {
-	if is != isaAVX512 || len(xd)%2 != 0 || len(xd) == 0 {
+// quantQ8Z (quantQ8Z4 for the zquad layout) and reports whether it could
+// (AVX-512, whole pairs or quads of blocks).
+func simdQuantQ8(is isa, x []float32, xq []int8, xd []float32, za []byte, c int, layout zactLayout) bool {
+	if is != isaAVX512 || len(xd) == 0 {
 		return false
 	}
-	quantQ8Z(&x[0], len(xd)/2, &xq[0], &xd[0], &za[0], c)
+	switch {
+	case layout == zactPair && len(xd)%2 == 0:
+		quantQ8Z(&x[0], len(xd)/2, &xq[0], &xd[0], &za[0], c)
+	case layout == zactQuad && len(xd)%4 == 0:
+		quantQ8Z4(&x[0], len(xd)/4, &xq[0], &xd[0], &za[0], c)
+	default:
+		return false
+	}
 	return true
+}
+
+// haveQ40Quad reports whether the VBMI Q4_0 kernels (q40s8v) run for rows
+// of nb blocks.
+func haveQ40Quad(is isa, nb int) bool {
+	return is == isaAVX512 && haveVNNI() && haveAVX512VBMI() && cpu.X86.HasAVX512GFNI && nb%4 == 0
 }
 
 // f80w4z sets out[r] = Σ_b d_b·Σ_i w_ri·x_i (the float path) for the four
@@ -162,12 +197,33 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 	}
 	switch t {
 	case device.Q8_0, device.Q4_0:
+		if t == device.Q4_0 && haveQ40Quad(is, nb) {
+			lda := zactQuad.rowBytes(nb)
+			return intKernel{
+				streams: 8,
+				sk: func(w []byte, ldw int, a *qact, m, k, nb int, out []float32) {
+					q40s8v(&w[0], ldw, nb/4, &a.za[m*lda], (*[8]float32)(out))
+				},
+				w4: func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32) {
+					q40w4v(&w[0], ldw, nb/4, &a.za[m*lda], out)
+				},
+				x4: func(w []byte, a *qact, m, k, nb int, out *[4]float32) {
+					q40x4v(&w[0], nb/4, &a.za[m*lda], lda, out)
+				},
+				x1: func(w []byte, a *qact, m, k, nb int) float32 {
+					var o [4]float32
+					q40w4v(&w[0], 0, nb/4, &a.za[m*lda], &o)
+					return o[0]
+				},
+				zact: zactQuad,
+			}, true
+		}
 		if is == isaAVX512 && haveVNNI() && nb%2 == 0 {
 			w4, x4, s8 := q80w4z, q80x4z, q80s8z
 			if t == device.Q4_0 {
 				w4, x4, s8 = q40w4z, q40x4z, q40s8z
 			}
-			lda := nb / 2 * zactPair
+			lda := zactPair.rowBytes(nb)
 			return intKernel{
 				streams: 8,
 				sk: func(w []byte, ldw int, a *qact, m, k, nb int, out []float32) {
@@ -184,7 +240,7 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 					w4(&w[0], 0, nb/2, &a.za[m*lda], &f16Table[0], &o)
 					return o[0]
 				},
-				zact: true,
+				zact: zactPair,
 			}, true
 		}
 		w4, x4 := q80w4, q80x4

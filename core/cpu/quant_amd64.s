@@ -1311,3 +1311,256 @@ dq6loop:
 dq6done:
 	VZEROUPPER
 	RET
+
+// Q4_0 on AVX512-VBMI, four blocks (128 values, 72 bytes) per step. One
+// byte permute (VPERMT2B) gathers the four blocks' 64 nibble bytes into a
+// register; its low nibbles are values 0-15 of each block, its high
+// nibbles values 16-31, and both land in the same int32 lanes (block b in
+// lanes 4b..4b+3), so two VPDPBUSD add a whole block pair of pairs into one
+// register; a GF2P8AFFINEQB shifts every byte right by four (one
+// instruction for VPSRLW and VPAND). A byte permute (VPERMB) spreads the
+// four fp16 scales over their lanes for one conversion.
+//
+// The activations come in the zquad layout (see fillZquad), 256 bytes per
+// four blocks: values 0-15 of each block (16 bytes each), values 16-31,
+// the int32 starting lanes -2·Σx (four per block: -8·Σx in all, Q4_0's
+// q = w + 8), and the float32 activation scales (four per block).
+
+// q4vperm<>: byte j of four Q4_0 blocks' nibbles, block j/16 byte j%16, at
+// 18·(j/16)+2+j%16 in the 72 bytes: indices below 64 pick from the first
+// 64 bytes, the others (64+i) from the 64 bytes at offset 8.
+DATA q4vperm<>+0(SB)/8, $0x0908070605040302
+DATA q4vperm<>+8(SB)/8, $0x11100f0e0d0c0b0a
+DATA q4vperm<>+16(SB)/8, $0x1b1a191817161514
+DATA q4vperm<>+24(SB)/8, $0x232221201f1e1d1c
+DATA q4vperm<>+32(SB)/8, $0x2d2c2b2a29282726
+DATA q4vperm<>+40(SB)/8, $0x3534333231302f2e
+DATA q4vperm<>+48(SB)/8, $0x3f3e3d3c3b3a3938
+DATA q4vperm<>+56(SB)/8, $0x7f7e7d7c7b7a7978
+GLOBL q4vperm<>(SB), RODATA|NOPTR, $64
+
+// q4vscale<>: bytes 2j, 2j+1 (j < 16) are block j/4's fp16 scale, bytes
+// 18·(j/4) and 18·(j/4)+1 of the 72.
+DATA q4vscale<>+0(SB)/8, $0x0100010001000100
+DATA q4vscale<>+8(SB)/8, $0x1312131213121312
+DATA q4vscale<>+16(SB)/8, $0x2524252425242524
+DATA q4vscale<>+24(SB)/8, $0x3736373637363736
+DATA q4vscale<>+32(SB)/8, $0x0000000000000000
+DATA q4vscale<>+40(SB)/8, $0x0000000000000000
+DATA q4vscale<>+48(SB)/8, $0x0000000000000000
+DATA q4vscale<>+56(SB)/8, $0x0000000000000000
+GLOBL q4vscale<>(SB), RODATA|NOPTR, $64
+
+// q4vhigh<>: the GF2P8AFFINEQB matrix of a byte's shift right by four
+// (output bit i, from row byte 7-i, is input bit i+4).
+DATA q4vhigh<>+0(SB)/8, $0x1020408000000000
+GLOBL q4vhigh<>(SB), RODATA|NOPTR, $8
+
+// VCONSTS: Z27 = q4vhigh, Z28 = q4vscale, Z29 = q4vperm, Z30 = 0x0f bytes.
+#define VCONSTS \
+	VPBROADCASTQ q4vhigh<>(SB), Z27 \
+	VMOVDQU64    q4vscale<>(SB), Z28 \
+	VMOVDQU64    q4vperm<>(SB), Z29 \
+	VPBROADCASTQ qmask0F<>(SB), Z30
+
+// DEC4V(base): the four Q4_0 blocks at base: Z20 = values 0-15 of each
+// (q, unsigned), Z21 = values 16-31, Z23 = the scales as float32 (block b
+// in lanes 4b..4b+3).
+#define DEC4V(base) \
+	VMOVDQU8  (base), Z20 \
+	VPERMT2B  8(base), Z29, Z20 \
+	VPERMB    (base), Z28, Z23 \
+	VGF2P8AFFINEQB $0, Z27, Z20, Z21 \
+	VPANDD    Z30, Z20, Z20 \
+	VCVTPH2PS Y23, Z23
+
+// ACT4V(abase, acc): acc += the decoded blocks (Z20, Z21, Z23) times the
+// activation quad at abase.
+#define ACT4V(abase, acc) \
+	VMOVDQU32   128(abase), Z22 \
+	VPDPBUSD    (abase), Z20, Z22 \
+	VPDPBUSD    64(abase), Z21, Z22 \
+	VCVTDQ2PS   Z22, Z22 \
+	VMULPS      192(abase), Z23, Z24 \
+	VFMADD231PS Z24, Z22, acc
+
+// ROW4V(base, acc): one weight row's four blocks at base against the
+// activation quad at DI.
+#define ROW4V(base, acc) \
+	DEC4V(base) \
+	ACT4V(DI, acc)
+
+// func q40s8v(w *byte, ldw, nquad int, za *byte, out *[8]float32)
+//
+// q40s8z four blocks at a time: eight weight rows ldw bytes apart, each
+// its own stream, nquad steps of four blocks.
+TEXT ·q40s8v(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ nquad+16(FP), CX
+	MOVQ za+24(FP), DI
+	LEAQ (SI)(R8*1), R9
+	LEAQ (SI)(R8*2), R10
+	LEAQ (R9)(R8*2), R11
+	LEAQ (SI)(R8*4), R12
+	LEAQ (R9)(R8*4), R13
+	LEAQ (R10)(R8*4), DX
+	LEAQ (R11)(R8*4), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VCONSTS
+
+s8vloop:
+	PF2(SI)
+	PF2(R9)
+	PF2(R10)
+	PF2(R11)
+	PF2(R12)
+	PF2(R13)
+	PF2(DX)
+	PF2(BX)
+	ROW4V(SI, Z0)
+	ROW4V(R9, Z1)
+	ROW4V(R10, Z2)
+	ROW4V(R11, Z3)
+	ROW4V(R12, Z4)
+	ROW4V(R13, Z5)
+	ROW4V(DX, Z6)
+	ROW4V(BX, Z7)
+	ADDQ $72, SI
+	ADDQ $72, R9
+	ADDQ $72, R10
+	ADDQ $72, R11
+	ADDQ $72, R12
+	ADDQ $72, R13
+	ADDQ $72, DX
+	ADDQ $72, BX
+	ADDQ $256, DI
+	DECQ CX
+	JNZ  s8vloop
+	MOVQ out+32(FP), AX
+	STORE8Z
+
+// func q40w4v(w *byte, ldw, nquad int, za *byte, out *[4]float32)
+//
+// q40w4z four blocks at a time: the four weight rows at w + r·ldw,
+// prefetching the same columns of the next four.
+TEXT ·q40w4v(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ nquad+16(FP), CX
+	MOVQ za+24(FP), DI
+	LEAQ (SI)(R8*1), R9
+	LEAQ (SI)(R8*2), R10
+	LEAQ (R9)(R8*2), R11
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VCONSTS
+
+w4vloop:
+	PREFETCHT0 (SI)(R8*4)
+	PREFETCHT0 64(SI)(R8*4)
+	PREFETCHT0 (R9)(R8*4)
+	PREFETCHT0 64(R9)(R8*4)
+	PREFETCHT0 (R10)(R8*4)
+	PREFETCHT0 64(R10)(R8*4)
+	PREFETCHT0 (R11)(R8*4)
+	PREFETCHT0 64(R11)(R8*4)
+	ROW4V(SI, Z0)
+	ROW4V(R9, Z1)
+	ROW4V(R10, Z2)
+	ROW4V(R11, Z3)
+	ADDQ $72, SI
+	ADDQ $72, R9
+	ADDQ $72, R10
+	ADDQ $72, R11
+	ADDQ $256, DI
+	DECQ CX
+	JNZ  w4vloop
+	MOVQ out+32(FP), AX
+	STORE4Z
+
+// func q40x4v(w *byte, nquad int, za *byte, lda int, out *[4]float32)
+//
+// q40x4z four blocks at a time: one weight row, decoded once per step, and
+// the activation rows at za + m·lda.
+TEXT ·q40x4v(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ nquad+8(FP), CX
+	MOVQ za+16(FP), DI
+	MOVQ lda+24(FP), R8
+	LEAQ (DI)(R8*1), R9
+	LEAQ (DI)(R8*2), R10
+	LEAQ (R9)(R8*2), R11
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VCONSTS
+
+x4vloop:
+	DEC4V(SI)
+	ACT4V(DI, Z0)
+	ACT4V(R9, Z1)
+	ACT4V(R10, Z2)
+	ACT4V(R11, Z3)
+	ADDQ $72, SI
+	ADDQ $256, DI
+	ADDQ $256, R9
+	ADDQ $256, R10
+	ADDQ $256, R11
+	DECQ CX
+	JNZ  x4vloop
+	MOVQ out+32(FP), AX
+	STORE4Z
+
+// ZQUAD(h): writes block h's values, starting lanes -c·Σq (c in BX) and
+// scale (X5) to the zquad layout at R8 (QBLK's results).
+#define ZQUAD(h) \
+	VMOVDQU      X8, (16*h)(R8) \
+	VMOVDQU      X9, (64+16*h)(R8) \
+	IMULL        BX, AX \
+	NEGL         AX \
+	VPBROADCASTD AX, X10 \
+	VMOVDQU      X10, (128+16*h)(R8) \
+	VBROADCASTSS X5, X11 \
+	VMOVUPS      X11, (192+16*h)(R8)
+
+// func quantQ8Z4(x *float32, nquad int, xq *int8, xd *float32, za *byte, c int)
+//
+// quantQ8Z for the zquad layout: 4·nquad blocks of 32 activations.
+TEXT ·quantQ8Z4(SB), NOSPLIT, $0-48
+	MOVQ         x+0(FP), SI
+	MOVQ         nquad+8(FP), CX
+	MOVQ         xq+16(FP), DI
+	MOVQ         xd+24(FP), DX
+	MOVQ         za+32(FP), R8
+	MOVQ         c+40(FP), BX
+	VBROADCASTSS qabs<>(SB), Z30
+	VMOVSS       q127<>(SB), X29
+
+q4loop:
+	QBLK(0, zq0)
+	ZQUAD(0)
+	QBLK(1, zq1)
+	ZQUAD(1)
+	QBLK(2, zq2)
+	ZQUAD(2)
+	QBLK(3, zq3)
+	ZQUAD(3)
+	ADDQ $512, SI
+	ADDQ $128, DI
+	ADDQ $16, DX
+	ADDQ $256, R8
+	DECQ CX
+	JNZ  q4loop
+	VZEROUPPER
+	RET

@@ -150,13 +150,17 @@ func (d *Device) linearAMX8(out, x []float32, w *weight, rows, n, k int) {
 func (d *Device) amx8Prepare(x []float32, rows, k int, t device.DType) {
 	a := &d.quant.act
 	if t == device.Q6_K {
-		d.quantizeActs(a, x, rows, k, t, false)
+		d.quantizeActs(a, x, rows, k, t, zactNone)
 		packAMX8(&d.quant.amx8, a, rows, k, 16, qkK/16)
 		return
 	}
 	// The zact layout is not used here, but asking for it picks the
 	// AVX-512 quantizer, which writes the int8 rows and scales too.
-	d.quantizeActs(a, x, rows, k, t, (k/qk32)%2 == 0)
+	layout := zactNone
+	if (k/qk32)%2 == 0 {
+		layout = zactPair
+	}
+	d.quantizeActs(a, x, rows, k, t, layout)
 	packAMX8(&d.quant.amx8, a, rows, k, qk32, 1)
 }
 

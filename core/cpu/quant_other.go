@@ -9,7 +9,9 @@ import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) { return intKernel{}, false }
 
 // simdQuantQ8 reports false: no assembly quantizer in this build.
-func simdQuantQ8(is isa, x []float32, xq []int8, xd []float32, za []byte, c int) bool { return false }
+func simdQuantQ8(is isa, x []float32, xq []int8, xd []float32, za []byte, c int, layout zactLayout) bool {
+	return false
+}
 
 // simdFloatKernel returns nil: no assembly float-path kernel in this build.
 func simdFloatKernel(is isa, t device.DType) func(w []byte, ldw int, x []float32, out *[4]float32) {

@@ -235,8 +235,8 @@ func TestQuantizeActsMatchesReference(t *testing.T) {
 	for _, opts := range modes(t) {
 		d := New(opts)
 		for _, wt := range []device.DType{device.Q8_0, device.Q4_0, device.Q6_K} {
-			for _, zact := range []bool{false, true} {
-				if zact && wt == device.Q6_K {
+			for _, layout := range []zactLayout{zactNone, zactPair, zactQuad} {
+				if layout != zactNone && wt == device.Q6_K || layout == zactQuad && wt != device.Q4_0 {
 					continue
 				}
 				const rows, k = 3, 1024
@@ -248,30 +248,42 @@ func TestQuantizeActsMatchesReference(t *testing.T) {
 				xs[600] = float32(math.Ldexp(1, -140)) // subnormal
 				xs[700] = 1e30
 				var a qact
-				d.quantizeActs(&a, xs, rows, k, wt, zact)
+				d.quantizeActs(&a, xs, rows, k, wt, layout)
 				for m := range rows {
 					q, sc := refActs(t, wt, xs[m*k:(m+1)*k])
 					require.Equal(t, q, a.xq[m*k:(m+1)*k], "%s %v row %d integers", d.Name(), wt, m)
 					require.Equal(t, sc, a.xd[m*len(sc):(m+1)*len(sc)], "%s %v row %d scales", d.Name(), wt, m)
-					if !zact {
+					if layout == zactNone {
 						continue
 					}
-					c := int32(16)
+					// Where block b's value i, its starting lanes and its
+					// scale lanes are (byte offsets in the row), and the
+					// lanes' constant: each block's lanes start from
+					// -c·Σx, which adds up to the weights' offset times
+					// Σx (8 for Q4_0, 128 for Q8_0 as w + 128).
+					per, lanes, c := k/64*192, 8, int32(16)
+					at := func(b, i int) int { return b/2*192 + 32*(b%2) + i }
+					start := func(b, l int) int { return b/2*192 + 64 + 32*(b%2) + 4*l }
+					scale := func(b, l int) int { return start(b, l) + 64 }
 					if wt == device.Q4_0 {
 						c = 1
 					}
-					per := k / 64 * zactPair
+					if layout == zactQuad {
+						per, lanes, c = k/128*256, 4, 2
+						at = func(b, i int) int { return b/4*256 + 64*(i/16) + 16*(b%4) + i%16 }
+						start = func(b, l int) int { return b/4*256 + 128 + 16*(b%4) + 4*l }
+						scale = func(b, l int) int { return start(b, l) + 64 }
+					}
 					za := a.za[m*per : (m+1)*per]
 					for b := range k / 32 {
-						p, h := za[b/2*zactPair:], b%2
 						var sum int32
 						for i := range 32 {
-							require.Equal(t, byte(q[b*32+i]), p[32*h+i])
+							require.Equal(t, byte(q[b*32+i]), za[at(b, i)], "%s %v block %d value %d", d.Name(), layout, b, i)
 							sum += int32(q[b*32+i])
 						}
-						for l := range 8 {
-							require.Equal(t, uint32(-c*sum), binary.LittleEndian.Uint32(p[64+32*h+4*l:]), "lane")
-							require.Equal(t, math.Float32bits(sc[b]), binary.LittleEndian.Uint32(p[128+32*h+4*l:]), "scale")
+						for l := range lanes {
+							require.Equal(t, uint32(-c*sum), binary.LittleEndian.Uint32(za[start(b, l):]), "lane")
+							require.Equal(t, math.Float32bits(sc[b]), binary.LittleEndian.Uint32(za[scale(b, l):]), "scale")
 						}
 					}
 				}
