@@ -51,6 +51,14 @@ func q6kx1z(w *byte, nb int, x *int8, xd *float32, bs *int16, ldw int) float32
 //go:noescape
 func q6kw2z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, pf int, out *[2]float32)
 
+// q4kw4z returns in out the dot products of the four Q4_K weight rows at
+// w + r·ldw (nb super-blocks) with one Q8_K activation row (bs its group
+// sums), each row read as a stream prefetched pf bytes ahead. It needs
+// AVX-512 BW, VNNI and VBMI.
+//
+//go:noescape
+func q4kw4z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, pf int, out *[4]float32)
+
 // q6kx4 is q6kx1 for four activation rows (as q80x4).
 //
 //go:noescape
@@ -260,6 +268,25 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 				return o[0]
 			},
 		}, true
+	case device.Q4_K:
+		if is == isaAVX512 && haveVNNI() && haveAVX512VBMI() {
+			// Batches of 2-9 rows run w4 row by row (the band stays in
+			// L2); from 10 rows they take the AMX path (quantAMX).
+			return intKernel{
+				streams: 4,
+				sk: func(w []byte, ldw int, a *qact, m, k, nb int, out []float32) {
+					q4kw4z(&w[0], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], q6kStreamPrefetch, (*[4]float32)(out))
+				},
+				w4: func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32) {
+					q4kw4z(&w[0], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], 4*ldw, out)
+				},
+				x1: func(w []byte, a *qact, m, k, nb int) float32 {
+					var o [4]float32
+					q4kw4z(&w[0], 0, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], len(w), &o)
+					return o[0]
+				},
+			}, true
+		}
 	case device.Q6_K:
 		if is == isaAVX512 && cpu.X86.HasAVX512BW {
 			return intKernel{

@@ -1564,3 +1564,302 @@ q4loop:
 	JNZ  q4loop
 	VZEROUPPER
 	RET
+
+// Q4_K on AVX-512 (BW, VNNI), the K-quant of Q4_K_M files: per super-block
+// of 256 values, a fp16 d and dmin, eight 6-bit scales sc and mins m (12
+// bytes) and 128 bytes of nibbles (chunk j of 32 bytes: low nibbles are
+// values 64j..64j+31, sub-block 2j; high nibbles 64j+32..64j+63, 2j+1).
+// A weight is d·sc·q - dmin·m (q in 0..15), so against Q8_K activations a
+// super-block's dot product is d·d_x·Σ_s sc_s·(q·x)_s minus
+// dmin·d_x·Σ_s m_s·Σx_s (ggml's vec_dot_q4_K_q8_K). A chunk is one 32-byte
+// load broadcast to both halves of a register, its upper half shifted by
+// four (VPSRLVW) and both masked to nibbles: 64 values in order. VPMADDUBSW
+// multiplies them by the activations into int16 pairs (at most 2·15·127),
+// and VPDPWSSD multiplies those by each sub-block's scale and adds them
+// into int32 lanes; the mins' term comes from the Q8_K group sums.
+
+// q4kscw<>+64j: VPERMB indices of chunk j's scale words (the zeroed odd
+// bytes are masked): words 0-15 sub-block 2j's scale, 16-31 2j+1's.
+DATA q4kscw<>+0(SB)/8, $0x0000000000000000
+DATA q4kscw<>+8(SB)/8, $0x0000000000000000
+DATA q4kscw<>+16(SB)/8, $0x0000000000000000
+DATA q4kscw<>+24(SB)/8, $0x0000000000000000
+DATA q4kscw<>+32(SB)/8, $0x0001000100010001
+DATA q4kscw<>+40(SB)/8, $0x0001000100010001
+DATA q4kscw<>+48(SB)/8, $0x0001000100010001
+DATA q4kscw<>+56(SB)/8, $0x0001000100010001
+DATA q4kscw<>+64(SB)/8, $0x0002000200020002
+DATA q4kscw<>+72(SB)/8, $0x0002000200020002
+DATA q4kscw<>+80(SB)/8, $0x0002000200020002
+DATA q4kscw<>+88(SB)/8, $0x0002000200020002
+DATA q4kscw<>+96(SB)/8, $0x0003000300030003
+DATA q4kscw<>+104(SB)/8, $0x0003000300030003
+DATA q4kscw<>+112(SB)/8, $0x0003000300030003
+DATA q4kscw<>+120(SB)/8, $0x0003000300030003
+DATA q4kscw<>+128(SB)/8, $0x0004000400040004
+DATA q4kscw<>+136(SB)/8, $0x0004000400040004
+DATA q4kscw<>+144(SB)/8, $0x0004000400040004
+DATA q4kscw<>+152(SB)/8, $0x0004000400040004
+DATA q4kscw<>+160(SB)/8, $0x0005000500050005
+DATA q4kscw<>+168(SB)/8, $0x0005000500050005
+DATA q4kscw<>+176(SB)/8, $0x0005000500050005
+DATA q4kscw<>+184(SB)/8, $0x0005000500050005
+DATA q4kscw<>+192(SB)/8, $0x0006000600060006
+DATA q4kscw<>+200(SB)/8, $0x0006000600060006
+DATA q4kscw<>+208(SB)/8, $0x0006000600060006
+DATA q4kscw<>+216(SB)/8, $0x0006000600060006
+DATA q4kscw<>+224(SB)/8, $0x0007000700070007
+DATA q4kscw<>+232(SB)/8, $0x0007000700070007
+DATA q4kscw<>+240(SB)/8, $0x0007000700070007
+DATA q4kscw<>+248(SB)/8, $0x0007000700070007
+GLOBL q4kscw<>(SB), RODATA|NOPTR, $256
+
+// q4kmin<>: VPERMB indices of the mins as words, each twice (words 2i,
+// 2i+1: min i, byte 8+i of the unpacked scales).
+DATA q4kmin<>+0(SB)/8, $0x0009000900080008
+DATA q4kmin<>+8(SB)/8, $0x000b000b000a000a
+DATA q4kmin<>+16(SB)/8, $0x000d000d000c000c
+DATA q4kmin<>+24(SB)/8, $0x000f000f000e000e
+DATA q4kmin<>+32(SB)/8, $0x0000000000000000
+DATA q4kmin<>+40(SB)/8, $0x0000000000000000
+DATA q4kmin<>+48(SB)/8, $0x0000000000000000
+DATA q4kmin<>+56(SB)/8, $0x0000000000000000
+GLOBL q4kmin<>(SB), RODATA|NOPTR, $64
+
+// q4ksrl<>: VPSRLVW counts: the upper 32 bytes' nibbles are the high ones.
+DATA q4ksrl<>+0(SB)/8, $0x0000000000000000
+DATA q4ksrl<>+8(SB)/8, $0x0000000000000000
+DATA q4ksrl<>+16(SB)/8, $0x0000000000000000
+DATA q4ksrl<>+24(SB)/8, $0x0000000000000000
+DATA q4ksrl<>+32(SB)/8, $0x0004000400040004
+DATA q4ksrl<>+40(SB)/8, $0x0004000400040004
+DATA q4ksrl<>+48(SB)/8, $0x0004000400040004
+DATA q4ksrl<>+56(SB)/8, $0x0004000400040004
+GLOBL q4ksrl<>(SB), RODATA|NOPTR, $64
+
+// Q4KSC's constants (see there).
+DATA q4kshA<>+0(SB)/8, $0x0b0a090803020100
+DATA q4kshA<>+8(SB)/8, $0x0b0a090807060504
+GLOBL q4kshA<>(SB), RODATA|NOPTR, $16
+DATA q4kshB<>+0(SB)/8, $0x0302010080808080
+DATA q4kshB<>+8(SB)/8, $0x0706050480808080
+GLOBL q4kshB<>(SB), RODATA|NOPTR, $16
+DATA q4ksrd<>+0(SB)/8, $0x0000000000000000
+DATA q4ksrd<>+8(SB)/8, $0x0000000400000000
+GLOBL q4ksrd<>(SB), RODATA|NOPTR, $16
+DATA q4km1<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA q4km1<>+8(SB)/8, $0x0f0f0f0f3f3f3f3f
+GLOBL q4km1<>(SB), RODATA|NOPTR, $16
+DATA q4km2<>+0(SB)/8, $0x3030303000000000
+DATA q4km2<>+8(SB)/8, $0x3030303000000000
+GLOBL q4km2<>(SB), RODATA|NOPTR, $16
+
+// Q4KCONSTS: the constants of Q4KSC, Q4KCH and Q4KMIN, and K1 = every even
+// byte.
+#define Q4KCONSTS \
+	VPBROADCASTQ qmask0F<>(SB), Z31 \
+	VMOVDQU64    q4ksrl<>(SB), Z30 \
+	VMOVDQU64    q4kscw<>+0(SB), Z26 \
+	VMOVDQU64    q4kscw<>+64(SB), Z27 \
+	VMOVDQU64    q4kscw<>+128(SB), Z28 \
+	VMOVDQU64    q4kscw<>+192(SB), Z29 \
+	VMOVDQU64    q4kmin<>(SB), Z25 \
+	VMOVDQU64    q4kshA<>(SB), X20 \
+	VMOVDQU64    q4kshB<>(SB), X21 \
+	VMOVDQU64    q4ksrd<>(SB), X22 \
+	VMOVDQU64    q4km1<>(SB), X23 \
+	VMOVDQU64    q4km2<>(SB), X24 \
+	MOVQ         $0x5555555555555555, AX \
+	KMOVQ        AX, K1
+
+// Q4KSC(base): X9 = the super-block's eight scales (bytes 0-7) and eight
+// mins (bytes 8-15), unpacked from its 12 bytes q as ggml's
+// get_scale_min_k4: sc_j = q[j]&63, m_j = q[j+4]&63 for j < 4; sc_j =
+// q[j+4]&15 | q[j-4]>>6<<4, m_j = q[j+4]>>4 | q[j]>>6<<4 for j >= 4. X9
+// gathers q[0..3], q[8..11], q[4..7], q[8..11] (the last shifted right by
+// four), X10 the bytes whose top two bits complete sc_4..7 and m_4..7.
+#define Q4KSC(base) \
+	VMOVDQU8  4(base), X8 \
+	VPSHUFB   X20, X8, X9 \
+	VPSHUFB   X21, X8, X10 \
+	VPSRLVD   X22, X9, X9 \
+	VPANDD    X23, X9, X9 \
+	VPSRLW    $2, X10, X10 \
+	VPANDD    X24, X10, X10 \
+	VPORD     X10, X9, X9
+
+// Q4KCH(base, j, idx): Z11 += Σ sc·(q·x) over chunk j of the super-block
+// at base and the activations at DI (scales in X9, their indices in idx).
+#define Q4KCH(base, j, idx) \
+	VBROADCASTI64X4 (16+32*j)(base), Z12 \
+	VPSRLVW         Z30, Z12, Z12 \
+	VPANDD          Z31, Z12, Z12 \
+	VPMADDUBSW      (64*j)(DI), Z12, Z12 \
+	VPERMB.Z        Z9, idx, K1, Z13 \
+	VPDPWSSD        Z13, Z12, Z11
+
+// Q4KROW(base, acc, macc): one weight row's super-block at base against
+// the activation super-block at DI (d_x broadcast in Y15, group sums at
+// BX): acc += d·d_x·Σ sc·(q·x), macc += dmin·d_x·Σ m·Σx.
+#define Q4KROW(base, acc, macc) \
+	Q4KSC(base) \
+	VPXORD       Z11, Z11, Z11 \
+	Q4KCH(base, 0, Z26) \
+	Q4KCH(base, 1, Z27) \
+	Q4KCH(base, 2, Z28) \
+	Q4KCH(base, 3, Z29) \
+	VCVTDQ2PS    Z11, Z11 \
+	VPBROADCASTD (base), X14 \
+	VCVTPH2PS    X14, Y14 \
+	VMULPS       Y15, Y14, Y14 \
+	VBROADCASTSS X14, Z16 \
+	VMOVSHDUP    Y14, Y17 \
+	VFMADD231PS  Z16, Z11, acc \
+	VPERMB.Z     Z9, Z25, K1, Z18 \
+	VPMADDWD     (BX), Y18, Y18 \
+	VCVTDQ2PS    Y18, Y18 \
+	VFMADD231PS  Y17, Y18, macc
+
+// Q4KOUT(Zr, Yr, Xr, Ym, Xm, off): out[off/4] = Σ Zr - Σ Ym.
+#define Q4KOUT(Zr, Yr, Xr, Ym, Xm, off) \
+	HSUMZ(Zr, Yr, Xr, Y8, X8) \
+	HSUM(Ym, Xm, X8) \
+	VSUBSS Xm, Xr, Xr \
+	VMOVSS Xr, off(AX)
+
+// func q4kw4z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, pf int, out *[4]float32)
+//
+// Four Q4_K weight rows (w + r·ldw) against one Q8_K activation row, nb
+// super-blocks, each row a stream prefetched pf bytes ahead (4·ldw for
+// adjacent rows: the next four).
+TEXT ·q4kw4z(SB), NOSPLIT, $0-64
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ nb+16(FP), CX
+	MOVQ x+24(FP), DI
+	MOVQ xd+32(FP), DX
+	MOVQ bs+40(FP), BX
+	LEAQ (SI)(R8*1), R9
+	LEAQ (SI)(R8*2), R10
+	LEAQ (R9)(R8*2), R11
+	MOVQ pf+48(FP), R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	Q4KCONSTS
+
+q4kloop:
+	PREFETCHT0   (SI)(R8*1)
+	PREFETCHT0   64(SI)(R8*1)
+	PREFETCHT0   128(SI)(R8*1)
+	PREFETCHT0   (R9)(R8*1)
+	PREFETCHT0   64(R9)(R8*1)
+	PREFETCHT0   128(R9)(R8*1)
+	PREFETCHT0   (R10)(R8*1)
+	PREFETCHT0   64(R10)(R8*1)
+	PREFETCHT0   128(R10)(R8*1)
+	PREFETCHT0   (R11)(R8*1)
+	PREFETCHT0   64(R11)(R8*1)
+	PREFETCHT0   128(R11)(R8*1)
+	VBROADCASTSS (DX), Y15
+	Q4KROW(SI, Z0, Y4)
+	Q4KROW(R9, Z1, Y5)
+	Q4KROW(R10, Z2, Y6)
+	Q4KROW(R11, Z3, Y7)
+	ADDQ $144, SI
+	ADDQ $144, R9
+	ADDQ $144, R10
+	ADDQ $144, R11
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JNZ  q4kloop
+	MOVQ out+56(FP), AX
+	Q4KOUT(Z0, Y0, X0, Y4, X4, 0)
+	Q4KOUT(Z1, Y1, X1, Y5, X5, 4)
+	Q4KOUT(Z2, Y2, X2, Y6, X6, 8)
+	Q4KOUT(Z3, Y3, X3, Y7, X7, 12)
+	VZEROUPPER
+	RET
+
+// DQ4CH(j): chunk j of the Q4_K super-block at SI as bf16 at R12: values
+// (d·sc)·q - dmin·m in float32, as dequantRow computes them, d·sc and
+// dmin·m from the locals (0(SP): the eight d·sc, 32(SP): the eight dmin·m).
+#define DQ4CH(j) \
+	VPMOVZXBD    (16+32*j)(SI), Z4 \
+	VPMOVZXBD    (32+32*j)(SI), Z5 \
+	VPSRLD       $4, Z4, Z6 \
+	VPSRLD       $4, Z5, Z7 \
+	VPANDD       Z31, Z4, Z4 \
+	VPANDD       Z31, Z5, Z5 \
+	VCVTDQ2PS    Z4, Z0 \
+	VCVTDQ2PS    Z5, Z1 \
+	VMULPS.BCST  (8*j)(SP), Z0, Z0 \
+	VMULPS.BCST  (8*j)(SP), Z1, Z1 \
+	VSUBPS.BCST  (32+8*j)(SP), Z0, Z0 \
+	VSUBPS.BCST  (32+8*j)(SP), Z1, Z1 \
+	CVTNE2PS2BF16_Z0_Z1_Z3 \
+	VMOVDQU16    Z3, (128*j)(R12) \
+	VCVTDQ2PS    Z6, Z0 \
+	VCVTDQ2PS    Z7, Z1 \
+	VMULPS.BCST  (8*j+4)(SP), Z0, Z0 \
+	VMULPS.BCST  (8*j+4)(SP), Z1, Z1 \
+	VSUBPS.BCST  (36+8*j)(SP), Z0, Z0 \
+	VSUBPS.BCST  (36+8*j)(SP), Z1, Z1 \
+	CVTNE2PS2BF16_Z0_Z1_Z3 \
+	VMOVDQU16    Z3, (128*j+64)(R12)
+
+// q4kdm<>: VPERMPS indices: d (lane 0) in lanes 0-7, dmin (lane 1) in 8-15.
+DATA q4kdm<>+0(SB)/8, $0x0000000000000000
+DATA q4kdm<>+8(SB)/8, $0x0000000000000000
+DATA q4kdm<>+16(SB)/8, $0x0000000000000000
+DATA q4kdm<>+24(SB)/8, $0x0000000000000000
+DATA q4kdm<>+32(SB)/8, $0x0000000100000001
+DATA q4kdm<>+40(SB)/8, $0x0000000100000001
+DATA q4kdm<>+48(SB)/8, $0x0000000100000001
+DATA q4kdm<>+56(SB)/8, $0x0000000100000001
+GLOBL q4kdm<>(SB), RODATA|NOPTR, $64
+
+// func deqQ4KBF16Z(dst *uint16, src *byte, nsb int)
+//
+// Widens nsb Q4_K super-blocks at src to 256·nsb bf16 at dst: each value
+// (d·sc)·q - dmin·m in float32 (two roundings, as dequantRow and ggml's
+// dequantize_row_q4_K), rounded to the nearest bf16.
+TEXT ·deqQ4KBF16Z(SB), NOSPLIT, $64-24
+	MOVQ dst+0(FP), R12
+	MOVQ src+8(FP), SI
+	MOVQ nsb+16(FP), CX
+	Q4KCONSTS
+	MOVL         $15, AX
+	VPBROADCASTD AX, Z31
+	VMOVDQU64    q4kdm<>(SB), Z19
+	TESTQ        CX, CX
+	JZ           dq4done
+
+dq4loop:
+	Q4KSC(SI)
+	VPMOVZXBD    X9, Z10
+	VCVTDQ2PS    Z10, Z10
+	VPBROADCASTD (SI), X14
+	VCVTPH2PS    X14, Y14
+	VPERMPS      Z14, Z19, Z14
+	VMULPS       Z14, Z10, Z10
+	VMOVUPS      Z10, (SP)
+	DQ4CH(0)
+	DQ4CH(1)
+	DQ4CH(2)
+	DQ4CH(3)
+	ADDQ         $144, SI
+	ADDQ         $512, R12
+	DECQ         CX
+	JNZ          dq4loop
+
+dq4done:
+	VZEROUPPER
+	RET

@@ -6,10 +6,11 @@ import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 // units multiply bf16 only, so each band task of linearAMX first widens its
 // amxBand weight rows to bf16 in a scratch of its own (128 rows of k = 3072
 // are 768 KiB: it stays in L2) and then runs the bf16 kernels over it. The
-// dequantization is exact in float32 (a Q8_0 or Q4_0 block's integer times
-// its fp16 scale has at most 19 significant bits, a Q6_K value d·sc·q at
-// most 24); only the final rounding to the
-// nearest bf16, ties to even, changes the weights, by at most 2^-9 of each
+// dequantization gives ggml's float32 values: exact for Q8_0, Q4_0 (a
+// block's integer times its fp16 scale has at most 19 significant bits)
+// and Q6_K (d·sc·q, at most 24), and for Q4_K d·sc·q - dmin·m with the
+// one rounding of ggml's dequantize_row_q4_K. Then the rounding to the
+// nearest bf16, ties to even, changes the weights by at most 2^-9 of each
 // value. The activations are split or rounded as the Precision says.
 
 // quantAMXMinRows is the fewest activation rows for which the AMX path
@@ -19,9 +20,8 @@ import "github.com/nano-vllm-go/nano-vllm-go/core/device"
 // 12, 1.2x at 16. Q6_K batches of up to 64 rows take the int8 tiles
 // (quant_amx8.go: 1.2x this path at 16 rows, 1.46x at 64, in
 // BenchmarkQuantGEMM), larger ones this path (deqQ6KBF16Z), 5.9x the
-// integer kernels at 512 rows. Q4_K stays on the integer path: it has no
-// assembly dequantizer, and dequantizing in Go makes decode several times
-// slower.
+// integer kernels at 512 rows. Q4_K batches take this path from 10 rows
+// too (deqQ4KBF16Z; smaller ones run the batch-1 kernel row by row).
 const quantAMXMinRows = 10
 
 // quantAMX reports whether a matmul of rows activation rows with an n×k
@@ -31,7 +31,7 @@ func (d *Device) quantAMX(t device.DType, rows, n, k int) bool {
 	if !d.amx || d.quant.floatPath || rows < quantAMXMinRows || n%32 != 0 || k%32 != 0 {
 		return false
 	}
-	return t == device.Q8_0 || t == device.Q4_0 || t == device.Q6_K && k%qkK == 0
+	return t == device.Q8_0 || t == device.Q4_0 || (t == device.Q6_K || t == device.Q4_K) && k%qkK == 0
 }
 
 // bandDequantizer hands linearAMX's tasks bands of one quantized weight as

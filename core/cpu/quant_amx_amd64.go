@@ -15,13 +15,18 @@ func deqQ80BF16Z(dst *uint16, src *byte, nb int)
 //go:noescape
 func deqQ6KBF16Z(dst *uint16, src *byte, nsb int)
 
+// deqQ4KBF16Z is deqQ80BF16Z for nsb Q4_K super-blocks (256·nsb bf16).
+//
+//go:noescape
+func deqQ4KBF16Z(dst *uint16, src *byte, nsb int)
+
 // deqQ40BF16Z is deqQ80BF16Z for Q4_0 blocks.
 //
 //go:noescape
 func deqQ40BF16Z(dst *uint16, src *byte, nb int)
 
 // simdDequantBF16 is dequantBF16 in assembly where there is a kernel for t
-// (Q8_0, Q4_0 on AVX-512); it reports false, doing nothing, otherwise. The
+// (Q8_0, Q4_0, Q4_K, Q6_K on AVX-512); it reports false, doing nothing, otherwise. The
 // AVX-512 machines here that reach it have AMX, and so AVX512_BF16.
 func simdDequantBF16(is isa, t device.DType, dst []uint16, src []byte) bool {
 	if is != isaAVX512 || len(src) == 0 {
@@ -40,6 +45,10 @@ func simdDequantBF16(is isa, t device.DType, dst []uint16, src []byte) bool {
 		nsb := len(src) / q6_KBytes
 		_ = dst[nsb*qkK-1]
 		deqQ6KBF16Z(&dst[0], &src[0], nsb)
+	case device.Q4_K:
+		nsb := len(src) / q4_KBytes
+		_ = dst[nsb*qkK-1]
+		deqQ4KBF16Z(&dst[0], &src[0], nsb)
 	default:
 		return false
 	}

@@ -16,10 +16,13 @@ import (
 // zero, subnormal and ±65504 scales (randQuantRows) and whole zero blocks.
 func TestDequantBF16(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
-	for _, dt := range []device.DType{device.Q8_0, device.Q4_0, device.Q6_K} {
+	for _, dt := range []device.DType{device.Q8_0, device.Q4_0, device.Q4_K, device.Q6_K} {
 		ks, dOff := []int{32, 96, 1024}, 0
-		if dt == device.Q6_K {
+		switch dt {
+		case device.Q6_K:
 			ks, dOff = []int{256, 1024}, q6_KBytes-2
+		case device.Q4_K:
+			ks = []int{256, 1024}
 		}
 		for _, k := range ks {
 			rows := 9
@@ -70,11 +73,12 @@ func TestLinearQuantAMX(t *testing.T) {
 			// Q8_0 batches take the int8 tiles where the CPU has them
 			// (quant_amx8.go, tested with the integer path); the bf16
 			// path remains for CPUs without AMX-INT8 and, with Q6_K (k a
-			// multiple of 256), for batches over 64 rows.
+			// multiple of 256), for batches over 64 rows; Q4_K batches
+			// always take it.
 			d.amx8 = false
-			for _, dt := range []device.DType{device.Q8_0, device.Q4_0, device.Q6_K} {
+			for _, dt := range []device.DType{device.Q8_0, device.Q4_0, device.Q4_K, device.Q6_K} {
 				dtShapes := shapes
-				if dt == device.Q6_K {
+				if dt == device.Q6_K || dt == device.Q4_K {
 					dtShapes = []shape{{10, 64, 256}, {17, 32, 1024}, {33, 64, 3072}, {65, 96, 512}, {70, 32, 256}}
 				}
 				for _, s := range dtShapes {

@@ -65,7 +65,7 @@ func BenchmarkQuantGEMV(b *testing.B) {
 // BenchmarkQuantGEMM is BenchmarkQuantGEMV for batched decode and prefill
 // (rows activation rows), GFLOP/s.
 func BenchmarkQuantGEMM(b *testing.B) {
-	for _, t := range []device.DType{device.Q8_0, device.Q4_0, device.Q6_K} {
+	for _, t := range []device.DType{device.Q8_0, device.Q4_0, device.Q4_K, device.Q6_K} {
 		for _, rows := range []int{16, 64, 512} {
 			b.Run(fmt.Sprintf("%v/rows=%d/gate", t, rows), func(b *testing.B) {
 				benchQuantLinear(b, t, 3072, 1024, rows, Options{})
@@ -105,15 +105,16 @@ func benchQuantLinear(b *testing.B, t device.DType, n, k, rows int, opts Options
 
 // BenchmarkQuantDecodeMatmuls times the matmuls of one Qwen3-0.6B decode
 // step (all 28 layers' projections and the lm_head) at batch 1, 16 and 64
-// for the weight formats of llama.cpp's files: all Q8_0, and Q4_0 with the
-// tied embedding / lm_head in Q6_K. tok/s is the step rate times the batch:
+// for the weight formats of llama.cpp's files: all Q8_0, Q4_0 with the
+// tied embedding / lm_head in Q6_K, and Q4_K with a Q6_K lm_head (close to
+// Q4_K_M, which also keeps some v and down projections in Q6_K). tok/s is the step rate times the batch:
 // an upper bound of the whole model's decode speed (attention, norms and
 // the rest come on top).
 func BenchmarkQuantDecodeMatmuls(b *testing.B) {
 	for _, f := range []struct {
 		name        string
 		layer, head device.DType
-	}{{"q8_0", device.Q8_0, device.Q8_0}, {"q4_0", device.Q4_0, device.Q6_K}} {
+	}{{"q8_0", device.Q8_0, device.Q8_0}, {"q4_0", device.Q4_0, device.Q6_K}, {"q4_k", device.Q4_K, device.Q6_K}} {
 		for _, c := range []struct {
 			rows  int
 			float bool
