@@ -64,12 +64,14 @@ func (t *fileType) UnmarshalText(b []byte) error {
 		*t = fileType(device.Q8_0)
 	case "q4_0":
 		*t = fileType(device.Q4_0)
+	case "q4_k":
+		*t = fileType(device.Q4_K)
 	case "bf16":
 		*t = fileType(device.BF16)
 	case "f32":
 		*t = fileType(device.F32)
 	default:
-		return fmt.Errorf("%q: want q8_0, q4_0, bf16 or f32", b)
+		return fmt.Errorf("%q: want q8_0, q4_0, q4_k, bf16 or f32", b)
 	}
 	return nil
 }
@@ -86,12 +88,12 @@ func runQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fl.SetOutput(stderr)
 	model := fl.String("model", "", modelHelp)
 	typ := fileType(device.Q8_0)
-	fl.TextVar(&typ, "type", fileType(device.Q8_0), "`TYPE` of the 2-D weights: q8_0, q4_0, bf16 or f32")
+	fl.TextVar(&typ, "type", fileType(device.Q8_0), "`TYPE` of the 2-D weights: q8_0, q4_0, q4_k (rows a multiple of 256 values), bf16 or f32")
 	out := fl.String("out", "", "the GGUF `FILE` to write")
 	name := fl.String("name", "", "general.name (default: the model's name and the type, e.g. \"Qwen3-0.6B Q8_0\")")
 	force := fl.Bool("force", false, "overwrite --out if it exists")
 	fl.Usage = func() {
-		fmt.Fprintf(fl.Output(), "usage: nanovllm quantize --model DIR|REPO|FILE.gguf --type q8_0|q4_0 --out FILE.gguf\n\n%s\n\nFlags:\n", quantizeUsage)
+		fmt.Fprintf(fl.Output(), "usage: nanovllm quantize --model DIR|REPO|FILE.gguf --type q8_0|q4_0|q4_k --out FILE.gguf\n\n%s\n\nFlags:\n", quantizeUsage)
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {

@@ -80,7 +80,7 @@ func TestQuantizeErrors(t *testing.T) {
 	}{
 		{[]string{"--model", fixtureDir("qwen3-tiny")}, 1, "--out FILE.gguf is required"},
 		{[]string{"--model", fixtureDir("qwen3-tiny"), "--out", existing}, 1, "exists; pass --force"},
-		{[]string{"--model", fixtureDir("qwen3-tiny"), "--type", "q5_k", "--out", "x.gguf"}, 2, `"q5_k": want q8_0, q4_0, bf16 or f32`},
+		{[]string{"--model", fixtureDir("qwen3-tiny"), "--type", "q5_k", "--out", "x.gguf"}, 2, `"q5_k": want q8_0, q4_0, q4_k, bf16 or f32`},
 		{[]string{"--model", "random:qwen3-0.6b", "--out", filepath.Join(dir, "r.gguf")}, 1, "quantize needs a checkpoint"},
 		{[]string{"--model", ggufFixture("qwen3-tiny", "q4_0"), "--type", "q8_0", "--out", filepath.Join(dir, "q.gguf")}, 1,
 			"stored as q4_0, wanted q8_0"},

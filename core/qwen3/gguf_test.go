@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -419,22 +420,30 @@ func TestGGUFKQuants(t *testing.T) {
 	require.Equal(t, cfg, m.Config())
 	require.Equal(t, wantLogits, logitsOf(m), "the same weights by way of the GGUF file")
 
-	q := cpu.New(cpuDefault)
-	defer q.Close()
-	m, err = LoadGGUF(path, q, Options{})
-	require.NoError(t, err)
-	got := logitsOf(m)
-	var worst, sum float64
-	for i, w := range wantLogits {
-		d := math.Abs(float64(got[i] - w))
-		worst, sum = max(worst, d), sum+d
+	// The integer kernels (NoAMX), and the default device, where the
+	// prompt's Q4_K matmuls take the AMX path on bf16 weights (and the
+	// Q6_K ones the int8 tiles) if the CPU has AMX.
+	for _, c := range []struct {
+		name string
+		opts cpu.Options
+	}{{"integer kernels", cpu.Options{NoAMX: true}}, {"default (AMX where present)", cpuDefault}} {
+		q := cpu.New(c.opts)
+		m, err = LoadGGUF(path, q, Options{})
+		require.NoError(t, err)
+		got := logitsOf(m)
+		require.NoError(t, q.Close())
+		var worst, sum float64
+		for i, w := range wantLogits {
+			d := math.Abs(float64(got[i] - w))
+			worst, sum = max(worst, d), sum+d
+		}
+		// llama.cpp's own kernels on this file are as far from the float
+		// forward: max 0.23, mean 0.055 over a 100-token prompt (logits of
+		// RMS 2; TestGGUFKQuantsLlamaCpp).
+		t.Logf("%s vs the float forward: max |Δ| %.3g, mean %.3g", c.name, worst, sum/float64(len(got)))
+		require.LessOrEqual(t, worst, 0.5, c.name)
+		require.LessOrEqual(t, sum/float64(len(got)), 0.1, c.name)
 	}
-	// llama.cpp's own kernels on this file are as far from the float
-	// forward: max 0.23, mean 0.055 over a 100-token prompt (logits of RMS
-	// 2; TestGGUFKQuantsLlamaCpp), and 0.15 / 0.045 from ours.
-	t.Logf("integer kernels vs the float forward: max |Δ| %.3g, mean %.3g", worst, sum/float64(len(got)))
-	require.LessOrEqual(t, worst, 0.5)
-	require.LessOrEqual(t, sum/float64(len(got)), 0.1)
 }
 
 // TestGGUFKQuantsLlamaCpp (opt-in: NANOVLLM_LLAMACPP=1) has llama.cpp
@@ -466,23 +475,31 @@ func TestGGUFKQuantsLlamaCpp(t *testing.T) {
 	for p := range prompt {
 		prompt[p] = int32((int64(50000+p)*7919 + 13) % int64(cfg.VocabSize)) // llama-direct's prompt
 	}
-	dev := cpu.New(cpuDefault)
-	defer dev.Close()
-	m, err := LoadGGUF(path, dev, Options{KVCacheDType: device.F16})
-	require.NoError(t, err)
-	defer m.Close()
-	require.NoError(t, m.NewKVCache(8, 16))
-	a := newAllocator(m)
-	got, err := m.Forward(a.batch([]part{{seq: newTestSeq(prompt), n: len(prompt), logits: true}}))
-	require.NoError(t, err)
-	var worst, sum float64
-	for i := range got {
-		d := math.Abs(float64(got[i]) - float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))))
-		worst, sum = max(worst, d), sum+d
+	// Ours with the integer kernels (activations as Q8_K blocks, as
+	// llama.cpp's), and with the default device (the prompt's Q4_K
+	// matmuls on bf16 weights on the AMX path, where the CPU has AMX).
+	for _, c := range []struct {
+		name string
+		opts cpu.Options
+	}{{"integer kernels", cpu.Options{NoAMX: true}}, {"default", cpuDefault}} {
+		dev := cpu.New(c.opts)
+		m, err := LoadGGUF(path, dev, Options{KVCacheDType: device.F16})
+		require.NoError(t, err)
+		require.NoError(t, m.NewKVCache(8, 16))
+		a := newAllocator(m)
+		got, err := m.Forward(a.batch([]part{{seq: newTestSeq(prompt), n: len(prompt), logits: true}}))
+		require.NoError(t, err)
+		m.Close()
+		require.NoError(t, dev.Close())
+		var worst, sum float64
+		for i := range got {
+			d := math.Abs(float64(got[i]) - float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))))
+			worst, sum = max(worst, d), sum+d
+		}
+		t.Logf("llama.cpp loads the Q4_K/Q6_K file; ours (%s): max |Δ| %.3g, mean %.3g", c.name, worst, sum/float64(len(got)))
+		require.LessOrEqual(t, worst, 0.5, c.name)
+		require.LessOrEqual(t, sum/float64(len(got)), 0.06, c.name)
 	}
-	t.Logf("llama.cpp loads the Q4_K/Q6_K file; max |Δ| %.3g, mean %.3g", worst, sum/float64(len(got)))
-	require.LessOrEqual(t, worst, 0.5)
-	require.LessOrEqual(t, sum/float64(len(got)), 0.06)
 }
 
 // writeKQuantGGUF writes the file of TestGGUFKQuants to path and returns
@@ -583,3 +600,53 @@ func (r *testRand) next() uint64 {
 
 // float is uniform in [0, 1).
 func (r *testRand) float() float32 { return float32(r.next()>>40) / (1 << 24) }
+
+// TestWriteGGUFQ4K writes a model as an all-Q4_K file (what llama-quantize
+// --pure Q4_K_S makes): every 2-D weight is core/quant's Q4_K of the float
+// values, the norms F32, general.file_type 14; and a model whose rows are
+// not whole 256-value super-blocks is refused with an error that says so.
+func TestWriteGGUFQ4K(t *testing.T) {
+	cfg, float, _ := writeKQuantGGUF(t, filepath.Join(t.TempDir(), "kq.gguf"))
+	src := func(name string) (Tensor, error) {
+		tn, ok := float[name]
+		if !ok {
+			return Tensor{}, fmt.Errorf("no tensor %s", name)
+		}
+		return tn, nil
+	}
+	path := filepath.Join(t.TempDir(), "q4k.gguf")
+	out, err := os.Create(path)
+	require.NoError(t, err)
+	require.NoError(t, WriteGGUF(out, cfg, src, GGUFWriteOptions{Type: device.Q4_K}))
+	require.NoError(t, out.Close())
+	f, err := gguf.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	ft, err := f.Metadata().Uint("general.file_type")
+	require.NoError(t, err)
+	require.Equal(t, uint64(14), ft)
+	for _, tn := range ggufTensors(cfg) {
+		name, _ := GGUFTensorName(tn.hf)
+		got, err := f.Tensor(name)
+		require.NoError(t, err, name)
+		x := make([]float32, len(float[tn.hf].Data)/4)
+		require.NoError(t, quant.Dequantize(device.F32, x, float[tn.hf].Data))
+		if len(tn.shape) == 1 {
+			require.Equal(t, device.F32, got.DType, name)
+			require.Equal(t, float[tn.hf].Data, got.Data, name)
+			continue
+		}
+		want := make([]byte, len(x)/256*144)
+		require.NoError(t, quant.Quantize(device.Q4_K, want, x))
+		require.Equal(t, device.Q4_K, got.DType, name)
+		require.Equal(t, want, got.Data, name)
+	}
+
+	tiny, err := gguf.Open(ggufPath("qwen3-tiny", "f32"))
+	require.NoError(t, err)
+	defer tiny.Close()
+	tcfg, err := ConfigFromGGUF(tiny)
+	require.NoError(t, err)
+	err = WriteGGUF(io.Discard, tcfg, GGUFSource(tiny), GGUFWriteOptions{Type: device.Q4_K})
+	require.ErrorContains(t, err, "256")
+}

@@ -16,8 +16,9 @@ type GGUFWriteOptions struct {
 	// Name is general.name, e.g. "Qwen3-0.6B Q8_0".
 	Name string
 	// Type is the type of every 2-D weight (the projections, the
-	// embedding and lm_head): device.F32, BF16, Q8_0 or Q4_0. The norms
-	// are always F32, as llama.cpp's converter writes them.
+	// embedding and lm_head): device.F32, BF16, Q8_0, Q4_0 or Q4_K (rows
+	// a multiple of 256 values). The norms are always F32, as llama.cpp's
+	// converter writes them.
 	Type device.DType
 	// Tokenizer is the tokenizer.* metadata (tokenizer.Tokenizer's
 	// GGUFMetadata). Without it the file says tokenizer.ggml.model "none"
@@ -39,8 +40,10 @@ func ggufFileType(t device.DType) (uint32, error) {
 		return 7, nil
 	case device.BF16:
 		return 32, nil
+	case device.Q4_K:
+		return 14, nil // LLAMA_FTYPE_MOSTLY_Q4_K_S: all Q4_K, as llama-quantize --pure Q4_K_S
 	}
-	return 0, fmt.Errorf("%w: GGUF files of %s (want f32, bf16, q8_0 or q4_0)", ErrQuantize, t)
+	return 0, fmt.Errorf("%w: GGUF files of %s (want f32, bf16, q8_0, q4_0 or q4_k)", ErrQuantize, t)
 }
 
 // ggufTensor is one tensor of a Qwen3 GGUF file: Hugging Face name and
