@@ -318,6 +318,21 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 	return intKernel{}, false
 }
 
+// q4kint8 rewrites 16 rows of nsb Q4_K super-blocks (src, rows ldw bytes
+// apart) as int8 values q (dst, row i at i·nsb·256) and, row-major (row i
+// at i·nsb·8), each sub-block's d·sc (dsc) and dmin·m (dmn) as float32, for
+// qgamx8 in groups of 32 and q4kminZ. It needs AVX-512 BW.
+//
+//go:noescape
+func q4kint8(dst *byte, dsc, dmn *float32, src *byte, nsb, ldw int)
+
+// q4kminZ takes Q4_K's mins' term off qgamx8's sums c for one tile of 16
+// weight rows and mts tiles of activation rows: c[(mt·16+i)·16+m] -= Σ_g
+// mins[g·16+i]·s[(mt·ng+g)·16+m].
+//
+//go:noescape
+func q4kminZ(c, mins, s *float32, ng, mts int)
+
 // q6kint8 rewrites 16 rows of nsb Q6_K super-blocks (src, rows ldw bytes
 // apart) as int8 values less 32 (dst, row i at i·nsb·256) and the float32
 // scale d·sc of every group of 16 (dsc, row-major: dsc[i·nsb·16+g]), exact,

@@ -1863,3 +1863,182 @@ dq4loop:
 dq4done:
 	VZEROUPPER
 	RET
+
+// func q4kint8(dst *byte, dsc, dmn *float32, src *byte, nsb, ldw int)
+//
+// 16 rows of nsb Q4_K super-blocks (src, rows ldw bytes apart) as int8
+// values q in 0..15 (dst: row i at i·nsb·256, in order), each sub-block's
+// d·sc (dsc) and dmin·m (dmn) as float32, row-major (row i at i·nsb·8),
+// for qgamx8 in groups of 32 once the scales are transposed to
+// group-major; the mins' term is taken off after it (q4kminZ). Exact: the
+// products are those of deqQ4KBF16Z and the integer path.
+TEXT ·q4kint8(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ dsc+8(FP), DX
+	MOVQ dmn+16(FP), R13
+	MOVQ src+24(FP), R10
+	MOVQ nsb+32(FP), R8
+	MOVQ ldw+40(FP), R9
+	Q4KCONSTS
+	VMOVDQU64 q4kdm<>(SB), Z19
+	MOVQ      $16, BX
+	TESTQ     R8, R8
+	JZ        q4idone
+
+q4irow:
+	MOVQ R10, SI
+	MOVQ R8, CX
+
+q4iblk:
+	Q4KSC(SI)
+	VBROADCASTI64X4 16(SI), Z12
+	VBROADCASTI64X4 48(SI), Z13
+	VBROADCASTI64X4 80(SI), Z14
+	VBROADCASTI64X4 112(SI), Z15
+	VPSRLVW         Z30, Z12, Z12
+	VPSRLVW         Z30, Z13, Z13
+	VPSRLVW         Z30, Z14, Z14
+	VPSRLVW         Z30, Z15, Z15
+	VPANDD          Z31, Z12, Z12
+	VPANDD          Z31, Z13, Z13
+	VPANDD          Z31, Z14, Z14
+	VPANDD          Z31, Z15, Z15
+	VMOVDQU8        Z12, (DI)
+	VMOVDQU8        Z13, 64(DI)
+	VMOVDQU8        Z14, 128(DI)
+	VMOVDQU8        Z15, 192(DI)
+	VPMOVZXBD       X9, Z10
+	VCVTDQ2PS       Z10, Z10
+	VPBROADCASTD    (SI), X16
+	VCVTPH2PS       X16, Y16
+	VPERMPS         Z16, Z19, Z16
+	VMULPS          Z16, Z10, Z10
+	VMOVUPS         Y10, (DX)
+	VEXTRACTF32X8   $1, Z10, Y11
+	VMOVUPS         Y11, (R13)
+	ADDQ            $144, SI
+	ADDQ            $256, DI
+	ADDQ            $32, DX
+	ADDQ            $32, R13
+	DECQ            CX
+	JNZ             q4iblk
+	ADDQ            R9, R10
+	DECQ            BX
+	JNZ             q4irow
+
+q4idone:
+	VZEROUPPER
+	RET
+
+// func q4kminZ(c, mins, s *float32, ng, mts int)
+//
+// Takes Q4_K's mins' term off qgamx8's sums for one tile of 16 weight rows
+// and mts tiles of 16 activation rows: c[(mt·16+i)·16+m] -= Σ_g
+// mins[g·16+i]·s[(mt·ng+g)·16+m], where mins (group-major) are the rows'
+// dmin·m and s the activations' d_x·Σx over each group of 32.
+TEXT ·q4kminZ(SB), NOSPLIT, $0-40
+	MOVQ c+0(FP), DI
+	MOVQ mins+8(FP), R8
+	MOVQ s+16(FP), SI
+	MOVQ ng+24(FP), R9
+	MOVQ mts+32(FP), BX
+	TESTQ BX, BX
+	JZ    q4mdone
+
+q4mtile:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	MOVQ   R8, DX
+	MOVQ   R9, CX
+
+q4mgrp:
+	VMOVUPS          (SI), Z16
+	VFMADD231PS.BCST (DX), Z16, Z0
+	VFMADD231PS.BCST 4(DX), Z16, Z1
+	VFMADD231PS.BCST 8(DX), Z16, Z2
+	VFMADD231PS.BCST 12(DX), Z16, Z3
+	VFMADD231PS.BCST 16(DX), Z16, Z4
+	VFMADD231PS.BCST 20(DX), Z16, Z5
+	VFMADD231PS.BCST 24(DX), Z16, Z6
+	VFMADD231PS.BCST 28(DX), Z16, Z7
+	VFMADD231PS.BCST 32(DX), Z16, Z8
+	VFMADD231PS.BCST 36(DX), Z16, Z9
+	VFMADD231PS.BCST 40(DX), Z16, Z10
+	VFMADD231PS.BCST 44(DX), Z16, Z11
+	VFMADD231PS.BCST 48(DX), Z16, Z12
+	VFMADD231PS.BCST 52(DX), Z16, Z13
+	VFMADD231PS.BCST 56(DX), Z16, Z14
+	VFMADD231PS.BCST 60(DX), Z16, Z15
+	ADDQ             $64, SI
+	ADDQ             $64, DX
+	DECQ             CX
+	JNZ              q4mgrp
+	VMOVUPS (DI), Z16
+	VSUBPS  Z0, Z16, Z16
+	VMOVUPS Z16, (DI)
+	VMOVUPS 64(DI), Z16
+	VSUBPS  Z1, Z16, Z16
+	VMOVUPS Z16, 64(DI)
+	VMOVUPS 128(DI), Z16
+	VSUBPS  Z2, Z16, Z16
+	VMOVUPS Z16, 128(DI)
+	VMOVUPS 192(DI), Z16
+	VSUBPS  Z3, Z16, Z16
+	VMOVUPS Z16, 192(DI)
+	VMOVUPS 256(DI), Z16
+	VSUBPS  Z4, Z16, Z16
+	VMOVUPS Z16, 256(DI)
+	VMOVUPS 320(DI), Z16
+	VSUBPS  Z5, Z16, Z16
+	VMOVUPS Z16, 320(DI)
+	VMOVUPS 384(DI), Z16
+	VSUBPS  Z6, Z16, Z16
+	VMOVUPS Z16, 384(DI)
+	VMOVUPS 448(DI), Z16
+	VSUBPS  Z7, Z16, Z16
+	VMOVUPS Z16, 448(DI)
+	VMOVUPS 512(DI), Z16
+	VSUBPS  Z8, Z16, Z16
+	VMOVUPS Z16, 512(DI)
+	VMOVUPS 576(DI), Z16
+	VSUBPS  Z9, Z16, Z16
+	VMOVUPS Z16, 576(DI)
+	VMOVUPS 640(DI), Z16
+	VSUBPS  Z10, Z16, Z16
+	VMOVUPS Z16, 640(DI)
+	VMOVUPS 704(DI), Z16
+	VSUBPS  Z11, Z16, Z16
+	VMOVUPS Z16, 704(DI)
+	VMOVUPS 768(DI), Z16
+	VSUBPS  Z12, Z16, Z16
+	VMOVUPS Z16, 768(DI)
+	VMOVUPS 832(DI), Z16
+	VSUBPS  Z13, Z16, Z16
+	VMOVUPS Z16, 832(DI)
+	VMOVUPS 896(DI), Z16
+	VSUBPS  Z14, Z16, Z16
+	VMOVUPS Z16, 896(DI)
+	VMOVUPS 960(DI), Z16
+	VSUBPS  Z15, Z16, Z16
+	VMOVUPS Z16, 960(DI)
+	ADDQ    $1024, DI
+	DECQ    BX
+	JNZ     q4mtile
+
+q4mdone:
+	VZEROUPPER
+	RET

@@ -6,18 +6,20 @@ import (
 	"github.com/nano-vllm-go/nano-vllm-go/core/device"
 )
 
-// Batches of Q8_0, Q4_0 and Q6_K weights on the AMX int8 unit (TDPBSSD),
+// Batches of Q8_0, Q4_0, Q6_K and Q4_K weights on the AMX int8 unit (TDPBSSD),
 // with the integer path's numerics: each activation row is rounded to
 // int8 blocks as for the integer kernels, every block's dot product is an
 // exact int32 sum, and the sums are scaled by the two block scales and
 // added up in float32, as llama.cpp does. Q8_0 weights need no rewriting:
 // a Q8_0 block's 32 integers of 16 weight rows, ldw bytes apart, are
 // exactly a 16x32 int8 tile, which the tile unit loads from the mapped file
-// with the row stride (q80amx8). Q4_0 and Q6_K are rewritten exactly as
-// int8 groups (32 and 16 values) with float32 scales, a tile of 16 rows at
-// a time into a scratch that stays in the first-level cache (q40int8,
-// q6kint8), and multiplied by qgamx8; the rewrite is shared by every tile
-// of activation rows. Only the activations are rearranged (packAMX8), once
+// with the row stride (q80amx8). Q4_0, Q6_K and Q4_K are rewritten exactly
+// as int8 groups (32, 16 and 32 values) with float32 scales, a tile of 16
+// rows at a time into a scratch that stays in the first-level cache
+// (q40int8, q6kint8, q4kint8), and multiplied by qgamx8; the rewrite is
+// shared by every tile of activation rows. Q4_K's weights are d·sc·q -
+// dmin·m: qgamx8 multiplies the groups of q by d·sc, and q4kminZ takes
+// off dmin·m times each group's activation sum (from Q8_K's group sums). Only the activations are rearranged (packAMX8), once
 // per matmul. Compared with the bf16 path (quant_amx.go), which widens
 // every weight to bf16 before each use and multiplies two or three bf16
 // parts of each activation, this multiplies each weight once per tile of
@@ -75,10 +77,19 @@ func amx8TileConfig() (cfg [64]byte) {
 // faster again.
 const amx8MaxRows = 64
 
+// amx8Q4KMaxRows is the most activation rows Q4_K takes to the int8
+// tiles: its mins' term (q4kminZ) costs float work per group and tile of
+// activation rows, so larger batches are faster on the bf16 path.
+// Measured on a 3072×1024 Q4_K matmul, two threads, 2 runs each, int8
+// tiles against the bf16 path: 504-525 against 427-462 GFLOP/s at 16 rows,
+// 686 against 659-669 at 32, 774-794 against 802-806 at 48, 815-821
+// against 867-881 at 64.
+const amx8Q4KMaxRows = 32
+
 // quantAMX8 reports whether a matmul of rows activation rows with an n×k
 // weight of type t runs on the AMX int8 path: Q8_0, Q4_0 or Q6_K, batches
-// of quantAMXMinRows to amx8MaxRows rows, whole tiles of weight rows, on
-// the integer path. The lower bound is the bf16 path's, measured for it; where
+// of quantAMXMinRows to amx8MaxRows rows (Q4_K: to amx8Q4KMaxRows), whole
+// tiles of weight rows, on the integer path. The lower bound is the bf16 path's, measured for it; where
 // int8 tiles overtake the integer kernels was not measured separately.
 func (d *Device) quantAMX8(t device.DType, rows, n, k int) bool {
 	if !d.amx8 || d.quant.floatPath || rows < quantAMXMinRows || rows > amx8MaxRows || n%amx8Tile != 0 {
@@ -89,6 +100,9 @@ func (d *Device) quantAMX8(t device.DType, rows, n, k int) bool {
 		return k%qk32 == 0
 	case device.Q6_K:
 		return k%qkK == 0
+	case device.Q4_K:
+		// Whole tiles of 16 groups of 32 for the scales' transposes.
+		return k%(2*qkK) == 0 && rows <= amx8Q4KMaxRows
 	}
 	return false
 }
@@ -101,9 +115,13 @@ func (d *Device) quantAMX8(t device.DType, rows, n, k int) bool {
 type amx8Acts struct {
 	b []uint32
 	d []float32
+	// s is, for Q4_K, each row's d_x·Σx over each group of 32 values, laid
+	// out as d (packAMX8Sums).
+	s []float32
 
-	gen uint64 // the qact fill they were packed from (0: none)
-	bk  int    // and the group size
+	gen  uint64 // the qact fill they were packed from (0: none)
+	bk   int    // and the group size
+	sgen uint64 // the qact fill s was made from (0: none)
 }
 
 // packAMX8 packs a's quantized rows (rows × k, with one scale per block of
@@ -136,6 +154,28 @@ func packAMX8(p *amx8Acts, a *qact, rows, k, bk, per int) {
 	}
 }
 
+// packAMX8Sums fills p.s from a's Q8_K rows (rows × k): row m's scale
+// times the sum of its integers in each group of 32 (two of Q8_K's group
+// sums of 16), for the mins' term of Q4_K (q4kminZ).
+func packAMX8Sums(p *amx8Acts, a *qact, rows, k int) {
+	if p.sgen == a.gen {
+		return
+	}
+	p.sgen = a.gen
+	ng, nsb := k/qk32, k/qkK
+	mts := (rows + amx8Tile - 1) / amx8Tile
+	p.s = grow(p.s, mts*ng*amx8Tile)
+	clear(p.s)
+	for m := range rows {
+		mt, ml := m/amx8Tile, m%amx8Tile
+		bs := a.bs[m*k/16 : (m+1)*k/16]
+		for g := range ng {
+			sum := int32(bs[2*g]) + int32(bs[2*g+1])
+			p.s[(mt*ng+g)*amx8Tile+ml] = a.xd[m*nsb+g/(qkK/qk32)] * float32(sum)
+		}
+	}
+}
+
 // linearAMX8 is Linear for quantized weights on the AMX int8 path (see
 // quantAMX8).
 func (d *Device) linearAMX8(out, x []float32, w *weight, rows, n, k int) {
@@ -149,9 +189,15 @@ func (d *Device) linearAMX8(out, x []float32, w *weight, rows, n, k int) {
 // input (q, k and v) share it.
 func (d *Device) amx8Prepare(x []float32, rows, k int, t device.DType) {
 	a := &d.quant.act
-	if t == device.Q6_K {
+	switch t {
+	case device.Q6_K:
 		d.quantizeActs(a, x, rows, k, t, zactNone)
 		packAMX8(&d.quant.amx8, a, rows, k, 16, qkK/16)
+		return
+	case device.Q4_K:
+		d.quantizeActs(a, x, rows, k, t, zactNone)
+		packAMX8(&d.quant.amx8, a, rows, k, qk32, qkK/qk32)
+		packAMX8Sums(&d.quant.amx8, a, rows, k)
 		return
 	}
 	// The zact layout is not used here, but asking for it picks the
@@ -171,15 +217,25 @@ func (d *Device) amx8Bands(out []float32, w *weight, rows, n, k int) (tasks int,
 	mts := (rows + amx8Tile - 1) / amx8Tile
 	switch w.qt {
 	case device.Q6_K:
-		return d.amx8GroupBands(out, w, rows, n, k, mts, 16, &d.amx6Cfg[0], func(tile []byte, ws, spare []float32, j int) {
+		return d.amx8GroupBands(out, w, rows, n, k, mts, 16, &d.amx6Cfg[0], false, func(tile []byte, ws, spare, _ []float32, j int) {
 			nsb := k / qkK
 			q6kint8(&tile[0], &spare[0], &w.q[j*w.qrow], nsb, w.qrow)
 			for s := range nsb { // row-major scales to group-major
 				transposeTileZ(&spare[s*16], nsb*16, &ws[s*256], 16, 16)
 			}
 		})
+	case device.Q4_K:
+		return d.amx8GroupBands(out, w, rows, n, k, mts, qk32, &d.amx8Cfg[0], true, func(tile []byte, ws, spare, mins []float32, j int) {
+			ng := k / qk32
+			// Row-major scales and mins in spare, then group-major.
+			q4kint8(&tile[0], &spare[0], &spare[amx8Tile*ng], &w.q[j*w.qrow], k/qkK, w.qrow)
+			for c := 0; c < ng; c += amx8Tile {
+				transposeTileZ(&spare[c], ng, &ws[c*amx8Tile], amx8Tile, amx8Tile)
+				transposeTileZ(&spare[amx8Tile*ng+c], ng, &mins[c*amx8Tile], amx8Tile, amx8Tile)
+			}
+		})
 	case device.Q4_0:
-		return d.amx8GroupBands(out, w, rows, n, k, mts, qk32, &d.amx8Cfg[0], func(tile []byte, ws, _ []float32, j int) {
+		return d.amx8GroupBands(out, w, rows, n, k, mts, qk32, &d.amx8Cfg[0], false, func(tile []byte, ws, _, _ []float32, j int) {
 			if nb := k / qk32; d.q40Tables != nil && nb%4 == 0 {
 				q40int8v(&tile[0], &ws[0], &w.q[j*w.qrow], nb, d.q40Tables)
 			} else {
@@ -285,14 +341,16 @@ func amx6TileConfig() (cfg [64]byte) {
 }
 
 // amx8GroupBands is amx8Bands for weights rewritten a tile at a time (Q4_0
-// with q40int8, Q6_K with q6kint8: both exact): rewrite(tile, ws, spare, j)
-// leaves weight rows [j, j+16) in tile as int8 groups of g values, row-major
-// (k bytes a row), and their float32 group scales in ws, group-major (spare:
-// as many floats for its own use); qgamx8 multiplies them with the
-// activations packed in groups of g, chunk by chunk. The rewrite is shared
-// by every tile of activation rows. While a tile is multiplied, the next
-// tile's blocks are fetched into the caches, a few lines per group.
-func (d *Device) amx8GroupBands(out []float32, w *weight, rows, n, k, mts, g int, cfg *byte, rewrite func(tile []byte, ws, spare []float32, j int)) (int, func(t int)) {
+// with q40int8, Q6_K with q6kint8, Q4_K with q4kint8: all exact):
+// rewrite(tile, ws, spare, mins, j) leaves weight rows [j, j+16) in tile as
+// int8 groups of g values, row-major (k bytes a row), and their float32
+// group scales in ws, group-major (spare: twice as many floats for its own
+// use); with withMins (Q4_K), also the rows' group mins, group-major, in
+// mins, whose term q4kminZ takes off after qgamx8. qgamx8 multiplies them
+// with the activations packed in groups of g, chunk by chunk. The rewrite
+// is shared by every tile of activation rows. While a tile is multiplied,
+// the next tile's blocks are fetched into the caches, a few lines per group.
+func (d *Device) amx8GroupBands(out []float32, w *weight, rows, n, k, mts, g int, cfg *byte, withMins bool, rewrite func(tile []byte, ws, spare, mins []float32, j int)) (int, func(t int)) {
 	p := &d.quant.amx8
 	ng := k / g
 	threads := d.pool.threads()
@@ -300,13 +358,13 @@ func (d *Device) amx8GroupBands(out []float32, w *weight, rows, n, k, mts, g int
 		var c [amx8Chunk * amx8Tile * amx8Tile]float32
 		var tmp [amx8Scratch]int32
 		sp := d.quant.tiles.Get().(*[]byte)
-		*sp = grow(*sp, amx8Tile*(k+2*ng*4))
+		*sp = grow(*sp, amx8Tile*(k+4*ng*4))
 		tile := *sp
-		ws := unsafe.Slice((*float32)(unsafe.Pointer(&tile[amx8Tile*k])), 2*amx8Tile*ng)
-		ws, spare := ws[:amx8Tile*ng], ws[amx8Tile*ng:]
+		fs := unsafe.Slice((*float32)(unsafe.Pointer(&tile[amx8Tile*k])), 4*amx8Tile*ng)
+		ws, spare, mins := fs[:amx8Tile*ng], fs[amx8Tile*ng:3*amx8Tile*ng], fs[3*amx8Tile*ng:]
 		j0 := t * amx8GroupBand
 		for j := j0; j < min(n, j0+amx8GroupBand); j += amx8Tile {
-			rewrite(tile, ws, spare, j)
+			rewrite(tile, ws, spare, mins, j)
 			// The next tile's blocks; after the band's last tile, the
 			// first of band t+threads (as in amx8Bands; past the end,
 			// whatever follows: prefetches do not fault).
@@ -318,6 +376,9 @@ func (d *Device) amx8GroupBands(out []float32, w *weight, rows, n, k, mts, g int
 			for mt0 := 0; mt0 < mts; mt0 += amx8Chunk {
 				mc := min(amx8Chunk, mts-mt0)
 				qgamx8(cfg, &tile[0], k, ng, g, (*byte)(unsafe.Pointer(&p.b[mt0*ng*g/4*16])), &p.d[mt0*ng*16], &ws[0], mc, &tmp[0], &c[0], (*byte)(pf), (amx8Tile*w.qrow+ng-1)/ng)
+				if withMins {
+					q4kminZ(&c[0], &mins[0], &p.s[mt0*ng*amx8Tile], ng, mc)
+				}
 				amx8Out(out[mt0*amx8Tile*n:], c[:], j, 1, mc, rows-mt0*amx8Tile, n)
 			}
 		}

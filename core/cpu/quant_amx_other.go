@@ -31,3 +31,13 @@ func q40int8(dst *byte, dsc *float32, src *byte, nb int) {
 func q40int8v(dst *byte, dsc *float32, src *byte, nb int, tab *q40Tables) {
 	panic("cpu: AMX int8 kernel called without AMX")
 }
+
+// q4kint8 is never called in this build (Device.amx8 is false).
+func q4kint8(dst *byte, dsc, dmn *float32, src *byte, nsb, ldw int) {
+	panic("cpu: AMX int8 kernel called without AMX")
+}
+
+// q4kminZ is never called in this build (Device.amx8 is false).
+func q4kminZ(c, mins, s *float32, ng, mts int) {
+	panic("cpu: AMX int8 kernel called without AMX")
+}

@@ -134,16 +134,18 @@ func quantCases() []quantCase {
 		}
 	}
 	// Batches in whole tiles of 16 weight rows: the AMX int8 path for
-	// Q8_0, Q4_0 and Q6_K where there is one (quantAMX8; Q4_0 and Q6_K
-	// rewritten a tile at a time, 80 rows being a band and a tile),
-	// including a partial last tile
-	// of activation rows and padding to 16.
+	// Q8_0, Q4_0, Q6_K and Q4_K (k a multiple of 512) where there is one
+	// (quantAMX8; Q4_0, Q6_K and Q4_K rewritten a tile at a time, 80 rows
+	// being a band and a tile), including a partial last tile of
+	// activation rows and padding to 16.
 	return append(cs, quantCase{device.Q8_0, 16, 32, 64}, quantCase{device.Q8_0, 33, 48, 96},
 		quantCase{device.Q8_0, 12, 64, 1024}, quantCase{device.Q8_0, 64, 16, 256},
 		quantCase{device.Q4_0, 16, 32, 64}, quantCase{device.Q4_0, 33, 80, 96},
 		quantCase{device.Q4_0, 12, 64, 1024}, quantCase{device.Q4_0, 64, 16, 256},
 		quantCase{device.Q6_K, 16, 32, 256}, quantCase{device.Q6_K, 33, 80, 512},
-		quantCase{device.Q6_K, 12, 48, 3072}, quantCase{device.Q6_K, 64, 16, 1024})
+		quantCase{device.Q6_K, 12, 48, 3072}, quantCase{device.Q6_K, 64, 16, 1024},
+		quantCase{device.Q4_K, 16, 32, 512}, quantCase{device.Q4_K, 24, 80, 1024},
+		quantCase{device.Q4_K, 12, 48, 3072}, quantCase{device.Q4_K, 32, 16, 2048})
 }
 
 func TestLinearQuantIntegerPath(t *testing.T) {
@@ -200,7 +202,7 @@ func TestLinearQuantIntegerPath(t *testing.T) {
 			}
 		}
 		if d.amx8 {
-			require.Equal(t, 12, amx8, "%s: the Q8_0, Q4_0 and Q6_K batches in whole tiles take the AMX int8 path", d.Name())
+			require.Equal(t, 16, amx8, "%s: the Q8_0, Q4_0, Q6_K and Q4_K batches in whole tiles take the AMX int8 path", d.Name())
 		}
 		d.Close()
 	}
