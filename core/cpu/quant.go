@@ -161,6 +161,9 @@ func (d *Device) quantizeActs(a *qact, x []float32, rows, k int, t device.DType,
 		if layout != zactNone && simdQuantQ8(d.isa, xr, qr, a.xd[m*nb:(m+1)*nb], za, zc, layout) {
 			return
 		}
+		if blk == qkK && simdQuantQ8K(d.isa, xr, qr, a.xd[m*nb:(m+1)*nb], a.bs[m*k/16:(m+1)*k/16]) {
+			return
+		}
 		for b := range nb {
 			if blk == qk32 {
 				a.xd[m*nb+b] = quantizeQ8_0Act(qr[b*qk32:(b+1)*qk32], xr[b*qk32:(b+1)*qk32])

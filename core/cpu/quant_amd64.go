@@ -144,6 +144,23 @@ func simdQuantQ8(is isa, x []float32, xq []int8, xd []float32, za []byte, c int,
 	return true
 }
 
+// quantQ8KZ is quantizeQ8KAct on AVX-512 for nsb super-blocks: the int8
+// values to q, the scales to d, the sums of each 16 values to bs.
+//
+//go:noescape
+func quantQ8KZ(x *float32, nsb int, q *int8, d *float32, bs *int16)
+
+// simdQuantQ8K quantizes one activation row to Q8_K blocks with
+// quantQ8KZ and reports whether it could (AVX-512).
+func simdQuantQ8K(is isa, x []float32, xq []int8, xd []float32, bs []int16) bool {
+	if is != isaAVX512 || len(xd) == 0 {
+		return false
+	}
+	_, _, _ = x[len(xd)*qkK-1], xq[len(xd)*qkK-1], bs[len(xd)*16-1]
+	quantQ8KZ(&x[0], len(xd), &xq[0], &xd[0], &bs[0])
+	return true
+}
+
 // haveQ40Quad reports whether the VBMI Q4_0 kernels (q40s8v) run for rows
 // of nb blocks.
 func haveQ40Quad(is isa, nb int) bool {

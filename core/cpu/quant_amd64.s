@@ -2042,3 +2042,132 @@ q4mgrp:
 q4mdone:
 	VZEROUPPER
 	RET
+
+DATA qm127<>+0(SB)/4, $-127.0
+GLOBL qm127<>(SB), RODATA|NOPTR, $4
+DATA qone<>+0(SB)/4, $1.0
+GLOBL qone<>(SB), RODATA|NOPTR, $4
+
+// Q8KQ(i): the 16 activations at SI+64i times iscale (Z31) rounded to the
+// nearest integer, ties to even: int8 at DI+16i, their sum at DX+2i.
+#define Q8KQ(i) \
+	VMULPS        (64*i)(SI), Z31, Z0 \
+	VCVTPS2DQ     Z0, Z0 \
+	VPMOVSDB      Z0, X1 \
+	VMOVDQU       X1, (16*i)(DI) \
+	VEXTRACTI64X4 $1, Z0, Y1 \
+	VPADDD        Y1, Y0, Y0 \
+	VEXTRACTI128  $1, Y0, X1 \
+	VPADDD        X1, X0, X0 \
+	VPSHUFD       $0x4e, X0, X1 \
+	VPADDD        X1, X0, X0 \
+	VPSHUFD       $1, X0, X1 \
+	VPADDD        X1, X0, X0 \
+	VMOVD         X0, AX \
+	MOVW          AX, (2*i)(DX)
+
+// func quantQ8KZ(x *float32, nsb int, q *int8, d *float32, bs *int16)
+//
+// quantizeQ8KAct on AVX-512 for nsb super-blocks of 256 activations:
+// iscale = -127/mx with mx the first value of the largest magnitude, q =
+// iscale·x rounded to even (at most 127 in magnitude: no clamping
+// needed), the block's scale 1/iscale, and the sums of each 16 q. A block
+// of zeros gives zeros, and so does one with a NaN (where the Go quantizer
+// skips NaNs: only finite activations give the same result).
+TEXT ·quantQ8KZ(SB), NOSPLIT, $0-40
+	MOVQ         x+0(FP), SI
+	MOVQ         nsb+8(FP), CX
+	MOVQ         q+16(FP), DI
+	MOVQ         d+24(FP), R8
+	MOVQ         bs+32(FP), DX
+	VBROADCASTSS qabs<>(SB), Z30
+	TESTQ        CX, CX
+	JZ           q8kdone
+
+q8kblk:
+	// The largest magnitude, in all lanes of Z29.
+	VANDPS        (SI), Z30, Z29
+	MOVQ          $1, BX
+q8kmax:
+	MOVQ          BX, AX
+	SHLQ          $6, AX
+	VANDPS        (SI)(AX*1), Z30, Z28
+	VMAXPS        Z28, Z29, Z29
+	INCQ          BX
+	CMPQ          BX, $16
+	JLT           q8kmax
+	VEXTRACTF64X4 $1, Z29, Y28
+	VMAXPS        Y28, Y29, Y29
+	VEXTRACTF32X4 $1, Y29, X28
+	VMAXPS        X28, X29, X29
+	VPSHUFD       $0x4e, X29, X28
+	VMAXPS        X28, X29, X29
+	VPSHUFD       $1, X29, X28
+	VMAXSS        X28, X29, X29
+	VXORPS        X28, X28, X28
+	VUCOMISS      X28, X29
+	JEQ           q8kzero // zero, or NaN (unordered): a block of zeros
+
+	// q8kfind:
+	// mx: the first value whose magnitude is the largest.
+	VBROADCASTSS X29, Z29
+	XORQ          BX, BX
+q8kscan:
+	VANDPS        (SI)(BX*1), Z30, Z28
+	VCMPPS        $0, Z29, Z28, K1
+	KMOVW         K1, AX
+	TESTL         AX, AX
+	JNZ           q8kfound
+	ADDQ          $64, BX
+	CMPQ          BX, $1024
+	JLT           q8kscan
+	JMP           q8kzero // unreachable for finite inputs
+
+q8kfound:
+	TZCNTL        AX, AX
+	LEAQ          (SI)(BX*1), R9
+	VMOVSS        (R9)(AX*4), X27
+	VMOVSS        qm127<>(SB), X26
+	VDIVSS        X27, X26, X26 // iscale = -127/mx
+	VBROADCASTSS  X26, Z31
+	VMOVSS        qone<>(SB), X25
+	VDIVSS        X26, X25, X25
+	VMOVSS        X25, (R8)
+	Q8KQ(0)
+	Q8KQ(1)
+	Q8KQ(2)
+	Q8KQ(3)
+	Q8KQ(4)
+	Q8KQ(5)
+	Q8KQ(6)
+	Q8KQ(7)
+	Q8KQ(8)
+	Q8KQ(9)
+	Q8KQ(10)
+	Q8KQ(11)
+	Q8KQ(12)
+	Q8KQ(13)
+	Q8KQ(14)
+	Q8KQ(15)
+	JMP           q8knext
+
+q8kzero:
+	VPXORD        Z0, Z0, Z0
+	VMOVDQU8      Z0, (DI)
+	VMOVDQU8      Z0, 64(DI)
+	VMOVDQU8      Z0, 128(DI)
+	VMOVDQU8      Z0, 192(DI)
+	VMOVDQU       Y0, (DX)
+	MOVL          $0, (R8)
+
+q8knext:
+	ADDQ          $1024, SI
+	ADDQ          $256, DI
+	ADDQ          $4, R8
+	ADDQ          $32, DX
+	DECQ          CX
+	JNZ           q8kblk
+
+q8kdone:
+	VZEROUPPER
+	RET

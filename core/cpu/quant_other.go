@@ -17,3 +17,6 @@ func simdQuantQ8(is isa, x []float32, xq []int8, xd []float32, za []byte, c int,
 func simdFloatKernel(is isa, t device.DType) func(w []byte, ldw int, x []float32, out *[4]float32) {
 	return nil
 }
+
+// simdQuantQ8K reports false: no assembly quantizer in this build.
+func simdQuantQ8K(is isa, x []float32, xq []int8, xd []float32, bs []int16) bool { return false }

@@ -249,12 +249,22 @@ func TestQuantizeActsMatchesReference(t *testing.T) {
 				clear(xs[256:512])
 				xs[600] = float32(math.Ldexp(1, -140)) // subnormal
 				xs[700] = 1e30
+				xs[800], xs[900] = -50, 50 // the first of the largest magnitude sets the sign
 				var a qact
 				d.quantizeActs(&a, xs, rows, k, wt, layout)
 				for m := range rows {
 					q, sc := refActs(t, wt, xs[m*k:(m+1)*k])
 					require.Equal(t, q, a.xq[m*k:(m+1)*k], "%s %v row %d integers", d.Name(), wt, m)
 					require.Equal(t, sc, a.xd[m*len(sc):(m+1)*len(sc)], "%s %v row %d scales", d.Name(), wt, m)
+					if wt == device.Q6_K {
+						for g := range k / 16 {
+							var sum int16
+							for _, v := range q[16*g : 16*g+16] {
+								sum += int16(v)
+							}
+							require.Equal(t, sum, a.bs[m*k/16+g], "%s row %d group sum %d", d.Name(), m, g)
+						}
+					}
 					if layout == zactNone {
 						continue
 					}
