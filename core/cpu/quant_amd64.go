@@ -59,6 +59,11 @@ func q6kw2z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, pf int, out *
 //go:noescape
 func q4kw4z(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, pf int, out *[4]float32)
 
+// q4kw2 is q4kw4z on AVX2 for two weight rows (w, w+ldw).
+//
+//go:noescape
+func q4kw2(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, pf int, out *[2]float32)
+
 // q6kx4 is q6kx1 for four activation rows (as q80x4).
 //
 //go:noescape
@@ -304,6 +309,22 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 				},
 			}, true
 		}
+		// AVX2: two rows at a time.
+		return intKernel{
+			streams: 2,
+			sk: func(w []byte, ldw int, a *qact, m, k, nb int, out []float32) {
+				q4kw2(&w[0], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], q6kStreamPrefetch, (*[2]float32)(out))
+			},
+			w4: func(w []byte, ldw int, a *qact, m, k, nb int, out *[4]float32) {
+				q4kw2(&w[0], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], 2*ldw, (*[2]float32)(out[0:2]))
+				q4kw2(&w[2*ldw], ldw, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], 2*ldw, (*[2]float32)(out[2:4]))
+			},
+			x1: func(w []byte, a *qact, m, k, nb int) float32 {
+				var o [2]float32
+				q4kw2(&w[0], 0, nb, &a.xq[m*k], &a.xd[m*nb], &a.bs[m*k/16], len(w), &o)
+				return o[0]
+			},
+		}, true
 	case device.Q6_K:
 		if is == isaAVX512 && cpu.X86.HasAVX512BW {
 			return intKernel{

@@ -2171,3 +2171,152 @@ q8knext:
 q8kdone:
 	VZEROUPPER
 	RET
+
+// Q4_K on AVX2 (as ggml's vec_dot_q4_K_q8_K): 32 values per register. A
+// chunk's 32 bytes give the low nibbles (sub-block 2j) and the high ones
+// (2j+1) against the activations at 64j and 64j+32; VPMADDUBSW forms int16
+// pairs, VPMADDWD multiplies them by the sub-block's scale (broadcast to
+// all words by a byte shuffle) into int32 lanes. Q4KSC's constants come
+// from memory (VEX has no registers past 15).
+
+// q4kss<>+32i: the VPSHUFB indices that broadcast word i of each 128-bit
+// lane (ggml's get_scale_shuffle_k4).
+DATA q4kss<>+0(SB)/8, $0x0100010001000100
+DATA q4kss<>+8(SB)/8, $0x0100010001000100
+DATA q4kss<>+16(SB)/8, $0x0100010001000100
+DATA q4kss<>+24(SB)/8, $0x0100010001000100
+DATA q4kss<>+32(SB)/8, $0x0302030203020302
+DATA q4kss<>+40(SB)/8, $0x0302030203020302
+DATA q4kss<>+48(SB)/8, $0x0302030203020302
+DATA q4kss<>+56(SB)/8, $0x0302030203020302
+DATA q4kss<>+64(SB)/8, $0x0504050405040504
+DATA q4kss<>+72(SB)/8, $0x0504050405040504
+DATA q4kss<>+80(SB)/8, $0x0504050405040504
+DATA q4kss<>+88(SB)/8, $0x0504050405040504
+DATA q4kss<>+96(SB)/8, $0x0706070607060706
+DATA q4kss<>+104(SB)/8, $0x0706070607060706
+DATA q4kss<>+112(SB)/8, $0x0706070607060706
+DATA q4kss<>+120(SB)/8, $0x0706070607060706
+DATA q4kss<>+128(SB)/8, $0x0908090809080908
+DATA q4kss<>+136(SB)/8, $0x0908090809080908
+DATA q4kss<>+144(SB)/8, $0x0908090809080908
+DATA q4kss<>+152(SB)/8, $0x0908090809080908
+DATA q4kss<>+160(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA q4kss<>+168(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA q4kss<>+176(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA q4kss<>+184(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA q4kss<>+192(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA q4kss<>+200(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA q4kss<>+208(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA q4kss<>+216(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA q4kss<>+224(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA q4kss<>+232(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA q4kss<>+240(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA q4kss<>+248(SB)/8, $0x0f0e0f0e0f0e0f0e
+GLOBL q4kss<>(SB), RODATA|NOPTR, $256
+
+// Q4KSC2(base): Q4KSC for AVX2: X9 = the eight scales and eight mins.
+#define Q4KSC2(base) \
+	VMOVDQU  4(base), X8 \
+	VPSHUFB  q4kshA<>(SB), X8, X9 \
+	VPSHUFB  q4kshB<>(SB), X8, X10 \
+	VPSRLVD  q4ksrd<>(SB), X9, X9 \
+	VPAND    q4km1<>(SB), X9, X9 \
+	VPSRLW   $2, X10, X10 \
+	VPAND    q4km2<>(SB), X10, X10 \
+	VPOR     X10, X9, X9
+
+// Q4KCH2(base, j, acc): acc (int32) += the sub-block scales times the two
+// sub-blocks of chunk j of the super-block at base against the activations
+// at DI (Y11: the scales as words in both lanes, Y15: 0x0f bytes).
+#define Q4KCH2(base, j, acc) \
+	VMOVDQU    (16+32*j)(base), Y4 \
+	VPSRLW     $4, Y4, Y6 \
+	VPAND      Y15, Y4, Y4 \
+	VPAND      Y15, Y6, Y6 \
+	VPMADDUBSW (64*j)(DI), Y4, Y4 \
+	VPMADDUBSW (64*j+32)(DI), Y6, Y6 \
+	VPSHUFB    q4kss<>+(64*j)(SB), Y11, Y5 \
+	VPMADDWD   Y5, Y4, Y4 \
+	VPSHUFB    q4kss<>+(64*j+32)(SB), Y11, Y5 \
+	VPMADDWD   Y5, Y6, Y6 \
+	VPADDD     Y4, acc, acc \
+	VPADDD     Y6, acc, acc
+
+// Q4KROW2(base, acc, macc): one row's super-block at base against the
+// activation super-block at DI (d_x in X14, group sums at BX): acc += d·d_x
+// ·Σ sc·(q·x), macc += dmin·d_x·Σ m·Σx (Y7: int32 scratch).
+#define Q4KROW2(base, acc, macc) \
+	Q4KSC2(base) \
+	VPMOVZXBW    X9, Y11 \
+	VPERM2I128   $0x00, Y11, Y11, Y12 \
+	VEXTRACTI128 $1, Y11, X13 \
+	VMOVDQA      Y12, Y11 \
+	VPXOR        Y7, Y7, Y7 \
+	Q4KCH2(base, 0, Y7) \
+	Q4KCH2(base, 1, Y7) \
+	Q4KCH2(base, 2, Y7) \
+	Q4KCH2(base, 3, Y7) \
+	VCVTDQ2PS    Y7, Y7 \
+	VPBROADCASTD (base), X12 \
+	VCVTPH2PS    X12, X12 \
+	VMULPS       X14, X12, X12 \
+	VBROADCASTSS X12, Y10 \
+	VFMADD231PS  Y10, Y7, acc \
+	VMOVDQU      (BX), Y10 \
+	VEXTRACTI128 $1, Y10, X8 \
+	VPHADDW      X8, X10, X10 \
+	VPMADDWD     X13, X10, X10 \
+	VCVTDQ2PS    X10, X10 \
+	VMOVSHDUP    X12, X12 \
+	VFMADD231PS  X12, X10, macc
+
+// func q4kw2(w *byte, ldw, nb int, x *int8, xd *float32, bs *int16, pf int, out *[2]float32)
+//
+// q4kw4z for AVX2, two weight rows (w, w+ldw), each prefetched pf bytes
+// ahead.
+TEXT ·q4kw2(SB), NOSPLIT, $0-64
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R8
+	MOVQ nb+16(FP), CX
+	MOVQ x+24(FP), DI
+	MOVQ xd+32(FP), DX
+	MOVQ bs+40(FP), BX
+	LEAQ (SI)(R8*1), R9
+	MOVQ pf+48(FP), R8
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPCMPEQB Y15, Y15, Y15
+	VPSRLW   $12, Y15, Y15
+	VPACKUSWB Y15, Y15, Y15
+
+q4k2loop:
+	PREFETCHT0   (SI)(R8*1)
+	PREFETCHT0   64(SI)(R8*1)
+	PREFETCHT0   128(SI)(R8*1)
+	PREFETCHT0   (R9)(R8*1)
+	PREFETCHT0   64(R9)(R8*1)
+	PREFETCHT0   128(R9)(R8*1)
+	VBROADCASTSS (DX), X14
+	Q4KROW2(SI, Y0, X2)
+	Q4KROW2(R9, Y1, X3)
+	ADDQ $144, SI
+	ADDQ $144, R9
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JNZ  q4k2loop
+	MOVQ out+56(FP), AX
+	HSUM(Y0, X0, X4)
+	HSUM(Y2, X2, X4)
+	VSUBSS X2, X0, X0
+	HSUM(Y1, X1, X4)
+	HSUM(Y3, X3, X4)
+	VSUBSS X3, X1, X1
+	VMOVSS X0, (AX)
+	VMOVSS X1, 4(AX)
+	VZEROUPPER
+	RET
