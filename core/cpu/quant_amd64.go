@@ -293,7 +293,8 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 	case device.Q4_K:
 		if is == isaAVX512 && haveVNNI() && haveAVX512VBMI() {
 			// Batches of 2-9 rows run w4 row by row (the band stays in
-			// L2); from 10 rows they take the AMX path (quantAMX).
+			// L2); from 10 rows they take the AMX paths where the CPU has
+			// AMX (quantAMX8, then quantAMX).
 			return intKernel{
 				streams: 4,
 				sk: func(w []byte, ldw int, a *qact, m, k, nb int, out []float32) {
