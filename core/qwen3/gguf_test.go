@@ -426,7 +426,7 @@ func TestGGUFKQuants(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		opts cpu.Options
-	}{{"integer kernels", cpu.Options{NoAMX: true}}, {"default (AMX where present)", cpuDefault}} {
+	}{{"integer kernels", cpu.Options{NoAMX: true}}, {"AVX2 kernels", cpu.Options{NoAVX512: true}}, {"default (AMX where present)", cpuDefault}} {
 		q := cpu.New(c.opts)
 		m, err = LoadGGUF(path, q, Options{})
 		require.NoError(t, err)
