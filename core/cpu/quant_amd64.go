@@ -155,14 +155,23 @@ func simdQuantQ8(is isa, x []float32, xq []int8, xd []float32, za []byte, c int,
 //go:noescape
 func quantQ8KZ(x *float32, nsb int, q *int8, d *float32, bs *int16)
 
-// simdQuantQ8K quantizes one activation row to Q8_K blocks with
-// quantQ8KZ and reports whether it could (AVX-512).
+// quantQ8KY is quantQ8KZ on AVX2.
+//
+//go:noescape
+func quantQ8KY(x *float32, nsb int, q *int8, d *float32, bs *int16)
+
+// simdQuantQ8K quantizes one activation row to Q8_K blocks with quantQ8KZ
+// (AVX-512) or quantQ8KY (AVX2) and reports whether it could.
 func simdQuantQ8K(is isa, x []float32, xq []int8, xd []float32, bs []int16) bool {
-	if is != isaAVX512 || len(xd) == 0 {
+	if is == isaGo || len(xd) == 0 {
 		return false
 	}
 	_, _, _ = x[len(xd)*qkK-1], xq[len(xd)*qkK-1], bs[len(xd)*16-1]
-	quantQ8KZ(&x[0], len(xd), &xq[0], &xd[0], &bs[0])
+	if is == isaAVX512 {
+		quantQ8KZ(&x[0], len(xd), &xq[0], &xd[0], &bs[0])
+	} else {
+		quantQ8KY(&x[0], len(xd), &xq[0], &xd[0], &bs[0])
+	}
 	return true
 }
 

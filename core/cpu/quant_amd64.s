@@ -2320,3 +2320,115 @@ q4k2loop:
 	VMOVSS X1, 4(AX)
 	VZEROUPPER
 	RET
+
+// func quantQ8KY(x *float32, nsb int, q *int8, d *float32, bs *int16)
+//
+// quantQ8KZ on AVX2 (eight values a register).
+TEXT ·quantQ8KY(SB), NOSPLIT, $0-40
+	MOVQ         x+0(FP), SI
+	MOVQ         nsb+8(FP), CX
+	MOVQ         q+16(FP), DI
+	MOVQ         d+24(FP), R8
+	MOVQ         bs+32(FP), DX
+	VBROADCASTSS qabs<>(SB), Y15
+	TESTQ        CX, CX
+	JZ           q8ydone
+
+q8yblk:
+	VANDPS       (SI), Y15, Y0
+	MOVQ         $32, BX
+
+q8ymax:
+	VANDPS       (SI)(BX*1), Y15, Y1
+	VMAXPS       Y1, Y0, Y0
+	ADDQ         $32, BX
+	CMPQ         BX, $1024
+	JLT          q8ymax
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS       X1, X0, X0
+	VPSHUFD      $0x4e, X0, X1
+	VMAXPS       X1, X0, X0
+	VPSHUFD      $1, X0, X1
+	VMAXSS       X1, X0, X0
+	VXORPS       X1, X1, X1
+	VUCOMISS     X1, X0
+	JEQ          q8yzero // zero, or NaN (unordered): a block of zeros
+	VBROADCASTSS X0, Y0
+	XORQ         BX, BX
+
+q8yscan:
+	VANDPS       (SI)(BX*1), Y15, Y1
+	VCMPPS       $0, Y0, Y1, Y1
+	VMOVMSKPS    Y1, AX
+	TESTL        AX, AX
+	JNZ          q8yfound
+	ADDQ         $32, BX
+	CMPQ         BX, $1024
+	JLT          q8yscan
+	JMP          q8yzero // unreachable for finite inputs
+
+q8yfound:
+	TZCNTL       AX, AX
+	LEAQ         (SI)(BX*1), R9
+	VMOVSS       (R9)(AX*4), X2
+	VMOVSS       qm127<>(SB), X3
+	VDIVSS       X2, X3, X3 // iscale = -127/mx
+	VBROADCASTSS X3, Y14
+	VMOVSS       qone<>(SB), X4
+	VDIVSS       X3, X4, X4
+	VMOVSS       X4, (R8)
+	XORQ         BX, BX
+
+q8ygrp:
+	// Group BX: 16 values at SI+64·BX to DI+16·BX, their sum to DX+2·BX.
+	MOVQ         BX, R10
+	SHLQ         $6, R10
+	VMULPS       (SI)(R10*1), Y14, Y1
+	VMULPS       32(SI)(R10*1), Y14, Y2
+	VCVTPS2DQ    Y1, Y1
+	VCVTPS2DQ    Y2, Y2
+	VPADDD       Y2, Y1, Y3
+	VEXTRACTI128 $1, Y3, X4
+	VPADDD       X4, X3, X3
+	VPSHUFD      $0x4e, X3, X4
+	VPADDD       X4, X3, X3
+	VPSHUFD      $1, X3, X4
+	VPADDD       X4, X3, X3
+	VMOVD        X3, AX
+	MOVW         AX, (DX)(BX*2)
+	VPACKSSDW    Y2, Y1, Y1
+	VPERMQ       $0xd8, Y1, Y1
+	VEXTRACTI128 $1, Y1, X2
+	VPACKSSWB    X2, X1, X1
+	MOVQ         BX, R11
+	SHLQ         $4, R11
+	VMOVDQU      X1, (DI)(R11*1)
+	INCQ         BX
+	CMPQ         BX, $16
+	JLT          q8ygrp
+	JMP          q8ynext
+
+q8yzero:
+	VPXOR        Y0, Y0, Y0
+	VMOVDQU      Y0, (DI)
+	VMOVDQU      Y0, 32(DI)
+	VMOVDQU      Y0, 64(DI)
+	VMOVDQU      Y0, 96(DI)
+	VMOVDQU      Y0, 128(DI)
+	VMOVDQU      Y0, 160(DI)
+	VMOVDQU      Y0, 192(DI)
+	VMOVDQU      Y0, 224(DI)
+	VMOVDQU      Y0, (DX)
+	MOVL         $0, (R8)
+
+q8ynext:
+	ADDQ         $1024, SI
+	ADDQ         $256, DI
+	ADDQ         $4, R8
+	ADDQ         $32, DX
+	DECQ         CX
+	JNZ          q8yblk
+
+q8ydone:
+	VZEROUPPER
+	RET
