@@ -149,29 +149,20 @@ func simdQuantQ8(is isa, x []float32, xq []int8, xd []float32, za []byte, c int,
 	return true
 }
 
-// quantQ8KZ is quantizeQ8KAct on AVX-512 for nsb super-blocks: the int8
+// quantQ8KY is quantizeQ8KAct on AVX2 for nsb super-blocks: the int8
 // values to q, the scales to d, the sums of each 16 values to bs.
-//
-//go:noescape
-func quantQ8KZ(x *float32, nsb int, q *int8, d *float32, bs *int16)
-
-// quantQ8KY is quantQ8KZ on AVX2.
 //
 //go:noescape
 func quantQ8KY(x *float32, nsb int, q *int8, d *float32, bs *int16)
 
-// simdQuantQ8K quantizes one activation row to Q8_K blocks with quantQ8KZ
-// (AVX-512) or quantQ8KY (AVX2) and reports whether it could.
+// simdQuantQ8K quantizes one activation row to Q8_K blocks with quantQ8KY
+// (AVX2 and AVX-512) and reports whether it could.
 func simdQuantQ8K(is isa, x []float32, xq []int8, xd []float32, bs []int16) bool {
 	if is == isaGo || len(xd) == 0 {
 		return false
 	}
 	_, _, _ = x[len(xd)*qkK-1], xq[len(xd)*qkK-1], bs[len(xd)*16-1]
-	if is == isaAVX512 {
-		quantQ8KZ(&x[0], len(xd), &xq[0], &xd[0], &bs[0])
-	} else {
-		quantQ8KY(&x[0], len(xd), &xq[0], &xd[0], &bs[0])
-	}
+	quantQ8KY(&x[0], len(xd), &xq[0], &xd[0], &bs[0])
 	return true
 }
 
@@ -373,13 +364,6 @@ func simdIntKernel(is isa, t device.DType, nb int) (intKernel, bool) {
 //
 //go:noescape
 func q4kint8(dst *byte, dsc, dmn *float32, src *byte, nsb, ldw int)
-
-// q4kminZ takes Q4_K's mins' term off qgamx8's sums c for one tile of 16
-// weight rows and mts tiles of activation rows: c[(mt·16+i)·16+m] -= Σ_g
-// mins[g·16+i]·s[(mt·ng+g)·16+m].
-//
-//go:noescape
-func q4kminZ(c, mins, s *float32, ng, mts int)
 
 // q6kint8 rewrites 16 rows of nsb Q6_K super-blocks (src, rows ldw bytes
 // apart) as int8 values less 32 (dst, row i at i·nsb·256) and the float32

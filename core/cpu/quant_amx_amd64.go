@@ -93,3 +93,10 @@ func q40int8(dst *byte, dsc *float32, src *byte, nb int)
 //
 //go:noescape
 func q40int8v(dst *byte, dsc *float32, src *byte, nb int, tab *q40Tables)
+
+// q4kminZ takes Q4_K's mins' term off qgamx8's sums c for one tile of 16
+// weight rows and mts tiles of activation rows: c[(mt·16+i)·16+m] -= Σ_g
+// mins[g·16+i]·s[(mt·ng+g)·16+m].
+//
+//go:noescape
+func q4kminZ(c, mins, s *float32, ng, mts int)

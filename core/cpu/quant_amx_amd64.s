@@ -602,3 +602,76 @@ q4vblk:
 q4vdone:
 	VZEROUPPER
 	RET
+
+// Q4KMSUB(zr, off): c[off/4 : off/4+16] at DI -= zr.
+#define Q4KMSUB(zr, off) \
+	VMOVUPS off(DI), Z16 \
+	VSUBPS  zr, Z16, Z16 \
+	VMOVUPS Z16, off(DI)
+
+// func q4kminZ(c, mins, s *float32, ng, mts int)
+//
+// Takes Q4_K's mins' term off qgamx8's sums for one tile of 16 weight rows
+// and mts tiles of 16 activation rows: c[(mt·16+i)·16+m] -= Σ_g
+// mins[g·16+i]·s[(mt·ng+g)·16+m], where mins (group-major) are the rows'
+// dmin·m and s the activations' d_x·Σx over each group of 32. Z_i
+// accumulates weight row i's 16 activation rows.
+TEXT ·q4kminZ(SB), NOSPLIT, $0-40
+	MOVQ c+0(FP), DI
+	MOVQ mins+8(FP), R8
+	MOVQ s+16(FP), SI
+	MOVQ ng+24(FP), R9
+	MOVQ mts+32(FP), BX
+	TESTQ BX, BX
+	JZ    q4mdone
+
+q4mtile:
+	A8ZERO
+	MOVQ R8, DX
+	MOVQ R9, CX
+
+q4mgrp:
+	VMOVUPS          (SI), Z16
+	VFMADD231PS.BCST (DX), Z16, Z0
+	VFMADD231PS.BCST 4(DX), Z16, Z1
+	VFMADD231PS.BCST 8(DX), Z16, Z2
+	VFMADD231PS.BCST 12(DX), Z16, Z3
+	VFMADD231PS.BCST 16(DX), Z16, Z4
+	VFMADD231PS.BCST 20(DX), Z16, Z5
+	VFMADD231PS.BCST 24(DX), Z16, Z6
+	VFMADD231PS.BCST 28(DX), Z16, Z7
+	VFMADD231PS.BCST 32(DX), Z16, Z8
+	VFMADD231PS.BCST 36(DX), Z16, Z9
+	VFMADD231PS.BCST 40(DX), Z16, Z10
+	VFMADD231PS.BCST 44(DX), Z16, Z11
+	VFMADD231PS.BCST 48(DX), Z16, Z12
+	VFMADD231PS.BCST 52(DX), Z16, Z13
+	VFMADD231PS.BCST 56(DX), Z16, Z14
+	VFMADD231PS.BCST 60(DX), Z16, Z15
+	ADDQ             $64, SI
+	ADDQ             $64, DX
+	DECQ             CX
+	JNZ              q4mgrp
+	Q4KMSUB(Z0, 0)
+	Q4KMSUB(Z1, 64)
+	Q4KMSUB(Z2, 128)
+	Q4KMSUB(Z3, 192)
+	Q4KMSUB(Z4, 256)
+	Q4KMSUB(Z5, 320)
+	Q4KMSUB(Z6, 384)
+	Q4KMSUB(Z7, 448)
+	Q4KMSUB(Z8, 512)
+	Q4KMSUB(Z9, 576)
+	Q4KMSUB(Z10, 640)
+	Q4KMSUB(Z11, 704)
+	Q4KMSUB(Z12, 768)
+	Q4KMSUB(Z13, 832)
+	Q4KMSUB(Z14, 896)
+	Q4KMSUB(Z15, 960)
+	ADDQ $1024, DI
+	DECQ BX
+	JNZ  q4mtile
+
+q4mdone:
+	VZEROUPPER
+	RET
