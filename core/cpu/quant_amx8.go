@@ -19,7 +19,8 @@ import (
 // (q40int8, q6kint8, q4kint8), and multiplied by qgamx8; the rewrite is
 // shared by every tile of activation rows. Q4_K's weights are d·sc·q -
 // dmin·m: qgamx8 multiplies the groups of q by d·sc, and q4kminZ takes
-// off dmin·m times each group's activation sum (from Q8_K's group sums). Only the activations are rearranged (packAMX8), once
+// off dmin·m times each group's activation sum (from Q8_K's group sums).
+// Only the activations are rearranged (packAMX8), once
 // per matmul. Compared with the bf16 path (quant_amx.go), which widens
 // every weight to bf16 before each use and multiplies two or three bf16
 // parts of each activation, this multiplies each weight once per tile of
@@ -89,8 +90,9 @@ const amx8Q4KMaxRows = 32
 // quantAMX8 reports whether a matmul of rows activation rows with an n×k
 // weight of type t runs on the AMX int8 path: Q8_0, Q4_0 or Q6_K, batches
 // of quantAMXMinRows to amx8MaxRows rows (Q4_K: to amx8Q4KMaxRows), whole
-// tiles of weight rows, on the integer path. The lower bound is the bf16 path's, measured for it; where
-// int8 tiles overtake the integer kernels was not measured separately.
+// tiles of weight rows, on the integer path. The lower bound is the bf16
+// path's, measured for it; where int8 tiles overtake the integer kernels
+// was not measured separately.
 func (d *Device) quantAMX8(t device.DType, rows, n, k int) bool {
 	if !d.amx8 || d.quant.floatPath || rows < quantAMXMinRows || rows > amx8MaxRows || n%amx8Tile != 0 {
 		return false
@@ -217,7 +219,7 @@ func (d *Device) amx8Bands(out []float32, w *weight, rows, n, k int) (tasks int,
 	mts := (rows + amx8Tile - 1) / amx8Tile
 	switch w.qt {
 	case device.Q6_K:
-		return d.amx8GroupBands(out, w, rows, n, k, mts, 16, &d.amx6Cfg[0], false, func(tile []byte, ws, spare, _ []float32, j int) {
+		return d.amx8GroupBands(out, w, rows, n, k, mts, 16, &d.amx6Cfg[0], func(tile []byte, ws, spare, _ []float32, j int) {
 			nsb := k / qkK
 			q6kint8(&tile[0], &spare[0], &w.q[j*w.qrow], nsb, w.qrow)
 			for s := range nsb { // row-major scales to group-major
@@ -225,7 +227,7 @@ func (d *Device) amx8Bands(out []float32, w *weight, rows, n, k int) (tasks int,
 			}
 		})
 	case device.Q4_K:
-		return d.amx8GroupBands(out, w, rows, n, k, mts, qk32, &d.amx8Cfg[0], true, func(tile []byte, ws, spare, mins []float32, j int) {
+		return d.amx8GroupBands(out, w, rows, n, k, mts, qk32, &d.amx8Cfg[0], func(tile []byte, ws, spare, mins []float32, j int) {
 			ng := k / qk32
 			// Row-major scales and mins in spare, then group-major.
 			q4kint8(&tile[0], &spare[0], &spare[amx8Tile*ng], &w.q[j*w.qrow], k/qkK, w.qrow)
@@ -235,7 +237,7 @@ func (d *Device) amx8Bands(out []float32, w *weight, rows, n, k int) (tasks int,
 			}
 		})
 	case device.Q4_0:
-		return d.amx8GroupBands(out, w, rows, n, k, mts, qk32, &d.amx8Cfg[0], false, func(tile []byte, ws, _, _ []float32, j int) {
+		return d.amx8GroupBands(out, w, rows, n, k, mts, qk32, &d.amx8Cfg[0], func(tile []byte, ws, _, _ []float32, j int) {
 			if nb := k / qk32; d.q40Tables != nil && nb%4 == 0 {
 				q40int8v(&tile[0], &ws[0], &w.q[j*w.qrow], nb, d.q40Tables)
 			} else {
@@ -345,15 +347,16 @@ func amx6TileConfig() (cfg [64]byte) {
 // rewrite(tile, ws, spare, mins, j) leaves weight rows [j, j+16) in tile as
 // int8 groups of g values, row-major (k bytes a row), and their float32
 // group scales in ws, group-major (spare: twice as many floats for its own
-// use); with withMins (Q4_K), also the rows' group mins, group-major, in
-// mins, whose term q4kminZ takes off after qgamx8. qgamx8 multiplies them
+// use); for Q4_K also the rows' group mins, group-major, in mins, whose
+// term q4kminZ takes off after qgamx8. qgamx8 multiplies them
 // with the activations packed in groups of g, chunk by chunk. The rewrite
 // is shared by every tile of activation rows. While a tile is multiplied,
 // the next tile's blocks are fetched into the caches, a few lines per group.
-func (d *Device) amx8GroupBands(out []float32, w *weight, rows, n, k, mts, g int, cfg *byte, withMins bool, rewrite func(tile []byte, ws, spare, mins []float32, j int)) (int, func(t int)) {
+func (d *Device) amx8GroupBands(out []float32, w *weight, rows, n, k, mts, g int, cfg *byte, rewrite func(tile []byte, ws, spare, mins []float32, j int)) (int, func(t int)) {
 	p := &d.quant.amx8
 	ng := k / g
 	threads := d.pool.threads()
+	withMins := w.qt == device.Q4_K
 	return (n + amx8GroupBand - 1) / amx8GroupBand, func(t int) {
 		var c [amx8Chunk * amx8Tile * amx8Tile]float32
 		var tmp [amx8Scratch]int32
